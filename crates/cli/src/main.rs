@@ -1,0 +1,75 @@
+//! `netvigil`: the command line.
+
+mod analyze;
+mod gen;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for success.
+const EXIT_OK: u8 = 0;
+/// Exit status for an internal error.
+const EXIT_INTERNAL: u8 = 1;
+/// Exit status for bad input.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "netvigil",
+    version,
+    about = "Network traffic analyzer and intrusion detection: packets to flows with the CICFlowMeter feature set",
+    after_help = "Exit status: 0 success; 1 internal error; 2 bad input (a file missing, not a capture, \
+                  truncated or corrupt: the error names the file and byte offset, and the flows of the \
+                  readable part are still written)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Meter capture files into flows and write them (CSV, JSON Lines), with a summary on stderr.
+    Analyze(analyze::AnalyzeArgs),
+    /// Write a synthetic capture with realistic conversations (deterministic by seed).
+    Gen(gen::GenArgs),
+    /// Generate a capture, analyze it and print the summary: netvigil end to end in one command.
+    Demo(analyze::DemoArgs),
+}
+
+/// An error that is the input's fault (exit 2), as opposed to ours (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Analyze(a) => analyze::run(&a),
+        Cmd::Gen(g) => gen::generate(&g).map(|r| {
+            eprintln!(
+                "wrote {}: {} packets, {} flows, {} bytes",
+                g.out.display(),
+                r.packets,
+                r.flows,
+                r.bytes
+            );
+            analyze::Outcome::Clean
+        }),
+        Cmd::Demo(d) => analyze::demo(&d),
+    };
+    match result {
+        Ok(analyze::Outcome::Clean) => ExitCode::from(EXIT_OK),
+        Ok(analyze::Outcome::BadInput) => ExitCode::from(EXIT_BAD_INPUT),
+        Err(e) if e.is::<BadInput>() => {
+            eprintln!("netvigil: {e:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(e) => {
+            eprintln!("netvigil: internal error: {e:#}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}

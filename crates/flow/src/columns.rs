@@ -1,0 +1,197 @@
+//! Every output column of a flow, in canonical order: identity, the CIC features, then
+//! netvigil's own. Exporters, stores and the model all take names from here.
+
+use std::borrow::Cow;
+
+use crate::features::{Kind, F, FEATURES};
+use crate::record::FlowRecord;
+
+/// One column of a flow table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    /// `Flow ID`.
+    FlowId,
+    /// `Src IP`.
+    SrcIp,
+    /// `Src Port`.
+    SrcPort,
+    /// `Dst IP`.
+    DstIp,
+    /// `Dst Port`.
+    DstPort,
+    /// `Protocol`.
+    Protocol,
+    /// `Timestamp` (flow start, UTC).
+    Timestamp,
+    /// A CIC feature.
+    Feature(F),
+    /// `VLAN`.
+    Vlan,
+    /// `Fwd Wire Bytes`.
+    FwdWireBytes,
+    /// `Bwd Wire Bytes`.
+    BwdWireBytes,
+    /// `End Reason`.
+    EndReason,
+    /// `Fwd Retrans Pkts`.
+    FwdRetrans,
+    /// `Bwd Retrans Pkts`.
+    BwdRetrans,
+    /// `Service`.
+    Service,
+    /// `DNS Query`.
+    DnsQuery,
+    /// `TLS SNI`.
+    TlsSni,
+    /// `HTTP Host`.
+    HttpHost,
+    /// `Direction`.
+    Direction,
+}
+
+/// The type of a column's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    /// Text (may be empty).
+    Text,
+    /// Signed integer.
+    Int,
+    /// Real number.
+    Float,
+    /// UTC timestamp, µs.
+    Time,
+}
+
+/// One cell.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// Text; empty means absent.
+    Text(Cow<'a, str>),
+    /// Integer.
+    Int(i64),
+    /// Real.
+    Float(f64),
+    /// Time, µs since the epoch.
+    Time(i64),
+    /// Absent (e.g. no VLAN).
+    Null,
+}
+
+const IDENTITY: [Column; 7] = [
+    Column::FlowId,
+    Column::SrcIp,
+    Column::SrcPort,
+    Column::DstIp,
+    Column::DstPort,
+    Column::Protocol,
+    Column::Timestamp,
+];
+
+const OWN: [Column; 11] = [
+    Column::Vlan,
+    Column::FwdWireBytes,
+    Column::BwdWireBytes,
+    Column::EndReason,
+    Column::FwdRetrans,
+    Column::BwdRetrans,
+    Column::Service,
+    Column::DnsQuery,
+    Column::TlsSni,
+    Column::HttpHost,
+    Column::Direction,
+];
+
+/// All columns in canonical order.
+pub fn all() -> impl Iterator<Item = Column> {
+    IDENTITY
+        .into_iter()
+        .chain(crate::features::ALL.iter().map(|&f| Column::Feature(f)))
+        .chain(OWN)
+}
+
+impl Column {
+    /// The column's canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::FlowId => "Flow ID",
+            Column::SrcIp => "Src IP",
+            Column::SrcPort => "Src Port",
+            Column::DstIp => "Dst IP",
+            Column::DstPort => "Dst Port",
+            Column::Protocol => "Protocol",
+            Column::Timestamp => "Timestamp",
+            Column::Feature(f) => f.name(),
+            Column::Vlan => "VLAN",
+            Column::FwdWireBytes => "Fwd Wire Bytes",
+            Column::BwdWireBytes => "Bwd Wire Bytes",
+            Column::EndReason => "End Reason",
+            Column::FwdRetrans => "Fwd Retrans Pkts",
+            Column::BwdRetrans => "Bwd Retrans Pkts",
+            Column::Service => "Service",
+            Column::DnsQuery => "DNS Query",
+            Column::TlsSni => "TLS SNI",
+            Column::HttpHost => "HTTP Host",
+            Column::Direction => "Direction",
+        }
+    }
+
+    /// The column's value type.
+    pub fn ty(self) -> ColumnType {
+        match self {
+            Column::FlowId | Column::SrcIp | Column::DstIp => ColumnType::Text,
+            Column::SrcPort | Column::DstPort | Column::Protocol | Column::Vlan => ColumnType::Int,
+            Column::Timestamp => ColumnType::Time,
+            Column::Feature(f) => match FEATURES[f as usize].kind {
+                Kind::Int => ColumnType::Int,
+                Kind::Float => ColumnType::Float,
+            },
+            Column::FwdWireBytes
+            | Column::BwdWireBytes
+            | Column::FwdRetrans
+            | Column::BwdRetrans => ColumnType::Int,
+            Column::EndReason
+            | Column::Service
+            | Column::DnsQuery
+            | Column::TlsSni
+            | Column::HttpHost
+            | Column::Direction => ColumnType::Text,
+        }
+    }
+
+    /// The column's value in a record.
+    pub fn value(self, r: &FlowRecord) -> Value<'_> {
+        fn text(s: &Option<String>) -> Value<'_> {
+            match s {
+                Some(s) => Value::Text(Cow::Borrowed(s.as_str())),
+                None => Value::Null,
+            }
+        }
+        match self {
+            Column::FlowId => Value::Text(Cow::Owned(r.flow_id())),
+            Column::SrcIp => Value::Text(Cow::Owned(r.src.to_string())),
+            Column::SrcPort => Value::Int(r.sport as i64),
+            Column::DstIp => Value::Text(Cow::Owned(r.dst.to_string())),
+            Column::DstPort => Value::Int(r.dport as i64),
+            Column::Protocol => Value::Int(r.proto as i64),
+            Column::Timestamp => Value::Time(r.first.0),
+            Column::Feature(f) => {
+                let v = r.features[f as usize];
+                match FEATURES[f as usize].kind {
+                    Kind::Int => Value::Int(v as i64),
+                    Kind::Float => Value::Float(v),
+                }
+            }
+            Column::Vlan => r.vlan.map(|v| Value::Int(v as i64)).unwrap_or(Value::Null),
+            Column::FwdWireBytes => Value::Int(r.wire_bytes[0] as i64),
+            Column::BwdWireBytes => Value::Int(r.wire_bytes[1] as i64),
+            Column::EndReason => Value::Text(Cow::Borrowed(r.end_reason.as_str())),
+            Column::FwdRetrans => Value::Int(r.retrans[0] as i64),
+            Column::BwdRetrans => Value::Int(r.retrans[1] as i64),
+            Column::Service => Value::Text(Cow::Borrowed(r.service)),
+            Column::DnsQuery => text(&r.app.dns_query),
+            Column::TlsSni => text(&r.app.tls_sni),
+            Column::HttpHost => text(&r.app.http_host),
+            Column::Direction => Value::Text(Cow::Borrowed(r.direction.as_str())),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `FlowRecord`: one finished flow, as every exporter and store sees it.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use packet::Timestamp;
+
+use crate::direction::Direction;
+use crate::features::N_FEATURES;
+
+/// Why a flow was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// No packet for the idle timeout.
+    Idle,
+    /// The active timeout since its first packet passed (or, under `cic`, an ICMP packet of a
+    /// new type and code arrived).
+    Active,
+    /// TCP closed with a FIN in each direction and the last ACK.
+    Fin,
+    /// TCP reset.
+    Rst,
+    /// The input ended while the flow was open.
+    Eof,
+    /// The table was full and this was the oldest flow.
+    Evicted,
+    /// The process was asked to stop.
+    Shutdown,
+}
+
+impl EndReason {
+    /// Every reason, in display order.
+    pub const ALL: [EndReason; 7] = [
+        EndReason::Idle,
+        EndReason::Active,
+        EndReason::Fin,
+        EndReason::Rst,
+        EndReason::Eof,
+        EndReason::Evicted,
+        EndReason::Shutdown,
+    ];
+
+    /// The name written to outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Idle => "idle",
+            EndReason::Active => "active",
+            EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
+            EndReason::Eof => "eof",
+            EndReason::Evicted => "evicted",
+            EndReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Application metadata seen in a flow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppMeta {
+    /// First DNS query name.
+    pub dns_query: Option<String>,
+    /// TLS server name indication of the ClientHello.
+    pub tls_sni: Option<String>,
+    /// HTTP `Host` of the first request.
+    pub http_host: Option<String>,
+}
+
+/// A finished bidirectional flow. "Forward" is the direction of its first packet (or the
+/// client, for a flow that began with a SYN-ACK).
+#[derive(Clone, Debug)]
+pub struct FlowRecord {
+    /// Sequence number of the flow in this run (emission order).
+    pub id: u64,
+    /// Forward source address.
+    pub src: IpAddr,
+    /// Forward destination address.
+    pub dst: IpAddr,
+    /// Forward source port.
+    pub sport: u16,
+    /// Forward destination port.
+    pub dport: u16,
+    /// IP protocol (as the profile keys it).
+    pub proto: u8,
+    /// Outer VLAN id of the first packet.
+    pub vlan: Option<u16>,
+    /// Tunnel kind the packets came in (0 = none).
+    pub tunnel: u8,
+    /// First packet time.
+    pub first: Timestamp,
+    /// Last packet time.
+    pub last: Timestamp,
+    /// Why the flow ended.
+    pub end_reason: EndReason,
+    /// Packets, forward and backward.
+    pub packets: [u64; 2],
+    /// Counted bytes (L4 payload under `cic`, wire under `nfstream`), forward and backward.
+    pub bytes: [u64; 2],
+    /// Captured frame lengths summed, forward and backward.
+    pub wire_bytes: [u64; 2],
+    /// TCP segments whose sequence range was already seen, forward and backward.
+    pub retrans: [u32; 2],
+    /// The feature vector in [`crate::features::FEATURES`] order.
+    pub features: [f64; N_FEATURES],
+    /// Application metadata.
+    pub app: AppMeta,
+    /// Service name of the destination port (or "" when unknown).
+    pub service: &'static str,
+    /// Direction relative to the home network.
+    pub direction: Direction,
+}
+
+impl FlowRecord {
+    /// `src-dst-sport-dport-proto` of the forward direction.
+    pub fn flow_id(&self) -> String {
+        format!(
+            "{}-{}-{}-{}-{}",
+            self.src, self.dst, self.sport, self.dport, self.proto
+        )
+    }
+
+    /// A feature's value.
+    pub fn feature(&self, f: crate::features::F) -> f64 {
+        self.features[f as usize]
+    }
+
+    /// Total packets.
+    pub fn total_packets(&self) -> u64 {
+        self.packets[0] + self.packets[1]
+    }
+}

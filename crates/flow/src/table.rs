@@ -1,0 +1,570 @@
+//! The flow table: live flows by key, their expiry in packet time, and a size bound.
+//!
+//! Flows live in a slab indexed by a `hashbrown::HashTable<u32>` (4 bytes a bucket). Idle
+//! expiry uses a queue of (slot, generation, `last` when queued) entries:
+//! - `cic`: every live flow stands in it exactly once. The front is checked on each packet; a
+//!   front that saw packets since it was queued goes to the back, one that did not is the oldest
+//!   and expires if its idle time passed.
+//! - `nfstream`: the queue is in creation order and is swept as NFStream sweeps its cache (every
+//!   10 ms of packet time, at most 1000 flows, stopping at the first flow still active), so that
+//!   flows are emitted in NFStream's export order. A flow restarted on its own key goes to the
+//!   back; its old entry is stale (older generation) and skipped.
+//!
+//! A full table evicts the front. The queue is compacted when stale entries outnumber live
+//! ones, so it stays within twice the table bound. Everything is O(1) amortised per packet and
+//! nothing is allocated per packet once warmed up.
+
+use std::collections::VecDeque;
+
+use hashbrown::HashTable;
+use packet::decode::PacketMeta;
+use packet::Timestamp;
+
+use crate::accum::{Accum, PacketView};
+use crate::direction::HomeNet;
+use crate::key::FlowKey;
+use crate::profile::{key_fields, Profile};
+use crate::record::{AppMeta, EndReason, FlowRecord};
+use crate::ACTIVITY_TIMEOUT_US;
+
+/// Flow table settings.
+#[derive(Clone, Copy, Debug)]
+pub struct MeterConfig {
+    /// Keying and splitting rules.
+    pub profile: Profile,
+    /// A flow with no packet for this long ends (µs).
+    pub idle_timeout_us: i64,
+    /// A flow ends this long after its first packet (µs).
+    pub active_timeout_us: i64,
+    /// Most flows tracked at once; at the bound the oldest is evicted.
+    pub max_flows: usize,
+}
+
+impl MeterConfig {
+    /// The profile's defaults with a bound of 4 million flows.
+    pub fn new(profile: Profile) -> Self {
+        MeterConfig {
+            profile,
+            idle_timeout_us: profile.default_idle_us(),
+            active_timeout_us: profile.default_active_us(),
+            max_flows: 4_000_000,
+        }
+    }
+}
+
+/// What the table has seen and done.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MeterCounters {
+    /// IP packets offered.
+    pub packets_in: u64,
+    /// Packets added to a flow.
+    pub packets_metered: u64,
+    /// Packets the profile does not meter (e.g. later fragments under `nfstream`).
+    pub packets_ignored: u64,
+    /// Flows started.
+    pub flows_created: u64,
+    /// Flows emitted, by [`EndReason::ALL`] index.
+    pub flows_ended: [u64; 7],
+    /// Most flows tracked at once.
+    pub peak_flows: u64,
+}
+
+impl MeterCounters {
+    /// Flows emitted for one reason.
+    pub fn ended(&self, r: EndReason) -> u64 {
+        self.flows_ended[r as usize]
+    }
+
+    /// Flows evicted because the table was full.
+    pub fn evicted(&self) -> u64 {
+        self.ended(EndReason::Evicted)
+    }
+}
+
+/// TCP close tracking as the reference does it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum TcpPhase {
+    #[default]
+    Open,
+    FirstFin,
+    SecondFin,
+    /// Closed: by FIN handshake or RST. Packets still join until a new SYN or expiry.
+    Closed(bool),
+}
+
+/// A slab cell: the generation survives the flow so that stale queue entries are recognised.
+#[derive(Clone, Debug, Default)]
+struct Cell {
+    gen: u32,
+    slot: Option<Slot>,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    key: FlowKey,
+    /// The forward direction's source is the key's lower endpoint.
+    fwd_is_lo: bool,
+    tcp: TcpPhase,
+    vlan: Option<u16>,
+    accum: Accum,
+}
+
+/// The flow table.
+pub struct FlowTable {
+    cfg: MeterConfig,
+    home_net: HomeNet,
+    hasher: ahash::RandomState,
+    index: HashTable<u32>,
+    slots: Vec<Cell>,
+    free: Vec<u32>,
+    /// (slot, generation, `last` when queued).
+    queue: VecDeque<(u32, u32, i64)>,
+    clock: i64,
+    last_scan_ms: i64,
+    next_id: u64,
+    live: usize,
+    counters: MeterCounters,
+}
+
+/// How many queue entries one packet may look at under `cic` (bounds the work per packet).
+const SWEEP_STEPS: usize = 8;
+/// NFStream sweeps its cache when its clock advanced this much (ms) …
+const NFSTREAM_SCAN_MS: i64 = 10;
+/// … and exports at most this many flows per sweep.
+const NFSTREAM_SCAN_MAX: usize = 1000;
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new(cfg: MeterConfig, home_net: HomeNet) -> Self {
+        FlowTable {
+            cfg,
+            home_net,
+            hasher: ahash::RandomState::with_seeds(
+                0x6e65_7476,
+                0x6967_696c,
+                0x666c_6f77,
+                0x7461_626c,
+            ),
+            index: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            queue: VecDeque::new(),
+            clock: i64::MIN,
+            last_scan_ms: i64::MIN / 2,
+            next_id: 0,
+            live: 0,
+            counters: MeterCounters::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MeterConfig {
+        &self.cfg
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> &MeterCounters {
+        &self.counters
+    }
+
+    /// Flows currently tracked.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether no flow is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Meters one packet; finished flows are appended to `out`.
+    pub fn process(&mut self, p: &PacketMeta<'_>, out: &mut Vec<FlowRecord>) {
+        self.counters.packets_in += 1;
+        let Some(k) = key_fields(self.cfg.profile, p) else {
+            self.counters.packets_ignored += 1;
+            return;
+        };
+        let mut ts = p.ts.0;
+        if self.cfg.profile == Profile::Nfstream && ts < self.clock {
+            // NFStream forces its clock to be monotonic: a late packet takes the current time.
+            ts = self.clock;
+        }
+        self.clock = self.clock.max(ts);
+        let (key, src_is_lo) = FlowKey::of(p, k.proto, k.sport, k.dport, k.vlan, k.tunnel);
+        let tcp = p.tcp.unwrap_or_default();
+        let mut view = PacketView {
+            ts,
+            fwd: true,
+            len: k.len,
+            hdr: k.hdr,
+            wire_len: p.wire_len,
+            flags: if k.proto == 6 { tcp.flags } else { 0 },
+            window: if k.proto == 6 { tcp.window } else { 0 },
+            seq: tcp.seq,
+            payload: p.payload_len,
+            is_tcp: k.proto == 6,
+        };
+        let icmp = if k.proto == 1 || k.proto == 58 {
+            p.icmp
+        } else {
+            None
+        };
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find(hash, |&i| {
+                slots[i as usize]
+                    .slot
+                    .as_ref()
+                    .is_some_and(|s| s.key == key)
+            })
+            .copied();
+        self.counters.packets_metered += 1;
+        match found {
+            None => {
+                self.make_room(out);
+                let slot = self.new_slot(key, src_is_lo, &mut view, p.vlan, icmp, None);
+                let idx = self.alloc(slot);
+                let slots = &self.slots;
+                self.index
+                    .insert_unique(hash, idx, |&i| match &slots[i as usize].slot {
+                        Some(s) => self.hasher.hash_one(s.key),
+                        None => 0,
+                    });
+                self.queue
+                    .push_back((idx, self.slots[idx as usize].gen, ts));
+            }
+            Some(idx) => self.update(idx, src_is_lo, &mut view, p.vlan, icmp, out),
+        }
+        self.sweep(out);
+    }
+
+    fn new_slot(
+        &mut self,
+        key: FlowKey,
+        src_is_lo: bool,
+        view: &mut PacketView,
+        vlan: Option<u16>,
+        icmp: Option<(u8, u8)>,
+        cont: Option<(bool, i64)>,
+    ) -> Slot {
+        // Forward = the first packet's direction, except that a SYN-ACK first makes its receiver
+        // the client (cic); a continued connection keeps its direction.
+        let fwd_is_lo = match cont {
+            Some((fwd_is_lo, _)) => fwd_is_lo,
+            None if self.cfg.profile == Profile::Cic && view.flags & 0x12 == 0x12 => !src_is_lo,
+            None => src_is_lo,
+        };
+        view.fwd = fwd_is_lo == src_is_lo;
+        let mut accum = Accum::new(view, icmp);
+        if let Some((_, cum)) = cont {
+            accum.cumulative = cum;
+        }
+        self.counters.flows_created += 1;
+        Slot {
+            key,
+            fwd_is_lo,
+            tcp: TcpPhase::Open,
+            vlan,
+            accum,
+        }
+    }
+
+    fn alloc(&mut self, slot: Slot) -> u32 {
+        self.live += 1;
+        self.counters.peak_flows = self.counters.peak_flows.max(self.live as u64);
+        match self.free.pop() {
+            Some(i) => {
+                let c = &mut self.slots[i as usize];
+                c.gen = c.gen.wrapping_add(1);
+                c.slot = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Cell {
+                    gen: 0,
+                    slot: Some(slot),
+                });
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn update(
+        &mut self,
+        idx: u32,
+        src_is_lo: bool,
+        view: &mut PacketView,
+        vlan: Option<u16>,
+        icmp: Option<(u8, u8)>,
+        out: &mut Vec<FlowRecord>,
+    ) {
+        let cfg = self.cfg;
+        let Some(s) = self.slots[idx as usize].slot.as_mut() else {
+            return;
+        };
+        let ts = view.ts;
+        let (first, last) = (s.accum.first_ts(), s.accum.last_ts());
+        // Decide whether this packet ends the flow and starts another on the same key.
+        let restart: Option<(EndReason, Option<(bool, i64)>)> = match cfg.profile {
+            Profile::Nfstream => {
+                // NFStream compares whole milliseconds with >=.
+                let (t, l, f) = (
+                    ts.div_euclid(1000),
+                    last.div_euclid(1000),
+                    first.div_euclid(1000),
+                );
+                if t - l >= cfg.idle_timeout_us / 1000 {
+                    Some((EndReason::Idle, None))
+                } else if t - f >= cfg.active_timeout_us / 1000 {
+                    Some((EndReason::Active, None))
+                } else {
+                    None
+                }
+            }
+            Profile::Cic => {
+                let proto = s.key.proto;
+                let closed = match s.tcp {
+                    TcpPhase::Closed(rst) => {
+                        Some(if rst { EndReason::Rst } else { EndReason::Fin })
+                    }
+                    _ => None,
+                };
+                let syn_restart = closed.is_some() && view.flags & 0x02 != 0;
+                if ts - first > cfg.active_timeout_us || syn_restart {
+                    // A connection cut by the timeout goes on in a new piece with the same
+                    // direction and its time carried over (the reference's Total TCP Flow Time);
+                    // a new SYN after a close, a UDP packet after a long silence, and other
+                    // protocols start afresh.
+                    let fresh = syn_restart
+                        || !(proto == 6 || (proto == 17 && ts - last <= cfg.active_timeout_us));
+                    let cont = if fresh {
+                        None
+                    } else {
+                        let carried = s.accum.cumulative + (last - first) + (ts - last);
+                        Some((s.fwd_is_lo, carried))
+                    };
+                    Some((closed.unwrap_or(EndReason::Active), cont))
+                } else if ts - last > cfg.idle_timeout_us {
+                    Some((closed.unwrap_or(EndReason::Idle), None))
+                } else if proto == 1 {
+                    match (s.accum.icmp(), icmp) {
+                        (Some((t0, c0)), Some((t1, c1))) if t0 != t1 && c0 != c1 => {
+                            Some((EndReason::Active, None))
+                        }
+                        _ => None,
+                    }
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some((reason, cont)) = restart {
+            let key = s.key;
+            let old = self.slots[idx as usize].slot.take();
+            if let Some(old) = old {
+                out.push(self.record(old, reason));
+            }
+            let slot = self.new_slot(key, src_is_lo, view, vlan, icmp, cont);
+            let cell = &mut self.slots[idx as usize];
+            cell.slot = Some(slot);
+            if cfg.profile == Profile::Nfstream {
+                // NFStream deletes the flow and inserts the new one at the end of its cache.
+                cell.gen = cell.gen.wrapping_add(1);
+                self.queue.push_back((idx, cell.gen, ts));
+                self.compact_queue();
+            }
+            return;
+        }
+        view.fwd = s.fwd_is_lo == src_is_lo;
+        if cfg.profile == Profile::Cic {
+            s.accum.update_active_idle(ts, ACTIVITY_TIMEOUT_US);
+        }
+        s.accum.add(view);
+        if cfg.profile == Profile::Cic && s.key.proto == 6 {
+            let f = view.flags;
+            s.tcp = match s.tcp {
+                TcpPhase::Open if f & 0x01 != 0 => TcpPhase::FirstFin,
+                TcpPhase::FirstFin if f & 0x01 != 0 => {
+                    let (ff, bf) = s.accum.fins();
+                    if ff > 0 && bf > 0 {
+                        TcpPhase::SecondFin
+                    } else {
+                        TcpPhase::FirstFin
+                    }
+                }
+                phase if f & 0x01 != 0 => phase,
+                _ if f & 0x04 != 0 => TcpPhase::Closed(true),
+                TcpPhase::SecondFin if f & 0x10 != 0 => TcpPhase::Closed(false),
+                phase => phase,
+            };
+        }
+    }
+
+    /// The live entry at the queue front, dropping stale ones.
+    fn front(&mut self) -> Option<(u32, u32, i64)> {
+        while let Some(&(idx, gen, queued_last)) = self.queue.front() {
+            let c = &self.slots[idx as usize];
+            if c.gen == gen && c.slot.is_some() {
+                return Some((idx, gen, queued_last));
+            }
+            self.queue.pop_front();
+        }
+        None
+    }
+
+    /// Rebuilds the queue without stale entries once they outnumber the live ones.
+    fn compact_queue(&mut self) {
+        if self.queue.len() > 2 * self.live + 1024 {
+            let slots = &self.slots;
+            self.queue.retain(|&(idx, gen, _)| {
+                slots[idx as usize].gen == gen && slots[idx as usize].slot.is_some()
+            });
+        }
+    }
+
+    /// Evicts the oldest flow if the table is at its bound.
+    fn make_room(&mut self, out: &mut Vec<FlowRecord>) {
+        while self.live >= self.cfg.max_flows.max(1) {
+            let Some((idx, _, _)) = self.front() else {
+                return;
+            };
+            self.queue.pop_front();
+            self.remove(idx, EndReason::Evicted, out);
+        }
+    }
+
+    /// Expires idle flows at the queue front.
+    fn sweep(&mut self, out: &mut Vec<FlowRecord>) {
+        match self.cfg.profile {
+            Profile::Cic => {
+                for _ in 0..SWEEP_STEPS {
+                    let Some((idx, gen, queued_last)) = self.front() else {
+                        return;
+                    };
+                    let Some(s) = self.slots[idx as usize].slot.as_ref() else {
+                        return;
+                    };
+                    let last = s.accum.last_ts();
+                    if self.idle_expired(last) {
+                        self.queue.pop_front();
+                        let reason = Self::closed_reason(s.tcp).unwrap_or(EndReason::Idle);
+                        self.remove(idx, reason, out);
+                    } else if last != queued_last {
+                        self.queue.pop_front();
+                        self.queue.push_back((idx, gen, last));
+                    } else {
+                        return;
+                    }
+                }
+            }
+            Profile::Nfstream => {
+                let tick = self.clock.div_euclid(1000);
+                if tick - self.last_scan_ms < NFSTREAM_SCAN_MS {
+                    return;
+                }
+                self.last_scan_ms = tick;
+                for _ in 0..NFSTREAM_SCAN_MAX {
+                    let Some((idx, _, _)) = self.front() else {
+                        return;
+                    };
+                    let Some(s) = self.slots[idx as usize].slot.as_ref() else {
+                        return;
+                    };
+                    if !self.idle_expired(s.accum.last_ts()) {
+                        return;
+                    }
+                    self.queue.pop_front();
+                    self.remove(idx, EndReason::Idle, out);
+                }
+            }
+        }
+    }
+
+    fn closed_reason(tcp: TcpPhase) -> Option<EndReason> {
+        match tcp {
+            TcpPhase::Closed(true) => Some(EndReason::Rst),
+            TcpPhase::Closed(false) => Some(EndReason::Fin),
+            _ => None,
+        }
+    }
+
+    fn idle_expired(&self, last: i64) -> bool {
+        match self.cfg.profile {
+            Profile::Nfstream => {
+                self.clock.div_euclid(1000) - last.div_euclid(1000)
+                    >= self.cfg.idle_timeout_us / 1000
+            }
+            Profile::Cic => self.clock - last > self.cfg.idle_timeout_us,
+        }
+    }
+
+    fn remove(&mut self, idx: u32, reason: EndReason, out: &mut Vec<FlowRecord>) {
+        let Some(slot) = self.slots[idx as usize].slot.take() else {
+            return;
+        };
+        let hash = self.hasher.hash_one(slot.key);
+        if let Ok(e) = self.index.find_entry(hash, |&i| i == idx) {
+            e.remove();
+        }
+        self.free.push(idx);
+        self.live -= 1;
+        out.push(self.record(slot, reason));
+    }
+
+    /// Emits every flow still open (reason `reason`, or how a closed TCP flow ended), in queue
+    /// order (creation order under `nfstream`).
+    pub fn flush(&mut self, reason: EndReason, out: &mut Vec<FlowRecord>) {
+        while let Some((idx, _, _)) = self.front() {
+            self.queue.pop_front();
+            let r = self.slots[idx as usize]
+                .slot
+                .as_ref()
+                .and_then(|s| Self::closed_reason(s.tcp))
+                .unwrap_or(reason);
+            self.remove(idx, r, out);
+        }
+    }
+
+    fn record(&mut self, s: Slot, reason: EndReason) -> FlowRecord {
+        self.counters.flows_ended[reason as usize] += 1;
+        let id = self.next_id;
+        self.next_id += 1;
+        let k = &s.key;
+        let (src, sport, dst, dport) = if s.fwd_is_lo {
+            (k.lo_ip, k.lo_port, k.hi_ip, k.hi_port)
+        } else {
+            (k.hi_ip, k.hi_port, k.lo_ip, k.lo_port)
+        };
+        let a = &s.accum;
+        let (pf, pb) = a.packets();
+        let (bf, bb) = a.bytes();
+        let (wf, wb) = a.wire_bytes();
+        let (rf, rb) = a.retrans();
+        let connection_time = k.proto == 6 || k.proto == 17;
+        FlowRecord {
+            id,
+            src: src.to_ip(k.ip_version),
+            dst: dst.to_ip(k.ip_version),
+            sport,
+            dport,
+            proto: k.proto,
+            vlan: s.vlan,
+            tunnel: k.tunnel,
+            first: Timestamp(a.first_ts()),
+            last: Timestamp(a.last_ts()),
+            end_reason: reason,
+            packets: [pf as u64, pb as u64],
+            bytes: [bf, bb],
+            wire_bytes: [wf, wb],
+            retrans: [rf, rb],
+            features: a.features(connection_time),
+            app: AppMeta::default(),
+            service: crate::service::of_flow(sport, dport, k.proto),
+            direction: self
+                .home_net
+                .classify(src.to_ip(k.ip_version), dst.to_ip(k.ip_version)),
+        }
+    }
+}

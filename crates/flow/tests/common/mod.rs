@@ -1,0 +1,64 @@
+//! Shared helpers of the parity suites: where the shared data is and how to meter a capture.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use flow::{EndReason, FlowRecord, HomeNet, Meter, MeterConfig, Profile};
+use packet::{FileSource, PacketSource, SourceError};
+
+/// `../shared/data` beside the checkout (or `$NETVIGIL_DATA`).
+pub fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("NETVIGIL_DATA") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+/// Meters one capture with the profile's defaults; flows in emission order.
+pub fn meter_file(path: &Path, profile: Profile) -> (Vec<FlowRecord>, Option<SourceError>) {
+    meter_with(path, MeterConfig::new(profile))
+}
+
+/// Meters one capture with `cfg`; flows in emission order, and the input error if any.
+pub fn meter_with(path: &Path, cfg: MeterConfig) -> (Vec<FlowRecord>, Option<SourceError>) {
+    let mut out = Vec::new();
+    let mut src = match FileSource::open(path, 0) {
+        Ok(s) => s,
+        Err(e) => return (out, Some(e)),
+    };
+    let mut meter = Meter::new(cfg, HomeNet::default());
+    let mut err = None;
+    loop {
+        match src.next_packet() {
+            Ok(Some(raw)) => {
+                let _ = meter.packet(&raw, &mut out);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    meter.finish(EndReason::Eof, &mut out);
+    (out, err)
+}
+
+/// Reads a CSV file into its header and rows.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("row").iter().map(|s| s.to_string()).collect())
+        .collect();
+    (header, rows)
+}

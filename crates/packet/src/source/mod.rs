@@ -1,0 +1,149 @@
+//! Packet sources: capture files (pcap and pcapng), several merged in time order.
+
+mod file;
+mod merge;
+
+use std::path::{Path, PathBuf};
+
+pub use file::FileSource;
+pub use merge::MergedSource;
+
+use crate::{LinkType, Timestamp};
+
+/// One captured frame, borrowed from the source's buffer until the next call.
+#[derive(Clone, Copy, Debug)]
+pub struct RawPacket<'a> {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Link-layer type of `data`.
+    pub link: LinkType,
+    /// Original length of the frame on the wire (the record's `len`/`origlen`).
+    pub wire_len: u32,
+    /// Captured bytes (possibly shorter than `wire_len`).
+    pub data: &'a [u8],
+    /// Byte offset of the record in its file, for error messages.
+    pub offset: u64,
+    /// Which input (index into the list of inputs) this packet came from.
+    pub input: usize,
+}
+
+/// Something that yields packets one at a time (a lending iterator: each packet borrows the
+/// source until the next call).
+pub trait PacketSource {
+    /// The next packet, `Ok(None)` at the end. After an `Err` the source may be called again:
+    /// it continues with whatever input is still readable, so nothing already readable is lost.
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError>;
+    /// Bytes consumed so far across all inputs (for progress reporting).
+    fn bytes_read(&self) -> u64;
+}
+
+/// A capture that cannot be read (fully). Every variant names the file; those found inside a
+/// file also give the byte offset of the record or block at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The file could not be opened or listed.
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The file has no bytes at all.
+    #[error("{path}: empty file (0 bytes), not a capture")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Neither a pcap nor a pcapng header at offset 0.
+    #[error("{path}: not a pcap or pcapng capture (unrecognised header at byte offset 0)")]
+    NotACapture {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The capture (or one pcapng interface) uses a link type netvigil cannot decode.
+    #[error("{path}: unsupported link type {link} at byte offset {offset}")]
+    UnknownLinkType {
+        /// The file.
+        path: PathBuf,
+        /// The link type found.
+        link: LinkType,
+        /// Offset of the header or interface block that declares it.
+        offset: u64,
+    },
+    /// The file ends inside a record or block.
+    #[error("{path}: truncated record at byte offset {offset}: the file ends {missing} inside it")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the incomplete record.
+        offset: u64,
+        /// Human description of how much is missing.
+        missing: String,
+    },
+    /// A record header declares an impossible captured length.
+    #[error(
+        "{path}: corrupt record length {caplen} at byte offset {offset} (more than {max} bytes)"
+    )]
+    CorruptLength {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the record.
+        offset: u64,
+        /// The captured length the record claims.
+        caplen: u64,
+        /// The largest length accepted.
+        max: u64,
+    },
+    /// Any other malformed block.
+    #[error("{path}: corrupt capture at byte offset {offset}: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the bad block.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An I/O error while reading.
+    #[error("{path}: read error at byte offset {offset}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Offset reached.
+        offset: u64,
+    },
+}
+
+/// Expands the command line's inputs: files stay as given, directories become their capture
+/// files (`.pcap`, `.pcapng`, `.cap`, `.dmp`, sorted by name, not recursive).
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, SourceError> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p).map_err(|source| SourceError::Open {
+                path: p.clone(),
+                source,
+            })?;
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && is_capture_name(f))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn is_capture_name(p: &Path) -> bool {
+    matches!(
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
+        Some("pcap" | "pcapng" | "cap" | "dmp")
+    )
+}

@@ -1,0 +1,195 @@
+//! CSV in the canonical layout, or in the original CIC-IDS2017 layout.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use flow::columns::{self, Column, Value};
+use flow::features::{lookup, F};
+use flow::FlowRecord;
+use packet::Timestamp;
+
+use super::{format_float, ExportError, FlowSink, Layout};
+
+/// The original CIC-IDS2017 `TrafficLabelling` header, spaces and duplicate included.
+const CIC2017_HEADER: &[&str] = &[
+    "Flow ID",
+    " Source IP",
+    " Source Port",
+    " Destination IP",
+    " Destination Port",
+    " Protocol",
+    " Timestamp",
+    " Flow Duration",
+    " Total Fwd Packets",
+    " Total Backward Packets",
+    "Total Length of Fwd Packets",
+    " Total Length of Bwd Packets",
+    " Fwd Packet Length Max",
+    " Fwd Packet Length Min",
+    " Fwd Packet Length Mean",
+    " Fwd Packet Length Std",
+    "Bwd Packet Length Max",
+    " Bwd Packet Length Min",
+    " Bwd Packet Length Mean",
+    " Bwd Packet Length Std",
+    "Flow Bytes/s",
+    " Flow Packets/s",
+    " Flow IAT Mean",
+    " Flow IAT Std",
+    " Flow IAT Max",
+    " Flow IAT Min",
+    "Fwd IAT Total",
+    " Fwd IAT Mean",
+    " Fwd IAT Std",
+    " Fwd IAT Max",
+    " Fwd IAT Min",
+    "Bwd IAT Total",
+    " Bwd IAT Mean",
+    " Bwd IAT Std",
+    " Bwd IAT Max",
+    " Bwd IAT Min",
+    "Fwd PSH Flags",
+    " Bwd PSH Flags",
+    " Fwd URG Flags",
+    " Bwd URG Flags",
+    " Fwd Header Length",
+    " Bwd Header Length",
+    "Fwd Packets/s",
+    " Bwd Packets/s",
+    " Min Packet Length",
+    " Max Packet Length",
+    " Packet Length Mean",
+    " Packet Length Std",
+    " Packet Length Variance",
+    "FIN Flag Count",
+    " SYN Flag Count",
+    " RST Flag Count",
+    " PSH Flag Count",
+    " ACK Flag Count",
+    " URG Flag Count",
+    " CWE Flag Count",
+    " ECE Flag Count",
+    " Down/Up Ratio",
+    " Average Packet Size",
+    " Avg Fwd Segment Size",
+    " Avg Bwd Segment Size",
+    " Fwd Header Length",
+    "Fwd Avg Bytes/Bulk",
+    " Fwd Avg Packets/Bulk",
+    " Fwd Avg Bulk Rate",
+    " Bwd Avg Bytes/Bulk",
+    " Bwd Avg Packets/Bulk",
+    "Bwd Avg Bulk Rate",
+    "Subflow Fwd Packets",
+    " Subflow Fwd Bytes",
+    " Subflow Bwd Packets",
+    " Subflow Bwd Bytes",
+    "Init_Win_bytes_forward",
+    " Init_Win_bytes_backward",
+    " act_data_pkt_fwd",
+    " min_seg_size_forward",
+    "Active Mean",
+    " Active Std",
+    " Active Max",
+    " Active Min",
+    "Idle Mean",
+    " Idle Std",
+    " Idle Max",
+    " Idle Min",
+];
+
+/// The columns of a layout.
+pub fn layout_columns(layout: Layout) -> Vec<(String, Column)> {
+    match layout {
+        Layout::Canonical => columns::all().map(|c| (c.name().to_string(), c)).collect(),
+        Layout::Cic2017 => CIC2017_HEADER
+            .iter()
+            .map(|h| {
+                let col = match h.trim() {
+                    "Flow ID" => Column::FlowId,
+                    "Source IP" => Column::SrcIp,
+                    "Source Port" => Column::SrcPort,
+                    "Destination IP" => Column::DstIp,
+                    "Destination Port" => Column::DstPort,
+                    "Protocol" => Column::Protocol,
+                    "Timestamp" => Column::Timestamp,
+                    other => Column::Feature(lookup(other).unwrap_or(F::FlowDuration)),
+                };
+                (h.to_string(), col)
+            })
+            .collect(),
+    }
+}
+
+/// A CSV writer of flow records.
+pub struct CsvSink {
+    w: csv::Writer<Box<dyn Write>>,
+    cols: Vec<Column>,
+    path: PathBuf,
+    cell: String,
+}
+
+impl CsvSink {
+    /// Writes the header of `layout` to `out`.
+    pub fn new(out: Box<dyn Write>, layout: Layout, path: PathBuf) -> Result<Self, ExportError> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(out);
+        let cols = layout_columns(layout);
+        w.write_record(cols.iter().map(|(h, _)| h.as_str()))
+            .map_err(|source| ExportError::Csv {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(CsvSink {
+            w,
+            cols: cols.into_iter().map(|(_, c)| c).collect(),
+            path,
+            cell: String::new(),
+        })
+    }
+}
+
+impl FlowSink for CsvSink {
+    fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError> {
+        for &c in &self.cols {
+            self.cell.clear();
+            render(&mut self.cell, c.value(r));
+            self.w
+                .write_field(&self.cell)
+                .map_err(|source| ExportError::Csv {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        self.w
+            .write_record(None::<&[u8]>)
+            .map_err(|source| ExportError::Csv {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    fn finish(&mut self) -> Result<(), ExportError> {
+        self.w.flush().map_err(|source| ExportError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Renders one cell as CSV text.
+pub fn render(buf: &mut String, v: Value<'_>) {
+    use std::fmt::Write as _;
+    match v {
+        Value::Text(s) => buf.push_str(&s),
+        Value::Int(i) => {
+            let _ = write!(buf, "{i}");
+        }
+        Value::Float(f) => format_float(buf, f),
+        Value::Time(t) => {
+            let _ = write!(buf, "{}", Timestamp(t));
+        }
+        Value::Null => {}
+    }
+}

@@ -1,0 +1,90 @@
+//! File exports of flow records. Column names and order come from `flow::columns`.
+
+mod csv;
+mod jsonl;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use flow::FlowRecord;
+
+pub use self::csv::CsvSink;
+pub use self::jsonl::JsonlSink;
+
+/// An export file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl ExportFormat {
+    /// Parses `csv` or `jsonl`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "csv" => Some(ExportFormat::Csv),
+            "jsonl" | "json" => Some(ExportFormat::Jsonl),
+            _ => None,
+        }
+    }
+}
+
+/// Column layout of a CSV export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// netvigil's canonical columns (improved CIC-IDS2017 names, then netvigil's own).
+    Canonical,
+    /// The original CIC-IDS2017 `TrafficLabelling` header, with its duplicated
+    /// `Fwd Header Length` and without the columns it did not have.
+    Cic2017,
+}
+
+/// A failed export.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The output.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The CSV writer failed.
+    #[error("writing {path}: {source}")]
+    Csv {
+        /// The output.
+        path: PathBuf,
+        /// The cause.
+        source: ::csv::Error,
+    },
+}
+
+/// Somewhere flows are written, one at a time.
+pub trait FlowSink {
+    /// Writes one flow.
+    fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError>;
+    /// Flushes everything.
+    fn finish(&mut self) -> Result<(), ExportError>;
+}
+
+/// Opens a sink of `format` on `out` (named `path` in errors).
+pub fn open(
+    format: ExportFormat,
+    layout: Layout,
+    out: Box<dyn Write>,
+    path: PathBuf,
+) -> Result<Box<dyn FlowSink>, ExportError> {
+    Ok(match format {
+        ExportFormat::Csv => Box::new(CsvSink::new(out, layout, path)?),
+        ExportFormat::Jsonl => Box::new(JsonlSink::new(out, path)),
+    })
+}
+
+/// Writes a float the way the CIC files do: shortest round-trip digits, `.0` on integral values.
+pub fn format_float(buf: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    let _ = write!(buf, "{v:?}");
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what netvigil needs on a fresh Debian machine of this kind. Idempotent and quiet when
+# everything is there.
+set -euo pipefail
+need=()
+for pkg in "$@"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing (install the Rust toolchain with rustup)" >&2
+  exit 1
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
