@@ -92,6 +92,51 @@ enum TcpPhase {
     Closed(bool),
 }
 
+/// What the `cic` profile remembers of a TCP connection whose flow expired idle, so that a
+/// later packet of it continues the connection as the reference does: same direction (the
+/// client stays forward even if the server speaks first) and `Total TCP Flow Time` carried on.
+#[derive(Clone, Copy, Debug)]
+struct Memo {
+    fwd_is_lo: bool,
+    closed: bool,
+    /// Cumulative time up to the old flow's last packet.
+    carried: i64,
+    last: i64,
+    serial: u64,
+}
+
+/// Remembered connections, bounded: the oldest memo goes first.
+#[derive(Default)]
+struct ConnMemory {
+    map: hashbrown::HashMap<FlowKey, Memo, ahash::RandomState>,
+    order: VecDeque<(FlowKey, u64)>,
+    serial: u64,
+    cap: usize,
+}
+
+impl ConnMemory {
+    fn remember(&mut self, key: FlowKey, mut memo: Memo) {
+        if self.cap == 0 {
+            return;
+        }
+        self.serial += 1;
+        memo.serial = self.serial;
+        self.map.insert(key, memo);
+        self.order.push_back((key, self.serial));
+        while self.order.len() > self.cap {
+            if let Some((k, serial)) = self.order.pop_front() {
+                if self.map.get(&k).is_some_and(|m| m.serial == serial) {
+                    self.map.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, key: &FlowKey) -> Option<Memo> {
+        self.map.remove(key)
+    }
+}
+
 /// A slab cell: the generation survives the flow so that stale queue entries are recognised.
 #[derive(Clone, Debug, Default)]
 struct Cell {
@@ -124,6 +169,7 @@ pub struct FlowTable {
     next_id: u64,
     live: usize,
     counters: MeterCounters,
+    memory: ConnMemory,
 }
 
 /// How many queue entries one packet may look at under `cic` (bounds the work per packet).
@@ -154,6 +200,14 @@ impl FlowTable {
             next_id: 0,
             live: 0,
             counters: MeterCounters::default(),
+            memory: ConnMemory {
+                cap: if cfg.profile == Profile::Cic {
+                    (cfg.max_flows / 4).clamp(1024, 1 << 20)
+                } else {
+                    0
+                },
+                ..ConnMemory::default()
+            },
         }
     }
 
@@ -224,7 +278,15 @@ impl FlowTable {
         match found {
             None => {
                 self.make_room(out);
-                let slot = self.new_slot(key, src_is_lo, &mut view, p.vlan, icmp, None);
+                let cont = self.memory.take(&key).and_then(|m| {
+                    // A new SYN after a close starts afresh; anything else continues the connection.
+                    if m.closed && view.flags & 0x02 != 0 {
+                        None
+                    } else {
+                        Some((m.fwd_is_lo, m.carried + (ts - m.last)))
+                    }
+                });
+                let slot = self.new_slot(key, src_is_lo, &mut view, p.vlan, icmp, cont);
                 let idx = self.alloc(slot);
                 let slots = &self.slots;
                 self.index
@@ -450,6 +512,16 @@ impl FlowTable {
                     if self.idle_expired(last) {
                         self.queue.pop_front();
                         let reason = Self::closed_reason(s.tcp).unwrap_or(EndReason::Idle);
+                        if s.key.proto == 6 {
+                            let memo = Memo {
+                                fwd_is_lo: s.fwd_is_lo,
+                                closed: matches!(s.tcp, TcpPhase::Closed(_)),
+                                carried: s.accum.cumulative + (last - s.accum.first_ts()),
+                                last,
+                                serial: 0,
+                            };
+                            self.memory.remember(s.key, memo);
+                        }
                         self.remove(idx, reason, out);
                     } else if last != queued_last {
                         self.queue.pop_front();

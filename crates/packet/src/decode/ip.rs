@@ -57,6 +57,9 @@ fn ipv4<'a>(
             offset: off + 2,
         });
     }
+    // A total length beyond the frame's original length is a lie (rewritten traces): the packet
+    // cannot carry more than was on the wire.
+    let total = total.min(wire_room(meta, off).max(ihl));
     let frag = be16(d, off + 6).unwrap_or(0);
     let frag_off = frag & 0x1FFF;
     let more = frag & 0x2000 != 0;
@@ -93,6 +96,8 @@ fn ipv6<'a>(
         // Jumbogram or TSO capture: take what was captured.
         plen = d.len() - off - 40;
     }
+    // As for IPv4: never more payload than the frame had on the wire.
+    let plen = plen.min(wire_room(meta, off).saturating_sub(40));
     let mut next = d[off + 6];
     meta.ip_version = 6;
     meta.ip_offset = off as u32;
@@ -149,4 +154,10 @@ fn ipv6<'a>(
     meta.ip_header_len = (cur - off) as u16;
     let rest = plen + 40 - (cur - off);
     l4::decode_l4(d, cur, rest, meta, opts, depth)
+}
+
+/// Bytes the frame had on the wire from `off` on (its original length, not the captured one,
+/// so snap-length truncation does not shorten payloads).
+fn wire_room(meta: &PacketMeta<'_>, off: usize) -> usize {
+    (meta.wire_len as usize).saturating_sub(off)
 }
