@@ -21,8 +21,10 @@ pub struct PacketView {
     pub len: u32,
     /// L4 header length.
     pub hdr: u32,
-    /// Captured frame length on the wire.
+    /// Frame length on the wire.
     pub wire_len: u32,
+    /// IP packet length (IPv4 total length, IPv6 40 + payload length).
+    pub ip_len: u32,
     /// TCP flags (0 if not TCP).
     pub flags: u8,
     /// TCP window (0 if not TCP).
@@ -55,6 +57,7 @@ struct Dir {
     iat: Stats,
     bytes: u64,
     wire_bytes: u64,
+    ip_bytes: u64,
     hdr_bytes: u64,
     first_ts: i64,
     last_ts: i64,
@@ -157,6 +160,7 @@ impl Accum {
         d.len.add_f(p.len as f64);
         d.bytes += p.len as u64;
         d.wire_bytes += p.wire_len as u64;
+        d.ip_bytes += p.ip_len as u64;
         d.hdr_bytes += p.hdr as u64;
         d.last_ts = p.ts;
         if p.len >= 1 {
@@ -289,6 +293,11 @@ impl Accum {
     /// Forward and backward wire bytes.
     pub fn wire_bytes(&self) -> (u64, u64) {
         (self.fwd.wire_bytes, self.bwd.wire_bytes)
+    }
+
+    /// Forward and backward IP bytes (Σ IP packet lengths).
+    pub fn ip_bytes(&self) -> (u64, u64) {
+        (self.fwd.ip_bytes, self.bwd.ip_bytes)
     }
 
     /// Forward and backward FIN counts.

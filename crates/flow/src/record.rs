@@ -101,8 +101,10 @@ pub struct FlowRecord {
     pub packets: [u64; 2],
     /// Counted bytes (L4 payload under `cic`, wire under `nfstream`), forward and backward.
     pub bytes: [u64; 2],
-    /// Captured frame lengths summed, forward and backward.
+    /// Frame lengths on the wire summed, forward and backward.
     pub wire_bytes: [u64; 2],
+    /// IP packet lengths summed, forward and backward (Zeek's `orig_ip_bytes`/`resp_ip_bytes`).
+    pub ip_bytes: [u64; 2],
     /// TCP segments whose sequence range was already seen, forward and backward.
     pub retrans: [u32; 2],
     /// The feature vector in [`crate::features::FEATURES`] order.

@@ -252,6 +252,7 @@ impl FlowTable {
             len: k.len,
             hdr: k.hdr,
             wire_len: p.wire_len,
+            ip_len: p.ip_len,
             flags: if k.proto == 6 { tcp.flags } else { 0 },
             window: if k.proto == 6 { tcp.window } else { 0 },
             seq: tcp.seq,
@@ -613,6 +614,7 @@ impl FlowTable {
         let (pf, pb) = a.packets();
         let (bf, bb) = a.bytes();
         let (wf, wb) = a.wire_bytes();
+        let (xf, xb) = a.ip_bytes();
         let (rf, rb) = a.retrans();
         let connection_time = k.proto == 6 || k.proto == 17;
         FlowRecord {
@@ -630,6 +632,7 @@ impl FlowTable {
             packets: [pf as u64, pb as u64],
             bytes: [bf, bb],
             wire_bytes: [wf, wb],
+            ip_bytes: [xf, xb],
             retrans: [rf, rb],
             features: a.features(connection_time),
             app: AppMeta::default(),
