@@ -27,12 +27,23 @@ fn nfstream_profile_statistics_agree_with_nfstream_on_every_golden_pcap() {
         let f: Vec<&str> = line.split('\t').collect();
         let (pcap, csv) = (f[0], f[3]);
         let (header, rows) = read_csv(&data.join("golden/nfstream-stats").join(csv));
-        let col = |n: &str| header.iter().position(|h| h == n).unwrap_or_else(|| panic!("{n}"));
-        let num = |r: &Vec<String>, n: &str| -> f64 { r[col(n)].parse().unwrap_or_else(|_| panic!("{csv}: {n}")) };
+        let col = |n: &str| {
+            header
+                .iter()
+                .position(|h| h == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        let num = |r: &Vec<String>, n: &str| -> f64 {
+            r[col(n)].parse().unwrap_or_else(|_| panic!("{csv}: {n}"))
+        };
         let (ours, err) = meter_file(&data.join(pcap), Profile::Nfstream);
         assert!(err.is_none(), "{pcap}: {err:?}");
         if ours.len() != rows.len() {
-            problems.push(format!("{csv}: {} flows, NFStream {}", ours.len(), rows.len()));
+            problems.push(format!(
+                "{csv}: {} flows, NFStream {}",
+                ours.len(),
+                rows.len()
+            ));
             continue;
         }
         files += 1;
@@ -41,12 +52,16 @@ fn nfstream_profile_statistics_agree_with_nfstream_on_every_golden_pcap() {
             let mut check = |what: &str, mine: f64, theirs: f64, ok: bool| {
                 values_checked += 1;
                 if !ok && problems.len() < 30 {
-                    problems.push(format!("{csv} flow {i} ({}): {what} = {mine}, NFStream {theirs}", o.flow_id()));
+                    problems.push(format!(
+                        "{csv} flow {i} ({}): {what} = {mine}, NFStream {theirs}",
+                        o.flow_id()
+                    ));
                 }
             };
             let exact = |o: &FlowRecord, f: F| o.feature(f);
             // Identity: the same flow in the same place.
-            let src_ok = o.src.to_string() == r[col("src_ip")] && o.sport.to_string() == r[col("src_port")];
+            let src_ok =
+                o.src.to_string() == r[col("src_ip")] && o.sport.to_string() == r[col("src_port")];
             check("src", 0.0, 0.0, src_ok);
             // Counts.
             for (name, mine) in [
@@ -74,9 +89,27 @@ fn nfstream_profile_statistics_agree_with_nfstream_on_every_golden_pcap() {
             }
             // Packet sizes: exact.
             for (prefix, min, mean, std, max) in [
-                ("bidirectional", F::PktLenMin, F::PktLenMean, F::PktLenStd, F::PktLenMax),
-                ("src2dst", F::FwdPktLenMin, F::FwdPktLenMean, F::FwdPktLenStd, F::FwdPktLenMax),
-                ("dst2src", F::BwdPktLenMin, F::BwdPktLenMean, F::BwdPktLenStd, F::BwdPktLenMax),
+                (
+                    "bidirectional",
+                    F::PktLenMin,
+                    F::PktLenMean,
+                    F::PktLenStd,
+                    F::PktLenMax,
+                ),
+                (
+                    "src2dst",
+                    F::FwdPktLenMin,
+                    F::FwdPktLenMean,
+                    F::FwdPktLenStd,
+                    F::FwdPktLenMax,
+                ),
+                (
+                    "dst2src",
+                    F::BwdPktLenMin,
+                    F::BwdPktLenMean,
+                    F::BwdPktLenStd,
+                    F::BwdPktLenMax,
+                ),
             ] {
                 for (stat, feat) in [("min", min), ("mean", mean), ("stddev", std), ("max", max)] {
                     let name = format!("{prefix}_{stat}_ps");
@@ -86,14 +119,40 @@ fn nfstream_profile_statistics_agree_with_nfstream_on_every_golden_pcap() {
             }
             // Inter-arrival times: µs against whole-ms differences.
             for (prefix, n, min, mean, std, max) in [
-                ("bidirectional", o.total_packets(), F::FlowIatMin, F::FlowIatMean, F::FlowIatStd, F::FlowIatMax),
-                ("src2dst", o.packets[0], F::FwdIatMin, F::FwdIatMean, F::FwdIatStd, F::FwdIatMax),
-                ("dst2src", o.packets[1], F::BwdIatMin, F::BwdIatMean, F::BwdIatStd, F::BwdIatMax),
+                (
+                    "bidirectional",
+                    o.total_packets(),
+                    F::FlowIatMin,
+                    F::FlowIatMean,
+                    F::FlowIatStd,
+                    F::FlowIatMax,
+                ),
+                (
+                    "src2dst",
+                    o.packets[0],
+                    F::FwdIatMin,
+                    F::FwdIatMean,
+                    F::FwdIatStd,
+                    F::FwdIatMax,
+                ),
+                (
+                    "dst2src",
+                    o.packets[1],
+                    F::BwdIatMin,
+                    F::BwdIatMean,
+                    F::BwdIatStd,
+                    F::BwdIatMax,
+                ),
             ] {
                 if n < 2 {
                     continue;
                 }
-                for (stat, feat, tol) in [("min", min, 1.0), ("mean", mean, 1.0), ("stddev", std, 2f64.sqrt()), ("max", max, 1.0)] {
+                for (stat, feat, tol) in [
+                    ("min", min, 1.0),
+                    ("mean", mean, 1.0),
+                    ("stddev", std, 2f64.sqrt()),
+                    ("max", max, 1.0),
+                ] {
                     let name = format!("{prefix}_{stat}_piat_ms");
                     let (mine, theirs) = (exact(o, feat) / 1000.0, num(r, &name));
                     check(&name, mine, theirs, (mine - theirs).abs() < tol + 1e-9);
@@ -105,6 +164,9 @@ fn nfstream_profile_statistics_agree_with_nfstream_on_every_golden_pcap() {
     for p in &problems {
         println!("  {p}");
     }
-    assert!(flows_total > 17_000, "too few flows compared: {flows_total}");
+    assert!(
+        flows_total > 17_000,
+        "too few flows compared: {flows_total}"
+    );
     assert!(problems.is_empty(), "{} differences", problems.len());
 }
