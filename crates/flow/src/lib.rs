@@ -6,6 +6,7 @@
 //! No I/O happens here.
 
 pub mod accum;
+pub mod app;
 pub mod columns;
 pub mod direction;
 pub mod features;

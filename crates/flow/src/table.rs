@@ -151,6 +151,9 @@ struct Slot {
     fwd_is_lo: bool,
     tcp: TcpPhase,
     vlan: Option<u16>,
+    /// Payload packets still to inspect for application metadata.
+    app_budget: u8,
+    app: Option<Box<AppMeta>>,
     accum: Accum,
 }
 
@@ -276,7 +279,7 @@ impl FlowTable {
             })
             .copied();
         self.counters.packets_metered += 1;
-        match found {
+        let idx = match found {
             None => {
                 self.make_room(out);
                 let cont = self.memory.take(&key).and_then(|m| {
@@ -297,8 +300,15 @@ impl FlowTable {
                     });
                 self.queue
                     .push_back((idx, self.slots[idx as usize].gen, ts));
+                idx
             }
-            Some(idx) => self.update(idx, src_is_lo, &mut view, p.vlan, icmp, out),
+            Some(idx) => {
+                self.update(idx, src_is_lo, &mut view, p.vlan, icmp, out);
+                idx
+            }
+        };
+        if !p.payload.is_empty() {
+            self.inspect_app(idx, p);
         }
         self.sweep(out);
     }
@@ -330,6 +340,8 @@ impl FlowTable {
             fwd_is_lo,
             tcp: TcpPhase::Open,
             vlan,
+            app_budget: crate::app::INSPECT_PACKETS,
+            app: None,
             accum,
         }
     }
@@ -462,6 +474,20 @@ impl FlowTable {
                 TcpPhase::SecondFin if f & 0x10 != 0 => TcpPhase::Closed(false),
                 phase => phase,
             };
+        }
+    }
+
+    /// Feeds a payload to the application metadata readers of its flow, within the flow's budget.
+    fn inspect_app(&mut self, idx: u32, p: &PacketMeta<'_>) {
+        let Some(s) = self.slots[idx as usize].slot.as_mut() else {
+            return;
+        };
+        if s.app_budget == 0 {
+            return;
+        }
+        s.app_budget -= 1;
+        if crate::app::inspect(&mut s.app, p.proto, p.sport, p.dport, p.payload) {
+            s.app_budget = 0;
         }
     }
 
@@ -635,7 +661,7 @@ impl FlowTable {
             ip_bytes: [xf, xb],
             retrans: [rf, rb],
             features: a.features(connection_time),
-            app: AppMeta::default(),
+            app: s.app.map(|b| *b).unwrap_or_default(),
             service: crate::service::of_flow(sport, dport, k.proto),
             direction: self
                 .home_net

@@ -151,7 +151,7 @@ fn ipv6_extension_headers_are_skipped_to_the_transport_header() {
 #[test]
 fn later_ipv4_fragments_have_no_ports_and_all_their_bytes_are_payload() {
     let mut p = ipv4(17, &[0xAA; 100], 0);
-    p[6..8].copy_from_slice(&(0x0000u16 | 185).to_be_bytes()); // offset 185*8, no MF
+    p[6..8].copy_from_slice(&185u16.to_be_bytes()); // fragment offset 185 × 8, no MF
     let m = ip(LinkType::IPV4, &p);
     assert_eq!(
         (m.fragment, m.sport, m.dport, m.payload_len, m.l4_header_len),
