@@ -34,8 +34,8 @@ pub struct AnalyzeArgs {
     /// Most flows tracked at once; beyond it the oldest is evicted (counted in the summary).
     #[arg(long, default_value_t = 4_000_000)]
     pub max_flows: usize,
-    /// Output format.
-    #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+    /// Output format (`none`: the summary only).
+    #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl", "none"])]
     pub format: String,
     /// CSV column layout: `canonical` or `cic2017` (the original CIC-IDS2017 header).
     #[arg(long, default_value = "canonical", value_parser = ["canonical", "cic2017"])]

@@ -532,6 +532,11 @@ impl FlowTable {
                     let Some((idx, gen, queued_last)) = self.front() else {
                         return;
                     };
+                    // A flow's last packet is never older than when it was queued: a front
+                    // queued within the idle timeout cannot have expired (no slot is touched).
+                    if !self.idle_expired(queued_last) {
+                        return;
+                    }
                     let Some(s) = self.slots[idx as usize].slot.as_ref() else {
                         return;
                     };
@@ -550,11 +555,9 @@ impl FlowTable {
                             self.memory.remember(s.key, memo);
                         }
                         self.remove(idx, reason, out);
-                    } else if last != queued_last {
+                    } else {
                         self.queue.pop_front();
                         self.queue.push_back((idx, gen, last));
-                    } else {
-                        return;
                     }
                 }
             }

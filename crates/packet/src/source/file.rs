@@ -62,16 +62,21 @@ impl FileSource {
         }
         let reader = match create_reader(INITIAL_BUFFER, BufReader::with_capacity(1 << 16, file)) {
             Ok(r) => r,
-            Err(PcapError::HeaderNotRecognized) | Err(PcapError::NomError(..)) => {
+            Err(PcapError::HeaderNotRecognized) | Err(PcapError::NomError(..))
+                if !has_capture_magic(path) =>
+            {
                 return Err(SourceError::NotACapture {
                     path: path.to_path_buf(),
                 })
             }
-            Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
+            Err(PcapError::HeaderNotRecognized)
+            | Err(PcapError::NomError(..))
+            | Err(PcapError::Incomplete(_))
+            | Err(PcapError::UnexpectedEof) => {
                 return Err(SourceError::Truncated {
                     path: path.to_path_buf(),
                     offset: 0,
-                    missing: format!("after {len} bytes, inside the file header"),
+                    detail: format!("the file ends after {len} bytes, inside its file header"),
                 })
             }
             Err(PcapError::Eof) => {
@@ -86,7 +91,7 @@ impl FileSource {
                 })
             }
         };
-        Ok(FileSource {
+        let mut src = FileSource {
             reader,
             pending: 0,
             done: false,
@@ -100,7 +105,16 @@ impl FileSource {
                 interfaces: Vec::new(),
                 last_ts: Timestamp(0),
             },
-        })
+        };
+        // A classic pcap declares its link type up front: check it before any output is made.
+        let base = src.reader.data().as_ptr() as usize;
+        if let Ok((len, block @ PcapBlockOwned::LegacyHeader(_))) = src.reader.next() {
+            src.pending = len;
+            if let Step::Err(e) = src.st.step(block, base) {
+                return Err(e);
+            }
+        }
+        Ok(src)
     }
 
     /// The file's path.
@@ -144,14 +158,14 @@ impl FileSource {
                     return SourceError::Truncated {
                         path,
                         offset,
-                        missing: format!("{} bytes", 16 + caplen - data.len() as u64),
+                        detail: short_by(16 + caplen - data.len() as u64),
                     };
                 }
             } else if truncated {
                 return SourceError::Truncated {
                     path,
                     offset,
-                    missing: format!("{} bytes", 16 - data.len()),
+                    detail: "the file ends inside its 16-byte record header".into(),
                 };
             }
         } else if data.len() >= 8 {
@@ -170,14 +184,14 @@ impl FileSource {
                 return SourceError::Truncated {
                     path,
                     offset,
-                    missing: format!("{} bytes", block_len.saturating_sub(data.len() as u64)),
+                    detail: short_by(block_len.saturating_sub(data.len() as u64)),
                 };
             }
         } else if truncated {
             return SourceError::Truncated {
                 path,
                 offset,
-                missing: format!("{} bytes", 8 - data.len()),
+                detail: "the file ends inside the block header".into(),
             };
         }
         SourceError::Corrupt {
@@ -423,4 +437,30 @@ impl State {
             PcapBlockOwned::NG(_) => Step::Skip,
         }
     }
+}
+
+/// "the file ends N byte(s) before the record does".
+fn short_by(n: u64) -> String {
+    format!(
+        "the file ends {n} byte{} before the record does",
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+/// Whether the file starts with a pcap or pcapng magic number (so a failure to parse its header
+/// means it is cut or corrupt, not that it is something else).
+fn has_capture_magic(path: &Path) -> bool {
+    use std::io::Read;
+    let mut m = [0u8; 4];
+    let ok = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut m))
+        .is_ok();
+    ok && matches!(
+        m,
+        [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+            | [0x0a, 0x0d, 0x0d, 0x0a]
+    )
 }

@@ -50,7 +50,7 @@ pub enum SourceError {
         source: std::io::Error,
     },
     /// The file has no bytes at all.
-    #[error("{path}: empty file (0 bytes), not a capture")]
+    #[error("{path}: empty file (0 bytes), not a capture: nothing at byte offset 0")]
     Empty {
         /// The file.
         path: PathBuf,
@@ -72,14 +72,14 @@ pub enum SourceError {
         offset: u64,
     },
     /// The file ends inside a record or block.
-    #[error("{path}: truncated record at byte offset {offset}: the file ends {missing} inside it")]
+    #[error("{path}: truncated record at byte offset {offset}: {detail}")]
     Truncated {
         /// The file.
         path: PathBuf,
         /// Offset of the incomplete record.
         offset: u64,
-        /// Human description of how much is missing.
-        missing: String,
+        /// Where the file ends relative to the record.
+        detail: String,
     },
     /// A record header declares an impossible captured length.
     #[error(

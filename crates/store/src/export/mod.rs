@@ -18,6 +18,8 @@ pub enum ExportFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// No flow output (the summary only).
+    None,
 }
 
 impl ExportFormat {
@@ -26,6 +28,7 @@ impl ExportFormat {
         match s {
             "csv" => Some(ExportFormat::Csv),
             "jsonl" | "json" => Some(ExportFormat::Jsonl),
+            "none" => Some(ExportFormat::None),
             _ => None,
         }
     }
@@ -80,7 +83,20 @@ pub fn open(
     Ok(match format {
         ExportFormat::Csv => Box::new(CsvSink::new(out, layout, path)?),
         ExportFormat::Jsonl => Box::new(JsonlSink::new(out, path)),
+        ExportFormat::None => Box::new(Discard),
     })
+}
+
+/// The sink of `--format none`.
+struct Discard;
+
+impl FlowSink for Discard {
+    fn write(&mut self, _: &FlowRecord) -> Result<(), ExportError> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
 }
 
 /// Writes a float the way the CIC files do: shortest round-trip digits, `.0` on integral values.
