@@ -162,6 +162,9 @@ pub struct RunReport {
     pub elapsed_s: f64,
 }
 
+/// Packets read and metered together (their flows are looked up ahead; see `FlowTable`).
+const BATCH: usize = 64;
+
 /// Reads every packet of `source` through decoder and flow table into `sink`.
 pub fn meter(
     source: &mut dyn PacketSource,
@@ -179,35 +182,43 @@ pub fn meter(
     let bar = progress_bar(total_bytes, progress);
     let mut n: u64 = 0;
     loop {
-        if n & 0xFFFF == 0 {
+        if n & 0xFFFF < BATCH as u64 {
             bar.set_position(source.bytes_read());
         }
-        let raw = match source.next_packet() {
-            Ok(Some(raw)) => raw,
-            Ok(None) => break,
+        let got = match source.fill_batch(BATCH) {
+            Ok(0) => break,
+            Ok(got) => got,
             Err(e) => {
                 bar.suspend(|| eprintln!("netvigil: {e}"));
                 errors.push(e);
                 continue;
             }
         };
-        n += 1;
-        summary.frame(raw.ts, raw.wire_len);
-        match meter.packet(&raw, &mut done) {
-            Ok(Decoded::Ip(m)) => summary.ip_packet(&m),
-            Ok(Decoded::NonIp { .. }) => summary.non_ip += 1,
-            Ok(Decoded::Ignored) => summary.ignored += 1,
-            Err(e) => summary.decode_error(raw.input, raw.offset, e),
-        }
+        n += got as u64;
+        meter.packet_batch(&*source, got, &mut done, |raw, d| {
+            summary.frame(raw.ts, raw.wire_len);
+            match d {
+                Ok(Decoded::Ip(m)) => summary.ip_packet(m),
+                Ok(Decoded::NonIp { .. }) => summary.non_ip += 1,
+                Ok(Decoded::Ignored) => summary.ignored += 1,
+                Err(e) => summary.decode_error(raw.input, raw.offset, *e),
+            }
+        });
         for r in done.drain(..) {
             summary.flow(&r);
             sink.write(&r)?;
         }
     }
-    meter.finish(EndReason::Eof, &mut done);
-    for r in done.drain(..) {
-        summary.flow(&r);
-        sink.write(&r)?;
+    // Emit what is still open in batches, so the output buffer stays small.
+    loop {
+        let more = meter.finish(EndReason::Eof, 1024, &mut done);
+        for r in done.drain(..) {
+            summary.flow(&r);
+            sink.write(&r)?;
+        }
+        if !more {
+            break;
+        }
     }
     bar.finish_and_clear();
     summary.meter = meter.table().counters().clone();

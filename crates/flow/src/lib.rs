@@ -10,6 +10,7 @@ pub mod app;
 pub mod columns;
 pub mod direction;
 pub mod features;
+pub mod index;
 pub mod key;
 pub mod meter;
 pub mod profile;

@@ -1,7 +1,7 @@
 //! The metering transform: raw packets in, flow records out (decoder + flow table).
 
 use packet::decode::decode_ndpi;
-use packet::{decode, DecodeError, DecodeOptions, Decoded, RawPacket};
+use packet::{decode, DecodeError, DecodeOptions, Decoded, PacketSource, RawPacket};
 
 use crate::profile::Profile;
 
@@ -75,9 +75,58 @@ impl Meter {
         d
     }
 
+    /// Decodes and meters the current batch of `src` (`n` packets, from `fill_batch`).
+    /// `on_packet` sees every frame and its decoding, for the caller's statistics.
+    pub fn packet_batch<S, O>(
+        &mut self,
+        src: &S,
+        n: usize,
+        out: &mut Vec<FlowRecord>,
+        mut on_packet: O,
+    ) where
+        S: PacketSource + ?Sized,
+        O: FnMut(&RawPacket<'_>, &Result<Decoded<'_>, DecodeError>),
+    {
+        let mut ip = Vec::with_capacity(n);
+        for i in 0..n {
+            let raw = src.batch_packet(i);
+            self.counters.frames += 1;
+            let d = self.decode(&raw);
+            on_packet(&raw, &d);
+            match d {
+                Ok(Decoded::Ip(m)) => ip.push(m),
+                Ok(Decoded::NonIp { .. }) => self.counters.non_ip += 1,
+                Ok(Decoded::Ignored) => self.counters.ignored += 1,
+                Err(_) => self.counters.decode_errors += 1,
+            }
+        }
+        self.table.process_batch(&ip, out);
+    }
+
+    fn decode<'a>(&self, raw: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeError> {
+        if self.ndpi {
+            // The nfstream profile keys packets exactly as NFStream's engine does.
+            Ok(
+                match decode_ndpi(
+                    raw.link,
+                    raw.ts,
+                    raw.wire_len,
+                    raw.data,
+                    self.opts.decode_tunnels,
+                ) {
+                    Some(m) => Decoded::Ip(m),
+                    None => Decoded::Ignored,
+                },
+            )
+        } else {
+            decode(raw.link, raw.ts, raw.wire_len, raw.data, &self.opts)
+        }
+    }
+
     /// Emits every open flow with `reason`.
-    pub fn finish(&mut self, reason: EndReason, out: &mut Vec<FlowRecord>) {
-        self.table.flush(reason, out);
+    /// At most `max` per call; returns whether flows remain.
+    pub fn finish(&mut self, reason: EndReason, max: usize, out: &mut Vec<FlowRecord>) -> bool {
+        self.table.flush(reason, max, out)
     }
 
     /// The flow table.

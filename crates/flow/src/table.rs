@@ -16,14 +16,14 @@
 
 use std::collections::VecDeque;
 
-use hashbrown::HashTable;
 use packet::decode::PacketMeta;
 use packet::Timestamp;
 
 use crate::accum::{Accum, PacketView};
 use crate::direction::HomeNet;
+use crate::index::FlowIndex;
 use crate::key::FlowKey;
-use crate::profile::{key_fields, Profile};
+use crate::profile::{key_fields, Keyed, Profile};
 use crate::record::{AppMeta, EndReason, FlowRecord};
 use crate::ACTIVITY_TIMEOUT_US;
 
@@ -137,6 +137,64 @@ impl ConnMemory {
     }
 }
 
+/// A packet keyed and looked up ahead of its turn (`process_batch`).
+#[derive(Clone, Copy, Debug)]
+struct Prepared {
+    keyed: Option<Keyed>,
+    key: FlowKey,
+    src_is_lo: bool,
+    hash: u64,
+    /// Slot whose fingerprint matched, or `u32::MAX`.
+    candidate: u32,
+}
+
+impl Prepared {
+    const IGNORED: Prepared = Prepared {
+        keyed: None,
+        key: FlowKey {
+            lo_ip: packet::decode::IpAddrBytes([0; 16]),
+            hi_ip: packet::decode::IpAddrBytes([0; 16]),
+            lo_port: 0,
+            hi_port: 0,
+            proto: 0,
+            ip_version: 0,
+            tunnel: 0,
+            vlan: 0,
+        },
+        src_is_lo: false,
+        hash: 0,
+        candidate: u32::MAX,
+    };
+}
+
+/// Asks the CPU to bring a slab cell into cache.
+#[inline]
+fn prefetch(cell: &Cell) {
+    prefetch_bytes(
+        cell as *const Cell as *const u8,
+        std::mem::size_of::<Cell>(),
+    );
+}
+
+/// Asks the CPU to bring `len` bytes from `p` into cache: a hint that never faults and never
+/// changes a result.
+#[inline]
+pub(crate) fn prefetch_bytes(p: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut off = 0;
+        while off < len {
+            // SAFETY: a prefetch reads no memory in the language's sense and cannot fault;
+            // the address stays inside the object the caller points at.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off) as *const i8) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
+}
+
 /// A queue entry: slot, generation and the flow's `last` time when queued, in whole seconds
 /// rounded down (12 bytes; only ever used to prove a flow cannot have expired yet).
 #[derive(Clone, Copy, Debug)]
@@ -158,6 +216,47 @@ impl Queued {
     /// A time no later than the flow's `last` when it was queued, µs.
     fn floor_us(self) -> i64 {
         self.secs as i64 * 1_000_000
+    }
+}
+
+/// Cells in fixed chunks: growing never moves (or doubles) what is already there.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Box<[Cell]>>,
+    len: u32,
+}
+
+/// Cells per chunk (about 2 MB).
+const CHUNK: u32 = 4096;
+
+impl Slab {
+    fn push(&mut self, cell: Cell) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks
+                .push((0..CHUNK).map(|_| Cell::default()).collect());
+        }
+        let i = self.len;
+        self.len += 1;
+        self[i] = cell;
+    }
+
+    fn len(&self) -> u32 {
+        self.len
+    }
+}
+
+impl std::ops::Index<u32> for Slab {
+    type Output = Cell;
+    #[inline]
+    fn index(&self, i: u32) -> &Cell {
+        &self.chunks[(i / CHUNK) as usize][(i % CHUNK) as usize]
+    }
+}
+
+impl std::ops::IndexMut<u32> for Slab {
+    #[inline]
+    fn index_mut(&mut self, i: u32) -> &mut Cell {
+        &mut self.chunks[(i / CHUNK) as usize][(i % CHUNK) as usize]
     }
 }
 
@@ -186,8 +285,12 @@ pub struct FlowTable {
     cfg: MeterConfig,
     home_net: HomeNet,
     hasher: ahash::RandomState,
-    index: HashTable<u32>,
-    slots: Vec<Cell>,
+    /// Slot numbers by key hash, with fingerprints: a lookup does not touch the slab, so
+    /// candidates can be prefetched before their packet is processed.
+    index: FlowIndex,
+    /// Scratch of `process_batch`.
+    prepared: Vec<Prepared>,
+    slots: Slab,
     free: Vec<u32>,
     queue: VecDeque<Queued>,
     clock: i64,
@@ -217,8 +320,9 @@ impl FlowTable {
                 0x666c_6f77,
                 0x7461_626c,
             ),
-            index: HashTable::new(),
-            slots: Vec::new(),
+            index: FlowIndex::default(),
+            prepared: Vec::new(),
+            slots: Slab::default(),
             free: Vec::new(),
             queue: VecDeque::new(),
             clock: i64::MIN,
@@ -259,8 +363,61 @@ impl FlowTable {
 
     /// Meters one packet; finished flows are appended to `out`.
     pub fn process(&mut self, p: &PacketMeta<'_>, out: &mut Vec<FlowRecord>) {
-        self.counters.packets_in += 1;
+        let prep = self.prepare(p);
+        self.process_prepared(p, prep, out);
+    }
+
+    /// Meters packets in order, as `process` does, but looks their flows up first and
+    /// prefetches them, so that the memory latency of one flow overlaps the work on others.
+    pub fn process_batch(&mut self, pkts: &[PacketMeta<'_>], out: &mut Vec<FlowRecord>) {
+        let mut prepared = std::mem::take(&mut self.prepared);
+        prepared.clear();
+        // Three passes so each memory access has time to arrive: key and hash every packet and
+        // prefetch its index bucket; probe the index and prefetch the candidate slot; process.
+        prepared.extend(pkts.iter().map(|p| self.prepare(p)));
+        for prep in prepared.iter().filter(|p| p.keyed.is_some()) {
+            self.index.prefetch(prep.hash);
+        }
+        for prep in prepared.iter_mut() {
+            self.locate(prep);
+        }
+        for (p, prep) in pkts.iter().zip(prepared.iter()) {
+            self.process_prepared(p, *prep, out);
+        }
+        self.prepared = prepared;
+    }
+
+    /// Keys a packet, finds its flow's candidate slot by fingerprint and prefetches it.
+    #[inline]
+    fn prepare(&self, p: &PacketMeta<'_>) -> Prepared {
         let Some(k) = key_fields(self.cfg.profile, p) else {
+            return Prepared::IGNORED;
+        };
+        let (key, src_is_lo) = FlowKey::of(p, k.proto, k.sport, k.dport, k.vlan, k.tunnel);
+        let hash = self.hasher.hash_one(key);
+        Prepared {
+            keyed: Some(k),
+            key,
+            src_is_lo,
+            hash,
+            candidate: u32::MAX,
+        }
+    }
+
+    /// Finds a prepared packet's candidate slot (by fingerprint) and prefetches it.
+    #[inline]
+    fn locate(&self, prep: &mut Prepared) {
+        if prep.keyed.is_some() {
+            prep.candidate = self.index.find(prep.hash, |_| true).unwrap_or(u32::MAX);
+            if prep.candidate != u32::MAX {
+                prefetch(&self.slots[prep.candidate]);
+            }
+        }
+    }
+
+    fn process_prepared(&mut self, p: &PacketMeta<'_>, prep: Prepared, out: &mut Vec<FlowRecord>) {
+        self.counters.packets_in += 1;
+        let Some(k) = prep.keyed else {
             self.counters.packets_ignored += 1;
             return;
         };
@@ -270,7 +427,7 @@ impl FlowTable {
             ts = self.clock;
         }
         self.clock = self.clock.max(ts);
-        let (key, src_is_lo) = FlowKey::of(p, k.proto, k.sport, k.dport, k.vlan, k.tunnel);
+        let (key, src_is_lo, hash) = (prep.key, prep.src_is_lo, prep.hash);
         let tcp = p.tcp.unwrap_or_default();
         let mut view = PacketView {
             ts,
@@ -290,17 +447,18 @@ impl FlowTable {
         } else {
             None
         };
-        let hash = self.hasher.hash_one(key);
-        let slots = &self.slots;
-        let found = self
-            .index
-            .find(hash, |&i| {
-                slots[i as usize]
-                    .slot
-                    .as_ref()
-                    .is_some_and(|s| s.key == key)
-            })
-            .copied();
+        // The candidate may be stale (earlier packets of a batch create and end flows) or a
+        // fingerprint collision: confirm it by key, else look up properly.
+        let is_key = |c: &Cell| c.slot.as_ref().is_some_and(|s| s.key == key);
+        let found = if prep.candidate != u32::MAX
+            && prep.candidate < self.slots.len()
+            && is_key(&self.slots[prep.candidate])
+        {
+            Some(prep.candidate)
+        } else {
+            let slots = &self.slots;
+            self.index.find(hash, |i| is_key(&slots[i]))
+        };
         self.counters.packets_metered += 1;
         let idx = match found {
             None => {
@@ -315,14 +473,9 @@ impl FlowTable {
                 });
                 let slot = self.new_slot(key, src_is_lo, &mut view, p.vlan, icmp, cont);
                 let idx = self.alloc(slot);
-                let slots = &self.slots;
-                self.index
-                    .insert_unique(hash, idx, |&i| match &slots[i as usize].slot {
-                        Some(s) => self.hasher.hash_one(s.key),
-                        None => 0,
-                    });
+                self.index.insert(hash, idx);
                 self.queue
-                    .push_back(Queued::at(idx, self.slots[idx as usize].gen, ts));
+                    .push_back(Queued::at(idx, self.slots[idx].gen, ts));
                 idx
             }
             Some(idx) => {
@@ -374,7 +527,7 @@ impl FlowTable {
         self.counters.peak_flows = self.counters.peak_flows.max(self.live as u64);
         match self.free.pop() {
             Some(i) => {
-                let c = &mut self.slots[i as usize];
+                let c = &mut self.slots[i];
                 c.gen = c.gen.wrapping_add(1);
                 c.slot = Some(slot);
                 i
@@ -384,7 +537,7 @@ impl FlowTable {
                     gen: 0,
                     slot: Some(slot),
                 });
-                (self.slots.len() - 1) as u32
+                self.slots.len() - 1
             }
         }
     }
@@ -399,7 +552,7 @@ impl FlowTable {
         out: &mut Vec<FlowRecord>,
     ) {
         let cfg = self.cfg;
-        let Some(s) = self.slots[idx as usize].slot.as_mut() else {
+        let Some(s) = self.slots[idx].slot.as_mut() else {
             return;
         };
         let ts = view.ts;
@@ -473,12 +626,12 @@ impl FlowTable {
         });
         if let Some((reason, cont)) = restart {
             let key = s.key;
-            let old = self.slots[idx as usize].slot.take();
+            let old = self.slots[idx].slot.take();
             if let Some(old) = old {
                 out.push(self.record(old, reason));
             }
             let slot = self.new_slot(key, src_is_lo, view, vlan, icmp, cont);
-            let cell = &mut self.slots[idx as usize];
+            let cell = &mut self.slots[idx];
             cell.slot = Some(slot);
             if cfg.profile == Profile::Nfstream {
                 // NFStream deletes the flow and inserts the new one at the end of its cache.
@@ -515,7 +668,7 @@ impl FlowTable {
 
     /// Feeds a payload to the application metadata readers of its flow, within the flow's budget.
     fn inspect_app(&mut self, idx: u32, p: &PacketMeta<'_>) {
-        let Some(s) = self.slots[idx as usize].slot.as_mut() else {
+        let Some(s) = self.slots[idx].slot.as_mut() else {
             return;
         };
         if s.app_budget == 0 {
@@ -531,7 +684,7 @@ impl FlowTable {
     fn front(&mut self) -> Option<(u32, u32, i64)> {
         while let Some(&q) = self.queue.front() {
             let (idx, gen, queued_last) = (q.idx, q.gen, q.floor_us());
-            let c = &self.slots[idx as usize];
+            let c = &self.slots[idx];
             if c.gen == gen && c.slot.is_some() {
                 return Some((idx, gen, queued_last));
             }
@@ -545,7 +698,7 @@ impl FlowTable {
         if self.queue.len() > 2 * self.live + 1024 {
             let slots = &self.slots;
             self.queue.retain(|&Queued { idx, gen, .. }| {
-                slots[idx as usize].gen == gen && slots[idx as usize].slot.is_some()
+                slots[idx].gen == gen && slots[idx].slot.is_some()
             });
         }
     }
@@ -574,7 +727,7 @@ impl FlowTable {
                     if !self.idle_expired(queued_last) {
                         return;
                     }
-                    let Some(s) = self.slots[idx as usize].slot.as_ref() else {
+                    let Some(s) = self.slots[idx].slot.as_ref() else {
                         return;
                     };
                     let last = s.accum.last_ts();
@@ -608,7 +761,7 @@ impl FlowTable {
                     let Some((idx, _, _)) = self.front() else {
                         return;
                     };
-                    let Some(s) = self.slots[idx as usize].slot.as_ref() else {
+                    let Some(s) = self.slots[idx].slot.as_ref() else {
                         return;
                     };
                     if !self.idle_expired(s.accum.last_ts()) {
@@ -640,13 +793,11 @@ impl FlowTable {
     }
 
     fn remove(&mut self, idx: u32, reason: EndReason, out: &mut Vec<FlowRecord>) {
-        let Some(slot) = self.slots[idx as usize].slot.take() else {
+        let Some(slot) = self.slots[idx].slot.take() else {
             return;
         };
         let hash = self.hasher.hash_one(slot.key);
-        if let Ok(e) = self.index.find_entry(hash, |&i| i == idx) {
-            e.remove();
-        }
+        self.index.remove(hash, idx);
         self.free.push(idx);
         self.live -= 1;
         out.push(self.record(slot, reason));
@@ -654,16 +805,22 @@ impl FlowTable {
 
     /// Emits every flow still open (reason `reason`, or how a closed TCP flow ended), in queue
     /// order (creation order under `nfstream`).
-    pub fn flush(&mut self, reason: EndReason, out: &mut Vec<FlowRecord>) {
-        while let Some((idx, _, _)) = self.front() {
+    /// At most `max` flows are emitted per call (so `out` stays small); returns whether flows
+    /// remain.
+    pub fn flush(&mut self, reason: EndReason, max: usize, out: &mut Vec<FlowRecord>) -> bool {
+        for _ in 0..max {
+            let Some((idx, _, _)) = self.front() else {
+                return false;
+            };
             self.queue.pop_front();
-            let r = self.slots[idx as usize]
+            let r = self.slots[idx]
                 .slot
                 .as_ref()
                 .and_then(|s| Self::closed_reason(s.tcp))
                 .unwrap_or(reason);
             self.remove(idx, r, out);
         }
+        self.live > 0
     }
 
     fn record(&mut self, s: Slot, reason: EndReason) -> FlowRecord {
@@ -716,9 +873,9 @@ mod tests {
 
     #[test]
     fn a_tracked_flow_stays_within_its_memory_budget() {
-        // Slab cell + hash index bucket (4 B + 1 control byte, at worst half full) + queue
+        // Slab cell + index bucket (8 B, the table at worst 3/8 full) + queue
         // entry: the per-flow share of the table; docs/benchmarks.md measures the real RSS.
-        let per_flow = std::mem::size_of::<Cell>() + 2 * 5 + std::mem::size_of::<Queued>();
+        let per_flow = std::mem::size_of::<Cell>() + 8 * 8 / 3 + std::mem::size_of::<Queued>();
         println!(
             "cell {} B, accum {} B, per flow {per_flow} B",
             std::mem::size_of::<Cell>(),

@@ -19,7 +19,8 @@ pub fn meter_file(path: &Path, profile: Profile) -> (Vec<FlowRecord>, Option<Sou
     meter_with(path, MeterConfig::new(profile))
 }
 
-/// Meters one capture with `cfg`; flows in emission order, and the input error if any.
+/// Meters one capture with `cfg` in batches, as `netvigil analyze` does; flows in emission
+/// order, and the input error if any.
 pub fn meter_with(path: &Path, cfg: MeterConfig) -> (Vec<FlowRecord>, Option<SourceError>) {
     let mut out = Vec::new();
     let mut src = match FileSource::open(path, 0) {
@@ -29,18 +30,16 @@ pub fn meter_with(path: &Path, cfg: MeterConfig) -> (Vec<FlowRecord>, Option<Sou
     let mut meter = Meter::new(cfg, HomeNet::default());
     let mut err = None;
     loop {
-        match src.next_packet() {
-            Ok(Some(raw)) => {
-                let _ = meter.packet(&raw, &mut out);
-            }
-            Ok(None) => break,
+        match src.fill_batch(64) {
+            Ok(0) => break,
+            Ok(n) => meter.packet_batch(&src, n, &mut out, |_, _| {}),
             Err(e) => {
                 err = Some(e);
                 break;
             }
         }
     }
-    meter.finish(EndReason::Eof, &mut out);
+    while meter.finish(EndReason::Eof, usize::MAX, &mut out) {}
     (out, err)
 }
 
@@ -61,4 +60,16 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
         .map(|rec| rec.expect("row").iter().map(|s| s.to_string()).collect())
         .collect();
     (header, rows)
+}
+
+/// Meters one capture one packet at a time (no batching, no lookahead).
+pub fn meter_one_by_one(path: &Path, cfg: MeterConfig) -> Vec<FlowRecord> {
+    let mut out = Vec::new();
+    let mut src = FileSource::open(path, 0).expect("open");
+    let mut meter = Meter::new(cfg, HomeNet::default());
+    while let Ok(Some(raw)) = src.next_packet() {
+        let _ = meter.packet(&raw, &mut out);
+    }
+    while meter.finish(EndReason::Eof, usize::MAX, &mut out) {}
+    out
 }

@@ -28,6 +28,8 @@ struct Interface {
 /// any number of sections and interfaces, each with its own link type and `if_tsresol`.
 pub struct FileSource {
     reader: Box<dyn PcapReaderIterator + Send>,
+    /// Packets of the current batch, located in the reader's buffer.
+    batch: Vec<Located>,
     /// Bytes of the block last returned, consumed on the next call.
     pending: usize,
     done: bool,
@@ -43,6 +45,9 @@ struct State {
     pos: u64,
     legacy: Option<Interface>,
     legacy_big_endian: bool,
+    legacy_modified: bool,
+    /// Byte order of the current pcapng section.
+    ng_big_endian: bool,
     interfaces: Vec<Interface>,
     last_ts: Timestamp,
 }
@@ -93,6 +98,7 @@ impl FileSource {
         };
         let mut src = FileSource {
             reader,
+            batch: Vec::new(),
             pending: 0,
             done: false,
             input,
@@ -102,6 +108,8 @@ impl FileSource {
                 pos: 0,
                 legacy: None,
                 legacy_big_endian: false,
+                legacy_modified: false,
+                ng_big_endian: false,
                 interfaces: Vec::new(),
                 last_ts: Timestamp(0),
             },
@@ -310,6 +318,137 @@ impl PacketSource for FileSource {
     fn bytes_read(&self) -> u64 {
         self.st.pos
     }
+
+    fn fill_batch(&mut self, max: usize) -> Result<usize, SourceError> {
+        self.batch.clear();
+        if self.done {
+            return Ok(0);
+        }
+        if self.pending > 0 {
+            self.reader.consume(self.pending);
+            self.st.pos += self.pending as u64;
+            self.pending = 0;
+        }
+        // A classic pcap's header, a pcapng's section and interfaces come through the
+        // one-packet path first, which knows the framing afterwards.
+        if self.st.legacy.is_some() || !self.st.interfaces.is_empty() {
+            self.pending = self.parse_buffered(max);
+            self.packets += self.batch.len() as u64;
+            if !self.batch.is_empty() {
+                return Ok(self.batch.len());
+            }
+        }
+        let found = self.next_packet()?.map(|p| {
+            (
+                p.ts,
+                p.link,
+                p.wire_len,
+                p.offset,
+                p.data.as_ptr() as usize,
+                p.data.len(),
+            )
+        });
+        let Some((ts, link, wire_len, offset, addr, len)) = found else {
+            return Ok(0);
+        };
+        let start = addr - self.reader.data().as_ptr() as usize;
+        self.batch.push(Located {
+            ts,
+            link,
+            wire_len,
+            start,
+            len,
+            offset,
+        });
+        Ok(1)
+    }
+
+    fn batch_packet(&self, i: usize) -> RawPacket<'_> {
+        let b = self.batch[i];
+        RawPacket {
+            ts: b.ts,
+            link: b.link,
+            wire_len: b.wire_len,
+            data: &self.reader.data()[b.start..b.start + b.len],
+            offset: b.offset,
+            input: self.input,
+        }
+    }
+}
+
+/// A packet of a batch: where it lies in the reader's buffer and its record fields.
+#[derive(Clone, Copy, Debug)]
+struct Located {
+    ts: Timestamp,
+    link: LinkType,
+    wire_len: u32,
+    start: usize,
+    len: usize,
+    offset: u64,
+}
+
+impl FileSource {
+    /// Parses as many whole blocks as the buffer holds (up to `max` packets) without moving
+    /// it; returns the bytes they span. Stops before anything incomplete or wrong, which the
+    /// one-packet path then handles (refill, or the error with its offset).
+    fn parse_buffered(&mut self, max: usize) -> usize {
+        let data = self.reader.data();
+        let base = data.as_ptr() as usize;
+        let head = self.st.pos;
+        let mut used = 0usize;
+        while self.batch.len() < max {
+            let rest = &data[used..];
+            if rest.is_empty() {
+                break;
+            }
+            let parsed = if self.st.legacy.is_some() {
+                let frame = if self.st.legacy_modified {
+                    pcap_parser::pcap::parse_pcap_frame_modified(rest)
+                } else if self.st.legacy_big_endian {
+                    pcap_parser::pcap::parse_pcap_frame_be(rest)
+                } else {
+                    pcap_parser::pcap::parse_pcap_frame(rest)
+                };
+                frame.map(|(r, b)| (r, PcapBlockOwned::Legacy(b)))
+            } else if self.st.ng_big_endian {
+                pcap_parser::pcapng::parse_block_be(rest).map(|(r, b)| (r, PcapBlockOwned::NG(b)))
+            } else {
+                pcap_parser::pcapng::parse_block_le(rest).map(|(r, b)| (r, PcapBlockOwned::NG(b)))
+            };
+            let Ok((rem, block)) = parsed else { break };
+            if matches!(block, PcapBlockOwned::NG(Block::SectionHeader(_))) {
+                // A new section may change byte order: the reader itself must see it.
+                break;
+            }
+            let len = rest.len() - rem.len();
+            self.st.pos = head + used as u64;
+            match self.st.step(block, base) {
+                Step::Packet {
+                    ts,
+                    link,
+                    wire_len,
+                    start,
+                    len: plen,
+                } => {
+                    self.batch.push(Located {
+                        ts,
+                        link,
+                        wire_len,
+                        start,
+                        len: plen,
+                        offset: self.st.pos,
+                    });
+                    self.st.last_ts = ts;
+                }
+                Step::Skip => {}
+                // Left for the one-packet path, which reports it with its offset.
+                Step::Err(_) => break,
+            }
+            used += len;
+        }
+        self.st.pos = head;
+        used
+    }
 }
 
 impl State {
@@ -321,6 +460,7 @@ impl State {
             PcapBlockOwned::LegacyHeader(h) => {
                 let link = LinkType(h.network.0 as u32);
                 self.legacy_big_endian = h.is_bigendian();
+                self.legacy_modified = h.is_modified_format();
                 self.legacy = Some(Interface {
                     link,
                     units_per_sec: if h.is_nanosecond_precision() {
@@ -362,7 +502,8 @@ impl State {
                     len: b.data.len(),
                 }
             }
-            PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+            PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                self.ng_big_endian = shb.big_endian();
                 self.interfaces.clear();
                 Step::Skip
             }

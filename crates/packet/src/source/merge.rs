@@ -113,6 +113,34 @@ impl PacketSource for MergedSource {
         }))
     }
 
+    /// Merged inputs come one packet at a time (each is already copied out of its file).
+    fn fill_batch(&mut self, _max: usize) -> Result<usize, SourceError> {
+        Ok(self.next_packet()?.is_some() as usize)
+    }
+
+    fn batch_packet(&self, _i: usize) -> RawPacket<'_> {
+        let i = self.current.unwrap_or(0);
+        let empty: &[u8] = &[];
+        match self.held.get(i).and_then(|h| h.as_ref()) {
+            Some(h) => RawPacket {
+                ts: h.ts,
+                link: h.link,
+                wire_len: h.wire_len,
+                data: &h.data,
+                offset: h.offset,
+                input: i,
+            },
+            None => RawPacket {
+                ts: Timestamp(0),
+                link: LinkType::ETHERNET,
+                wire_len: 0,
+                data: empty,
+                offset: 0,
+                input: i,
+            },
+        }
+    }
+
     fn bytes_read(&self) -> u64 {
         self.finished_bytes
             + self

@@ -35,6 +35,12 @@ pub trait PacketSource {
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError>;
     /// Bytes consumed so far across all inputs (for progress reporting).
     fn bytes_read(&self) -> u64;
+    /// Reads up to `max` packets as one batch, held until the next call; returns how many
+    /// (0 at the end). Errors behave as in `next_packet`. Batches let the meter look flows up
+    /// ahead of processing them.
+    fn fill_batch(&mut self, max: usize) -> Result<usize, SourceError>;
+    /// Packet `i` of the current batch.
+    fn batch_packet(&self, i: usize) -> RawPacket<'_>;
 }
 
 /// A capture that cannot be read (fully). Every variant names the file; those found inside a
