@@ -1,7 +1,6 @@
 //! The console summary of a run: traffic totals, protocols, top talkers and ports, how flows
 //! ended and what could not be decoded.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -41,6 +40,9 @@ pub struct Summary {
     /// The flow table's counters at the end.
     pub meter: MeterCounters,
 }
+
+/// Maps of the summary (ahash: these are updated twice per flow).
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 fn prune<K: Clone + Eq + std::hash::Hash, V: Copy + Ord>(m: &mut HashMap<K, V>) {
     if m.len() < TOP_CAPACITY {

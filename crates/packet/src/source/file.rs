@@ -230,7 +230,7 @@ impl PacketSource for FileSource {
         }
         loop {
             if self.pending > 0 {
-                self.reader.consume(self.pending);
+                self.reader.consume_noshift(self.pending);
                 self.st.pos += self.pending as u64;
                 self.pending = 0;
             }
@@ -325,7 +325,7 @@ impl PacketSource for FileSource {
             return Ok(0);
         }
         if self.pending > 0 {
-            self.reader.consume(self.pending);
+            self.reader.consume_noshift(self.pending);
             self.st.pos += self.pending as u64;
             self.pending = 0;
         }

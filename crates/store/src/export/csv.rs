@@ -183,9 +183,7 @@ pub fn render(buf: &mut String, v: Value<'_>) {
     use std::fmt::Write as _;
     match v {
         Value::Text(s) => buf.push_str(&s),
-        Value::Int(i) => {
-            let _ = write!(buf, "{i}");
-        }
+        Value::Int(i) => buf.push_str(itoa::Buffer::new().format(i)),
         Value::Float(f) => format_float(buf, f),
         Value::Time(t) => {
             let _ = write!(buf, "{}", Timestamp(t));

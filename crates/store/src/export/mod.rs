@@ -99,8 +99,9 @@ impl FlowSink for Discard {
     }
 }
 
-/// Writes a float the way the CIC files do: shortest round-trip digits, `.0` on integral values.
+/// Writes a float as the CIC files do: shortest round-trip digits, `.0` on integral values
+/// (ryū; never NaN or infinite here, but those would print as `NaN`/`inf`).
 pub fn format_float(buf: &mut String, v: f64) {
-    use std::fmt::Write as _;
-    let _ = write!(buf, "{v:?}");
+    let mut r = ryu::Buffer::new();
+    buf.push_str(r.format(v));
 }
