@@ -177,6 +177,7 @@ pub fn meter(
     let started = Instant::now();
     let mut meter = Meter::new(cfg, home);
     let mut summary = Summary::default();
+    summary.tallies = progress;
     let mut done: Vec<FlowRecord> = Vec::with_capacity(64);
     let mut errors = Vec::new();
     let bar = progress_bar(total_bytes, progress);

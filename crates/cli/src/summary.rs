@@ -39,6 +39,8 @@ pub struct Summary {
     ports: HashMap<(u16, u8), u64>,
     /// The flow table's counters at the end.
     pub meter: MeterCounters,
+    /// Keep per-address and per-port tallies (only needed when the summary is printed).
+    pub tallies: bool,
 }
 
 /// Maps of the summary (ahash: these are updated twice per flow).
@@ -92,6 +94,9 @@ impl Summary {
             self.proto_flows = vec![0; 256];
         }
         self.proto_flows[r.proto as usize] += 1;
+        if !self.tallies {
+            return;
+        }
         let bytes = r.wire_bytes[0] + r.wire_bytes[1];
         for ip in [r.src, r.dst] {
             let e = self.talkers.entry(ip).or_insert((0, 0));

@@ -95,45 +95,48 @@ enum TcpPhase {
 /// What the `cic` profile remembers of a TCP connection whose flow expired idle, so that a
 /// later packet of it continues the connection as the reference does: same direction (the
 /// client stays forward even if the server speaks first) and `Total TCP Flow Time` carried on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Memo {
-    fwd_is_lo: bool,
-    closed: bool,
+    /// The key's 64-bit hash (0: empty); the hash stands for the key.
+    hash: u64,
     /// Cumulative time up to the old flow's last packet.
     carried: i64,
     last: i64,
-    serial: u64,
+    fwd_is_lo: bool,
+    closed: bool,
 }
 
-/// Remembered connections, bounded: the oldest memo goes first.
+/// Remembered connections in a fixed direct-mapped cache (a newer memo overwrites an older one
+/// in its place): constant memory, no bookkeeping per entry.
 #[derive(Default)]
 struct ConnMemory {
-    map: hashbrown::HashMap<FlowKey, Memo, ahash::RandomState>,
-    order: VecDeque<(FlowKey, u64)>,
-    serial: u64,
-    cap: usize,
+    slots: Vec<Memo>,
 }
 
 impl ConnMemory {
-    fn remember(&mut self, key: FlowKey, mut memo: Memo) {
-        if self.cap == 0 {
-            return;
-        }
-        self.serial += 1;
-        memo.serial = self.serial;
-        self.map.insert(key, memo);
-        self.order.push_back((key, self.serial));
-        while self.order.len() > self.cap {
-            if let Some((k, serial)) = self.order.pop_front() {
-                if self.map.get(&k).is_some_and(|m| m.serial == serial) {
-                    self.map.remove(&k);
-                }
-            }
+    fn new(entries: usize) -> Self {
+        ConnMemory {
+            slots: vec![Memo::default(); entries.next_power_of_two()],
         }
     }
 
-    fn take(&mut self, key: &FlowKey) -> Option<Memo> {
-        self.map.remove(key)
+    fn place(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    fn remember(&mut self, memo: Memo) {
+        if !self.slots.is_empty() {
+            let i = self.place(memo.hash);
+            self.slots[i] = memo;
+        }
+    }
+
+    fn take(&mut self, hash: u64) -> Option<Memo> {
+        if self.slots.is_empty() || hash == 0 {
+            return None;
+        }
+        let i = self.place(hash);
+        (self.slots[i].hash == hash).then(|| std::mem::take(&mut self.slots[i]))
     }
 }
 
@@ -330,14 +333,12 @@ impl FlowTable {
             next_id: 0,
             live: 0,
             counters: MeterCounters::default(),
-            memory: ConnMemory {
-                cap: if cfg.profile == Profile::Cic {
-                    (cfg.max_flows / 4).clamp(1024, 1 << 20)
-                } else {
-                    0
-                },
-                ..ConnMemory::default()
-            },
+            // 64k memos (2 MiB) under cic; NFStream has no such continuation.
+            memory: ConnMemory::new(if cfg.profile == Profile::Cic {
+                1 << 16
+            } else {
+                0
+            }),
         }
     }
 
@@ -463,7 +464,7 @@ impl FlowTable {
         let idx = match found {
             None => {
                 self.make_room(out);
-                let cont = self.memory.take(&key).and_then(|m| {
+                let cont = self.memory.take(hash).and_then(|m| {
                     // A new SYN after a close starts afresh; anything else continues the connection.
                     if m.closed && view.flags & 0x02 != 0 {
                         None
@@ -736,13 +737,13 @@ impl FlowTable {
                         let reason = Self::closed_reason(s.tcp).unwrap_or(EndReason::Idle);
                         if s.key.proto == 6 {
                             let memo = Memo {
+                                hash: self.hasher.hash_one(s.key),
                                 fwd_is_lo: s.fwd_is_lo,
                                 closed: matches!(s.tcp, TcpPhase::Closed(_)),
                                 carried: s.accum.cumulative + (last - s.accum.first_ts()),
                                 last,
-                                serial: 0,
                             };
-                            self.memory.remember(s.key, memo);
+                            self.memory.remember(memo);
                         }
                         self.remove(idx, reason, out);
                     } else {
