@@ -1,6 +1,7 @@
 //! `netvigil`: the command line.
 
 mod analyze;
+mod features_cmd;
 mod gen;
 mod summary;
 
@@ -37,6 +38,8 @@ enum Cmd {
     Gen(gen::GenArgs),
     /// Generate a capture, analyze it and print the summary: netvigil end to end in one command.
     Demo(analyze::DemoArgs),
+    /// Print the flow column table (names, units, definitions, accepted aliases) as Markdown.
+    Features,
 }
 
 /// An error that is the input's fault (exit 2), as opposed to ours (exit 1).
@@ -59,6 +62,10 @@ fn main() -> ExitCode {
             analyze::Outcome::Clean
         }),
         Cmd::Demo(d) => analyze::demo(&d),
+        Cmd::Features => {
+            print!("{}", features_cmd::markdown());
+            Ok(analyze::Outcome::Clean)
+        }
     };
     match result {
         Ok(analyze::Outcome::Clean) => ExitCode::from(EXIT_OK),

@@ -87,6 +87,8 @@ pub(crate) fn key_fields(profile: Profile, p: &PacketMeta<'_>) -> Option<Keyed> 
                 (_, Fragment::NonFirst) => (0, 0, 0),
                 (6 | 17, _) => (p.proto, p.sport, p.dport),
                 (1, _) => (1, 0, 0),
+                // The reference reads no IPv6; netvigil keeps ICMPv6 as itself, like ICMP.
+                (58, _) if p.ip_version == 6 => (58, 0, 0),
                 _ => (0, 0, 0),
             };
             // Payload and header sizes exist only for TCP and UDP there.

@@ -240,8 +240,8 @@ fn read_conn_log(path: &Path) -> Vec<Conn> {
 }
 
 /// Matching key: unordered endpoints and netvigil's `cic` protocol number. Ports only for TCP
-/// and UDP: Zeek's ICMP "ports" are type and code, and `cic` keys ICMP on addresses only, and
-/// ICMPv6 and every other protocol as protocol 0 on addresses only.
+/// and UDP: Zeek's ICMP "ports" are type and code, and `cic` keys ICMP and ICMPv6 on addresses
+/// only, and every other protocol as protocol 0 on addresses only.
 type Key = ((IpAddr, u16), (IpAddr, u16), u8);
 
 fn key(a: (IpAddr, u16), b: (IpAddr, u16), proto: u8) -> Key {
@@ -257,6 +257,7 @@ fn cic_proto(zeek_proto: &str, orig: IpAddr) -> u8 {
         ("tcp", _) => 6,
         ("udp", _) => 17,
         ("icmp", IpAddr::V4(_)) => 1,
+        ("icmp", IpAddr::V6(_)) => 58,
         _ => 0,
     }
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use flow::columns::{self, Column, Value};
-use flow::features::{lookup, F};
+use flow::features::lookup;
 use flow::FlowRecord;
 use packet::Timestamp;
 
@@ -104,7 +104,7 @@ pub fn layout_columns(layout: Layout) -> Vec<(String, Column)> {
         Layout::Canonical => columns::all().map(|c| (c.name().to_string(), c)).collect(),
         Layout::Cic2017 => CIC2017_HEADER
             .iter()
-            .map(|h| {
+            .filter_map(|h| {
                 let col = match h.trim() {
                     "Flow ID" => Column::FlowId,
                     "Source IP" => Column::SrcIp,
@@ -113,9 +113,10 @@ pub fn layout_columns(layout: Layout) -> Vec<(String, Column)> {
                     "Destination Port" => Column::DstPort,
                     "Protocol" => Column::Protocol,
                     "Timestamp" => Column::Timestamp,
-                    other => Column::Feature(lookup(other).unwrap_or(F::FlowDuration)),
+                    // Every name of the table resolves (a unit test checks it).
+                    other => Column::Feature(lookup(other)?),
                 };
-                (h.to_string(), col)
+                Some((h.to_string(), col))
             })
             .collect(),
     }
@@ -189,5 +190,26 @@ pub fn render(buf: &mut String, v: Value<'_>) {
             let _ = write!(buf, "{}", Timestamp(t));
         }
         Value::Null => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flow::features::F;
+
+    #[test]
+    fn the_cic2017_layout_maps_every_original_column() {
+        let cols = layout_columns(Layout::Cic2017);
+        assert_eq!(cols.len(), CIC2017_HEADER.len());
+        // 7 identity columns and the 77 original features (no Label: netvigil does not label).
+        assert_eq!(cols.len(), 7 + 77);
+        // The original files repeat Fwd Header Length.
+        let fhl = cols
+            .iter()
+            .filter(|(_, c)| *c == Column::Feature(F::FwdHeaderLen))
+            .count();
+        assert_eq!(fhl, 2);
+        assert_eq!(cols[5], (" Protocol".to_string(), Column::Protocol));
     }
 }

@@ -1,0 +1,77 @@
+//! `netvigil features`: the feature table, from the same definitions the exporters use.
+
+use flow::columns::{self, Column};
+use flow::features::{Kind, FEATURES};
+
+/// The column table as Markdown (pasted into docs/features.md; a test keeps them equal).
+pub fn markdown() -> String {
+    let mut s = String::from(
+        "| # | column | unit | type | definition | also read as |\n|---:|---|---|---|---|---|\n",
+    );
+    for (i, c) in columns::all().enumerate() {
+        let (unit, ty, doc, aliases) = match c {
+            Column::Feature(f) => {
+                let d = &FEATURES[f as usize];
+                let ty = match d.kind {
+                    Kind::Int => "integer",
+                    Kind::Float => "real",
+                };
+                (d.unit.label(), ty, d.doc, d.aliases.join(", "))
+            }
+            other => (
+                own_unit(other),
+                own_type(other),
+                own_doc(other),
+                String::new(),
+            ),
+        };
+        s.push_str(&format!(
+            "| {} | `{}` | {unit} | {ty} | {doc} | {aliases} |\n",
+            i + 1,
+            c.name()
+        ));
+    }
+    s
+}
+
+fn own_unit(c: Column) -> &'static str {
+    match c {
+        Column::FwdWireBytes | Column::BwdWireBytes => "bytes",
+        Column::FwdRetrans | Column::BwdRetrans => "count",
+        Column::Timestamp => "UTC µs",
+        _ => "",
+    }
+}
+
+fn own_type(c: Column) -> &'static str {
+    match c.ty() {
+        columns::ColumnType::Text => "text",
+        columns::ColumnType::Int => "integer",
+        columns::ColumnType::Float => "real",
+        columns::ColumnType::Time => "time",
+    }
+}
+
+fn own_doc(c: Column) -> &'static str {
+    match c {
+        Column::FlowId => "`src-dst-sport-dport-proto` of the forward direction",
+        Column::SrcIp => "source of the forward direction (first packet's sender; the client of a SYN-ACK-first flow)",
+        Column::SrcPort => "forward source port (0 without ports)",
+        Column::DstIp => "destination of the forward direction",
+        Column::DstPort => "forward destination port",
+        Column::Protocol => "IP protocol number (cic: 6, 17, 1, 58, else 0)",
+        Column::Timestamp => "first packet, written `YYYY-MM-DD HH:MM:SS.ffffff`",
+        Column::Vlan => "outer 802.1Q VLAN id of the first packet, empty if untagged",
+        Column::FwdWireBytes => "Σ frame length on the wire, forward (NFStream's bytes count both directions)",
+        Column::BwdWireBytes => "Σ frame length on the wire, backward",
+        Column::EndReason => "idle, active, fin, rst, eof, evicted or shutdown",
+        Column::FwdRetrans => "forward TCP segments whose sequence range was already seen",
+        Column::BwdRetrans => "backward TCP segments whose sequence range was already seen",
+        Column::Service => "service of the destination port (else of a well-known source port)",
+        Column::DnsQuery => "first DNS question name (DNS, mDNS, LLMNR)",
+        Column::TlsSni => "server name of the first TLS ClientHello",
+        Column::HttpHost => "Host header of the first HTTP request (also SSDP)",
+        Column::Direction => "inbound, outbound, internal or external relative to --home-net",
+        Column::Feature(_) => "",
+    }
+}

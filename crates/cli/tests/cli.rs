@@ -1,0 +1,166 @@
+//! The command line end to end: outputs, layouts, the demo and the documented feature table.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn nv() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netvigil"))
+}
+
+fn data(rel: &str) -> PathBuf {
+    let base = match std::env::var_os("NETVIGIL_DATA") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    };
+    base.join(rel)
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("netvigil-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn docs_features_table_is_the_programs_own_table() {
+    let out = nv().arg("features").output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/features.md"),
+    )
+    .unwrap();
+    let begin = doc.find("<!-- features:begin -->\n").unwrap() + "<!-- features:begin -->\n".len();
+    let end = doc.find("<!-- features:end -->").unwrap();
+    assert_eq!(
+        &doc[begin..end],
+        table,
+        "regenerate docs/features.md with `netvigil features`"
+    );
+}
+
+#[test]
+fn cic2017_layout_writes_the_original_header_with_its_duplicate() {
+    let out = nv()
+        .args(["analyze", "-q", "--layout", "cic2017"])
+        .arg(data("chrissanders-packets/tcp_handshake.pcapng"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.len(), 84);
+    assert_eq!(header[..3], ["Flow ID", " Source IP", " Source Port"]);
+    assert_eq!(
+        header
+            .iter()
+            .filter(|h| h.trim() == "Fwd Header Length")
+            .count(),
+        2
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    // The handshake of the golden file: 2 forward packets, 1 backward, 132768 µs.
+    assert_eq!(
+        (row[1], row[7], row[8], row[9]),
+        ("172.16.16.128", "132768", "2", "1")
+    );
+    assert!(lines.next().is_none());
+}
+
+#[test]
+fn jsonl_has_one_object_per_flow_keyed_by_canonical_names() {
+    let out = nv()
+        .args(["analyze", "-q", "--format", "jsonl"])
+        .arg(data("chrissanders-packets/dns.pcap"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let objs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objs.len(), 7);
+    assert!(objs
+        .iter()
+        .all(|o| o["Protocol"] == 17 && o["Service"] == "dns" && o["DNS Query"].is_string()));
+    assert_eq!(
+        objs.iter()
+            .filter(|o| o["DNS Query"] == "www.espn.com")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_directory_is_analyzed_as_its_captures_merged_in_time_order() {
+    let dir = temp("dir");
+    for f in ["tcp_handshake.pcapng", "tcp_teardown.pcapng"] {
+        std::fs::copy(data("chrissanders-packets").join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("notes.txt"), "not a capture").unwrap();
+    let out = nv().args(["analyze", "-q"]).arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = String::from_utf8(out.stdout).unwrap().lines().count() - 1;
+    assert_eq!(rows, 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn demo_generates_meters_and_summarizes() {
+    let dir = temp("demo");
+    let out = nv()
+        .args(["demo", "--flows", "300", "--packets", "5000", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("netvigil summary")
+            && err.contains("top talker")
+            && err.contains("end reason"),
+        "{err}"
+    );
+    let csv = std::fs::read_to_string(dir.join("flows.csv")).unwrap();
+    // Every generated conversation is a flow (none lasts past the 120 s timeouts).
+    assert_eq!(csv.lines().count() - 1, 300);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_generator_is_deterministic_by_seed() {
+    let dir = temp("gen");
+    for (name, seed) in [("a", "5"), ("b", "5"), ("c", "6")] {
+        let st = nv()
+            .args([
+                "gen",
+                "--flows",
+                "50",
+                "--packets",
+                "800",
+                "--concurrent",
+                "10",
+                "--seed",
+                seed,
+                "--out",
+            ])
+            .arg(dir.join(format!("{name}.pcap")))
+            .output()
+            .unwrap();
+        assert!(st.status.success());
+    }
+    let read = |n: &str| std::fs::read(dir.join(format!("{n}.pcap"))).unwrap();
+    assert_eq!(read("a"), read("b"));
+    assert_ne!(read("a"), read("c"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
