@@ -13,6 +13,7 @@ mode="${1:-full}"
 work="${BENCH_DIR:-target/bench}"
 mkdir -p "$work"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+[ -x /usr/bin/time ] || scripts/setup.sh time
 cargo build --release -q
 nv="$CARGO_TARGET_DIR/release/netvigil"
 

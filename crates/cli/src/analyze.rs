@@ -35,7 +35,7 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 4_000_000)]
     pub max_flows: usize,
     /// Output format (`none`: the summary only).
-    #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl", "none"])]
+    #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl", "parquet", "none"])]
     pub format: String,
     /// CSV column layout: `canonical` or `cic2017` (the original CIC-IDS2017 header).
     #[arg(long, default_value = "canonical", value_parser = ["canonical", "cic2017"])]
@@ -124,8 +124,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         Box::new(MergedSource::new(inputs.clone()))
     };
 
-    let out: Box<dyn Write> = if args.out.as_os_str() == "-" {
-        Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock()))
+    let out: Box<dyn Write + Send> = if args.out.as_os_str() == "-" {
+        Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))
     } else {
         let f =
             File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;

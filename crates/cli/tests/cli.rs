@@ -164,3 +164,67 @@ fn the_generator_is_deterministic_by_seed() {
     assert_ne!(read("a"), read("c"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn parquet_holds_the_same_flows_as_csv_with_typed_columns() {
+    use arrow_array::{Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let dir = temp("parquet");
+    let pcap = data("chrissanders-packets/http_espn.pcapng");
+    let (pq, csv) = (dir.join("f.parquet"), dir.join("f.csv"));
+    assert!(nv()
+        .args(["analyze", "-q", "--format", "parquet", "-o"])
+        .arg(&pq)
+        .arg(&pcap)
+        .status()
+        .unwrap()
+        .success());
+    assert!(nv()
+        .args(["analyze", "-q", "-o"])
+        .arg(&csv)
+        .arg(&pcap)
+        .status()
+        .unwrap()
+        .success());
+    let mut rdr = csv::Reader::from_path(&csv).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let batch = arrow_select_concat(&batches);
+    assert_eq!(batch.num_rows(), rows.len());
+    assert_eq!(batch.num_columns(), headers.len());
+    let col = |name: &str| batch.column(batch.schema().index_of(name).unwrap()).clone();
+    let src = col("Src IP");
+    let src = src.as_any().downcast_ref::<StringArray>().unwrap();
+    let dur = col("Flow Duration");
+    let dur = dur.as_any().downcast_ref::<Int64Array>().unwrap();
+    let mean = col("Fwd Packet Length Mean");
+    let mean = mean.as_any().downcast_ref::<Float64Array>().unwrap();
+    let ts = col("Timestamp");
+    let ts = ts
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .unwrap();
+    let h = |n: &str| headers.iter().position(|x| x == n).unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(src.value(i), &r[h("Src IP")]);
+        assert_eq!(dur.value(i).to_string(), r[h("Flow Duration")]);
+        assert_eq!(
+            mean.value(i),
+            r[h("Fwd Packet Length Mean")].parse::<f64>().unwrap()
+        );
+        assert!(ts.value(i) > 1_270_000_000_000_000);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// All batches of a file as one (the test files are small).
+fn arrow_select_concat(batches: &[arrow_array::RecordBatch]) -> arrow_array::RecordBatch {
+    assert_eq!(batches.len(), 1, "one row group expected for a small file");
+    batches[0].clone()
+}

@@ -124,7 +124,7 @@ pub fn layout_columns(layout: Layout) -> Vec<(String, Column)> {
 
 /// A CSV writer of flow records.
 pub struct CsvSink {
-    w: csv::Writer<Box<dyn Write>>,
+    w: csv::Writer<Box<dyn Write + Send>>,
     cols: Vec<Column>,
     path: PathBuf,
     cell: String,
@@ -132,7 +132,11 @@ pub struct CsvSink {
 
 impl CsvSink {
     /// Writes the header of `layout` to `out`.
-    pub fn new(out: Box<dyn Write>, layout: Layout, path: PathBuf) -> Result<Self, ExportError> {
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        layout: Layout,
+        path: PathBuf,
+    ) -> Result<Self, ExportError> {
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(out);

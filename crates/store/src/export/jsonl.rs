@@ -12,7 +12,7 @@ use super::{ExportError, FlowSink};
 
 /// A JSON Lines writer of flow records.
 pub struct JsonlSink {
-    out: Box<dyn Write>,
+    out: Box<dyn Write + Send>,
     cols: Vec<Column>,
     path: PathBuf,
     line: Vec<u8>,
@@ -20,7 +20,7 @@ pub struct JsonlSink {
 
 impl JsonlSink {
     /// A writer to `out`.
-    pub fn new(out: Box<dyn Write>, path: PathBuf) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, path: PathBuf) -> Self {
         JsonlSink {
             out,
             cols: columns::all().collect(),

@@ -2,6 +2,7 @@
 
 mod csv;
 mod jsonl;
+mod parquet;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use flow::FlowRecord;
 
 pub use self::csv::CsvSink;
 pub use self::jsonl::JsonlSink;
+pub use self::parquet::{schema as parquet_schema, ParquetSink};
 
 /// An export file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub enum ExportFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// Apache Parquet (zstd), typed columns.
+    Parquet,
     /// No flow output (the summary only).
     None,
 }
@@ -28,6 +32,7 @@ impl ExportFormat {
         match s {
             "csv" => Some(ExportFormat::Csv),
             "jsonl" | "json" => Some(ExportFormat::Jsonl),
+            "parquet" => Some(ExportFormat::Parquet),
             "none" => Some(ExportFormat::None),
             _ => None,
         }
@@ -77,12 +82,13 @@ pub trait FlowSink {
 pub fn open(
     format: ExportFormat,
     layout: Layout,
-    out: Box<dyn Write>,
+    out: Box<dyn Write + Send>,
     path: PathBuf,
 ) -> Result<Box<dyn FlowSink>, ExportError> {
     Ok(match format {
         ExportFormat::Csv => Box::new(CsvSink::new(out, layout, path)?),
         ExportFormat::Jsonl => Box::new(JsonlSink::new(out, path)),
+        ExportFormat::Parquet => Box::new(ParquetSink::new(out, path)?),
         ExportFormat::None => Box::new(Discard),
     })
 }
