@@ -222,23 +222,34 @@ impl Queued {
     }
 }
 
-/// Cells in fixed chunks: growing never moves (or doubles) what is already there.
+/// Cells in chunks of 64, 128, 256, … cells: growing never moves a cell, and a small table
+/// stays small.
 #[derive(Default)]
 struct Slab {
     chunks: Vec<Box<[Cell]>>,
     len: u32,
 }
 
-/// Cells per chunk (about 2 MB).
-const CHUNK: u32 = 4096;
+/// log2 of the first chunk's size.
+const FIRST_CHUNK_BITS: u32 = 6;
 
 impl Slab {
+    /// (chunk, offset) of cell `i`: chunk k holds cells [64·(2^k − 1), 64·(2^(k+1) − 1)).
+    #[inline]
+    fn locate(i: u32) -> (usize, usize) {
+        let c = i as u64 + (1 << FIRST_CHUNK_BITS);
+        let k = 63 - c.leading_zeros() - FIRST_CHUNK_BITS;
+        (k as usize, (c - (1u64 << (k + FIRST_CHUNK_BITS))) as usize)
+    }
+
     fn push(&mut self, cell: Cell) {
-        if self.len.is_multiple_of(CHUNK) {
-            self.chunks
-                .push((0..CHUNK).map(|_| Cell::default()).collect());
-        }
         let i = self.len;
+        let (k, _) = Self::locate(i);
+        if k == self.chunks.len() {
+            let size = 1usize << (k as u32 + FIRST_CHUNK_BITS);
+            self.chunks
+                .push((0..size).map(|_| Cell::default()).collect());
+        }
         self.len += 1;
         self[i] = cell;
     }
@@ -252,14 +263,16 @@ impl std::ops::Index<u32> for Slab {
     type Output = Cell;
     #[inline]
     fn index(&self, i: u32) -> &Cell {
-        &self.chunks[(i / CHUNK) as usize][(i % CHUNK) as usize]
+        let (k, o) = Self::locate(i);
+        &self.chunks[k][o]
     }
 }
 
 impl std::ops::IndexMut<u32> for Slab {
     #[inline]
     fn index_mut(&mut self, i: u32) -> &mut Cell {
-        &mut self.chunks[(i / CHUNK) as usize][(i % CHUNK) as usize]
+        let (k, o) = Self::locate(i);
+        &mut self.chunks[k][o]
     }
 }
 
@@ -871,6 +884,21 @@ impl FlowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slab_chunks_double_and_every_cell_has_one_place() {
+        assert_eq!(Slab::locate(0), (0, 0));
+        assert_eq!(Slab::locate(63), (0, 63));
+        assert_eq!(Slab::locate(64), (1, 0));
+        assert_eq!(Slab::locate(191), (1, 127));
+        assert_eq!(Slab::locate(192), (2, 0));
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..100_000 {
+            let (k, o) = Slab::locate(i);
+            assert!(o < 1 << (k + 6));
+            assert!(seen.insert((k, o)));
+        }
+    }
 
     #[test]
     fn a_tracked_flow_stays_within_its_memory_budget() {

@@ -13,14 +13,13 @@ pub struct Timestamp(pub i64);
 pub const MICROS_PER_SEC: i64 = 1_000_000;
 
 impl Timestamp {
-    /// Builds a timestamp from seconds and a fraction of `units_per_sec` (truncating to µs).
-    pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Self {
-        let micros = if units_per_sec == 1_000_000 {
-            frac as i64
-        } else {
-            ((frac as u128 * 1_000_000) / units_per_sec.max(1) as u128) as i64
-        };
-        Timestamp(secs * MICROS_PER_SEC + micros)
+    /// Builds a timestamp from seconds and a fraction of `units_per_sec` (truncating to µs);
+    /// `None` when it does not fit (some 292,000 years from the epoch).
+    pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Option<Self> {
+        let micros = ((frac as u128 * 1_000_000) / units_per_sec.max(1) as u128) as i64;
+        secs.checked_mul(MICROS_PER_SEC)?
+            .checked_add(micros)
+            .map(Timestamp)
     }
 
     /// Microseconds since the epoch.
@@ -86,10 +85,16 @@ mod tests {
     #[test]
     fn nanosecond_fractions_truncate_to_micros() {
         assert_eq!(
-            Timestamp::from_parts(1, 999_999_999, 1_000_000_000).0,
+            Timestamp::from_parts(1, 999_999_999, 1_000_000_000)
+                .unwrap()
+                .0,
             1_999_999
         );
-        assert_eq!(Timestamp::from_parts(-1, 0, 1_000_000).0, -1_000_000);
+        assert_eq!(
+            Timestamp::from_parts(-1, 0, 1_000_000).unwrap().0,
+            -1_000_000
+        );
+        assert_eq!(Timestamp::from_parts(i64::MAX / 1000, 0, 1_000_000), None);
     }
 
     #[test]

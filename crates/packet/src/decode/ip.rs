@@ -93,8 +93,12 @@ fn ipv6<'a>(
     }
     let mut plen = be16(d, off + 4).unwrap_or(0) as usize;
     if plen == 0 {
-        // Jumbogram or TSO capture: take what was captured.
-        plen = d.len() - off - 40;
+        // A zero payload length means a jumbogram (or a "BIG TCP" capture) only when more than
+        // 65,535 bytes follow; otherwise the packet is just its header (and the rest padding).
+        let rest = d.len() - off - 40;
+        if rest > 65_535 {
+            plen = rest;
+        }
     }
     // As for IPv4: never more payload than the frame had on the wire.
     let plen = plen.min(wire_room(meta, off).saturating_sub(40));

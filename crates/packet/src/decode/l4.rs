@@ -26,11 +26,43 @@ pub(crate) fn decode_l4<'a>(
         // No L4 header in a later fragment: the whole IP payload is payload.
         return Ok(());
     }
+    // A fixed header must fit in what the IP header declares (never read the link trailer as
+    // a header) and in what was captured. A first fragment too short for its header still
+    // gives its ports when it holds them: the rest of the header is in the next fragment.
+    let fixed = match meta.proto {
+        6 => Some(("TCP", 20)),
+        17 | 136 => Some(("UDP", 8)),
+        132 => Some(("SCTP", 12)),
+        1 | 58 => Some(("ICMP", 2)),
+        _ => None,
+    };
+    if let Some((name, need)) = fixed {
+        if l4_len < need {
+            if meta.fragment == Fragment::First
+                && matches!(meta.proto, 6 | 17 | 136 | 132)
+                && l4_len >= 4
+            {
+                if d.len() < off + 4 {
+                    return Err(DecodeError::truncated(name, d.len()));
+                }
+                meta.sport = be16(d, off).unwrap_or(0);
+                meta.dport = be16(d, off + 2).unwrap_or(0);
+                meta.l4_header_len = l4_len as u16;
+                meta.payload_len = 0;
+                meta.payload = &[];
+                return Ok(());
+            }
+            return Err(DecodeError {
+                kind: DecodeErrorKind::BadHeaderLength(name),
+                offset: off,
+            });
+        }
+        if d.len() < off + need {
+            return Err(DecodeError::truncated(name, d.len()));
+        }
+    }
     let hdr = match meta.proto {
         6 => {
-            if d.len() < off + 20 {
-                return Err(DecodeError::truncated("TCP", d.len()));
-            }
             let doff = ((d[off + 12] >> 4) as usize) * 4;
             if doff < 20 {
                 return Err(DecodeError {
@@ -49,27 +81,18 @@ pub(crate) fn decode_l4<'a>(
             doff
         }
         17 | 136 => {
-            if d.len() < off + 8 {
-                return Err(DecodeError::truncated("UDP", d.len()));
-            }
             meta.sport = be16(d, off).unwrap_or(0);
             meta.dport = be16(d, off + 2).unwrap_or(0);
             8
         }
         132 => {
-            if d.len() < off + 12 {
-                return Err(DecodeError::truncated("SCTP", d.len()));
-            }
             meta.sport = be16(d, off).unwrap_or(0);
             meta.dport = be16(d, off + 2).unwrap_or(0);
             12
         }
         1 | 58 => {
-            if d.len() < off + 2 {
-                return Err(DecodeError::truncated("ICMP", d.len()));
-            }
             meta.icmp = Some((d[off], d[off + 1]));
-            8
+            8.min(l4_len)
         }
         4 | 41 if opts.decode_tunnels && depth < MAX_DEPTH => {
             if meta.fragment == Fragment::None {

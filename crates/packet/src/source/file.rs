@@ -492,8 +492,10 @@ impl State {
                         max: MAX_CAPLEN,
                     });
                 }
+                // 32-bit seconds and fraction always fit.
                 let ts =
-                    Timestamp::from_parts(b.ts_sec as i64, b.ts_usec as u64, iface.units_per_sec);
+                    Timestamp::from_parts(b.ts_sec as i64, b.ts_usec as u64, iface.units_per_sec)
+                        .unwrap_or_default();
                 Step::Packet {
                     ts,
                     link: iface.link,
@@ -540,9 +542,21 @@ impl State {
                     });
                 };
                 let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                let secs = (raw / iface.units_per_sec) as i64 + iface.offset_secs;
-                let ts =
-                    Timestamp::from_parts(secs, raw % iface.units_per_sec, iface.units_per_sec);
+                let secs = i64::try_from(raw / iface.units_per_sec)
+                    .ok()
+                    .and_then(|s| s.checked_add(iface.offset_secs));
+                let Some(ts) = secs.and_then(|s| {
+                    Timestamp::from_parts(s, raw % iface.units_per_sec, iface.units_per_sec)
+                }) else {
+                    return Step::Err(SourceError::Corrupt {
+                        path: self.path.clone(),
+                        offset: self.pos,
+                        detail: format!(
+                            "timestamp out of range ({raw} units of 1/{} s)",
+                            iface.units_per_sec
+                        ),
+                    });
+                };
                 let len = (epb.caplen as usize).min(epb.data.len());
                 Step::Packet {
                     ts,
