@@ -1,0 +1,388 @@
+//! The fuzz target functions, shared by the cargo-fuzz targets (`fuzz_targets/`), the stable
+//! smoke run (`src/bin/smoke.rs`) and the corpus builder (`src/bin/corpus.rs`).
+//!
+//! A target must never panic, whatever its input: a panic is a bug in netvigil, or a broken
+//! invariant checked here (decoded packets stay inside their frame; batched and one-by-one
+//! reading and metering agree; a flush leaves no flow behind).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flow::{EndReason, FlowRecord, FlowTable, HomeNet, Meter, MeterConfig, Profile};
+use packet::decode::decode_ndpi;
+use packet::{
+    decode, DecodeOptions, Decoded, FileSource, LinkType, MergedSource, PacketMeta, PacketSource,
+    RawPacket, Timestamp,
+};
+
+/// The link types the decoder supports, selected by the first input byte of `meter`.
+pub const LINKS: [LinkType; 13] = [
+    LinkType::ETHERNET,
+    LinkType::NULL,
+    LinkType::PPP,
+    LinkType::RAW_BSD12,
+    LinkType::RAW_BSD14,
+    LinkType::PPP_HDLC,
+    LinkType::RAW,
+    LinkType::C_HDLC,
+    LinkType::LOOP,
+    LinkType::LINUX_SLL,
+    LinkType::IPV4,
+    LinkType::IPV6,
+    LinkType::LINUX_SLL2,
+];
+
+/// First timestamp of a `meter` input (µs).
+const T0: i64 = 1_500_000_000_000_000;
+
+/// Bytes before each frame of a `meter` input: time step, wire-length adjustment, length (LE).
+pub const RECORD_HEADER: usize = 4;
+
+/// Flows emitted per `flush`/`finish` call, as the CLI batches them.
+const FLUSH_BATCH: usize = 64;
+
+/// Splits one record off a `meter` input: (time step, wire adjustment, frame, rest). The last
+/// record takes whatever bytes are left if its length says more.
+fn next_record(d: &[u8]) -> Option<(i8, u8, &[u8], &[u8])> {
+    let [dt, extra, lo, hi, rest @ ..] = d else {
+        return None;
+    };
+    let len = (u16::from_le_bytes([*lo, *hi]) as usize).min(rest.len());
+    let (frame, tail) = rest.split_at(len);
+    Some((*dt as i8, *extra, frame, tail))
+}
+
+/// Builds a one-frame `meter` input (for the seed corpus). `link` must be in [`LINKS`].
+pub fn meter_seed(link: LinkType, flags: u8, wire_len: u32, frame: &[u8]) -> Option<Vec<u8>> {
+    let sel = LINKS.iter().position(|&l| l == link)? as u8;
+    let frame = &frame[..frame.len().min(u16::MAX as usize)];
+    let extra = (wire_len.saturating_sub(frame.len() as u32) / 16).min(255) as u8;
+    let mut v = Vec::with_capacity(2 + RECORD_HEADER + frame.len());
+    v.extend_from_slice(&[sel, flags, 0, extra]);
+    v.extend_from_slice(&(frame.len() as u16).to_le_bytes());
+    v.extend_from_slice(frame);
+    Some(v)
+}
+
+/// Checks what must hold of any decoded packet.
+fn check_meta(m: &PacketMeta<'_>, frame: &[u8]) {
+    assert_eq!(m.cap_len as usize, frame.len(), "cap_len");
+    assert!(
+        m.ip_version == 4 || m.ip_version == 6,
+        "ip_version {}",
+        m.ip_version
+    );
+    let (f0, f1) = (
+        frame.as_ptr() as usize,
+        frame.as_ptr() as usize + frame.len(),
+    );
+    let (p0, p1) = (
+        m.payload.as_ptr() as usize,
+        m.payload.as_ptr() as usize + m.payload.len(),
+    );
+    assert!(
+        m.payload.is_empty() || (f0 <= p0 && p1 <= f1),
+        "payload outside the frame"
+    );
+    assert!(
+        m.payload.len() as u64 <= m.payload_len as u64,
+        "captured payload {} longer than payload_len {}",
+        m.payload.len(),
+        m.payload_len
+    );
+}
+
+/// What two runs must agree on for each flow (as `flow/tests/batching.rs` compares them).
+type FlowSummary = (String, Timestamp, EndReason, [u64; 2], Vec<u64>);
+
+fn summary(out: &[FlowRecord]) -> Vec<FlowSummary> {
+    out.iter()
+        .map(|r| {
+            (
+                r.flow_id(),
+                r.first,
+                r.end_reason,
+                r.packets,
+                r.features.iter().map(|f| f.to_bits()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Touches every column of every record (feature computation, formatting).
+fn consume(out: &[FlowRecord]) {
+    for r in out {
+        std::hint::black_box(r.total_packets());
+        for c in flow::columns::all() {
+            std::hint::black_box(c.value(r));
+        }
+    }
+}
+
+fn config(profile: Profile, max_flows: usize) -> MeterConfig {
+    MeterConfig {
+        max_flows,
+        ..MeterConfig::new(profile)
+    }
+}
+
+/// Flushes a table in batches and checks that no flow is left.
+fn flush_all(t: &mut FlowTable, out: &mut Vec<FlowRecord>) {
+    for _ in 0..1 << 20 {
+        if !t.flush(EndReason::Eof, FLUSH_BATCH, out) {
+            break;
+        }
+    }
+    assert!(t.is_empty(), "{} flows left after flush", t.len());
+}
+
+/// Finishes a meter in batches and checks that no flow is left.
+fn finish_all(m: &mut Meter, out: &mut Vec<FlowRecord>) {
+    for _ in 0..1 << 20 {
+        if !m.finish(EndReason::Eof, FLUSH_BATCH, out) {
+            break;
+        }
+    }
+    assert!(
+        m.table().is_empty(),
+        "{} flows left after finish",
+        m.table().len()
+    );
+}
+
+/// The `meter` target. Input: `[link selector, flags, records…]`; each record is
+/// `[time step (i8, cubed × 10 ms), wire adjustment, length (u16 LE), frame bytes]`.
+///
+/// The selector picks the link type (`% 13`) and the batch size for `process_batch`
+/// (`1 + selector / 13 % 16`). Flags: bit 0 decode tunnels, bit 1 VXLAN, bit 2 wire length =
+/// captured − adjustment (otherwise captured + 16 × adjustment), bit 3 the nfstream table also
+/// gets `decode`'s packets, bits 4–7 table bound − 1 (1 to 16 flows, so eviction happens).
+///
+/// Every frame is decoded by `decode` (fuzzed options) for a `cic` flow table and by
+/// `decode_ndpi` for an `nfstream` table (what `Meter` does per profile, options fuzzed). Each
+/// profile's packets are metered twice, one by one (`process`) and in batches
+/// (`process_batch`), and the two must emit the same flows.
+pub fn meter(data: &[u8]) {
+    let [sel, flags, records @ ..] = data else {
+        return;
+    };
+    let link = LINKS[*sel as usize % LINKS.len()];
+    let batch = 1 + (*sel as usize / LINKS.len()) % 16;
+    let opts = DecodeOptions {
+        decode_tunnels: flags & 1 != 0,
+        vxlan: flags & 2 != 0,
+    };
+    let wire_short = flags & 4 != 0;
+    let cross = flags & 8 != 0;
+    let max_flows = 1 + (flags >> 4) as usize;
+    let (mut cic, mut nfs): (Vec<PacketMeta<'_>>, Vec<PacketMeta<'_>>) = (Vec::new(), Vec::new());
+    let mut rest = records;
+    let mut ts = T0;
+    while let Some((dt, extra, frame, tail)) = next_record(rest) {
+        rest = tail;
+        let step = dt as i64;
+        ts += step * step * step * 10_000;
+        let cap = frame.len() as u32;
+        let wire_len = if wire_short {
+            cap.saturating_sub(extra as u32)
+        } else {
+            cap + extra as u32 * 16
+        };
+        let t = Timestamp(ts);
+        match decode(link, t, wire_len, frame, &opts) {
+            Ok(Decoded::Ip(p)) => {
+                check_meta(&p, frame);
+                cic.push(p);
+                if cross {
+                    nfs.push(p);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                std::hint::black_box(e.to_string());
+            }
+        }
+        if let Some(p) = decode_ndpi(link, t, wire_len, frame, opts.decode_tunnels) {
+            check_meta(&p, frame);
+            nfs.push(p);
+        }
+    }
+    for (profile, pkts) in [(Profile::Cic, &cic), (Profile::Nfstream, &nfs)] {
+        if pkts.is_empty() {
+            // A table costs a fixed allocation: none for inputs without packets.
+            continue;
+        }
+        let cfg = config(profile, max_flows);
+        let (mut one, mut out_one) = (FlowTable::new(cfg, HomeNet::default()), Vec::new());
+        for p in pkts.iter() {
+            one.process(p, &mut out_one);
+        }
+        flush_all(&mut one, &mut out_one);
+        let (mut bat, mut out_bat) = (FlowTable::new(cfg, HomeNet::default()), Vec::new());
+        for chunk in pkts.chunks(batch) {
+            bat.process_batch(chunk, &mut out_bat);
+        }
+        flush_all(&mut bat, &mut out_bat);
+        assert_eq!(
+            one.counters(),
+            bat.counters(),
+            "{profile:?}: counters differ"
+        );
+        assert!(
+            summary(&out_one) == summary(&out_bat),
+            "{profile:?}: batched metering (batch {batch}) emits other flows than one-by-one"
+        );
+        consume(&out_one);
+    }
+}
+
+/// Where `reader` writes its input: one file per process, on tmpfs when there is one.
+pub fn scratch_path(tag: &str) -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    dir.join(format!("netvigil-fuzz-{tag}-{}.pcap", std::process::id()))
+}
+
+/// A packet as read: timestamp, link, wire length, record offset, bytes.
+type PacketCopy = (i64, u32, u32, u64, Vec<u8>);
+
+/// What one reading of a capture gives.
+#[derive(Default)]
+struct Reading {
+    packets: Vec<PacketCopy>,
+    errors: Vec<String>,
+    flows: Vec<Vec<FlowRecord>>,
+}
+
+fn copy(raw: &RawPacket<'_>) -> PacketCopy {
+    assert!(
+        raw.link.is_supported(),
+        "unsupported link {} yielded",
+        raw.link
+    );
+    (
+        raw.ts.0,
+        raw.link.0,
+        raw.wire_len,
+        raw.offset,
+        raw.data.to_vec(),
+    )
+}
+
+fn meters() -> [Meter; 2] {
+    [Profile::Cic, Profile::Nfstream].map(|p| Meter::new(config(p, 8), HomeNet::default()))
+}
+
+/// Reads `src` packet by packet to the end, metering with both profiles. After an error the
+/// source is asked again, as the `PacketSource` contract allows (bounded, in case it loops).
+fn read_one_by_one(src: &mut dyn PacketSource) -> Reading {
+    let mut r = Reading::default();
+    let mut ms = meters();
+    let mut outs = [Vec::new(), Vec::new()];
+    loop {
+        match src.next_packet() {
+            Ok(Some(raw)) => {
+                r.packets.push(copy(&raw));
+                for (m, out) in ms.iter_mut().zip(outs.iter_mut()) {
+                    if let Ok(Decoded::Ip(p)) = m.packet(&raw, out) {
+                        check_meta(&p, raw.data);
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                r.errors.push(e.to_string());
+                if r.errors.len() > 16 {
+                    break;
+                }
+            }
+        }
+        std::hint::black_box(src.bytes_read());
+    }
+    for (m, mut out) in ms.iter_mut().zip(outs) {
+        finish_all(m, &mut out);
+        r.flows.push(out);
+    }
+    r
+}
+
+/// Reads `src` in batches of up to `max` to the end, metering them with `packet_batch`.
+fn read_batched(src: &mut dyn PacketSource, max: usize) -> Reading {
+    let mut r = Reading::default();
+    let mut ms = meters();
+    let mut outs = [Vec::new(), Vec::new()];
+    loop {
+        match src.fill_batch(max) {
+            Ok(0) => break,
+            Ok(n) => {
+                assert!(n <= max, "batch of {n} for at most {max}");
+                for i in 0..n {
+                    r.packets.push(copy(&src.batch_packet(i)));
+                }
+                for (m, out) in ms.iter_mut().zip(outs.iter_mut()) {
+                    m.packet_batch(&*src, n, out, |raw, d| {
+                        if let Ok(Decoded::Ip(p)) = d {
+                            check_meta(p, raw.data);
+                        }
+                    });
+                }
+            }
+            Err(e) => {
+                r.errors.push(e.to_string());
+                if r.errors.len() > 16 {
+                    break;
+                }
+            }
+        }
+    }
+    for (m, mut out) in ms.iter_mut().zip(outs) {
+        finish_all(m, &mut out);
+        r.flows.push(out);
+    }
+    r
+}
+
+/// The `reader` target: the input as a capture file, read by `FileSource` packet by packet
+/// and in batches (size `1 + last byte % 64`), which must give the same packets, errors and
+/// flows; then by a `MergedSource` of two copies. Every packet is metered by both profiles.
+pub fn reader(data: &[u8]) {
+    let path = scratch_path("reader");
+    {
+        let mut f = std::fs::File::create(&path).expect("create the scratch file");
+        f.write_all(data).expect("write the scratch file");
+    }
+    let max = 1 + data.last().copied().unwrap_or(0) as usize % 64;
+    match (FileSource::open(&path, 0), FileSource::open(&path, 0)) {
+        (Ok(mut a), Ok(mut b)) => {
+            let one = read_one_by_one(&mut a);
+            let bat = read_batched(&mut b, max);
+            assert_eq!(a.packets(), one.packets.len() as u64, "packets() count");
+            assert!(
+                one.packets == bat.packets,
+                "batched reading yields other packets"
+            );
+            assert_eq!(
+                one.errors, bat.errors,
+                "batched reading reports other errors"
+            );
+            for (x, y) in one.flows.iter().zip(&bat.flows) {
+                assert!(
+                    summary(x) == summary(y),
+                    "batched metering emits other flows"
+                );
+                consume(x);
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!("open differs: {:?} / {:?}", a.err(), b.err()),
+    }
+    let mut merged = MergedSource::new(vec![path.clone(), path.clone()]);
+    let m = read_one_by_one(&mut merged);
+    std::hint::black_box(m.packets.len());
+    drop(merged);
+    let _ = std::fs::remove_file(&path);
+}
