@@ -222,8 +222,8 @@ impl Queued {
     }
 }
 
-/// Cells in chunks of 64, 128, 256, … cells: growing never moves a cell, and a small table
-/// stays small.
+/// Cells in chunks of 64, 128, … up to 4,096 cells, then 4,096 each: growing never moves a
+/// cell, a small table stays small, and a large one wastes at most one partly filled chunk.
 #[derive(Default)]
 struct Slab {
     chunks: Vec<Box<[Cell]>>,
@@ -232,23 +232,40 @@ struct Slab {
 
 /// log2 of the first chunk's size.
 const FIRST_CHUNK_BITS: u32 = 6;
+/// log2 of the largest chunk's size.
+const LAST_CHUNK_BITS: u32 = 12;
+/// Cells in the growing chunks (64 + 128 + … + 4,096).
+const GROWING_CELLS: u32 = (1 << (LAST_CHUNK_BITS + 1)) - (1 << FIRST_CHUNK_BITS);
 
 impl Slab {
-    /// (chunk, offset) of cell `i`: chunk k holds cells [64·(2^k − 1), 64·(2^(k+1) − 1)).
+    /// (chunk, offset) of cell `i`.
     #[inline]
     fn locate(i: u32) -> (usize, usize) {
-        let c = i as u64 + (1 << FIRST_CHUNK_BITS);
-        let k = 63 - c.leading_zeros() - FIRST_CHUNK_BITS;
-        (k as usize, (c - (1u64 << (k + FIRST_CHUNK_BITS))) as usize)
+        if i < GROWING_CELLS {
+            // Chunk k holds cells [64·(2^k − 1), 64·(2^(k+1) − 1)).
+            let c = i as u64 + (1 << FIRST_CHUNK_BITS);
+            let k = 63 - c.leading_zeros() - FIRST_CHUNK_BITS;
+            (k as usize, (c - (1u64 << (k + FIRST_CHUNK_BITS))) as usize)
+        } else {
+            let j = i - GROWING_CELLS;
+            let growing = (LAST_CHUNK_BITS - FIRST_CHUNK_BITS + 1) as usize;
+            (
+                growing + (j >> LAST_CHUNK_BITS) as usize,
+                (j & ((1 << LAST_CHUNK_BITS) - 1)) as usize,
+            )
+        }
+    }
+
+    fn chunk_size(k: usize) -> usize {
+        1usize << (k as u32 + FIRST_CHUNK_BITS).min(LAST_CHUNK_BITS)
     }
 
     fn push(&mut self, cell: Cell) {
         let i = self.len;
         let (k, _) = Self::locate(i);
         if k == self.chunks.len() {
-            let size = 1usize << (k as u32 + FIRST_CHUNK_BITS);
             self.chunks
-                .push((0..size).map(|_| Cell::default()).collect());
+                .push((0..Self::chunk_size(k)).map(|_| Cell::default()).collect());
         }
         self.len += 1;
         self[i] = cell;
@@ -892,10 +909,13 @@ mod tests {
         assert_eq!(Slab::locate(64), (1, 0));
         assert_eq!(Slab::locate(191), (1, 127));
         assert_eq!(Slab::locate(192), (2, 0));
+        assert_eq!(Slab::locate(GROWING_CELLS - 1), (6, 4095));
+        assert_eq!(Slab::locate(GROWING_CELLS), (7, 0));
+        assert_eq!(Slab::locate(GROWING_CELLS + 4096), (8, 0));
         let mut seen = std::collections::HashSet::new();
         for i in 0..100_000 {
             let (k, o) = Slab::locate(i);
-            assert!(o < 1 << (k + 6));
+            assert!(o < Slab::chunk_size(k));
             assert!(seen.insert((k, o)));
         }
     }
