@@ -48,29 +48,10 @@ impl Meter {
         raw: &RawPacket<'a>,
         out: &mut Vec<FlowRecord>,
     ) -> Result<Decoded<'a>, DecodeError> {
-        self.counters.frames += 1;
-        let d = if self.ndpi {
-            // The nfstream profile keys packets exactly as NFStream's engine does.
-            Ok(
-                match decode_ndpi(
-                    raw.link,
-                    raw.ts,
-                    raw.wire_len,
-                    raw.data,
-                    self.opts.decode_tunnels,
-                ) {
-                    Some(m) => Decoded::Ip(m),
-                    None => Decoded::Ignored,
-                },
-            )
-        } else {
-            decode(raw.link, raw.ts, raw.wire_len, raw.data, &self.opts)
-        };
-        match &d {
-            Ok(Decoded::Ip(m)) => self.table.process(m, out),
-            Ok(Decoded::NonIp { .. }) => self.counters.non_ip += 1,
-            Ok(Decoded::Ignored) => self.counters.ignored += 1,
-            Err(_) => self.counters.decode_errors += 1,
+        let d = self.decode(raw);
+        self.count(&d);
+        if let Ok(Decoded::Ip(m)) = &d {
+            self.table.process(m, out);
         }
         d
     }
@@ -90,17 +71,24 @@ impl Meter {
         let mut ip = Vec::with_capacity(n);
         for i in 0..n {
             let raw = src.batch_packet(i);
-            self.counters.frames += 1;
             let d = self.decode(&raw);
+            self.count(&d);
             on_packet(&raw, &d);
-            match d {
-                Ok(Decoded::Ip(m)) => ip.push(m),
-                Ok(Decoded::NonIp { .. }) => self.counters.non_ip += 1,
-                Ok(Decoded::Ignored) => self.counters.ignored += 1,
-                Err(_) => self.counters.decode_errors += 1,
+            if let Ok(Decoded::Ip(m)) = d {
+                ip.push(m);
             }
         }
         self.table.process_batch(&ip, out);
+    }
+
+    fn count(&mut self, d: &Result<Decoded<'_>, DecodeError>) {
+        self.counters.frames += 1;
+        match d {
+            Ok(Decoded::Ip(_)) => {}
+            Ok(Decoded::NonIp { .. }) => self.counters.non_ip += 1,
+            Ok(Decoded::Ignored) => self.counters.ignored += 1,
+            Err(_) => self.counters.decode_errors += 1,
+        }
     }
 
     fn decode<'a>(&self, raw: &RawPacket<'a>) -> Result<Decoded<'a>, DecodeError> {

@@ -135,6 +135,13 @@ impl FileSource {
         self.packets
     }
 
+    fn read_error(&self) -> SourceError {
+        SourceError::Read {
+            path: self.st.path.clone(),
+            offset: self.st.pos,
+        }
+    }
+
     fn fail(&mut self, err: SourceError) -> Result<Option<RawPacket<'_>>, SourceError> {
         self.done = true;
         Err(err)
@@ -247,10 +254,7 @@ impl PacketSource for FileSource {
                 }
                 Err(PcapError::Incomplete(_)) => {
                     if self.reader.refill().is_err() {
-                        let e = SourceError::Read {
-                            path: self.st.path.clone(),
-                            offset: self.st.pos,
-                        };
+                        let e = self.read_error();
                         return self.fail(e);
                     }
                     continue;
@@ -265,10 +269,7 @@ impl PacketSource for FileSource {
                         return self.fail(e);
                     }
                     if self.reader.refill().is_err() {
-                        let e = SourceError::Read {
-                            path: self.st.path.clone(),
-                            offset: self.st.pos,
-                        };
+                        let e = self.read_error();
                         return self.fail(e);
                     }
                     continue;

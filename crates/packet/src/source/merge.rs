@@ -16,6 +16,19 @@ struct Held {
     data: Vec<u8>,
 }
 
+impl Held {
+    fn raw(&self, input: usize) -> RawPacket<'_> {
+        RawPacket {
+            ts: self.ts,
+            link: self.link,
+            wire_len: self.wire_len,
+            data: &self.data,
+            offset: self.offset,
+            input,
+        }
+    }
+}
+
 /// Merges files by packet timestamp (ties go to the earlier file on the command line). Each
 /// file is read in its own bounded buffer; one packet per file is held at a time. A file that
 /// fails is reported once and the others go on.
@@ -100,17 +113,7 @@ impl PacketSource for MergedSource {
             return Ok(None);
         };
         self.current = Some(i);
-        let Some(h) = self.held[i].as_ref() else {
-            return Ok(None);
-        };
-        Ok(Some(RawPacket {
-            ts: h.ts,
-            link: h.link,
-            wire_len: h.wire_len,
-            data: &h.data,
-            offset: h.offset,
-            input: i,
-        }))
+        Ok(self.held[i].as_ref().map(|h| h.raw(i)))
     }
 
     /// Merged inputs come one packet at a time (each is already copied out of its file).
@@ -120,21 +123,14 @@ impl PacketSource for MergedSource {
 
     fn batch_packet(&self, _i: usize) -> RawPacket<'_> {
         let i = self.current.unwrap_or(0);
-        let empty: &[u8] = &[];
         match self.held.get(i).and_then(|h| h.as_ref()) {
-            Some(h) => RawPacket {
-                ts: h.ts,
-                link: h.link,
-                wire_len: h.wire_len,
-                data: &h.data,
-                offset: h.offset,
-                input: i,
-            },
+            Some(h) => h.raw(i),
+            // Only reachable by calling it without a batch: an empty packet.
             None => RawPacket {
                 ts: Timestamp(0),
                 link: LinkType::ETHERNET,
                 wire_len: 0,
-                data: empty,
+                data: &[],
                 offset: 0,
                 input: i,
             },
