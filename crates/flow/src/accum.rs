@@ -152,6 +152,17 @@ impl Accum {
         a
     }
 
+    /// Hints the CPU to load the boxed active/idle statistics, if the flow has them.
+    #[inline]
+    pub fn prefetch_periods(&self) {
+        if let Some(p) = &self.periods {
+            crate::table::prefetch_bytes(
+                &**p as *const ActiveIdle as *const u8,
+                std::mem::size_of::<ActiveIdle>(),
+            );
+        }
+    }
+
     /// Whether `ts` can be added to this flow (its offset fits the flow's time range).
     #[inline]
     pub fn fits(&self, ts: i64) -> bool {
