@@ -2,9 +2,10 @@
 //!
 //! Flows live in a slab indexed by a `hashbrown::HashTable<u32>` (4 bytes a bucket). Idle
 //! expiry uses a queue of (slot, generation, `last` when queued) entries:
-//! - `cic`: every live flow stands in it exactly once. The front is checked on each packet; a
-//!   front that saw packets since it was queued goes to the back, one that did not is the oldest
-//!   and expires if its idle time passed.
+//! - `cic`: every live flow stands in it exactly once, in a min-heap by the time it was queued.
+//!   The top is checked on each packet; a top that saw packets since it was queued goes back in
+//!   at its last packet's time, one that did not is the oldest and expires if its idle time
+//!   passed.
 //! - `nfstream`: the queue is in creation order and is swept as NFStream sweeps its cache (every
 //!   10 ms of packet time, at most 1000 flows, stopping at the first flow still active), so that
 //!   flows are emitted in NFStream's export order. A flow restarted on its own key goes to the
@@ -14,7 +15,8 @@
 //! ones, so it stays within twice the table bound. Everything is O(1) amortised per packet and
 //! nothing is allocated per packet once warmed up.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use packet::decode::PacketMeta;
 use packet::Timestamp;
@@ -220,13 +222,63 @@ pub(crate) fn prefetch_bytes(p: *const u8, len: usize) {
     let _ = (p, len);
 }
 
-/// A queue entry: slot, generation and the flow's `last` time when queued, in whole seconds
-/// rounded down (12 bytes; only ever used to prove a flow cannot have expired yet).
-#[derive(Clone, Copy, Debug)]
+/// A queue entry: the flow's `last` time when queued, in whole seconds rounded down (only ever
+/// used to prove a flow cannot have expired yet), its slot and generation. 12 bytes; ordered by
+/// time first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Queued {
+    secs: u32,
     idx: u32,
     gen: u32,
-    secs: u32,
+}
+
+/// Flows in the order they may expire: under `cic` a min-heap by queued time (a flow that was
+/// active goes back in at its last packet's time), under `nfstream` creation order (NFStream
+/// sweeps its cache that way, and the export order follows).
+enum Expiry {
+    Fifo(VecDeque<Queued>),
+    Heap(BinaryHeap<Reverse<Queued>>),
+}
+
+impl Expiry {
+    fn front(&self) -> Option<Queued> {
+        match self {
+            Expiry::Fifo(q) => q.front().copied(),
+            Expiry::Heap(h) => h.peek().map(|r| r.0),
+        }
+    }
+
+    fn pop_front(&mut self) {
+        match self {
+            Expiry::Fifo(q) => {
+                q.pop_front();
+            }
+            Expiry::Heap(h) => {
+                h.pop();
+            }
+        }
+    }
+
+    fn push_back(&mut self, e: Queued) {
+        match self {
+            Expiry::Fifo(q) => q.push_back(e),
+            Expiry::Heap(h) => h.push(Reverse(e)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Expiry::Fifo(q) => q.len(),
+            Expiry::Heap(h) => h.len(),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Queued) -> bool) {
+        match self {
+            Expiry::Fifo(q) => q.retain(|e| keep(e)),
+            Expiry::Heap(h) => h.retain(|e| keep(&e.0)),
+        }
+    }
 }
 
 impl Queued {
@@ -347,7 +399,7 @@ pub struct FlowTable {
     prepared: Vec<Prepared>,
     slots: Slab,
     free: Vec<u32>,
-    queue: VecDeque<Queued>,
+    queue: Expiry,
     clock: i64,
     last_scan_ms: i64,
     next_id: u64,
@@ -379,7 +431,11 @@ impl FlowTable {
             prepared: Vec::new(),
             slots: Slab::default(),
             free: Vec::new(),
-            queue: VecDeque::new(),
+            queue: if cfg.profile == Profile::Nfstream {
+                Expiry::Fifo(VecDeque::new())
+            } else {
+                Expiry::Heap(BinaryHeap::new())
+            },
             clock: i64::MIN,
             last_scan_ms: i64::MIN / 2,
             next_id: 0,
@@ -741,7 +797,7 @@ impl FlowTable {
 
     /// The live entry at the queue front, dropping stale ones.
     fn front(&mut self) -> Option<(u32, u32, i64)> {
-        while let Some(&q) = self.queue.front() {
+        while let Some(q) = self.queue.front() {
             let (idx, gen, queued_last) = (q.idx, q.gen, q.floor_us());
             let c = &self.slots[idx];
             if c.gen == gen && c.slot.is_some() {
@@ -934,6 +990,53 @@ impl FlowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use packet::Timestamp;
+
+    fn udp(ts_s: f64, host: u8) -> PacketMeta<'static> {
+        PacketMeta {
+            ts: Timestamp((ts_s * 1e6) as i64),
+            wire_len: 60,
+            cap_len: 60,
+            ip_version: 4,
+            src: packet::decode::IpAddrBytes::from_v4([10, 0, 0, host]),
+            dst: packet::decode::IpAddrBytes::from_v4([192, 0, 2, 1]),
+            proto: 17,
+            sport: 40000,
+            dport: 53,
+            ip_len: 46,
+            ip_header_len: 20,
+            l4_header_len: 8,
+            payload_len: 18,
+            ..PacketMeta::default()
+        }
+    }
+
+    #[test]
+    fn an_idle_flow_expires_on_time_behind_flows_created_after_it() {
+        for profile in [Profile::Cic, Profile::Nfstream] {
+            let mut t = FlowTable::new(MeterConfig::new(profile), HomeNet::default());
+            let mut out = Vec::new();
+            // Flow A: packets at 0 s and 1 s; then a new one-packet flow every second.
+            t.process(&udp(0.0, 1), &mut out);
+            t.process(&udp(1.0, 1), &mut out);
+            let mut emitted_at = None;
+            for i in 2..200u32 {
+                t.process(&udp(i as f64, (i % 250) as u8 + 2), &mut out);
+                if emitted_at.is_none() && out.iter().any(|r| r.total_packets() == 2) {
+                    emitted_at = Some(i);
+                }
+            }
+            // Idle 120 s after its last packet (1 s): emitted by the packet at 122 s (NFStream
+            // compares with >= and sweeps every 10 ms, so at 121 s).
+            let want = if profile == Profile::Cic { 122 } else { 121 };
+            assert_eq!(emitted_at, Some(want), "{profile:?}");
+            let a = out
+                .iter()
+                .find(|r| r.total_packets() == 2)
+                .map(|r| r.end_reason);
+            assert_eq!(a, Some(EndReason::Idle));
+        }
+    }
 
     #[test]
     fn slab_chunks_double_and_every_cell_has_one_place() {
