@@ -222,12 +222,12 @@ pub(crate) fn prefetch_bytes(p: *const u8, len: usize) {
     let _ = (p, len);
 }
 
-/// A queue entry: the flow's `last` time when queued, in whole seconds rounded down (only ever
-/// used to prove a flow cannot have expired yet), its slot and generation. 12 bytes; ordered by
-/// time first.
+/// A queue entry: the flow's `last` time when queued (µs), its slot and generation. Ordered
+/// by time first. (The exact time matters: a coarser one would make a flow that is due by its
+/// rounded time but not yet expired come back to the top again and again.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Queued {
-    secs: u32,
+    last: i64,
     idx: u32,
     gen: u32,
 }
@@ -282,17 +282,13 @@ impl Expiry {
 }
 
 impl Queued {
-    fn at(idx: u32, gen: u32, ts: i64) -> Self {
-        Queued {
-            idx,
-            gen,
-            secs: ts.div_euclid(1_000_000).clamp(0, u32::MAX as i64) as u32,
-        }
+    fn at(idx: u32, gen: u32, last: i64) -> Self {
+        Queued { last, idx, gen }
     }
 
-    /// A time no later than the flow's `last` when it was queued, µs.
-    fn floor_us(self) -> i64 {
-        self.secs as i64 * 1_000_000
+    /// The flow's `last` time when it was queued, µs.
+    fn last_us(self) -> i64 {
+        self.last
     }
 }
 
@@ -798,7 +794,7 @@ impl FlowTable {
     /// The live entry at the queue front, dropping stale ones.
     fn front(&mut self) -> Option<(u32, u32, i64)> {
         while let Some(q) = self.queue.front() {
-            let (idx, gen, queued_last) = (q.idx, q.gen, q.floor_us());
+            let (idx, gen, queued_last) = (q.idx, q.gen, q.last_us());
             let c = &self.slots[idx];
             if c.gen == gen && c.slot.is_some() {
                 return Some((idx, gen, queued_last));
@@ -838,7 +834,7 @@ impl FlowTable {
                     // queued within the idle timeout cannot have expired, stale or not, so
                     // the common case touches no slot.
                     match self.queue.front() {
-                        Some(q) if self.idle_expired(q.floor_us()) => {}
+                        Some(q) if self.idle_expired(q.last_us()) => {}
                         _ => return,
                     }
                     let Some((idx, gen, queued_last)) = self.front() else {
