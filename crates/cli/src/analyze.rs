@@ -205,18 +205,22 @@ pub fn meter(
                 Err(e) => summary.decode_error(raw.input, raw.offset, *e),
             }
         });
-        for r in done.drain(..) {
-            summary.flow(&r);
-            sink.write(&r)?;
+        // Records are large: use them in place, then drop them all.
+        for r in &done {
+            summary.flow(r);
+            sink.write(r)?;
         }
+        done.clear();
     }
     // Emit what is still open in batches, so the output buffer stays small.
     loop {
         let more = meter.finish(EndReason::Eof, 1024, &mut done);
-        for r in done.drain(..) {
-            summary.flow(&r);
-            sink.write(&r)?;
+        // Records are large: use them in place, then drop them all.
+        for r in &done {
+            summary.flow(r);
+            sink.write(r)?;
         }
+        done.clear();
         if !more {
             break;
         }

@@ -486,6 +486,12 @@ impl FlowTable {
         for prep in prepared.iter_mut() {
             self.locate(prep);
         }
+        // The flow next in line to expire is checked after every packet: fetch it too.
+        if let Some(q) = self.queue.front() {
+            if q.idx < self.slots.len() {
+                prefetch(&self.slots[q.idx]);
+            }
+        }
         // The few flows with active/idle statistics keep them in a box: fetch those too.
         for prep in prepared.iter().filter(|p| p.candidate != u32::MAX) {
             if let Some(s) = self.slots[prep.candidate].slot.as_ref() {
