@@ -215,7 +215,7 @@ impl Summary {
         header.push("peak tracked".into());
         row.push(self.meter.peak_flows.to_string());
         header.push("ignored pkts".into());
-        row.push((self.meter.packets_ignored + self.ignored).to_string());
+        row.push(self.ignored.to_string());
         t.set_header(header);
         t.add_row(row);
         out.push_str(&format!("{t}\n"));

@@ -75,10 +75,10 @@ pub(crate) struct Keyed {
     pub hdr: u32,
 }
 
-/// Maps a decoded packet to its flow identity under `profile`, or `None` if the profile does
-/// not meter it.
+/// Maps a decoded packet to its flow identity under `profile` (what a profile does not meter,
+/// its decoder has already dropped).
 #[inline]
-pub(crate) fn key_fields(profile: Profile, p: &PacketMeta<'_>) -> Option<Keyed> {
+pub(crate) fn key_fields(profile: Profile, p: &PacketMeta<'_>) -> Keyed {
     match profile {
         Profile::Cic => {
             // The reference knows TCP, UDP and ICMP; any other protocol, and every later
@@ -97,7 +97,7 @@ pub(crate) fn key_fields(profile: Profile, p: &PacketMeta<'_>) -> Option<Keyed> 
             } else {
                 (0, 0)
             };
-            Some(Keyed {
+            Keyed {
                 proto,
                 sport,
                 dport,
@@ -105,12 +105,12 @@ pub(crate) fn key_fields(profile: Profile, p: &PacketMeta<'_>) -> Option<Keyed> 
                 tunnel: 0,
                 len,
                 hdr,
-            })
+            }
         }
         Profile::Nfstream => {
             // The NFStream-compatible decoder has already dropped what NFStream ignores and set
             // ports only where NFStream reads them. Bytes are NFStream's 16-bit frame lengths.
-            Some(Keyed {
+            Keyed {
                 proto: p.proto,
                 sport: p.sport,
                 dport: p.dport,
@@ -118,7 +118,7 @@ pub(crate) fn key_fields(profile: Profile, p: &PacketMeta<'_>) -> Option<Keyed> 
                 tunnel: p.tunnel as u8,
                 len: p.wire_len & 0xFFFF,
                 hdr: p.l4_header_len as u32,
-            })
+            }
         }
     }
 }

@@ -61,8 +61,6 @@ pub struct MeterCounters {
     pub packets_in: u64,
     /// Packets added to a flow.
     pub packets_metered: u64,
-    /// Packets the profile does not meter (e.g. later fragments under `nfstream`).
-    pub packets_ignored: u64,
     /// Flows started.
     pub flows_created: u64,
     /// Flows emitted, by [`EndReason::ALL`] index.
@@ -167,31 +165,12 @@ impl ConnMemory {
 /// A packet keyed and looked up ahead of its turn (`process_batch`).
 #[derive(Clone, Copy, Debug)]
 struct Prepared {
-    keyed: Option<Keyed>,
+    keyed: Keyed,
     key: FlowKey,
     src_is_lo: bool,
     hash: u64,
     /// Slot whose fingerprint matched, or `u32::MAX`.
     candidate: u32,
-}
-
-impl Prepared {
-    const IGNORED: Prepared = Prepared {
-        keyed: None,
-        key: FlowKey {
-            lo_ip: packet::decode::IpAddrBytes([0; 16]),
-            hi_ip: packet::decode::IpAddrBytes([0; 16]),
-            lo_port: 0,
-            hi_port: 0,
-            proto: 0,
-            ip_version: 0,
-            tunnel: 0,
-            vlan: 0,
-        },
-        src_is_lo: false,
-        hash: 0,
-        candidate: u32::MAX,
-    };
 }
 
 /// Asks the CPU to bring a slab cell into cache.
@@ -480,7 +459,7 @@ impl FlowTable {
         // Three passes so each memory access has time to arrive: key and hash every packet and
         // prefetch its index bucket; probe the index and prefetch the candidate slot; process.
         prepared.extend(pkts.iter().map(|p| self.prepare(p)));
-        for prep in prepared.iter().filter(|p| p.keyed.is_some()) {
+        for prep in prepared.iter() {
             self.index.prefetch(prep.hash);
         }
         for prep in prepared.iter_mut() {
@@ -507,13 +486,11 @@ impl FlowTable {
     /// Keys a packet, finds its flow's candidate slot by fingerprint and prefetches it.
     #[inline]
     fn prepare(&self, p: &PacketMeta<'_>) -> Prepared {
-        let Some(k) = key_fields(self.cfg.profile, p) else {
-            return Prepared::IGNORED;
-        };
+        let k = key_fields(self.cfg.profile, p);
         let (key, src_is_lo) = FlowKey::of(p, k.proto, k.sport, k.dport, k.vlan, k.tunnel);
         let hash = self.hasher.hash_one(key);
         Prepared {
-            keyed: Some(k),
+            keyed: k,
             key,
             src_is_lo,
             hash,
@@ -524,20 +501,15 @@ impl FlowTable {
     /// Finds a prepared packet's candidate slot (by fingerprint) and prefetches it.
     #[inline]
     fn locate(&self, prep: &mut Prepared) {
-        if prep.keyed.is_some() {
-            prep.candidate = self.index.find(prep.hash, |_| true).unwrap_or(u32::MAX);
-            if prep.candidate != u32::MAX {
-                prefetch(&self.slots[prep.candidate]);
-            }
+        prep.candidate = self.index.find(prep.hash, |_| true).unwrap_or(u32::MAX);
+        if prep.candidate != u32::MAX {
+            prefetch(&self.slots[prep.candidate]);
         }
     }
 
     fn process_prepared(&mut self, p: &PacketMeta<'_>, prep: Prepared, out: &mut Vec<FlowRecord>) {
         self.counters.packets_in += 1;
-        let Some(k) = prep.keyed else {
-            self.counters.packets_ignored += 1;
-            return;
-        };
+        let k = prep.keyed;
         let mut ts = p.ts.0;
         if self.cfg.profile == Profile::Nfstream && ts < self.clock {
             // NFStream forces its clock to be monotonic: a late packet takes the current time.
