@@ -2,8 +2,10 @@
 # Installs what netvigil needs on a fresh Debian machine of this kind. Idempotent and quiet when
 # everything is there.
 set -euo pipefail
+# Always: fontconfig (headers and pkg-config, for the PNG charts' text) and a font to draw with.
+packages=(pkg-config libfontconfig1-dev fonts-dejavu-core "$@")
 need=()
-for pkg in "$@"; do
+for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ! command -v cargo >/dev/null 2>&1; then

@@ -3,4 +3,5 @@
 # (or $NETVIGIL_DATA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/setup.sh
 exec cargo test --workspace "$@"

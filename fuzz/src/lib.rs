@@ -8,7 +8,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use flow::{EndReason, FlowRecord, FlowTable, HomeNet, Meter, MeterConfig, Profile};
+use flow::{
+    EndReason, FlowRecord, FlowTable, HomeNet, Meter, MeterConfig, Profile, Window, WindowConfig,
+};
 use packet::decode::decode_ndpi;
 use packet::{
     decode, DecodeOptions, Decoded, FileSource, LinkType, MergedSource, PacketMeta, PacketSource,
@@ -148,6 +150,14 @@ fn finish_all(m: &mut Meter, out: &mut Vec<FlowRecord>) {
         "{} flows left after finish",
         m.table().len()
     );
+    // Every frame is in exactly one window, and every window renders.
+    let mut ws: Vec<Window> = Vec::new();
+    m.drain_windows(&mut ws);
+    let packets: u64 = ws.iter().map(|w| w.total.packets).sum();
+    assert_eq!(packets, m.decode_counters().frames, "windows lose frames");
+    for w in &ws {
+        std::hint::black_box(w.report());
+    }
 }
 
 /// The `meter` target. Input: `[link selector, flags, records…]`; each record is
@@ -220,7 +230,7 @@ pub fn meter(data: &[u8]) {
         flush_all(&mut one, &mut out_one);
         let (mut bat, mut out_bat) = (FlowTable::new(cfg, HomeNet::default()), Vec::new());
         for chunk in pkts.chunks(batch) {
-            bat.process_batch(chunk, &mut out_bat);
+            bat.process_batch(chunk, &mut out_bat, |_, _, _| {});
         }
         flush_all(&mut bat, &mut out_bat);
         assert_eq!(
@@ -274,7 +284,14 @@ fn copy(raw: &RawPacket<'_>) -> PacketCopy {
 }
 
 fn meters() -> [Meter; 2] {
-    [Profile::Cic, Profile::Nfstream].map(|p| Meter::new(config(p, 8), HomeNet::default()))
+    [Profile::Cic, Profile::Nfstream].map(|p| {
+        Meter::new(config(p, 8), HomeNet::default()).with_windows(WindowConfig {
+            width_us: 1_000_000,
+            keep: 4,
+            top_flows: 2,
+            home: HomeNet::default(),
+        })
+    })
 }
 
 /// Reads `src` packet by packet to the end, metering with both profiles. After an error the

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use flow::{EndReason, FlowRecord, HomeNet, Meter, MeterConfig, Profile};
+use flow::{EndReason, FlowRecord, HomeNet, Meter, MeterConfig, Profile, Window, WindowConfig};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use packet::source::expand_inputs;
 use packet::{Decoded, FileSource, MergedSource, PacketSource, SourceError};
@@ -43,13 +43,23 @@ pub struct AnalyzeArgs {
     /// Output file (`-` for standard output).
     #[arg(long, short, default_value = "-")]
     pub out: PathBuf,
-    /// Home networks (comma-separated CIDRs) for the Direction column.
-    #[arg(
-        long,
-        default_value = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,fe80::/10"
-    )]
+    /// Home networks (comma-separated CIDRs) for the Direction column and the inbound/outbound
+    /// split (default: RFC 1918, RFC 4193 unique-local, link-local and loopback).
+    #[arg(long, default_value = DEFAULT_HOME_NET)]
     pub home_net: String,
-    /// No summary on stderr.
+    /// Width of the traffic windows, 1s…1h (e.g. 10s, 5m, 1h).
+    #[arg(long, alias = "window", default_value = "60s", value_parser = parse_window)]
+    pub windows: i64,
+    /// Write every traffic window as one JSON object per line (schema: docs/windows.md).
+    #[arg(long)]
+    pub windows_out: Option<PathBuf>,
+    /// Addresses and ports each window's summaries keep exactly (more: bounded estimates).
+    #[arg(long, default_value_t = 256)]
+    pub window_keep: usize,
+    /// Skip DNS/TLS/HTTP metadata (their columns stay empty; a little faster).
+    #[arg(long)]
+    pub no_app_metadata: bool,
+    /// No summary on stderr (traffic windows are then only computed for `--windows-out`).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -77,6 +87,31 @@ pub enum Outcome {
     BadInput,
 }
 
+/// The default home network.
+pub const DEFAULT_HOME_NET: &str =
+    "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,fe80::/10,127.0.0.0/8,::1/128";
+
+/// Parses a window width (`500ms` is refused: 1 s … 1 h), in µs.
+pub fn parse_window(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with s, m or h, e.g. 60s"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{s:?}: unit must be s, m or h")),
+    };
+    let secs = n.saturating_mul(mult);
+    if !(1..=3600).contains(&secs) {
+        return Err(format!("{s:?}: must be between 1s and 1h"));
+    }
+    Ok(secs * 1_000_000)
+}
+
 fn seconds_to_us(name: &str, s: Option<f64>, default: i64) -> Result<i64> {
     match s {
         None => Ok(default),
@@ -96,6 +131,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     cfg.active_timeout_us =
         seconds_to_us("active-timeout", args.active_timeout, cfg.active_timeout_us)?;
     cfg.max_flows = args.max_flows.max(1);
+    cfg.app_metadata = !args.no_app_metadata;
     let home: HomeNet = args
         .home_net
         .parse()
@@ -132,16 +168,40 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         Box::new(BufWriter::with_capacity(1 << 20, f))
     };
     let mut sink = export::open(format, layout, out, args.out.clone())?;
+    let mut windows_out = match &args.windows_out {
+        Some(p) => Some(BufWriter::new(
+            File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => None,
+    };
+    // Windows feed the summary and --windows-out; with neither, they are not computed.
+    let wcfg = (!args.quiet || args.windows_out.is_some()).then(|| WindowConfig {
+        width_us: args.windows,
+        keep: args.window_keep.max(1),
+        top_flows: 10,
+        home: home.clone(),
+    });
 
     let report = meter(
         source.as_mut(),
         cfg,
         home,
+        wcfg,
         sink.as_mut(),
+        &mut |w: &Window| {
+            if let Some(o) = &mut windows_out {
+                serde_json::to_writer(&mut *o, &w.report())?;
+                o.write_all(b"\n")?;
+            }
+            Ok(())
+        },
         total_bytes,
         !args.quiet,
     )?;
     sink.finish()?;
+    if let Some(mut o) = windows_out {
+        o.flush().context("writing the windows")?;
+    }
     if !args.quiet {
         report.summary.print(&inputs, report.elapsed_s);
     }
@@ -165,23 +225,38 @@ pub struct RunReport {
 /// Packets read and metered together (their flows are looked up ahead; see `FlowTable`).
 const BATCH: usize = 64;
 
-/// Reads every packet of `source` through decoder and flow table into `sink`.
+/// Reads every packet of `source` through decoder and flow table into `sink`; every finished
+/// traffic window goes to `on_window` (oldest first) and into the summary.
+#[allow(clippy::too_many_arguments)]
 pub fn meter(
     source: &mut dyn PacketSource,
     cfg: MeterConfig,
     home: HomeNet,
+    wcfg: Option<WindowConfig>,
     sink: &mut dyn FlowSink,
+    on_window: &mut dyn FnMut(&Window) -> Result<()>,
     total_bytes: u64,
     progress: bool,
 ) -> Result<RunReport> {
     let started = Instant::now();
     let mut meter = Meter::new(cfg, home);
+    if let Some(w) = wcfg {
+        meter = meter.with_windows(w);
+    }
     let mut summary = Summary::default();
-    summary.tallies = progress;
     let mut done: Vec<FlowRecord> = Vec::with_capacity(64);
+    let mut windows: Vec<Window> = Vec::new();
     let mut errors = Vec::new();
     let bar = progress_bar(total_bytes, progress);
     let mut n: u64 = 0;
+    let mut take_windows = |meter: &mut Meter, summary: &mut Summary| -> Result<()> {
+        meter.drain_windows(&mut windows);
+        for w in windows.drain(..) {
+            on_window(&w)?;
+            summary.window(&w);
+        }
+        Ok(())
+    };
     loop {
         if n & 0xFFFF < BATCH as u64 {
             bar.set_position(source.bytes_read());
@@ -196,14 +271,11 @@ pub fn meter(
             }
         };
         n += got as u64;
-        meter.packet_batch(&*source, got, &mut done, |raw, d| {
-            summary.frame(raw.ts, raw.wire_len);
-            match d {
-                Ok(Decoded::Ip(m)) => summary.ip_packet(m),
-                Ok(Decoded::NonIp { .. }) => summary.non_ip += 1,
-                Ok(Decoded::Ignored) => summary.ignored += 1,
-                Err(e) => summary.decode_error(raw.input, raw.offset, *e),
-            }
+        meter.packet_batch(&*source, got, &mut done, |raw, d| match d {
+            Ok(Decoded::Ip(_)) => {}
+            Ok(Decoded::NonIp { .. }) => summary.non_ip += 1,
+            Ok(Decoded::Ignored) => summary.ignored += 1,
+            Err(e) => summary.decode_error(raw.input, raw.offset, *e),
         });
         // Records are large: use them in place, then drop them all.
         for r in &done {
@@ -211,6 +283,7 @@ pub fn meter(
             sink.write(r)?;
         }
         done.clear();
+        take_windows(&mut meter, &mut summary)?;
     }
     // Emit what is still open in batches, so the output buffer stays small.
     loop {
@@ -225,6 +298,7 @@ pub fn meter(
             break;
         }
     }
+    take_windows(&mut meter, &mut summary)?;
     bar.finish_and_clear();
     summary.meter = meter.table().counters().clone();
     Ok(RunReport {
@@ -250,12 +324,14 @@ fn progress_bar(total: u64, enabled: bool) -> ProgressBar {
     bar
 }
 
-/// Runs `netvigil demo`: generate a capture, analyze it to CSV, print the summary.
+/// Runs `netvigil demo`: generate a capture, analyze it to CSV and traffic windows, print the
+/// summary, draw the charts.
 pub fn demo(args: &DemoArgs) -> Result<Outcome> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let pcap = args.dir.join("demo.pcap");
     let csv = args.dir.join("flows.csv");
+    let windows = args.dir.join("windows.jsonl");
     let g = GenArgs {
         flows: args.flows,
         packets: args.packets,
@@ -284,10 +360,26 @@ pub fn demo(args: &DemoArgs) -> Result<Outcome> {
         format: "csv".into(),
         layout: "canonical".into(),
         out: csv.clone(),
-        home_net: "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,fe80::/10".into(),
+        home_net: DEFAULT_HOME_NET.into(),
+        windows: 10_000_000,
+        windows_out: Some(windows.clone()),
+        window_keep: 256,
+        no_app_metadata: false,
         quiet: false,
     };
     let outcome = run(&a)?;
-    eprintln!("flows written to {}", csv.display());
+    let charts = args.dir.join("charts");
+    crate::chart_cmd::run(&crate::chart_cmd::ChartArgs {
+        inputs: vec![windows.clone()],
+        out: charts.clone(),
+        windows: 10_000_000,
+        home_net: DEFAULT_HOME_NET.into(),
+    })?;
+    eprintln!(
+        "flows written to {}, traffic windows to {}, charts to {}",
+        csv.display(),
+        windows.display(),
+        charts.display()
+    );
     Ok(outcome)
 }

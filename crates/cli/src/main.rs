@@ -1,6 +1,8 @@
 //! `netvigil`: the command line.
 
 mod analyze;
+mod chart;
+mod chart_cmd;
 mod features_cmd;
 mod gen;
 mod summary;
@@ -38,6 +40,9 @@ enum Cmd {
     Gen(gen::GenArgs),
     /// Generate a capture, analyze it and print the summary: netvigil end to end in one command.
     Demo(analyze::DemoArgs),
+    /// Draw PNG charts of a capture's traffic (throughput, protocol mix, sizes, durations, top
+    /// talkers and ports, TCP health, inbound/outbound) from a capture or a windows file.
+    Chart(chart_cmd::ChartArgs),
     /// Print the flow column table (names, units, definitions, accepted aliases) as Markdown.
     Features,
 }
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
             analyze::Outcome::Clean
         }),
         Cmd::Demo(d) => analyze::demo(&d),
+        Cmd::Chart(c) => chart_cmd::run(&c),
         Cmd::Features => {
             print!("{}", features_cmd::markdown());
             Ok(analyze::Outcome::Clean)

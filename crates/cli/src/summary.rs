@@ -1,30 +1,26 @@
-//! The console summary of a run: traffic totals, protocols, top talkers and ports, how flows
-//! ended and what could not be decoded.
+//! The console summary of a run. Its traffic figures are the run's traffic windows merged into
+//! one (the same numbers `--windows-out` writes), plus how flows ended and what could not be
+//! decoded.
 
 use std::io::IsTerminal;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
-use flow::{EndReason, FlowRecord, MeterCounters};
-use packet::decode::PacketMeta;
+use flow::window::{ProtoClass, DIRECTIONS};
+use flow::{EndReason, FlowRecord, MeterCounters, Window};
 use packet::{DecodeError, Timestamp};
 
-/// Distinct talkers/ports kept; beyond it the lighter half is dropped (heavy hitters stay).
-const TOP_CAPACITY: usize = 200_000;
 /// Examples of decode errors kept for the report.
 const ERROR_EXAMPLES: usize = 5;
+/// Rows of the top lists.
+const TOP: usize = 10;
 
 /// Running totals for the summary.
 #[derive(Default)]
 pub struct Summary {
-    /// Frames read.
-    pub frames: u64,
-    /// Wire bytes read.
-    pub wire_bytes: u64,
-    /// First and last capture time.
-    pub span: Option<(Timestamp, Timestamp)>,
+    /// All windows merged.
+    pub capture: Option<Window>,
     /// Frames that carry no IP.
     pub non_ip: u64,
     /// Frames that could not be decoded.
@@ -32,51 +28,19 @@ pub struct Summary {
     /// Frames the profile ignores (`nfstream`: as NFStream does).
     pub ignored: u64,
     error_examples: Vec<(usize, u64, DecodeError)>,
-    proto_packets: Vec<(u64, u64)>,
-    proto_flows: Vec<u64>,
+    flows_by_class: [u64; 5],
     flows: u64,
-    talkers: HashMap<IpAddr, (u64, u64)>,
-    ports: HashMap<(u16, u8), u64>,
     /// The flow table's counters at the end.
     pub meter: MeterCounters,
-    /// Keep per-address and per-port tallies (only needed when the summary is printed).
-    pub tallies: bool,
-}
-
-/// Maps of the summary (ahash: these are updated twice per flow).
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
-
-fn prune<K: Clone + Eq + std::hash::Hash, V: Copy + Ord>(m: &mut HashMap<K, V>) {
-    if m.len() < TOP_CAPACITY {
-        return;
-    }
-    let mut vals: Vec<V> = m.values().copied().collect();
-    let mid = vals.len() / 2;
-    let (_, median, _) = vals.select_nth_unstable(mid);
-    let median = *median;
-    m.retain(|_, v| *v > median);
 }
 
 impl Summary {
-    /// Counts one frame.
-    pub fn frame(&mut self, ts: Timestamp, wire_len: u32) {
-        self.frames += 1;
-        self.wire_bytes += wire_len as u64;
-        self.span = Some(match self.span {
-            None => (ts, ts),
-            Some((a, b)) => (a.min(ts), b.max(ts)),
-        });
-    }
-
-    /// Counts one IP packet by protocol.
-    pub fn ip_packet(&mut self, m: &PacketMeta<'_>) {
-        if self.proto_packets.is_empty() {
-            self.proto_packets = vec![(0, 0); 256];
-            self.proto_flows = vec![0; 256];
+    /// Adds a finished window.
+    pub fn window(&mut self, w: &Window) {
+        match &mut self.capture {
+            Some(c) => c.merge(w),
+            None => self.capture = Some(w.clone()),
         }
-        let e = &mut self.proto_packets[m.proto as usize];
-        e.0 += 1;
-        e.1 += m.wire_len as u64;
     }
 
     /// Records a frame that could not be decoded.
@@ -90,29 +54,11 @@ impl Summary {
     /// Counts one finished flow.
     pub fn flow(&mut self, r: &FlowRecord) {
         self.flows += 1;
-        if self.proto_flows.is_empty() {
-            self.proto_flows = vec![0; 256];
-        }
-        self.proto_flows[r.proto as usize] += 1;
-        if !self.tallies {
-            return;
-        }
-        let bytes = r.wire_bytes[0] + r.wire_bytes[1];
-        for ip in [r.src, r.dst] {
-            let e = self.talkers.entry(ip).or_insert((0, 0));
-            e.0 += bytes;
-            e.1 += 1;
-        }
-        if r.proto == 6 || r.proto == 17 {
-            *self.ports.entry((r.dport, r.proto)).or_insert(0) += 1;
-        }
-        prune(&mut self.talkers);
-        prune(&mut self.ports);
+        self.flows_by_class[ProtoClass::of(r.proto) as usize] += 1;
     }
 
-    /// Prints the summary to stderr.
-    pub fn print(&self, inputs: &[PathBuf], elapsed_s: f64) {
-        let styled = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    /// The summary as text.
+    pub fn render(&self, inputs: &[PathBuf], elapsed_s: f64, styled: bool) -> String {
         let table = || {
             let mut t = Table::new();
             t.load_style(UTF8_FULL_CONDENSED);
@@ -121,15 +67,22 @@ impl Summary {
             }
             t
         };
+        let empty = Window::new(0, 0, 1, 0);
+        let c = self.capture.as_ref().unwrap_or(&empty);
         let mut out = String::new();
         let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
         out.push_str(&format!("netvigil summary: {}\n", names.join(", ")));
-        let span = match self.span {
-            Some((a, b)) => format!("{a} → {b} UTC ({:.3} s)", (b.0 - a.0) as f64 / 1e6),
+        let span = match c.packet_span {
+            Some((a, b)) => format!(
+                "{} → {} UTC ({:.3} s)",
+                Timestamp(a),
+                Timestamp(b),
+                (b - a) as f64 / 1e6
+            ),
             None => "empty".into(),
         };
         let rate = if elapsed_s > 0.0 {
-            self.frames as f64 / elapsed_s
+            c.total.packets as f64 / elapsed_s
         } else {
             0.0
         };
@@ -144,8 +97,8 @@ impl Summary {
             "processing",
         ]);
         t.add_row(vec![
-            Cell::new(self.frames),
-            Cell::new(human_bytes(self.wire_bytes)),
+            Cell::new(c.total.packets),
+            Cell::new(human_bytes(c.total.bytes)),
             Cell::new(self.flows),
             Cell::new(span),
             Cell::new(self.non_ip),
@@ -155,53 +108,133 @@ impl Summary {
         out.push_str(&format!("{t}\n"));
 
         let mut t = table();
-        t.set_header(vec!["protocol", "packets", "bytes", "flows"]);
-        let mut protos: Vec<(usize, (u64, u64))> = self
-            .proto_packets
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, (p, _))| *p > 0)
-            .collect();
-        protos.sort_by_key(|p| std::cmp::Reverse(p.1 .0));
-        for (p, (pk, by)) in protos {
+        t.set_header(vec![
+            "protocol",
+            "packets",
+            "bytes",
+            "share of bytes",
+            "flows",
+        ]);
+        for class in ProtoClass::ALL {
+            let p = c.protocols[class as usize];
+            if p.packets == 0 {
+                continue;
+            }
             t.add_row(vec![
-                Cell::new(proto_name(p as u8)),
-                Cell::new(pk).set_alignment(CellAlignment::Right),
-                Cell::new(human_bytes(by)).set_alignment(CellAlignment::Right),
-                Cell::new(self.proto_flows.get(p).copied().unwrap_or(0))
-                    .set_alignment(CellAlignment::Right),
+                Cell::new(class_name(class)),
+                right(p.packets.to_string()),
+                right(human_bytes(p.bytes)),
+                right(percent(p.bytes, c.total.bytes)),
+                right(self.flows_by_class[class as usize].to_string()),
             ]);
         }
         out.push_str(&format!("{t}\n"));
 
-        let mut talkers: Vec<(&IpAddr, &(u64, u64))> = self.talkers.iter().collect();
-        talkers.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
-        let mut ports: Vec<(&(u16, u8), &u64)> = self.ports.iter().collect();
-        ports.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let h = &c.tcp;
+        if h.segments > 0 {
+            let ratio = if h.syn_ack > 0 {
+                format!("{:.2}", h.syn as f64 / h.syn_ack as f64)
+            } else {
+                "n/a (no SYN-ACK)".into()
+            };
+            out.push_str(&format!(
+                "TCP health: {} segments; SYN {}, SYN-ACK {} (SYN/SYN-ACK {ratio}); FIN {}; RST {} ({} of segments); pure ACK {}; retransmissions {} ({})\n",
+                h.segments,
+                h.syn,
+                h.syn_ack,
+                h.fin,
+                h.rst,
+                percent(h.rst, h.segments),
+                h.pure_ack,
+                h.retransmissions,
+                percent(h.retransmissions, h.segments),
+            ));
+        }
+
+        let ip_bytes: u64 = c.directions.iter().map(|d| d.bytes).sum();
+        let parts: Vec<String> = DIRECTIONS
+            .iter()
+            .zip(&c.directions)
+            .map(|(d, x)| {
+                format!(
+                    "{} {} pkts / {} ({})",
+                    d.as_str(),
+                    x.packets,
+                    human_bytes(x.bytes),
+                    percent(x.bytes, ip_bytes)
+                )
+            })
+            .collect();
+        out.push_str(&format!("home network split: {}\n", parts.join("; ")));
+
+        let src = c.src_ips.top(TOP);
+        let dst = c.dst_ips.top(TOP);
+        let ports = c.dst_ports.top(TOP);
         let mut t = table();
-        t.set_header(vec!["top talker", "bytes", "flows", "top port", "flows"]);
-        for i in 0..10 {
-            let (a, b, c) = match talkers.get(i) {
-                Some((ip, (by, fl))) => (ip.to_string(), human_bytes(*by), fl.to_string()),
-                None => (String::new(), String::new(), String::new()),
+        t.set_header(vec![
+            "top source",
+            "bytes sent",
+            "top destination",
+            "bytes received",
+            "top destination port",
+            "packets",
+        ]);
+        let bound = |v: u64, err: u64| {
+            if err > 0 {
+                format!("≥ {}", human_bytes(v))
+            } else {
+                human_bytes(v)
+            }
+        };
+        for i in 0..TOP {
+            let (a, b) = match src.get(i) {
+                Some((ip, k)) => (
+                    ip.to_string(),
+                    format!(
+                        "{} ({})",
+                        bound(k.bytes, k.err_bytes),
+                        percent(k.bytes, c.total.bytes)
+                    ),
+                ),
+                None => Default::default(),
             };
-            let (d, e) = match ports.get(i) {
-                Some(((port, proto), n)) => {
-                    let svc = flow::service::name(*port, *proto);
-                    let p = if svc.is_empty() {
-                        format!("{port}/{}", proto_name(*proto))
+            let (d, e) = match dst.get(i) {
+                Some((ip, k)) => (
+                    ip.to_string(),
+                    format!(
+                        "{} ({})",
+                        bound(k.bytes, k.err_bytes),
+                        percent(k.bytes, c.total.bytes)
+                    ),
+                ),
+                None => Default::default(),
+            };
+            let (f, g) = match ports.get(i) {
+                Some((key, k)) => {
+                    let (proto, port) = ((key >> 16) as u8, *key as u16);
+                    let svc = flow::service::name(port, proto);
+                    let name = format!("{}/{port}", proto_name(proto).to_lowercase());
+                    let label = if svc.is_empty() {
+                        name
                     } else {
-                        format!("{port}/{} {svc}", proto_name(*proto))
+                        format!("{name} {svc}")
                     };
-                    (p, n.to_string())
+                    let n = if k.err_packets > 0 {
+                        format!("≥ {}", k.packets)
+                    } else {
+                        k.packets.to_string()
+                    };
+                    (
+                        label,
+                        format!("{n} ({})", percent(k.packets, c.port_packets)),
+                    )
                 }
-                None => (String::new(), String::new()),
+                None => Default::default(),
             };
-            if a.is_empty() && d.is_empty() {
+            if a.is_empty() && d.is_empty() && f.is_empty() {
                 break;
             }
-            t.add_row(vec![a, b, c, d, e]);
+            t.add_row(vec![a, b, d, e, f, g]);
         }
         out.push_str(&format!("{t}\n"));
 
@@ -229,7 +262,35 @@ impl Summary {
                 "decode error: {name}: record at byte offset {offset}: {e}\n"
             ));
         }
-        eprint!("{out}");
+        out
+    }
+
+    /// Prints the summary to stderr.
+    pub fn print(&self, inputs: &[PathBuf], elapsed_s: f64) {
+        let styled = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!("{}", self.render(inputs, elapsed_s, styled));
+    }
+}
+
+fn right(s: String) -> Cell {
+    Cell::new(s).set_alignment(CellAlignment::Right)
+}
+
+fn class_name(c: ProtoClass) -> &'static str {
+    match c {
+        ProtoClass::Tcp => "TCP",
+        ProtoClass::Udp => "UDP",
+        ProtoClass::Icmp => "ICMP/ICMPv6",
+        ProtoClass::OtherIp => "other IP",
+        ProtoClass::NonIp => "non-IP / undecoded",
+    }
+}
+
+fn percent(a: u64, b: u64) -> String {
+    if b == 0 {
+        "0%".into()
+    } else {
+        format!("{:.1}%", a as f64 * 100.0 / b as f64)
     }
 }
 

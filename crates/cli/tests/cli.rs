@@ -127,13 +127,52 @@ fn demo_generates_meters_and_summarizes() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.contains("netvigil summary")
-            && err.contains("top talker")
+            && err.contains("top source")
+            && err.contains("TCP health")
+            && err.contains("home network split")
             && err.contains("end reason"),
         "{err}"
     );
     let csv = std::fs::read_to_string(dir.join("flows.csv")).unwrap();
     // Every generated conversation is a flow (none lasts past the 120 s timeouts).
     assert_eq!(csv.lines().count() - 1, 300);
+    let windows = std::fs::read_to_string(dir.join("windows.jsonl")).unwrap();
+    let packets: u64 = windows
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["packets"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    // As many as the generator wrote ("generated …: N packets in …").
+    let generated: u64 = err
+        .split(": ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(packets, generated);
+    for f in [
+        "throughput.png",
+        "protocol_mix.png",
+        "packet_sizes.png",
+        "flow_durations.png",
+        "top_talkers.png",
+        "ports.png",
+        "tcp_health.png",
+        "directions.png",
+    ] {
+        let png = std::fs::read(dir.join("charts").join(f)).unwrap();
+        // PNG signature, then the IHDR chunk with width and height.
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{f}");
+        assert_eq!(
+            &png[16..24],
+            &[0, 0, 4, 176, 0, 0, 2, 188],
+            "{f}: not 1200×700"
+        );
+        assert!(png.len() > 10_000, "{f}: {} bytes, nearly blank", png.len());
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -227,4 +266,81 @@ fn parquet_holds_the_same_flows_as_csv_with_typed_columns() {
 fn arrow_select_concat(batches: &[arrow_array::RecordBatch]) -> arrow_array::RecordBatch {
     assert_eq!(batches.len(), 1, "one row group expected for a small file");
     batches[0].clone()
+}
+
+#[test]
+fn windows_out_writes_windows_that_add_up_to_the_summary() {
+    let dir = temp("windows");
+    let w = dir.join("w.jsonl");
+    let out = nv()
+        .args([
+            "analyze",
+            "--format",
+            "none",
+            "--windows",
+            "10s",
+            "--windows-out",
+        ])
+        .arg(&w)
+        .arg(data("nfstream/pcaps/skype_no_unknown.pcap"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("TCP health: 1697 segments; SYN 90, SYN-ACK 69"),
+        "{err}"
+    );
+    assert!(err.contains("home network split: inbound"), "{err}");
+    assert!(err.contains("tcp/443 https"), "{err}");
+    let text = std::fs::read_to_string(&w).unwrap();
+    let ws: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 2,146 frames in 77 s: windows of 10 s, epoch-aligned, in order.
+    assert_eq!(ws.len(), 8);
+    let sum = |k: &str| ws.iter().map(|w| w[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("packets"), 2146);
+    assert!(ws
+        .iter()
+        .all(|w| w["start_us"].as_i64().unwrap() % 10_000_000 == 0));
+    assert!(ws
+        .windows(2)
+        .all(|p| p[0]["end_us"].as_i64() <= p[1]["start_us"].as_i64()));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_broken_windows_file_is_refused_naming_the_line() {
+    let dir = temp("badwin");
+    let w = dir.join("w.jsonl");
+    std::fs::write(&w, "{\"schema\":1}\n").unwrap();
+    let out = nv()
+        .arg("chart")
+        .arg(&w)
+        .arg("--out")
+        .arg(dir.join("c"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("w.jsonl: line 1:"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_window_widths_are_refused() {
+    for w in ["0s", "2h", "5x", "fast"] {
+        let out = nv()
+            .args(["analyze", "--format", "none", "--windows", w])
+            .arg(data("chrissanders-packets/dns.pcap"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{w}");
+    }
 }

@@ -11,6 +11,7 @@
 
 use crate::features::{F, N_FEATURES};
 use crate::stats::{Spread, Stats};
+use crate::tcp_analysis::{Segment, SegmentLabel, TcpAnalysis};
 
 /// Threshold between bulk packets and between subflows: 1 s.
 const BULK_GAP_US: i32 = 1_000_000;
@@ -38,9 +39,11 @@ pub struct PacketView {
     pub window: u16,
     /// TCP sequence number, for retransmission counting.
     pub seq: u32,
+    /// TCP acknowledgement number (0 if not TCP), for retransmission counting.
+    pub ack: u32,
     /// L4 payload length (for retransmissions; equals `len` under `cic`).
     pub payload: u32,
-    /// Whether the packet is TCP.
+    /// Whether the packet is TCP with its header (a later IP fragment has none).
     pub is_tcp: bool,
 }
 
@@ -80,8 +83,6 @@ struct Dir {
     packets: u32,
     first: i32,
     last: i32,
-    /// Highest sequence number + length seen (for retransmissions), valid when `seq_seen`.
-    seq_end: u32,
     bytes: u64,
     len: Spread,
     iat: Spread,
@@ -94,10 +95,33 @@ struct Dir {
     rst: u32,
     fin: u32,
     act_data: u32,
+    /// Segments tshark would mark `tcp.analysis.retransmission`.
     retrans: u32,
     min_seg: u16,
     init_win: u16,
-    seq_seen: bool,
+}
+
+/// A flow's TCP sequence analysis state. The full state (52 B) does not fit the table's
+/// per-flow budget inline, so it is boxed, and only once a second TCP segment arrives: until
+/// then the first segment waits here (16 B in all), so one-packet flows (scan probes, floods)
+/// never allocate.
+#[derive(Clone, Debug, Default)]
+enum TcpState {
+    /// Not TCP, or no TCP header seen yet.
+    #[default]
+    None,
+    /// The first segment, at time 0, not yet analysed (a payload too long for 16 bits goes
+    /// straight to `Full`).
+    First {
+        seq: u32,
+        ack: u32,
+        len: u16,
+        window: u16,
+        flags: u8,
+        fwd: bool,
+    },
+    /// Analysis under way.
+    Full(Box<TcpAnalysis>),
 }
 
 /// Active and idle periods (a gap over 5 s ends an active period).
@@ -126,6 +150,8 @@ pub struct Accum {
     cwr: u32,
     ece: u32,
     icmp: Option<(u8, u8)>,
+    /// tshark's TCP sequence analysis (retransmissions).
+    tcp: TcpState,
     periods: Option<Box<ActiveIdle>>,
     /// Duration of earlier pieces of the same connection (for `Total TCP Flow Time`).
     pub cumulative: i64,
@@ -149,16 +175,90 @@ impl Accum {
         d.min_seg = p.hdr as u16;
         d.init_win = p.window;
         Self::count_dir(d, p, 0);
+        // The first packet starts the sequence state but is never labelled: there is nothing
+        // before it. (tshark has no earlier state either, except where it goes on with a
+        // connection that the table cut at a timeout and restarted with fresh state.)
+        if p.is_tcp {
+            a.tcp = match u16::try_from(p.payload) {
+                Ok(len) => TcpState::First {
+                    seq: p.seq,
+                    ack: p.ack,
+                    len,
+                    window: p.window,
+                    flags: p.flags,
+                    fwd: p.fwd,
+                },
+                Err(_) => {
+                    let mut s = Box::<TcpAnalysis>::default();
+                    let _ = s.segment(p.fwd, 0, None, Self::tcp_segment(p));
+                    TcpState::Full(s)
+                }
+            };
+        }
         a
     }
 
-    /// Hints the CPU to load the boxed active/idle statistics, if the flow has them.
+    /// Runs the TCP sequence analysis on a later segment at `t`.
+    #[inline]
+    fn analyse_tcp(&mut self, p: &PacketView, t: i32) -> SegmentLabel {
+        // The peer's last segment time is tshark's `lastacktime`, which `Dir` has anyway.
+        let peer = if p.fwd { &self.bwd } else { &self.fwd };
+        let peer_last = (peer.packets > 0).then_some(peer.last);
+        let seg = Self::tcp_segment(p);
+        if let TcpState::Full(s) = &mut self.tcp {
+            return s.segment(p.fwd, t, peer_last, seg);
+        }
+        // The second segment (or the first with a header): box the state, catching up on the
+        // waiting first segment, which came at time 0 with no peer segment before it.
+        let mut s = Box::<TcpAnalysis>::default();
+        if let TcpState::First {
+            seq,
+            ack,
+            len,
+            window,
+            flags,
+            fwd,
+        } = self.tcp
+        {
+            let first = Segment {
+                seq,
+                ack,
+                len: len as u32,
+                flags,
+                window,
+            };
+            let _ = s.segment(fwd, 0, None, first);
+        }
+        let label = s.segment(p.fwd, t, peer_last, seg);
+        self.tcp = TcpState::Full(s);
+        label
+    }
+
+    #[inline]
+    fn tcp_segment(p: &PacketView) -> Segment {
+        Segment {
+            seq: p.seq,
+            ack: p.ack,
+            len: p.payload,
+            flags: p.flags,
+            window: p.window,
+        }
+    }
+
+    /// Hints the CPU to load the flow's boxed state, if it has any: the active/idle statistics
+    /// and the TCP sequence analysis.
     #[inline]
     pub fn prefetch_periods(&self) {
         if let Some(p) = &self.periods {
             crate::table::prefetch_bytes(
                 &**p as *const ActiveIdle as *const u8,
                 std::mem::size_of::<ActiveIdle>(),
+            );
+        }
+        if let TcpState::Full(s) = &self.tcp {
+            crate::table::prefetch_bytes(
+                &**s as *const TcpAnalysis as *const u8,
+                std::mem::size_of::<TcpAnalysis>(),
             );
         }
     }
@@ -175,10 +275,16 @@ impl Accum {
         (ts - self.first_ts).clamp(i32::MIN as i64 + 1, i32::MAX as i64) as i32
     }
 
-    /// Adds a later packet. `update_active_idle` is the caller's (the flow table's) business,
-    /// as in the reference, which calls it before adding the packet.
-    pub fn add(&mut self, p: &PacketView) {
+    /// Adds a later packet and returns its TCP sequence analysis label ([`SegmentLabel::None`]
+    /// if not TCP). `update_active_idle` is the caller's (the flow table's) business, as in the
+    /// reference, which calls it before adding the packet.
+    pub fn add(&mut self, p: &PacketView) -> SegmentLabel {
         let t = self.offset(p.ts);
+        let label = if p.is_tcp {
+            self.analyse_tcp(p, t)
+        } else {
+            SegmentLabel::None
+        };
         self.update_bulk(p, t);
         self.update_subflows(t);
         self.count_flags(p);
@@ -213,7 +319,9 @@ impl Accum {
             // The reference keeps the first non-zero backward window.
             d.init_win = p.window;
         }
+        d.retrans += label.is_retransmission() as u32;
         Self::count_dir(d, p, t);
+        label
     }
 
     #[inline]
@@ -235,16 +343,6 @@ impl Accum {
         d.urg += (p.flags & 0x20 != 0) as u32;
         d.rst += (p.flags & 0x04 != 0) as u32;
         d.fin += (p.flags & 0x01 != 0) as u32;
-        if p.is_tcp && p.payload > 0 {
-            let end = p.seq.wrapping_add(p.payload);
-            // Serial-number arithmetic (RFC 1982): `end` at or before the highest end seen.
-            if d.seq_seen && (d.seq_end.wrapping_sub(end) as i32) >= 0 {
-                d.retrans += 1;
-            } else {
-                d.seq_end = end;
-                d.seq_seen = true;
-            }
-        }
     }
 
     #[inline]
@@ -371,7 +469,8 @@ impl Accum {
         (self.fwd.fin, self.bwd.fin)
     }
 
-    /// Forward and backward retransmitted segments.
+    /// Forward and backward retransmitted segments: those tshark 4.0 marks
+    /// `tcp.analysis.retransmission` (plain, fast and spurious; not out-of-order or keep-alive).
     pub fn retrans(&self) -> (u32, u32) {
         (self.fwd.retrans, self.bwd.retrans)
     }

@@ -41,10 +41,16 @@ pub enum Column {
     Service,
     /// `DNS Query`.
     DnsQuery,
+    /// `DNS Rcode`.
+    DnsRcode,
     /// `TLS SNI`.
     TlsSni,
+    /// `TLS ALPN`.
+    TlsAlpn,
     /// `HTTP Host`.
     HttpHost,
+    /// `HTTP Method`.
+    HttpMethod,
     /// `Direction`.
     Direction,
 }
@@ -87,7 +93,7 @@ const IDENTITY: [Column; 7] = [
     Column::Timestamp,
 ];
 
-const OWN: [Column; 11] = [
+const OWN: [Column; 14] = [
     Column::Vlan,
     Column::FwdWireBytes,
     Column::BwdWireBytes,
@@ -96,8 +102,11 @@ const OWN: [Column; 11] = [
     Column::BwdRetrans,
     Column::Service,
     Column::DnsQuery,
+    Column::DnsRcode,
     Column::TlsSni,
+    Column::TlsAlpn,
     Column::HttpHost,
+    Column::HttpMethod,
     Column::Direction,
 ];
 
@@ -129,8 +138,11 @@ impl Column {
             Column::BwdRetrans => "Bwd Retrans Pkts",
             Column::Service => "Service",
             Column::DnsQuery => "DNS Query",
+            Column::DnsRcode => "DNS Rcode",
             Column::TlsSni => "TLS SNI",
+            Column::TlsAlpn => "TLS ALPN",
             Column::HttpHost => "HTTP Host",
+            Column::HttpMethod => "HTTP Method",
             Column::Direction => "Direction",
         }
     }
@@ -152,8 +164,11 @@ impl Column {
             Column::EndReason
             | Column::Service
             | Column::DnsQuery
+            | Column::DnsRcode
             | Column::TlsSni
+            | Column::TlsAlpn
             | Column::HttpHost
+            | Column::HttpMethod
             | Column::Direction => ColumnType::Text,
         }
     }
@@ -188,9 +203,19 @@ impl Column {
             Column::FwdRetrans => Value::Int(r.retrans[0] as i64),
             Column::BwdRetrans => Value::Int(r.retrans[1] as i64),
             Column::Service => Value::Text(Cow::Borrowed(r.service)),
-            Column::DnsQuery => text(&r.app.dns_query),
+            Column::DnsQuery => match r.app.dns_queries.as_slice() {
+                [] => Value::Null,
+                [one] => Value::Text(Cow::Borrowed(one.as_str())),
+                many => Value::Text(Cow::Owned(many.join(";"))),
+            },
+            Column::DnsRcode => match r.app.dns_rcode {
+                Some(c) => Value::Text(Cow::Borrowed(crate::app::dns::rcode_name(c))),
+                None => Value::Null,
+            },
             Column::TlsSni => text(&r.app.tls_sni),
+            Column::TlsAlpn => text(&r.app.tls_alpn),
             Column::HttpHost => text(&r.app.http_host),
+            Column::HttpMethod => text(&r.app.http_method),
             Column::Direction => Value::Text(Cow::Borrowed(r.direction.as_str())),
         }
     }

@@ -93,7 +93,8 @@ impl Cidr {
 pub struct HomeNet(pub Vec<Cidr>);
 
 impl Default for HomeNet {
-    /// Private address space: RFC 1918, IPv6 unique-local and link-local.
+    /// Private address space: RFC 1918, IPv6 unique-local (RFC 4193) and link-local, and
+    /// loopback.
     fn default() -> Self {
         HomeNet(
             [
@@ -102,6 +103,8 @@ impl Default for HomeNet {
                 "192.168.0.0/16",
                 "fc00::/7",
                 "fe80::/10",
+                "127.0.0.0/8",
+                "::1/128",
             ]
             .iter()
             .filter_map(|s| s.parse().ok())

@@ -18,6 +18,8 @@ pub mod record;
 pub mod service;
 pub mod stats;
 pub mod table;
+pub mod tcp_analysis;
+pub mod window;
 
 pub use direction::{Direction, HomeNet};
 pub use features::{Feature, F, FEATURES, N_FEATURES};
@@ -26,6 +28,7 @@ pub use meter::{DecodeCounters, Meter};
 pub use profile::Profile;
 pub use record::{AppMeta, EndReason, FlowRecord};
 pub use table::{FlowTable, MeterConfig, MeterCounters};
+pub use window::{Window, WindowConfig, Windower};
 
 /// CICFlowMeter's activity timeout: a gap longer than this closes an active period (µs).
 pub const ACTIVITY_TIMEOUT_US: i64 = 5_000_000;

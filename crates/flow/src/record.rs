@@ -60,15 +60,28 @@ impl fmt::Display for EndReason {
     }
 }
 
-/// Application metadata seen in a flow.
+/// Application metadata seen in a flow's first payload packets (see `crate::app`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AppMeta {
-    /// First DNS query name.
-    pub dns_query: Option<String>,
+    /// DNS question names, distinct, in the order seen (at most `app::MAX_DNS_NAMES`).
+    pub dns_queries: Vec<String>,
+    /// Response code (RCODE) of the first DNS response.
+    pub dns_rcode: Option<u8>,
     /// TLS server name indication of the ClientHello.
     pub tls_sni: Option<String>,
+    /// ALPN protocols the ClientHello offers, comma-separated in its order.
+    pub tls_alpn: Option<String>,
     /// HTTP `Host` of the first request.
     pub http_host: Option<String>,
+    /// HTTP method of the first request.
+    pub http_method: Option<String>,
+}
+
+impl AppMeta {
+    /// The first DNS question name.
+    pub fn dns_query(&self) -> Option<&str> {
+        self.dns_queries.first().map(String::as_str)
+    }
 }
 
 /// A finished bidirectional flow. "Forward" is the direction of its first packet (or the
@@ -105,7 +118,8 @@ pub struct FlowRecord {
     pub wire_bytes: [u64; 2],
     /// IP packet lengths summed, forward and backward (Zeek's `orig_ip_bytes`/`resp_ip_bytes`).
     pub ip_bytes: [u64; 2],
-    /// TCP segments whose sequence range was already seen, forward and backward.
+    /// TCP retransmissions (tshark 4.0's `tcp.analysis.retransmission`, see `tcp_analysis`),
+    /// forward and backward.
     pub retrans: [u32; 2],
     /// The feature vector in [`crate::features::FEATURES`] order.
     pub features: [f64; N_FEATURES],

@@ -40,6 +40,8 @@ pub struct MeterConfig {
     pub active_timeout_us: i64,
     /// Most flows tracked at once; at the bound the oldest is evicted.
     pub max_flows: usize,
+    /// Read DNS, TLS and HTTP metadata from the first payload packets of flows.
+    pub app_metadata: bool,
 }
 
 impl MeterConfig {
@@ -50,6 +52,7 @@ impl MeterConfig {
             idle_timeout_us: profile.default_idle_us(),
             active_timeout_us: profile.default_active_us(),
             max_flows: 4_000_000,
+            app_metadata: true,
         }
     }
 }
@@ -362,6 +365,15 @@ struct Slot {
     accum: Accum,
 }
 
+/// What metering one packet did, for the traffic windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketOutcome {
+    /// The packet started a flow.
+    pub new_flow: bool,
+    /// The packet is a TCP retransmission (see `tcp_analysis`).
+    pub retrans: bool,
+}
+
 /// The flow table.
 pub struct FlowTable {
     cfg: MeterConfig,
@@ -446,14 +458,22 @@ impl FlowTable {
     }
 
     /// Meters one packet; finished flows are appended to `out`.
-    pub fn process(&mut self, p: &PacketMeta<'_>, out: &mut Vec<FlowRecord>) {
+    pub fn process(&mut self, p: &PacketMeta<'_>, out: &mut Vec<FlowRecord>) -> PacketOutcome {
         let prep = self.prepare(p);
-        self.process_prepared(p, prep, out);
+        self.process_prepared(p, prep, out)
     }
 
     /// Meters packets in order, as `process` does, but looks their flows up first and
     /// prefetches them, so that the memory latency of one flow overlaps the work on others.
-    pub fn process_batch(&mut self, pkts: &[PacketMeta<'_>], out: &mut Vec<FlowRecord>) {
+    /// `each` sees every packet's index and outcome with the flows it ended, in order.
+    pub fn process_batch<E>(
+        &mut self,
+        pkts: &[PacketMeta<'_>],
+        out: &mut Vec<FlowRecord>,
+        mut each: E,
+    ) where
+        E: FnMut(usize, PacketOutcome, &[FlowRecord]),
+    {
         let mut prepared = std::mem::take(&mut self.prepared);
         prepared.clear();
         // Three passes so each memory access has time to arrive: key and hash every packet and
@@ -477,8 +497,10 @@ impl FlowTable {
                 s.accum.prefetch_periods();
             }
         }
-        for (p, prep) in pkts.iter().zip(prepared.iter()) {
-            self.process_prepared(p, *prep, out);
+        for (i, (p, prep)) in pkts.iter().zip(prepared.iter()).enumerate() {
+            let before = out.len();
+            let outcome = self.process_prepared(p, *prep, out);
+            each(i, outcome, &out[before..]);
         }
         self.prepared = prepared;
     }
@@ -507,7 +529,12 @@ impl FlowTable {
         }
     }
 
-    fn process_prepared(&mut self, p: &PacketMeta<'_>, prep: Prepared, out: &mut Vec<FlowRecord>) {
+    fn process_prepared(
+        &mut self,
+        p: &PacketMeta<'_>,
+        prep: Prepared,
+        out: &mut Vec<FlowRecord>,
+    ) -> PacketOutcome {
         self.counters.packets_in += 1;
         let k = prep.keyed;
         let mut ts = p.ts.0;
@@ -528,8 +555,9 @@ impl FlowTable {
             flags: if k.proto == 6 { tcp.flags } else { 0 },
             window: if k.proto == 6 { tcp.window } else { 0 },
             seq: tcp.seq,
+            ack: tcp.ack,
             payload: p.payload_len,
-            is_tcp: k.proto == 6,
+            is_tcp: k.proto == 6 && p.tcp.is_some(),
         };
         let icmp = if k.proto == 1 || k.proto == 58 {
             p.icmp
@@ -549,6 +577,10 @@ impl FlowTable {
             self.index.find(hash, |i| is_key(&slots[i]))
         };
         self.counters.packets_metered += 1;
+        let mut outcome = PacketOutcome {
+            new_flow: true,
+            retrans: false,
+        };
         let idx = match found {
             None => {
                 self.make_room(out);
@@ -568,14 +600,21 @@ impl FlowTable {
                 idx
             }
             Some(idx) => {
+                let retrans_before = self.slots[idx].slot.as_ref().map(|s| s.accum.retrans());
+                let created = self.counters.flows_created;
                 self.update(idx, src_is_lo, &mut view, p.vlan, icmp, out);
+                let slot = self.slots[idx].slot.as_ref();
+                outcome.new_flow = self.counters.flows_created != created;
+                outcome.retrans =
+                    !outcome.new_flow && slot.map(|s| s.accum.retrans()) != retrans_before;
                 idx
             }
         };
-        if !p.payload.is_empty() {
+        if !p.payload.is_empty() && self.cfg.app_metadata {
             self.inspect_app(idx, p);
         }
         self.sweep(out);
+        outcome
     }
 
     fn new_slot(
@@ -734,7 +773,7 @@ impl FlowTable {
         if cfg.profile == Profile::Cic {
             s.accum.update_active_idle(ts, ACTIVITY_TIMEOUT_US);
         }
-        s.accum.add(view);
+        let _ = s.accum.add(view);
         if cfg.profile == Profile::Cic && s.key.proto == 6 {
             let f = view.flags;
             s.tcp = match s.tcp {

@@ -63,6 +63,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+impl Timestamp {
+    /// RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SSZ`, with `.ffffff` before the `Z` when the time
+    /// has a fraction of a second.
+    pub fn rfc3339(self) -> String {
+        let (y, mo, d, h, mi, s, us) = self.to_civil();
+        if us == 0 {
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+        } else {
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z")
+        }
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// `YYYY-MM-DD HH:MM:SS.ffffff`, the layout of the improved CIC-IDS2017 files.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,6 +108,18 @@ mod tests {
             -1_000_000
         );
         assert_eq!(Timestamp::from_parts(i64::MAX / 1000, 0, 1_000_000), None);
+    }
+
+    #[test]
+    fn rfc3339_omits_a_zero_fraction() {
+        assert_eq!(
+            Timestamp(1_499_284_500_000_000).rfc3339(),
+            "2017-07-05T19:55:00Z"
+        );
+        assert_eq!(
+            Timestamp(1_499_284_550_312_099).rfc3339(),
+            "2017-07-05T19:55:50.312099Z"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Application metadata: the DNS query name, TLS server name and HTTP host of a flow, read from
-//! its first payload-carrying packets. One module per protocol (pure parsers over a byte slice
-//! that may be cut short: a partial message gives `None`, never an error).
+//! Application metadata: DNS question names and response code, TLS server name and ALPN, HTTP
+//! host and method, read from a flow's first payload-carrying packets. One module per protocol
+//! (pure parsers over a byte slice that may be cut short: a partial message gives `None`, never
+//! an error). Strings are allocated only for values kept (a new DNS name, the first SNI …), never
+//! per packet.
 
 pub mod dns;
 pub mod http;
@@ -10,6 +12,8 @@ use crate::record::AppMeta;
 
 /// Payload packets of a flow that are inspected at most (bounds the per-flow work).
 pub const INSPECT_PACKETS: u8 = 16;
+/// Distinct DNS names kept per flow.
+pub const MAX_DNS_NAMES: usize = 32;
 
 /// Ports DNS runs on: DNS, multicast DNS, LLMNR.
 fn is_dns_port(p: u16) -> bool {
@@ -34,37 +38,66 @@ pub fn inspect(
         } else {
             payload
         };
-        if let Some(name) = dns::query_name(msg) {
-            app.get_or_insert_with(Default::default).dns_query = Some(name);
-            return true;
-        }
+        inspect_dns(app, msg);
+        // Every message of the flow's first packets may ask something new.
         return false;
     }
     // HTTP also runs over UDP as SSDP (port 1900).
     if proto == 17 && (sport == 1900 || dport == 1900) {
-        if let Some(host) = http::request_host(payload) {
-            app.get_or_insert_with(Default::default).http_host = Some(host);
-            return true;
-        }
-        return false;
+        return inspect_http(app, payload);
     }
     if proto != 6 {
         return false;
     }
-    if let Some(sni) = tls::client_hello_sni(payload) {
-        app.get_or_insert_with(Default::default).tls_sni = Some(sni);
+    if let Some(hello) = tls::client_hello(payload) {
+        let m = app.get_or_insert_with(Default::default);
+        if m.tls_sni.is_none() {
+            m.tls_sni = hello.sni.map(printable);
+        }
+        if m.tls_alpn.is_none() && !hello.alpn.is_empty() {
+            let names: Vec<String> = hello.alpn.iter().map(printable).collect();
+            m.tls_alpn = Some(names.join(","));
+        }
         return true;
     }
-    if let Some(host) = http::request_host(payload) {
-        // After a CONNECT the tunnel usually carries TLS: keep looking for its server name.
-        let connect = payload.starts_with(b"CONNECT ");
-        let m = app.get_or_insert_with(Default::default);
-        if m.http_host.is_none() {
-            m.http_host = Some(host);
-        }
-        return !connect;
+    inspect_http(app, payload)
+}
+
+fn inspect_dns(app: &mut Option<Box<AppMeta>>, msg: &[u8]) {
+    let Some(h) = dns::header(msg) else {
+        return;
+    };
+    if h.response && app.as_ref().is_none_or(|m| m.dns_rcode.is_none()) {
+        app.get_or_insert_with(Default::default).dns_rcode = Some(h.rcode);
     }
-    false
+    dns::question_names(msg, |name| {
+        let m = app.get_or_insert_with(Default::default);
+        if m.dns_queries.len() >= MAX_DNS_NAMES
+            || m.dns_queries.iter().any(|q| q.as_bytes() == name)
+        {
+            return;
+        }
+        // Names that are not UTF-8 render differently from their bytes: compare rendered.
+        let text = dns::render_name(name);
+        if !m.dns_queries.contains(&text) {
+            m.dns_queries.push(text);
+        }
+    });
+}
+
+fn inspect_http(app: &mut Option<Box<AppMeta>>, payload: &[u8]) -> bool {
+    let Some(req) = http::request(payload) else {
+        return false;
+    };
+    let m = app.get_or_insert_with(Default::default);
+    if m.http_method.is_none() {
+        m.http_method = Some(req.method.to_string());
+    }
+    if m.http_host.is_none() {
+        m.http_host = req.host.map(printable);
+    }
+    // After a CONNECT the tunnel usually carries TLS: keep looking for its server name.
+    req.method != "CONNECT"
 }
 
 /// Bytes as text for output, rendered as Wireshark does: valid UTF-8 is kept, every other byte

@@ -73,3 +73,75 @@ pub fn meter_one_by_one(path: &Path, cfg: MeterConfig) -> Vec<FlowRecord> {
     while meter.finish(EndReason::Eof, usize::MAX, &mut out) {}
     out
 }
+
+/// Meters one capture in batches with traffic windows; flows, windows (oldest first) and the
+/// input error if any.
+pub fn meter_windows(
+    path: &Path,
+    cfg: MeterConfig,
+    wcfg: flow::WindowConfig,
+) -> (Vec<FlowRecord>, Vec<flow::Window>, Option<SourceError>) {
+    let mut out = Vec::new();
+    let mut windows = Vec::new();
+    let mut src = match FileSource::open(path, 0) {
+        Ok(s) => s,
+        Err(e) => return (out, windows, Some(e)),
+    };
+    let mut meter = Meter::new(cfg, HomeNet::default()).with_windows(wcfg);
+    let mut err = None;
+    loop {
+        match src.fill_batch(64) {
+            Ok(0) => break,
+            Ok(n) => meter.packet_batch(&src, n, &mut out, |_, _| {}),
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+        meter.drain_windows(&mut windows);
+    }
+    while meter.finish(EndReason::Eof, usize::MAX, &mut out) {}
+    meter.drain_windows(&mut windows);
+    (out, windows, err)
+}
+
+/// Rows of golden/tshark/INDEX.tsv as (pcap, json) paths relative to the data directory and
+/// the golden/tshark folder, with the parsed JSON.
+pub fn tshark_golden() -> Vec<(String, serde_json::Value)> {
+    let data = data_dir();
+    let index = std::fs::read_to_string(data.join("golden/tshark/INDEX.tsv"))
+        .expect("golden/tshark/INDEX.tsv");
+    index
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let text = std::fs::read_to_string(data.join("golden/tshark").join(f[1]))
+                .unwrap_or_else(|e| panic!("{}: {e}", f[1]));
+            let j = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f[1]));
+            (f[0].to_string(), j)
+        })
+        .collect()
+}
+
+/// Every `.pcap`/`.pcapng`/`.cap` below `dir`, recursively, sorted.
+pub fn capture_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            capture_files(&p, out);
+        } else if matches!(
+            p.extension()
+                .and_then(|e| e.to_str())
+                .map(|e| e.to_ascii_lowercase())
+                .as_deref(),
+            Some("pcap" | "pcapng" | "cap")
+        ) {
+            out.push(p);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# What traffic windows and application metadata cost (issue #3: ≤ 15 % of the meter's
+# throughput). Meters the flow-meter benchmark's 40k-concurrent capture four ways, best of 5
+# each, in one run:
+#   meter only           analyze -q --format none --no-app-metadata   (no windows: -q and no --windows-out)
+#   + metadata           analyze -q --format none
+#   + metadata + windows analyze -q --format none --windows-out FILE  (60 s windows, written as JSONL)
+#   + summary            analyze --format none                         (windows merged into the console summary)
+#
+#   bench/windows.sh [SCENARIO-FLOWS PACKETS CONCURRENT RATE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="${BENCH_DIR:-target/bench}"
+mkdir -p "$work"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+cargo build --release -q
+nv="$CARGO_TARGET_DIR/release/netvigil"
+read -r flows packets conc rate <<<"${1:-100000 1000000 40000 2000}"
+pcap="$work/windows-$flows-$packets-$conc.pcap"
+[ -f "$pcap" ] || "$nv" gen --flows "$flows" --packets "$packets" --concurrent "$conc" --rate "$rate" --seed 1 --out "$pcap" 2>/dev/null
+
+best() { # best wall time of 5 runs of "$@"
+  local b="" t s e
+  for _ in 1 2 3 4 5; do
+    s=$(date +%s.%N)
+    "$@" >/dev/null 2>&1
+    e=$(date +%s.%N)
+    t=$(awk "BEGIN{print $e-$s}")
+    if [ -z "$b" ] || awk "BEGIN{exit !($t < $b)}"; then b=$t; fi
+  done
+  echo "$b"
+}
+
+base=$(best "$nv" analyze -q "$pcap" --format none --no-app-metadata)
+meta=$(best "$nv" analyze -q "$pcap" --format none)
+win=$(best "$nv" analyze -q "$pcap" --format none --windows-out "$work/w.jsonl")
+summ=$(best "$nv" analyze "$pcap" --format none)
+printf '| %s packets, %s concurrent flows | seconds | Mpps | cost vs meter only |\n|---|---:|---:|---:|\n' "$packets" "$conc"
+for row in "meter only:$base" "+ app metadata:$meta" "+ app metadata + 60 s windows (JSONL):$win" "+ app metadata + windows + console summary:$summ"; do
+  name=${row%%:*}; t=${row##*:}
+  printf '| %s | %.3f | %.2f | %+.1f%% |\n' "$name" "$t" "$(awk "BEGIN{print $packets/$t/1e6}")" "$(awk "BEGIN{print ($t/$base-1)*100}")"
+done
