@@ -53,7 +53,7 @@ pub struct AnalyzeArgs {
     /// Write every traffic window as one JSON object per line (schema: docs/windows.md).
     #[arg(long)]
     pub windows_out: Option<PathBuf>,
-    /// Addresses and ports each window's summaries keep exactly (more: bounded estimates).
+    /// Addresses and ports each written window lists (beyond: bounded estimates, docs/windows.md).
     #[arg(long, default_value_t = 256)]
     pub window_keep: usize,
     /// Skip DNS/TLS/HTTP metadata (their columns stay empty; a little faster).
@@ -175,9 +175,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         None => None,
     };
     // Windows feed the summary and --windows-out; with neither, they are not computed.
+    let out_keep = args.window_keep.max(1);
     let wcfg = (!args.quiet || args.windows_out.is_some()).then(|| WindowConfig {
         width_us: args.windows,
-        keep: args.window_keep.max(1),
+        // In memory the summaries keep more, so the merged console summary stays exact longer.
+        keep: out_keep.max(WindowConfig::default().keep),
         top_flows: 10,
         home: home.clone(),
     });
@@ -190,7 +192,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         sink.as_mut(),
         &mut |w: &Window| {
             if let Some(o) = &mut windows_out {
-                serde_json::to_writer(&mut *o, &w.report())?;
+                let report =
+                    if w.src_ips.len().max(w.dst_ips.len()).max(w.dst_ports.len()) > out_keep {
+                        let mut small = w.clone();
+                        small.compact(out_keep);
+                        small.report()
+                    } else {
+                        w.report()
+                    };
+                serde_json::to_writer(&mut *o, &report)?;
                 o.write_all(b"\n")?;
             }
             Ok(())

@@ -202,7 +202,7 @@ impl Default for WindowConfig {
     fn default() -> Self {
         WindowConfig {
             width_us: 60_000_000,
-            keep: 256,
+            keep: 4096,
             top_flows: 10,
             home: HomeNet::default(),
         }
@@ -444,6 +444,15 @@ impl Window {
         self.top_flows.truncate(self.top_flows_keep);
     }
 
+    /// Reduces the talker and port summaries to at most `keep` keys each (for output: the
+    /// bounds stay valid, see [`TopK::prune`]).
+    pub fn compact(&mut self, keep: usize) {
+        for t in [&mut self.src_ips, &mut self.dst_ips] {
+            t.prune(keep);
+        }
+        self.dst_ports.prune(keep);
+    }
+
     /// How many flows the top list keeps.
     pub fn top_flows_keep(&self) -> usize {
         self.top_flows_keep
@@ -523,6 +532,34 @@ pub fn ip_key_bytes(ip: IpAddr) -> [u8; 16] {
     IpAddrBytes::from_ip(ip).0
 }
 
+/// The open window for `ts` (see [`Windower`]); a finished one moves to `done`.
+#[inline]
+fn open_window<'a>(
+    current: &'a mut Option<Window>,
+    done: &mut Vec<Window>,
+    cfg: &WindowConfig,
+    ts: i64,
+) -> &'a mut Window {
+    let w = cfg.width_us;
+    let fresh = match current {
+        Some(cur) => ts >= cur.end_us,
+        None => true,
+    };
+    if fresh {
+        if let Some(finished) = current.take() {
+            done.push(finished);
+        }
+        let start = ts.div_euclid(w) * w;
+        *current = Some(Window::new(
+            start,
+            start.saturating_add(w),
+            cfg.keep,
+            cfg.top_flows,
+        ));
+    }
+    current.get_or_insert_with(|| Window::new(ts, ts.saturating_add(w), cfg.keep, cfg.top_flows))
+}
+
 /// Cuts the packet stream into windows. Owned by the meter; windows are collected in order and
 /// taken with [`Windower::drain`].
 #[derive(Debug)]
@@ -552,27 +589,7 @@ impl Windower {
     /// packet (before the open window) counts in the open window.
     #[inline]
     fn at(&mut self, ts: i64) -> &mut Window {
-        let w = self.cfg.width_us;
-        let fresh = match &self.current {
-            Some(cur) => ts >= cur.end_us,
-            None => true,
-        };
-        if fresh {
-            if let Some(done) = self.current.take() {
-                self.done.push(done);
-            }
-            let start = ts.div_euclid(w) * w;
-            self.current = Some(Window::new(
-                start,
-                start.saturating_add(w),
-                self.cfg.keep,
-                self.cfg.top_flows,
-            ));
-        }
-        match &mut self.current {
-            Some(cur) => cur,
-            None => unreachable!("a window was just opened"),
-        }
+        open_window(&mut self.current, &mut self.done, &self.cfg, ts)
     }
 
     /// Counts one decoded frame at capture time `ts`.
@@ -580,10 +597,8 @@ impl Windower {
     pub fn frame(&mut self, ts: i64, wire_len: u32, d: &Decoded<'_>, retrans: bool, new: bool) {
         match d {
             Decoded::Ip(m) => {
-                // Split borrows: the home network is read while the window is written.
-                let home = std::mem::take(&mut self.cfg.home);
-                self.at(ts).ip(m, &home, retrans, new);
-                self.cfg.home = home;
+                let w = open_window(&mut self.current, &mut self.done, &self.cfg, ts);
+                w.ip(m, &self.cfg.home, retrans, new);
             }
             _ => self.at(ts).non_ip(ts, wire_len),
         }

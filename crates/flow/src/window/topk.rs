@@ -44,6 +44,8 @@ pub struct TopK<K> {
     rank: Rank,
     /// Upper bound of the packets / bytes of any key not in the map.
     threshold: (u64, u64),
+    /// Scratch of `prune`, kept to avoid an allocation per prune.
+    scratch: Vec<(u64, K)>,
 }
 
 impl<K: Hash + Eq + Copy + Ord> TopK<K> {
@@ -54,6 +56,7 @@ impl<K: Hash + Eq + Copy + Ord> TopK<K> {
             keep: keep.max(1),
             rank,
             threshold: (0, 0),
+            scratch: Vec::new(),
         }
     }
 
@@ -150,9 +153,12 @@ impl<K: Hash + Eq + Copy + Ord> TopK<K> {
             Rank::Bytes => c.bytes,
         };
         let order = |a: &(u64, K), b: &(u64, K)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        let mut v: Vec<(u64, K)> = self.map.iter().map(|(k, c)| (metric(c), *k)).collect();
+        let mut v = std::mem::take(&mut self.scratch);
+        v.clear();
+        v.extend(self.map.iter().map(|(k, c)| (metric(c), *k)));
         let (_, cut, _) = v.select_nth_unstable_by(keep - 1, order);
         let cut = *cut;
+        self.scratch = v;
         let mut dropped = (0u64, 0u64);
         self.map.retain(|k, c| {
             if order(&(metric(c), *k), &cut).is_le() {
