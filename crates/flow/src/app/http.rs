@@ -45,6 +45,12 @@ fn is_method(m: &[u8]) -> bool {
 /// block may continue in the next segment), exactly as `request_host` reads it. Nothing is
 /// allocated.
 pub fn request(p: &[u8]) -> Option<HttpRequest<'_>> {
+    // Most payloads are not HTTP: reject them by their first token before scanning for the
+    // end of the line (a method is 3–20 capitals followed by a space).
+    let sp = p.iter().take(21).position(|&b| b == b' ')?;
+    if !is_method(&p[..sp]) {
+        return None;
+    }
     let method_len = match p.iter().position(|&b| b == b'\n') {
         Some(end) => {
             let line = p[..end]
