@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{capture_files, data_dir, meter_windows};
+use common::{data_dir, meter_windows};
 use flow::window::report::WindowReport;
 use flow::window::ProtoClass;
 use flow::{MeterConfig, Profile, Window, WindowConfig};
@@ -39,8 +39,7 @@ fn merge_all(ws: &[Window]) -> Window {
 
 #[test]
 fn windows_sum_to_capture_totals_on_every_shared_capture() {
-    let mut files = Vec::new();
-    capture_files(&data_dir(), &mut files);
+    let files = packet::source::find_captures(&data_dir());
     let (mut checked, mut windows_seen, mut inexact) = (0, 0, 0);
     for path in &files {
         let name = path.display().to_string();

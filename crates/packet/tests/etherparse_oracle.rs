@@ -83,28 +83,6 @@ fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
 }
 
-/// Every `.pcap`/`.pcapng`/`.cap` below `dir`, recursively, sorted.
-fn capture_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            capture_files(&p, out);
-        } else if matches!(
-            p.extension()
-                .and_then(|e| e.to_str())
-                .map(|e| e.to_ascii_lowercase())
-                .as_deref(),
-            Some("pcap" | "pcapng" | "cap")
-        ) {
-            out.push(p);
-        }
-    }
-}
-
 // Legitimate-difference categories (see the module documentation).
 const ENCAP_MPLS: &str = "ENCAP_MPLS: netvigil follows MPLS to IP, etherparse stops";
 const ENCAP_PPPOE: &str = "ENCAP_PPPOE: netvigil follows PPPoE/PPP to IP, etherparse stops";
@@ -1025,8 +1003,7 @@ fn decoder_agrees_with_etherparse_on_every_shared_frame() {
         "shared data not found at {} (set NETVIGIL_DATA)",
         root.display()
     );
-    let mut files = Vec::new();
-    capture_files(&root, &mut files);
+    let files = packet::source::find_captures(&root);
     let mut t = Tally {
         files: files.len(),
         ..Tally::default()

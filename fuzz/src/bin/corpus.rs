@@ -27,27 +27,6 @@ const CONVERSATION_FRAME_MAX: usize = 512;
 /// Seed flags: tunnels on, table bound 4.
 const FLAGS: u8 = 0x31;
 
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            captures(&p, out);
-        } else if matches!(
-            p.extension()
-                .and_then(|e| e.to_str())
-                .map(|e| e.to_ascii_lowercase())
-                .as_deref(),
-            Some("pcap" | "pcapng" | "cap")
-        ) {
-            out.push(p);
-        }
-    }
-}
-
 fn hash(d: &[u8]) -> u64 {
     let mut h = DefaultHasher::new();
     d.hash(&mut h);
@@ -107,8 +86,7 @@ fn main() {
     for d in [&reader_dir, &meter_dir] {
         std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
     }
-    let mut files = Vec::new();
-    captures(&data, &mut files);
+    let files = packet::source::find_captures(&data);
     if files.is_empty() {
         eprintln!("corpus: no capture files under {}", data.display());
         std::process::exit(1);

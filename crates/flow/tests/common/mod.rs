@@ -123,25 +123,3 @@ pub fn tshark_golden() -> Vec<(String, serde_json::Value)> {
         })
         .collect()
 }
-
-/// Every `.pcap`/`.pcapng`/`.cap` below `dir`, recursively, sorted.
-pub fn capture_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            capture_files(&p, out);
-        } else if matches!(
-            p.extension()
-                .and_then(|e| e.to_str())
-                .map(|e| e.to_ascii_lowercase())
-                .as_deref(),
-            Some("pcap" | "pcapng" | "cap")
-        ) {
-            out.push(p);
-        }
-    }
-}

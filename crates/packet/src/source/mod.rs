@@ -144,6 +144,28 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, SourceError> {
     Ok(out)
 }
 
+/// Every capture file (`.pcap`, `.pcapng`, `.cap`, `.dmp`) below `dir`, recursively, sorted
+/// by path; unreadable directories are skipped.
+pub fn find_captures(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if is_capture_name(&p) {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out
+}
+
 fn is_capture_name(p: &Path) -> bool {
     matches!(
         p.extension()
