@@ -186,29 +186,21 @@ impl Summary {
                 human_bytes(v)
             }
         };
+        let talker = |list: &[(std::net::IpAddr, flow::window::Counts)], i: usize| match list.get(i)
+        {
+            Some((ip, k)) => (
+                ip.to_string(),
+                format!(
+                    "{} ({})",
+                    bound(k.bytes, k.err_bytes),
+                    percent(k.bytes, c.total.bytes)
+                ),
+            ),
+            None => Default::default(),
+        };
         for i in 0..TOP {
-            let (a, b) = match src.get(i) {
-                Some((ip, k)) => (
-                    ip.to_string(),
-                    format!(
-                        "{} ({})",
-                        bound(k.bytes, k.err_bytes),
-                        percent(k.bytes, c.total.bytes)
-                    ),
-                ),
-                None => Default::default(),
-            };
-            let (d, e) = match dst.get(i) {
-                Some((ip, k)) => (
-                    ip.to_string(),
-                    format!(
-                        "{} ({})",
-                        bound(k.bytes, k.err_bytes),
-                        percent(k.bytes, c.total.bytes)
-                    ),
-                ),
-                None => Default::default(),
-            };
+            let (a, b) = talker(&src, i);
+            let (d, e) = talker(&dst, i);
             let (f, g) = match ports.get(i) {
                 Some((key, k)) => {
                     let (proto, port) = ((key >> 16) as u8, *key as u16);

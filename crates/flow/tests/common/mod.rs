@@ -22,12 +22,22 @@ pub fn meter_file(path: &Path, profile: Profile) -> (Vec<FlowRecord>, Option<Sou
 /// Meters one capture with `cfg` in batches, as `netvigil analyze` does; flows in emission
 /// order, and the input error if any.
 pub fn meter_with(path: &Path, cfg: MeterConfig) -> (Vec<FlowRecord>, Option<SourceError>) {
+    let (flows, _, err) = run_meter(path, Meter::new(cfg, HomeNet::default()));
+    (flows, err)
+}
+
+/// Drives `meter` over a capture in batches of 64 (as `netvigil analyze` does): flows in
+/// emission order, windows oldest first (none if the meter keeps none), the input error if any.
+fn run_meter(
+    path: &Path,
+    mut meter: Meter,
+) -> (Vec<FlowRecord>, Vec<flow::Window>, Option<SourceError>) {
     let mut out = Vec::new();
+    let mut windows = Vec::new();
     let mut src = match FileSource::open(path, 0) {
         Ok(s) => s,
-        Err(e) => return (out, Some(e)),
+        Err(e) => return (out, windows, Some(e)),
     };
-    let mut meter = Meter::new(cfg, HomeNet::default());
     let mut err = None;
     loop {
         match src.fill_batch(64) {
@@ -38,9 +48,11 @@ pub fn meter_with(path: &Path, cfg: MeterConfig) -> (Vec<FlowRecord>, Option<Sou
                 break;
             }
         }
+        meter.drain_windows(&mut windows);
     }
     while meter.finish(EndReason::Eof, usize::MAX, &mut out) {}
-    (out, err)
+    meter.drain_windows(&mut windows);
+    (out, windows, err)
 }
 
 /// Reads a CSV file into its header and rows.
@@ -81,28 +93,7 @@ pub fn meter_windows(
     cfg: MeterConfig,
     wcfg: flow::WindowConfig,
 ) -> (Vec<FlowRecord>, Vec<flow::Window>, Option<SourceError>) {
-    let mut out = Vec::new();
-    let mut windows = Vec::new();
-    let mut src = match FileSource::open(path, 0) {
-        Ok(s) => s,
-        Err(e) => return (out, windows, Some(e)),
-    };
-    let mut meter = Meter::new(cfg, HomeNet::default()).with_windows(wcfg);
-    let mut err = None;
-    loop {
-        match src.fill_batch(64) {
-            Ok(0) => break,
-            Ok(n) => meter.packet_batch(&src, n, &mut out, |_, _| {}),
-            Err(e) => {
-                err = Some(e);
-                break;
-            }
-        }
-        meter.drain_windows(&mut windows);
-    }
-    while meter.finish(EndReason::Eof, usize::MAX, &mut out) {}
-    meter.drain_windows(&mut windows);
-    (out, windows, err)
+    run_meter(path, Meter::new(cfg, HomeNet::default()).with_windows(wcfg))
 }
 
 /// Rows of golden/tshark/INDEX.tsv as (pcap, json) paths relative to the data directory and
