@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use packet::source::expand_inputs;
 use packet::{Decoded, FileSource, MergedSource, PacketSource, SourceError};
 use store::export::{self, ExportFormat, FlowSink, Layout};
+use store::CaptureStatus;
 
 use crate::gen::{generate, GenArgs};
 use crate::summary::Summary;
@@ -34,9 +35,9 @@ pub struct AnalyzeArgs {
     /// Most flows tracked at once; beyond it the oldest is evicted (counted in the summary).
     #[arg(long, default_value_t = 4_000_000)]
     pub max_flows: usize,
-    /// Output format (`none`: the summary only).
-    #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl", "parquet", "none"])]
-    pub format: String,
+    /// Output format (`none`: the summary only). Default: csv, or none with `--db`.
+    #[arg(long, value_parser = ["csv", "jsonl", "parquet", "none"])]
+    pub format: Option<String>,
     /// CSV column layout: `canonical` or `cic2017` (the original CIC-IDS2017 header).
     #[arg(long, default_value = "canonical", value_parser = ["canonical", "cic2017"])]
     pub layout: String,
@@ -59,9 +60,29 @@ pub struct AnalyzeArgs {
     /// Skip DNS/TLS/HTTP metadata (their columns stay empty; a little faster).
     #[arg(long)]
     pub no_app_metadata: bool,
-    /// No summary on stderr (traffic windows are then only computed for `--windows-out`).
+    /// No summary on stderr (traffic windows are then only computed for `--windows-out`
+    /// and `--db`).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Store the capture, its flows and windows: a SQLite file (`--db` alone:
+    /// ./netvigil.db) or `postgres://user@host:port/database`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "netvigil.db")]
+    pub db: Option<String>,
+    /// Replace a capture already stored with the same content (SHA-256), atomically.
+    #[arg(long, requires = "db")]
+    pub force: bool,
+    /// Sensor name stored with the capture (default: this host's name).
+    #[arg(long)]
+    pub sensor: Option<String>,
+    /// Flows per database transaction.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub db_batch: u64,
+    /// After storing, remove data older than this (e.g. 90d, 12h, 2w).
+    #[arg(long, requires = "db", value_parser = crate::ingest::parse_age)]
+    pub retain: Option<i64>,
+    /// After storing, remove the oldest days until the SQLite data fits (e.g. 10G).
+    #[arg(long, requires = "db", value_parser = crate::ingest::parse_size)]
+    pub max_db_size: Option<u64>,
 }
 
 /// Arguments of `netvigil demo`.
@@ -136,8 +157,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         .home_net
         .parse()
         .map_err(|e| BadInput(format!("--home-net: {e}")))?;
-    let format = ExportFormat::parse(&args.format)
-        .ok_or_else(|| BadInput(format!("unknown format {}", args.format)))?;
+    let format_name = args
+        .format
+        .clone()
+        .unwrap_or_else(|| if args.db.is_some() { "none" } else { "csv" }.into());
+    let format = ExportFormat::parse(&format_name)
+        .ok_or_else(|| BadInput(format!("unknown format {format_name}")))?;
     let layout = if args.layout == "cic2017" {
         Layout::Cic2017
     } else {
@@ -167,7 +192,29 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
             File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
         Box::new(BufWriter::with_capacity(1 << 20, f))
     };
-    let mut sink = export::open(format, layout, out, args.out.clone())?;
+    // The database is checked (reachable, writable, not newer, input not stored yet) before
+    // any work is done.
+    let mut ingest = match &args.db {
+        Some(db) => {
+            let store = crate::ingest::open_store(db)?;
+            let sensor = args.sensor.clone().unwrap_or_else(host_name);
+            let capture = crate::ingest::describe(&inputs, &sensor)?;
+            Some(crate::ingest::Ingest::start(
+                store,
+                capture,
+                args.force,
+                args.db_batch as usize,
+                crate::ingest::policy(args.retain, args.max_db_size),
+            )?)
+        }
+        None => None,
+    };
+    let mut file_sink = export::open(format, layout, out, args.out.clone())?;
+    let mut db_windows = ingest.as_ref().map(|i| i.windows());
+    let mut sink = Tee {
+        file: file_sink.as_mut(),
+        db: ingest.as_mut(),
+    };
     let mut windows_out = match &args.windows_out {
         Some(p) => Some(BufWriter::new(
             File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -176,50 +223,119 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     };
     // Windows feed the summary and --windows-out; with neither, they are not computed.
     let out_keep = args.window_keep.max(1);
-    let wcfg = (!args.quiet || args.windows_out.is_some()).then(|| WindowConfig {
-        width_us: args.windows,
-        // In memory the summaries keep more, so the merged console summary stays exact longer.
-        keep: out_keep.max(WindowConfig::default().keep),
-        top_flows: 10,
-        home: home.clone(),
-    });
+    let wcfg =
+        (!args.quiet || args.windows_out.is_some() || args.db.is_some()).then(|| WindowConfig {
+            width_us: args.windows,
+            // In memory the summaries keep more, so the merged console summary stays exact longer.
+            keep: out_keep.max(WindowConfig::default().keep),
+            top_flows: 10,
+            home: home.clone(),
+        });
 
     let report = meter(
         source.as_mut(),
         cfg,
         home,
         wcfg,
-        sink.as_mut(),
+        &mut sink,
         &mut |w: &Window| {
+            if windows_out.is_none() && db_windows.is_none() {
+                return Ok(());
+            }
+            let report = if w.src_ips.len().max(w.dst_ips.len()).max(w.dst_ports.len()) > out_keep {
+                let mut small = w.clone();
+                small.compact(out_keep);
+                small.report()
+            } else {
+                w.report()
+            };
             if let Some(o) = &mut windows_out {
-                let report =
-                    if w.src_ips.len().max(w.dst_ips.len()).max(w.dst_ports.len()) > out_keep {
-                        let mut small = w.clone();
-                        small.compact(out_keep);
-                        small.report()
-                    } else {
-                        w.report()
-                    };
                 serde_json::to_writer(&mut *o, &report)?;
                 o.write_all(b"\n")?;
+            }
+            if let Some(db) = &mut db_windows {
+                db.window(report)?;
             }
             Ok(())
         },
         total_bytes,
         !args.quiet,
     )?;
-    sink.finish()?;
+    file_sink.finish()?;
     if let Some(mut o) = windows_out {
         o.flush().context("writing the windows")?;
     }
     if !args.quiet {
         report.summary.print(&inputs, report.elapsed_s);
     }
+    if let Some(ingest) = ingest {
+        if let Some(mut w) = db_windows {
+            w.flush()?;
+        }
+        let totals = report.summary.totals();
+        let status = if report.errors.is_empty() {
+            CaptureStatus::Complete
+        } else {
+            CaptureStatus::Failed
+        };
+        let w = ingest.finish_capture(totals, status)?;
+        if !args.quiet {
+            eprintln!(
+                "stored capture {} in {}: {} flows, {} windows ({})",
+                w.capture,
+                w.target,
+                w.flows,
+                w.windows,
+                status.as_str()
+            );
+            if let Some(r) = w.retention {
+                eprintln!(
+                    "retention: removed {} flows, {} windows, {} alerts{}",
+                    r.flows,
+                    r.windows,
+                    r.alerts,
+                    r.cutoff
+                        .map(|c| format!(" before {}", c.rfc3339()))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
     Ok(if report.errors.is_empty() {
         Outcome::Clean
     } else {
         Outcome::BadInput
     })
+}
+
+/// Writes each flow to the file export and, with `--db`, to the database.
+struct Tee<'a> {
+    file: &'a mut dyn FlowSink,
+    db: Option<&'a mut crate::ingest::Ingest>,
+}
+
+impl FlowSink for Tee<'_> {
+    fn write(&mut self, r: &FlowRecord) -> Result<(), export::ExportError> {
+        self.file.write(r)?;
+        if let Some(db) = &mut self.db {
+            db.write(r)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), export::ExportError> {
+        self.file.finish()
+    }
+}
+
+/// This host's name (the default sensor name).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// What one metering run produced besides the flows.
@@ -367,7 +483,7 @@ pub fn demo(args: &DemoArgs) -> Result<Outcome> {
         idle_timeout: None,
         active_timeout: None,
         max_flows: 4_000_000,
-        format: "csv".into(),
+        format: Some("csv".into()),
         layout: "canonical".into(),
         out: csv.clone(),
         home_net: DEFAULT_HOME_NET.into(),
@@ -376,6 +492,12 @@ pub fn demo(args: &DemoArgs) -> Result<Outcome> {
         window_keep: 256,
         no_app_metadata: false,
         quiet: false,
+        db: None,
+        force: false,
+        sensor: None,
+        db_batch: 10_000,
+        retain: None,
+        max_db_size: None,
     };
     let outcome = run(&a)?;
     let charts = args.dir.join("charts");

@@ -5,6 +5,8 @@ mod chart;
 mod chart_cmd;
 mod features_cmd;
 mod gen;
+mod ingest;
+mod lake_cmd;
 mod summary;
 
 use std::process::ExitCode;
@@ -45,6 +47,14 @@ enum Cmd {
     Chart(chart_cmd::ChartArgs),
     /// Print the flow column table (names, units, definitions, accepted aliases) as Markdown.
     Features,
+    /// Write stored flows as files partitioned by date (Parquet, CSV in the CIC layout, JSON
+    /// Lines), or as training data with labels and scores.
+    Export(lake_cmd::ExportArgs),
+    /// Move whole days older than an age from the database to Parquet, dropping each day only
+    /// after its file is written and verified.
+    Archive(lake_cmd::ArchiveArgs),
+    /// Remove stored data by age (and, on SQLite, by size), in one transaction.
+    Retain(lake_cmd::RetainArgs),
 }
 
 /// An error that is the input's fault (exit 2), as opposed to ours (exit 1).
@@ -68,6 +78,9 @@ fn main() -> ExitCode {
         }),
         Cmd::Demo(d) => analyze::demo(&d),
         Cmd::Chart(c) => chart_cmd::run(&c),
+        Cmd::Export(a) => lake_cmd::export(&a),
+        Cmd::Archive(a) => lake_cmd::archive(&a),
+        Cmd::Retain(a) => lake_cmd::retain(&a),
         Cmd::Features => {
             print!("{}", features_cmd::markdown());
             Ok(analyze::Outcome::Clean)

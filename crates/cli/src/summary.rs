@@ -51,6 +51,21 @@ impl Summary {
         }
     }
 
+    /// Frames, bytes, packet span and flows, as a stored capture records them.
+    pub fn totals(&self) -> store::CaptureTotals {
+        let (packets, bytes, span) = match &self.capture {
+            Some(w) => (w.total.packets, w.total.bytes, w.packet_span),
+            None => (0, 0, None),
+        };
+        store::CaptureTotals {
+            start: span.map(|s| packet::Timestamp(s.0)),
+            end: span.map(|s| packet::Timestamp(s.1)),
+            packets,
+            bytes,
+            flows: self.flows,
+        }
+    }
+
     /// Counts one finished flow.
     pub fn flow(&mut self, r: &FlowRecord) {
         self.flows += 1;

@@ -28,6 +28,18 @@ impl Direction {
             Direction::External => "external",
         }
     }
+
+    /// The direction named by [`Direction::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Direction::Inbound,
+            Direction::Outbound,
+            Direction::Internal,
+            Direction::External,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
 }
 
 /// One CIDR block.
@@ -57,6 +69,32 @@ impl FromStr for Cidr {
     }
 }
 
+#[cfg(test)]
+mod cidr_tests {
+    use super::*;
+
+    #[test]
+    fn bounds_cover_exactly_the_block() {
+        let c: Cidr = "10.1.2.3/16".parse().unwrap();
+        assert_eq!(
+            c.bounds(),
+            ("10.1.0.0".parse().unwrap(), "10.1.255.255".parse().unwrap())
+        );
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert_eq!(all.bounds().1, "255.255.255.255".parse::<IpAddr>().unwrap());
+        let v6: Cidr = "fd00::1/8".parse().unwrap();
+        assert_eq!(
+            v6.bounds(),
+            (
+                "fd00::".parse().unwrap(),
+                "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap()
+            )
+        );
+        let host: Cidr = "192.168.1.7/32".parse().unwrap();
+        assert_eq!(host.bounds().0, host.bounds().1);
+    }
+}
+
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
@@ -64,26 +102,44 @@ impl fmt::Display for Cidr {
 }
 
 impl Cidr {
+    fn mask4(&self) -> u32 {
+        u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0)
+    }
+
+    fn mask6(&self) -> u128 {
+        u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0)
+    }
+
     /// Whether `ip` is inside the block.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - self.prefix)
-                };
-                u32::from(n) & mask == u32::from(a) & mask
+                u32::from(n) & self.mask4() == u32::from(a) & self.mask4()
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - self.prefix)
-                };
-                u128::from(n) & mask == u128::from(a) & mask
+                u128::from(n) & self.mask6() == u128::from(a) & self.mask6()
             }
             _ => false,
+        }
+    }
+
+    /// The lowest and highest addresses of the block.
+    pub fn bounds(&self) -> (IpAddr, IpAddr) {
+        match self.addr {
+            IpAddr::V4(n) => {
+                let lo = u32::from(n) & self.mask4();
+                (
+                    std::net::Ipv4Addr::from(lo).into(),
+                    std::net::Ipv4Addr::from(lo | !self.mask4()).into(),
+                )
+            }
+            IpAddr::V6(n) => {
+                let lo = u128::from(n) & self.mask6();
+                (
+                    std::net::Ipv6Addr::from(lo).into(),
+                    std::net::Ipv6Addr::from(lo | !self.mask6()).into(),
+                )
+            }
         }
     }
 }

@@ -52,6 +52,11 @@ impl EndReason {
             EndReason::Shutdown => "shutdown",
         }
     }
+
+    /// The reason named by [`EndReason::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        EndReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 impl fmt::Display for EndReason {

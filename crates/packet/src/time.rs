@@ -6,7 +6,21 @@ use std::fmt;
 ///
 /// Used from the packet to the database; seconds and milliseconds only appear at the edges
 /// (formatting, rates).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Serialized as the integer µs (exact; JSON consumers format it).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(pub i64);
 
 /// Microseconds in one second.

@@ -54,6 +54,11 @@ pub fn rcode_name(rcode: u8) -> &'static str {
     RCODE_NAMES.get(rcode as usize).copied().unwrap_or("")
 }
 
+/// The RCODE named by [`rcode_name`].
+pub fn rcode_of(name: &str) -> Option<u8> {
+    RCODE_NAMES.iter().position(|&n| n == name).map(|i| i as u8)
+}
+
 /// The name of the first question, if the message has one and it is complete.
 pub fn query_name(msg: &[u8]) -> Option<String> {
     if msg.len() < 12 {

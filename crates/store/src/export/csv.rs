@@ -3,12 +3,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use flow::columns::{self, Column, Value};
+use flow::columns::{Column, Value};
 use flow::features::lookup;
 use flow::FlowRecord;
 use packet::Timestamp;
 
-use super::{format_float, ExportError, FlowSink, Layout};
+use super::{
+    format_float, label_values, layout_columns, ExportError, FlowSink, Layout, LABEL_COLUMNS,
+};
+use crate::model::Score;
 
 /// The original CIC-IDS2017 `TrafficLabelling` header, spaces and duplicate included.
 const CIC2017_HEADER: &[&str] = &[
@@ -98,11 +101,10 @@ const CIC2017_HEADER: &[&str] = &[
     " Idle Min",
 ];
 
-/// The columns of a layout.
-pub fn layout_columns(layout: Layout) -> Vec<(String, Column)> {
-    match layout {
-        Layout::Canonical => columns::all().map(|c| (c.name().to_string(), c)).collect(),
-        Layout::Cic2017 => CIC2017_HEADER
+/// The columns of the CIC-IDS2017 layout.
+pub fn cic2017_columns() -> Vec<(String, Column)> {
+    {
+        CIC2017_HEADER
             .iter()
             .filter_map(|h| {
                 let col = match h.trim() {
@@ -118,7 +120,7 @@ pub fn layout_columns(layout: Layout) -> Vec<(String, Column)> {
                 };
                 Some((h.to_string(), col))
             })
-            .collect(),
+            .collect()
     }
 }
 
@@ -128,6 +130,7 @@ pub struct CsvSink {
     cols: Vec<Column>,
     path: PathBuf,
     cell: String,
+    labels: bool,
 }
 
 impl CsvSink {
@@ -135,13 +138,15 @@ impl CsvSink {
     pub fn new(
         out: Box<dyn Write + Send>,
         layout: Layout,
+        labels: bool,
         path: PathBuf,
     ) -> Result<Self, ExportError> {
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(out);
         let cols = layout_columns(layout);
-        w.write_record(cols.iter().map(|(h, _)| h.as_str()))
+        let label_names = LABEL_COLUMNS.iter().filter(|_| labels).copied();
+        w.write_record(cols.iter().map(|(h, _)| h.as_str()).chain(label_names))
             .map_err(|source| ExportError::Csv {
                 path: path.clone(),
                 source,
@@ -151,21 +156,37 @@ impl CsvSink {
             cols: cols.into_iter().map(|(_, c)| c).collect(),
             path,
             cell: String::new(),
+            labels,
         })
+    }
+
+    fn field(&mut self) -> Result<(), ExportError> {
+        self.w
+            .write_field(&self.cell)
+            .map_err(|source| ExportError::Csv {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
 impl FlowSink for CsvSink {
     fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError> {
-        for &c in &self.cols {
+        self.write_scored(r, None)
+    }
+
+    fn write_scored(&mut self, r: &FlowRecord, score: Option<&Score>) -> Result<(), ExportError> {
+        for i in 0..self.cols.len() {
             self.cell.clear();
-            render(&mut self.cell, c.value(r));
-            self.w
-                .write_field(&self.cell)
-                .map_err(|source| ExportError::Csv {
-                    path: self.path.clone(),
-                    source,
-                })?;
+            render(&mut self.cell, self.cols[i].value(r));
+            self.field()?;
+        }
+        if self.labels {
+            for v in label_values(score) {
+                self.cell.clear();
+                render(&mut self.cell, v);
+                self.field()?;
+            }
         }
         self.w
             .write_record(None::<&[u8]>)
@@ -204,7 +225,7 @@ mod tests {
 
     #[test]
     fn the_cic2017_layout_maps_every_original_column() {
-        let cols = layout_columns(Layout::Cic2017);
+        let cols = cic2017_columns();
         assert_eq!(cols.len(), CIC2017_HEADER.len());
         // 7 identity columns and the 77 original features (no Label: netvigil does not label).
         assert_eq!(cols.len(), 7 + 77);

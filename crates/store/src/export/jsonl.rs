@@ -3,12 +3,23 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use flow::columns::{self, Column, Value};
+use flow::columns::{Column, Value};
 use flow::FlowRecord;
 use packet::Timestamp;
 use serde_json::{Map, Number, Value as Json};
 
-use super::{ExportError, FlowSink};
+use super::{label_values, layout_columns, ExportError, FlowSink, Layout, LABEL_COLUMNS};
+use crate::model::Score;
+
+fn json(v: Value<'_>) -> Json {
+    match v {
+        Value::Text(s) => Json::String(s.into_owned()),
+        Value::Int(i) => Json::Number(i.into()),
+        Value::Float(f) => Number::from_f64(f).map(Json::Number).unwrap_or(Json::Null),
+        Value::Time(t) => Json::String(Timestamp(t).to_string()),
+        Value::Null => Json::Null,
+    }
+}
 
 /// A JSON Lines writer of flow records.
 pub struct JsonlSink {
@@ -16,32 +27,36 @@ pub struct JsonlSink {
     cols: Vec<Column>,
     path: PathBuf,
     line: Vec<u8>,
+    labels: bool,
 }
 
 impl JsonlSink {
     /// A writer to `out`.
-    pub fn new(out: Box<dyn Write + Send>, path: PathBuf) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, layout: Layout, labels: bool, path: PathBuf) -> Self {
         JsonlSink {
             out,
-            cols: columns::all().collect(),
+            cols: layout_columns(layout).into_iter().map(|c| c.1).collect(),
             path,
             line: Vec::new(),
+            labels,
         }
     }
 }
 
 impl FlowSink for JsonlSink {
     fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError> {
-        let mut m = Map::with_capacity(self.cols.len());
+        self.write_scored(r, None)
+    }
+
+    fn write_scored(&mut self, r: &FlowRecord, score: Option<&Score>) -> Result<(), ExportError> {
+        let mut m = Map::with_capacity(self.cols.len() + 3);
         for &c in &self.cols {
-            let v = match c.value(r) {
-                Value::Text(s) => Json::String(s.into_owned()),
-                Value::Int(i) => Json::Number(i.into()),
-                Value::Float(f) => Number::from_f64(f).map(Json::Number).unwrap_or(Json::Null),
-                Value::Time(t) => Json::String(Timestamp(t).to_string()),
-                Value::Null => Json::Null,
-            };
-            m.insert(c.name().to_string(), v);
+            m.insert(c.name().to_string(), json(c.value(r)));
+        }
+        if self.labels {
+            for (k, v) in LABEL_COLUMNS.iter().zip(label_values(score)) {
+                m.insert(k.to_string(), json(v));
+            }
         }
         self.line.clear();
         let io = |source| ExportError::Io {

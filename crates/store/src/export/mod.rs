@@ -7,7 +7,10 @@ mod parquet;
 use std::io::Write;
 use std::path::PathBuf;
 
+use flow::columns::{self, Column};
 use flow::FlowRecord;
+
+use crate::model::Score;
 
 pub use self::csv::CsvSink;
 pub use self::jsonl::JsonlSink;
@@ -47,7 +50,13 @@ pub enum Layout {
     /// The original CIC-IDS2017 `TrafficLabelling` header, with its duplicated
     /// `Fwd Header Length` and without the columns it did not have.
     Cic2017,
+    /// The features only, in the model's input order (training data).
+    Features,
 }
+
+/// The columns a labelled export appends: the score's label, P(attack) and the label's
+/// probability (empty when the flow was not scored).
+pub const LABEL_COLUMNS: [&str; 3] = ["Label", "Attack Probability", "Confidence"];
 
 /// A failed export.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +83,10 @@ pub enum ExportError {
 pub trait FlowSink {
     /// Writes one flow.
     fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError>;
+    /// Writes one flow with its score (the label columns of a labelled sink).
+    fn write_scored(&mut self, r: &FlowRecord, _score: Option<&Score>) -> Result<(), ExportError> {
+        self.write(r)
+    }
     /// Flushes everything.
     fn finish(&mut self) -> Result<(), ExportError>;
 }
@@ -85,12 +98,35 @@ pub fn open(
     out: Box<dyn Write + Send>,
     path: PathBuf,
 ) -> Result<Box<dyn FlowSink>, ExportError> {
+    open_with(format, layout, false, out, path)
+}
+
+/// Opens a sink of `format` on `out`; with `labels`, each row ends with [`LABEL_COLUMNS`].
+pub fn open_with(
+    format: ExportFormat,
+    layout: Layout,
+    labels: bool,
+    out: Box<dyn Write + Send>,
+    path: PathBuf,
+) -> Result<Box<dyn FlowSink>, ExportError> {
     Ok(match format {
-        ExportFormat::Csv => Box::new(CsvSink::new(out, layout, path)?),
-        ExportFormat::Jsonl => Box::new(JsonlSink::new(out, path)),
-        ExportFormat::Parquet => Box::new(ParquetSink::new(out, path)?),
+        ExportFormat::Csv => Box::new(CsvSink::new(out, layout, labels, path)?),
+        ExportFormat::Jsonl => Box::new(JsonlSink::new(out, layout, labels, path)),
+        ExportFormat::Parquet => Box::new(ParquetSink::new(out, layout, labels, path)?),
         ExportFormat::None => Box::new(Discard),
     })
+}
+
+/// The columns of a layout, with their header names.
+pub fn layout_columns(layout: Layout) -> Vec<(String, Column)> {
+    match layout {
+        Layout::Canonical => columns::all().map(|c| (c.name().to_string(), c)).collect(),
+        Layout::Features => flow::features::ALL
+            .iter()
+            .map(|&f| (f.name().to_string(), Column::Feature(f)))
+            .collect(),
+        Layout::Cic2017 => self::csv::cic2017_columns(),
+    }
 }
 
 /// The sink of `--format none`.
@@ -110,4 +146,17 @@ impl FlowSink for Discard {
 pub fn format_float(buf: &mut String, v: f64) {
     let mut r = ryu::Buffer::new();
     buf.push_str(r.format(v));
+}
+
+/// The values of [`LABEL_COLUMNS`] for a score.
+pub fn label_values(score: Option<&Score>) -> [flow::columns::Value<'_>; 3] {
+    use flow::columns::Value;
+    match score {
+        Some(s) => [
+            Value::Text(std::borrow::Cow::Borrowed(s.label.as_str())),
+            Value::Float(s.p_attack),
+            Value::Float(s.confidence),
+        ],
+        None => [Value::Null, Value::Null, Value::Null],
+    }
 }

@@ -10,13 +10,14 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use flow::columns::{self, Column, ColumnType, Value};
+use flow::columns::{Column, ColumnType, Value};
 use flow::FlowRecord;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use super::{ExportError, FlowSink};
+use super::{label_values, layout_columns, ExportError, FlowSink, Layout, LABEL_COLUMNS};
+use crate::model::Score;
 
 /// Flows per row group.
 const ROWS_PER_BATCH: usize = 8192;
@@ -28,11 +29,18 @@ enum Builder {
     Time(TimestampMicrosecondBuilder),
 }
 
-/// The Arrow schema of a flow row, from the column table.
-pub fn schema() -> Schema {
+/// The Arrow schema of a flow row in a layout, from the column table; with `labels`, then
+/// the label columns.
+pub fn schema(layout: Layout, labels: bool) -> Schema {
+    let label_fields = [
+        Field::new(LABEL_COLUMNS[0], DataType::Utf8, true),
+        Field::new(LABEL_COLUMNS[1], DataType::Float64, true),
+        Field::new(LABEL_COLUMNS[2], DataType::Float64, true),
+    ];
     Schema::new(
-        columns::all()
-            .map(|c| {
+        layout_columns(layout)
+            .into_iter()
+            .map(|(_, c)| {
                 let (ty, nullable) = match c.ty() {
                     ColumnType::Text => (DataType::Utf8, true),
                     ColumnType::Int => (DataType::Int64, c == Column::Vlan),
@@ -44,6 +52,7 @@ pub fn schema() -> Schema {
                 };
                 Field::new(c.name(), ty, nullable)
             })
+            .chain(label_fields.into_iter().filter(|_| labels))
             .collect::<Vec<_>>(),
     )
 }
@@ -67,8 +76,13 @@ fn parquet_err(path: &std::path::Path, e: impl std::fmt::Display) -> ExportError
 
 impl ParquetSink {
     /// A writer to `out` (named `path` in errors).
-    pub fn new(out: Box<dyn Write + Send>, path: PathBuf) -> Result<Self, ExportError> {
-        let schema = Arc::new(schema());
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        layout: Layout,
+        labels: bool,
+        path: PathBuf,
+    ) -> Result<Self, ExportError> {
+        let schema = Arc::new(schema(layout, labels));
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(3).map_err(|e| parquet_err(&path, e))?,
@@ -76,8 +90,13 @@ impl ParquetSink {
             .build();
         let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))
             .map_err(|e| parquet_err(&path, e))?;
-        let cols: Vec<Column> = columns::all().collect();
-        let builders = cols.iter().map(|c| new_builder(c.ty())).collect();
+        let cols: Vec<Column> = layout_columns(layout).into_iter().map(|c| c.1).collect();
+        let mut builders: Vec<Builder> = cols.iter().map(|c| new_builder(c.ty())).collect();
+        if labels {
+            builders.push(Builder::Text(StringBuilder::new()));
+            builders.push(Builder::Float(Float64Builder::new()));
+            builders.push(Builder::Float(Float64Builder::new()));
+        }
         Ok(ParquetSink {
             writer: Some(writer),
             schema,
@@ -125,8 +144,18 @@ fn new_builder(ty: ColumnType) -> Builder {
 
 impl FlowSink for ParquetSink {
     fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError> {
-        for (c, b) in self.cols.iter().zip(self.builders.iter_mut()) {
-            match (b, c.value(r)) {
+        self.write_scored(r, None)
+    }
+
+    fn write_scored(&mut self, r: &FlowRecord, score: Option<&Score>) -> Result<(), ExportError> {
+        let labels = (self.builders.len() > self.cols.len()).then(|| label_values(score));
+        let values = self
+            .cols
+            .iter()
+            .map(|c| c.value(r))
+            .chain(labels.into_iter().flatten());
+        for (b, v) in self.builders.iter_mut().zip(values) {
+            match (b, v) {
                 (Builder::Text(b), Value::Text(s)) => b.append_value(s),
                 (Builder::Text(b), _) => b.append_null(),
                 (Builder::Int(b), Value::Int(i)) => b.append_value(i),

@@ -1,0 +1,461 @@
+//! `analyze --db`, `export`, `archive`, `retain` end to end: duplicates and `--force`, the
+//! data lake read back by the arrow reader, crash safety under SIGKILL, and the one-line,
+//! exit-2 errors for databases that cannot be used.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use arrow_array::{Array, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+fn nv() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netvigil"))
+}
+
+fn pcap(name: &str) -> PathBuf {
+    let base = match std::env::var_os("NETVIGIL_DATA") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    };
+    base.join("nfstream/pcaps").join(name)
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("netvigil-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn sql_count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn the_same_capture_is_refused_unless_forced_and_then_replaced() {
+    let d = temp("dup");
+    let db = d.join("nv.db");
+    let f = pcap("webex.pcap");
+    run(nv().arg("analyze").arg(&f).arg("--db").arg(&db).arg("-q"));
+    let again = nv()
+        .arg("analyze")
+        .arg(&f)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    let msg = stderr(&again);
+    assert!(
+        msg.contains("already analyzed") && msg.contains("--force") && msg.contains("nv.db"),
+        "{msg}"
+    );
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    run(nv()
+        .arg("analyze")
+        .arg(&f)
+        .arg("--db")
+        .arg(&db)
+        .args(["--force", "-q"]));
+    assert_eq!(sql_count(&db, "SELECT COUNT(*) FROM captures"), 1);
+    assert_eq!(sql_count(&db, "SELECT COUNT(*) FROM flows"), 57);
+    assert_eq!(
+        sql_count(
+            &db,
+            "SELECT MIN(id) FROM captures WHERE status = 'complete' AND packets = 1580"
+        ),
+        2
+    );
+}
+
+/// Every row of some Parquet files as text cells keyed by column name, sorted.
+fn parquet_rows(files: &[PathBuf]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut names = Vec::new();
+    let mut rows = Vec::new();
+    for f in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in reader {
+            let b: RecordBatch = b.unwrap();
+            names = b
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            for i in 0..b.num_rows() {
+                rows.push(
+                    b.columns()
+                        .iter()
+                        .map(|c| {
+                            if c.is_null(i) {
+                                String::new()
+                            } else {
+                                arrow_cell(c.as_ref(), i)
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+    }
+    rows.sort();
+    (names, rows)
+}
+
+fn arrow_cell(c: &dyn Array, i: usize) -> String {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+    match c.data_type() {
+        arrow_schema::DataType::Utf8 => c.as_string::<i32>().value(i).to_string(),
+        arrow_schema::DataType::Int64 => c.as_primitive::<Int64Type>().value(i).to_string(),
+        arrow_schema::DataType::Float64 => {
+            format!("{:?}", c.as_primitive::<Float64Type>().value(i))
+        }
+        arrow_schema::DataType::Timestamp(..) => c
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(i)
+            .to_string(),
+        other => panic!("unexpected column type {other}"),
+    }
+}
+
+fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p, ext));
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn exported_parquet_reads_back_as_the_metered_flows_partitioned_by_date() {
+    let d = temp("export");
+    let db = d.join("nv.db");
+    // Flows over many days of 2016–2018.
+    let f = pcap("dropbox.pcap");
+    run(nv().arg("analyze").arg(&f).arg("--db").arg(&db).arg("-q"));
+    let direct = d.join("direct.parquet");
+    run(nv()
+        .arg("analyze")
+        .arg(&f)
+        .args(["--format", "parquet", "-q", "-o"])
+        .arg(&direct));
+    run(nv()
+        .arg("export")
+        .arg("--db")
+        .arg(&db)
+        .args(["--format", "parquet", "--out"])
+        .arg(d.join("lake")));
+    let files = files_under(&d.join("lake"), "parquet");
+    let days = sql_count(
+        &db,
+        "SELECT COUNT(DISTINCT first_seen / 86400000000) FROM flows",
+    );
+    assert_eq!(files.len() as i64, days);
+    assert!(days >= 3, "{days} days");
+    for f in &files {
+        let dir = f
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(dir.starts_with("date=201"), "{dir}");
+    }
+    let (names, rows) = parquet_rows(&files);
+    let (want_names, want_rows) = parquet_rows(&[direct]);
+    assert_eq!(names, want_names);
+    assert_eq!(rows.len(), want_rows.len());
+    assert_eq!(rows, want_rows);
+    // A range selects the flows first seen in it: from the second day on.
+    let day2 = sql_count(
+        &db,
+        "SELECT DISTINCT first_seen / 86400000000 FROM flows ORDER BY 1 LIMIT 1 OFFSET 1",
+    );
+    let since = chrono::DateTime::from_timestamp(day2 * 86_400, 0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    run(nv()
+        .arg("export")
+        .arg("--db")
+        .arg(&db)
+        .args(["--since", &since, "--format", "csv", "--out"])
+        .arg(d.join("csv")));
+    let csv_files = files_under(&d.join("csv"), "csv");
+    assert_eq!(csv_files.len() as i64, days - 1);
+    let csv_rows: usize = csv_files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap().lines().count() - 1)
+        .sum();
+    // CSV exports use the CIC-IDS2017 layout.
+    let header = std::fs::read_to_string(&csv_files[0]).unwrap();
+    assert!(
+        header.starts_with("Flow ID, Source IP, Source Port,"),
+        "{}",
+        &header[..80]
+    );
+    let in_2017 = sql_count(
+        &db,
+        &format!(
+            "SELECT COUNT(*) FROM flows WHERE first_seen >= {}",
+            day2 * 86_400_000_000
+        ),
+    );
+    assert!(in_2017 > 0);
+    assert_eq!(csv_rows as i64, in_2017);
+}
+
+#[test]
+fn archive_moves_old_days_to_parquet_and_drops_exactly_those_rows() {
+    let d = temp("archive");
+    let db = d.join("nv.db");
+    run(nv()
+        .arg("analyze")
+        .arg(pcap("dropbox.pcap"))
+        .arg("--db")
+        .arg(&db)
+        .arg("-q"));
+    let stored = sql_count(&db, "SELECT COUNT(*) FROM flows");
+    run(nv()
+        .arg("export")
+        .arg("--db")
+        .arg(&db)
+        .args(["--format", "parquet", "--out"])
+        .arg(d.join("before")));
+    let out = run(nv()
+        .arg("archive")
+        .arg("--db")
+        .arg(&db)
+        .args(["--older-than", "30d", "--out"])
+        .arg(d.join("archive")));
+    assert!(stderr(&out).contains(&format!("archived and dropped {stored} flows")));
+    assert_eq!(sql_count(&db, "SELECT COUNT(*) FROM flows"), 0);
+    let (names, archived) = parquet_rows(&files_under(&d.join("archive"), "parquet"));
+    let (before_names, before) = parquet_rows(&files_under(&d.join("before"), "parquet"));
+    // The archive also carries the (empty) label columns.
+    assert_eq!(names[..before_names.len()], before_names[..]);
+    assert_eq!(
+        &names[before_names.len()..],
+        ["Label", "Attack Probability", "Confidence"]
+    );
+    let trimmed: Vec<Vec<String>> = archived
+        .into_iter()
+        .map(|r| r[..before_names.len()].to_vec())
+        .collect();
+    assert_eq!(trimmed, before);
+    // The rollups keep the history the dashboard aggregates.
+    assert!(sql_count(&db, "SELECT COUNT(*) FROM talkers_1h") > 0);
+}
+
+#[test]
+fn a_sigkilled_ingest_leaves_a_sound_database_of_whole_batches() {
+    let d = temp("kill");
+    let cap = d.join("big.pcap");
+    run(nv()
+        .args([
+            "gen",
+            "--flows",
+            "300000",
+            "--packets",
+            "1200000",
+            "--concurrent",
+            "5000",
+            "--out",
+        ])
+        .arg(&cap));
+    let db = d.join("nv.db");
+    let batch = 1000;
+    let mut child = nv()
+        .arg("analyze")
+        .arg(&cap)
+        .arg("--db")
+        .arg(&db)
+        .args(["--db-batch", &batch.to_string(), "-q"])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Kill it once a few batches are in, while it is still writing.
+    loop {
+        let n = rusqlite::Connection::open(&db)
+            .ok()
+            .and_then(|c| {
+                c.query_row("SELECT COUNT(*) FROM flows", [], |r| r.get::<_, i64>(0))
+                    .ok()
+            })
+            .unwrap_or(0);
+        if n >= 5 * batch {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ingest ended before it was killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM flows", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        n > 0 && n % batch == 0,
+        "{n} flows is not whole batches of {batch}"
+    );
+    let status: String = c
+        .query_row("SELECT status FROM captures", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "ingesting");
+    // The rollups hold exactly the stored flows.
+    let rolled: i64 = c
+        .query_row("SELECT SUM(flows) FROM protocols_1m", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rolled, n);
+    // A rerun is refused (and says the earlier ingest did not complete), --force replaces it.
+    let again = nv()
+        .arg("analyze")
+        .arg(&cap)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("ingesting"), "{}", stderr(&again));
+}
+
+/// Runs `analyze --db DB` on a small capture: exit status 2, one line naming `names`.
+fn refused(db: &str, names: &str) -> String {
+    let out = nv()
+        .arg("analyze")
+        .arg(pcap("webex.pcap"))
+        .arg("--db")
+        .arg(db)
+        .output()
+        .unwrap();
+    let msg = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    assert_eq!(msg.trim_end().lines().count(), 1, "{msg}");
+    assert!(msg.contains(names), "{msg} does not name {names}");
+    assert!(out.stdout.is_empty());
+    msg
+}
+
+#[test]
+fn databases_that_cannot_be_used_are_refused_in_one_line_before_any_work() {
+    let d = temp("refuse");
+    // Nothing listens there.
+    refused("postgres://postgres@127.0.0.1:1/test", "127.0.0.1:1/test");
+    // No such role.
+    let msg = refused(
+        "postgres://no_such_role@127.0.0.1:5432/test",
+        "127.0.0.1:5432/test",
+    );
+    assert!(msg.contains("no_such_role"), "{msg}");
+    // Not a database.
+    let junk = d.join("junk.db");
+    std::fs::write(
+        &junk,
+        b"this is not a database file, just text of some length",
+    )
+    .unwrap();
+    let msg = refused(junk.to_str().unwrap(), "junk.db");
+    assert!(msg.contains("not a database"), "{msg}");
+    // Locked by another writer.
+    let locked = d.join("locked.db");
+    run(nv()
+        .arg("analyze")
+        .arg(pcap("ftp.pcap"))
+        .arg("--db")
+        .arg(&locked)
+        .arg("-q"));
+    let holder = rusqlite::Connection::open(&locked).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let msg = refused(locked.to_str().unwrap(), "locked.db");
+    assert!(msg.contains("locked"), "{msg}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    // Read-only (immutable, so that root cannot write it either).
+    let ro = d.join("ro.db");
+    std::fs::copy(&locked, &ro).unwrap();
+    if Command::new("chattr")
+        .arg("+i")
+        .arg(&ro)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let msg = refused(ro.to_str().unwrap(), "ro.db");
+        let _ = Command::new("chattr").arg("-i").arg(&ro).status();
+        assert!(msg.contains("read-only"), "{msg}");
+    }
+    // Nothing was written by the refused runs.
+    assert_eq!(sql_count(&locked, "SELECT COUNT(*) FROM captures"), 1);
+}
+
+#[test]
+fn retention_by_age_empties_old_captures_and_reports_it() {
+    let d = temp("retain");
+    let db = d.join("nv.db");
+    let out = run(nv()
+        .arg("analyze")
+        .arg(pcap("webex.pcap"))
+        .arg("--db")
+        .arg(&db)
+        .args(["--retain", "365d"]));
+    assert!(
+        stderr(&out).contains("retention: removed 57 flows"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sql_count(&db, "SELECT COUNT(*) FROM flows"), 0);
+    assert_eq!(sql_count(&db, "SELECT COUNT(*) FROM talkers_1m"), 0);
+    let mut by_action: BTreeMap<String, i64> = BTreeMap::new();
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let mut st = c
+        .prepare("SELECT action, COUNT(*) FROM audit_log GROUP BY 1")
+        .unwrap();
+    for r in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap() {
+        let (a, n): (String, i64) = r.unwrap();
+        by_action.insert(a, n);
+    }
+    assert_eq!(by_action.get("retention"), Some(&1));
+    assert_eq!(by_action.get("ingest.end"), Some(&1));
+    // The audit log is append-only.
+    assert!(c.execute("DELETE FROM audit_log", []).is_err());
+}

@@ -1,0 +1,279 @@
+//! The data lake: stored flows written as files partitioned by UTC date
+//! (`DIR/date=YYYY-MM-DD/flows.parquet`), for training data and cold archives. `archive` drops
+//! a day from the database only after its Parquet file was written, read back in full and
+//! found to hold exactly the day's rows.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use packet::Timestamp;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::export::{self, ExportError, ExportFormat, FlowSink, Layout};
+use crate::model::{StoredFlow, TimeRange};
+use crate::{day_of, Store, StoreError, DAY_US};
+
+/// A failed lake operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing a file failed.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// A written file did not read back as written.
+    #[error("{path}: {problem}; the day was not dropped")]
+    Verify {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        problem: String,
+    },
+}
+
+/// Which scored flows a training export keeps, by the label's probability.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ConfidenceBand {
+    /// Keep flows whose confidence is below this (uncertain ones, for active learning).
+    pub below: Option<f64>,
+    /// Keep flows whose confidence is above this.
+    pub above: Option<f64>,
+}
+
+impl ConfidenceBand {
+    fn keeps(&self, confidence: f64) -> bool {
+        self.below.is_none_or(|b| confidence < b) && self.above.is_none_or(|a| confidence > a)
+    }
+}
+
+/// What to export.
+#[derive(Clone, Copy, Debug)]
+pub struct ExportSpec {
+    /// First-seen range.
+    pub range: TimeRange,
+    /// File format.
+    pub format: ExportFormat,
+    /// Columns (CSV may use the CIC-IDS2017 layout).
+    pub layout: Layout,
+    /// End each row with the label and score columns.
+    pub labels: bool,
+    /// Training data: scored flows only, in the band.
+    pub training: Option<ConfidenceBand>,
+}
+
+/// One written partition file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionFile {
+    /// Day since the epoch (UTC).
+    pub day: i64,
+    /// The file.
+    pub path: PathBuf,
+    /// Rows written.
+    pub rows: u64,
+}
+
+fn extension(f: ExportFormat) -> &'static str {
+    match f {
+        ExportFormat::Csv => "csv",
+        ExportFormat::Jsonl => "jsonl",
+        ExportFormat::Parquet | ExportFormat::None => "parquet",
+    }
+}
+
+/// `DIR/date=YYYY-MM-DD`.
+pub fn partition_dir(dir: &Path, day: i64) -> PathBuf {
+    let date = Timestamp(day * DAY_US).rfc3339();
+    dir.join(format!("date={}", &date[..10]))
+}
+
+/// The day file being written.
+struct OpenFile {
+    day: i64,
+    tmp: PathBuf,
+    path: PathBuf,
+    sink: Box<dyn FlowSink>,
+    rows: u64,
+}
+
+/// Writes one file per day; each is written under a temporary name and renamed when complete.
+struct Partitioner<'a> {
+    dir: &'a Path,
+    name: String,
+    spec: ExportSpec,
+    open: Option<OpenFile>,
+    done: Vec<PartitionFile>,
+}
+
+impl Partitioner<'_> {
+    fn close(&mut self) -> Result<(), ExportError> {
+        if let Some(OpenFile {
+            day,
+            tmp,
+            path,
+            mut sink,
+            rows,
+        }) = self.open.take()
+        {
+            sink.finish()?;
+            drop(sink);
+            std::fs::rename(&tmp, &path).map_err(|source| ExportError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            self.done.push(PartitionFile { day, path, rows });
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, f: &StoredFlow) -> Result<(), ExportError> {
+        let day = day_of(f.record.first.0);
+        if self.open.as_ref().map(|o| o.day) != Some(day) {
+            self.close()?;
+            let pdir = partition_dir(self.dir, day);
+            let io = |source| ExportError::Io {
+                path: pdir.clone(),
+                source,
+            };
+            std::fs::create_dir_all(&pdir).map_err(io)?;
+            let path = pdir.join(&self.name);
+            let tmp = pdir.join(format!(".{}.partial", self.name));
+            let file = File::create(&tmp).map_err(|source| ExportError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
+            let sink = export::open_with(
+                self.spec.format,
+                self.spec.layout,
+                self.spec.labels,
+                Box::new(BufWriter::with_capacity(1 << 20, file)),
+                path.clone(),
+            )?;
+            self.open = Some(OpenFile {
+                day,
+                tmp,
+                path,
+                sink,
+                rows: 0,
+            });
+        }
+        if let Some(o) = self.open.as_mut() {
+            o.sink.write_scored(&f.record, f.score.as_ref())?;
+            o.rows += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Exports stored flows (oldest first) into `dir`, one file per UTC day, named
+/// `flows.<ext>`; returns the files written.
+pub fn export(
+    store: &mut dyn Store,
+    spec: &ExportSpec,
+    dir: &Path,
+) -> Result<Vec<PartitionFile>, LakeError> {
+    export_named(
+        store,
+        spec,
+        dir,
+        &format!("flows.{}", extension(spec.format)),
+    )
+}
+
+fn export_named(
+    store: &mut dyn Store,
+    spec: &ExportSpec,
+    dir: &Path,
+    name: &str,
+) -> Result<Vec<PartitionFile>, LakeError> {
+    let mut p = Partitioner {
+        dir,
+        name: name.to_string(),
+        spec: *spec,
+        open: None,
+        done: Vec::new(),
+    };
+    let mut failure: Option<ExportError> = None;
+    store
+        .scan_flows(spec.range, &mut |f| {
+            if let Some(band) = &spec.training {
+                match &f.score {
+                    Some(s) if band.keeps(s.confidence) => {}
+                    _ => return Ok(()),
+                }
+            }
+            p.write(&f).map_err(|e| {
+                let msg = e.to_string();
+                failure = Some(e);
+                msg
+            })
+        })
+        .map_err(|e| match failure.take() {
+            Some(f) => LakeError::Export(f),
+            None => LakeError::Store(e),
+        })?;
+    p.close()?;
+    Ok(p.done)
+}
+
+/// Rows in a Parquet file, read in full (every column decoded).
+pub fn parquet_rows(path: &Path) -> Result<u64, String> {
+    let f = File::open(path).map_err(|e| e.to_string())?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        .and_then(|b| b.build())
+        .map_err(|e| e.to_string())?;
+    let mut rows = 0u64;
+    for batch in reader {
+        rows += batch.map_err(|e| e.to_string())?.num_rows() as u64;
+    }
+    Ok(rows)
+}
+
+/// Moves every whole day of flows before `before` to Parquet under `dir`
+/// (`date=…/archive-<first id>.parquet`, canonical columns with the score), then drops the day
+/// from the database, one day at a time, only once its file reads back with the day's row
+/// count. Returns the files written.
+pub fn archive(
+    store: &mut dyn Store,
+    before: Timestamp,
+    dir: &Path,
+) -> Result<Vec<PartitionFile>, LakeError> {
+    let mut out = Vec::new();
+    for (day, n) in store.flow_days()? {
+        if (day + 1) * DAY_US > before.0 {
+            break;
+        }
+        let spec = ExportSpec {
+            range: TimeRange {
+                from: Timestamp(day * DAY_US),
+                to: Timestamp((day + 1) * DAY_US),
+            },
+            format: ExportFormat::Parquet,
+            layout: Layout::Canonical,
+            labels: true,
+            training: None,
+        };
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0);
+        let mut files = export_named(store, &spec, dir, &format!("archive-{stamp}.parquet"))?;
+        let Some(file) = files.pop() else {
+            continue;
+        };
+        let rows = parquet_rows(&file.path).map_err(|problem| LakeError::Verify {
+            path: file.path.clone(),
+            problem,
+        })?;
+        if rows != n || file.rows != n {
+            return Err(LakeError::Verify {
+                path: file.path.clone(),
+                problem: format!("{rows} rows read back, {n} stored"),
+            });
+        }
+        store.drop_flow_day(day, n)?;
+        out.push(file);
+    }
+    Ok(out)
+}

@@ -1,0 +1,436 @@
+//! What the store keeps and answers: captures, flow scores, alerts, filters and the typed rows
+//! of the dashboard queries. Times are [`Timestamp`]s (UTC µs) everywhere.
+
+use std::net::IpAddr;
+
+use flow::direction::Cidr;
+use flow::FlowRecord;
+use packet::Timestamp;
+use serde::Serialize;
+
+/// A capture's row id.
+pub type CaptureId = i64;
+
+/// How far a capture's ingest got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureStatus {
+    /// Flows are being written (or the writer died: a capture left in this state is
+    /// incomplete; its rows are whole batches).
+    Ingesting,
+    /// Every flow and window was written.
+    Complete,
+    /// The ingest stopped on an error; what was written stays, whole batches only.
+    Failed,
+}
+
+impl CaptureStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaptureStatus::Ingesting => "ingesting",
+            CaptureStatus::Complete => "complete",
+            CaptureStatus::Failed => "failed",
+        }
+    }
+
+    /// The status of a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CaptureStatus::Ingesting,
+            CaptureStatus::Complete,
+            CaptureStatus::Failed,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// What is known of a capture before its packets are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCapture {
+    /// File name(s), or the interface of a live run.
+    pub name: String,
+    /// SHA-256 of the file's bytes (hex); for several files, of their sorted digests; `None` for
+    /// a live run.
+    pub sha256: Option<String>,
+    /// Size in bytes of the input file(s).
+    pub size: u64,
+    /// Interface of a live run.
+    pub interface: Option<String>,
+    /// The sensor that metered it.
+    pub sensor: String,
+}
+
+/// Totals written when a capture's ingest ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureTotals {
+    /// First packet time.
+    pub start: Option<Timestamp>,
+    /// Last packet time.
+    pub end: Option<Timestamp>,
+    /// Frames read.
+    pub packets: u64,
+    /// Frame bytes read.
+    pub bytes: u64,
+    /// Flows written.
+    pub flows: u64,
+}
+
+/// One stored capture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Capture {
+    /// Row id.
+    pub id: CaptureId,
+    /// File name(s) or interface.
+    pub name: String,
+    /// Content digest (hex).
+    pub sha256: Option<String>,
+    /// Input size in bytes.
+    pub size: u64,
+    /// Interface of a live run.
+    pub interface: Option<String>,
+    /// Sensor name.
+    pub sensor: String,
+    /// When the ingest began (wall clock).
+    pub ingested: Timestamp,
+    /// First packet time.
+    pub start: Option<Timestamp>,
+    /// Last packet time.
+    pub end: Option<Timestamp>,
+    /// Frames.
+    pub packets: u64,
+    /// Frame bytes.
+    pub bytes: u64,
+    /// Flows.
+    pub flows: u64,
+    /// How far the ingest got.
+    pub status: CaptureStatus,
+}
+
+/// A flow's score from the detector (written with the flow).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Score {
+    /// The predicted class ("BENIGN", an attack family) or a ground-truth label.
+    pub label: String,
+    /// P(attack).
+    pub p_attack: f64,
+    /// Probability of the predicted class.
+    pub confidence: f64,
+    /// Model version.
+    pub model: String,
+}
+
+/// A stored flow: the record as metered, with its database id and score.
+#[derive(Clone, Debug)]
+pub struct StoredFlow {
+    /// Database id: `capture << 40 | sequence in the capture` (see [`flow_row_id`]).
+    pub id: i64,
+    /// The capture it came from.
+    pub capture: CaptureId,
+    /// The record (its `id` is the sequence in the capture).
+    pub record: FlowRecord,
+    /// The score, once scored.
+    pub score: Option<Score>,
+}
+
+/// Bits of a flow id that hold the sequence number within its capture.
+pub const FLOW_SEQ_BITS: u32 = 40;
+
+/// The database id of a capture's `seq`-th flow: deterministic, so a retried batch is
+/// recognised (and a redelivered one never duplicates a row).
+pub fn flow_row_id(capture: CaptureId, seq: u64) -> i64 {
+    (capture << FLOW_SEQ_BITS) | (seq as i64 & ((1 << FLOW_SEQ_BITS) - 1))
+}
+
+/// A half-open time range `[from, to)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Inclusive start.
+    pub from: Timestamp,
+    /// Exclusive end.
+    pub to: Timestamp,
+}
+
+impl TimeRange {
+    /// Everything.
+    pub const ALL: TimeRange = TimeRange {
+        from: Timestamp(i64::MIN / 2),
+        to: Timestamp(i64::MAX / 2),
+    };
+
+    /// The `hours` before `end`.
+    pub fn hours_before(end: Timestamp, hours: i64) -> Self {
+        TimeRange {
+            from: Timestamp(end.0 - hours * 3_600_000_000),
+            to: end,
+        }
+    }
+}
+
+/// An address or a network, as a flow filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpFilter {
+    /// Lowest address in the block.
+    pub lo: IpAddr,
+    /// Highest address in the block.
+    pub hi: IpAddr,
+}
+
+impl IpFilter {
+    /// One address.
+    pub fn addr(ip: IpAddr) -> Self {
+        IpFilter { lo: ip, hi: ip }
+    }
+
+    /// Every address of a block.
+    pub fn cidr(c: Cidr) -> Self {
+        let (lo, hi) = c.bounds();
+        IpFilter { lo, hi }
+    }
+
+    /// Parses `a.b.c.d`, an IPv6 address or a CIDR block.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(IpFilter::addr(ip));
+        }
+        s.parse::<Cidr>()
+            .map(IpFilter::cidr)
+            .map_err(|e| format!("{s}: not an address or CIDR block ({})", e.0))
+    }
+
+    /// Whether `ip` is inside.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (ip, self.lo, self.hi) {
+            (IpAddr::V4(a), IpAddr::V4(l), IpAddr::V4(h)) => l <= a && a <= h,
+            (IpAddr::V6(a), IpAddr::V6(l), IpAddr::V6(h)) => l <= a && a <= h,
+            _ => false,
+        }
+    }
+}
+
+/// Which flows a listing returns. Every set field must match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlowFilter {
+    /// First-seen time range.
+    pub time: Option<TimeRange>,
+    /// Source or destination address inside.
+    pub ip: Option<IpFilter>,
+    /// Source address inside.
+    pub src: Option<IpFilter>,
+    /// Destination address inside.
+    pub dst: Option<IpFilter>,
+    /// Source port (not indexed: combine with a time range or an address).
+    pub src_port: Option<u16>,
+    /// Destination port.
+    pub dst_port: Option<u16>,
+    /// IP protocol number.
+    pub protocol: Option<u8>,
+    /// Score label (exact).
+    pub label: Option<String>,
+    /// P(attack) at least.
+    pub min_score: Option<f64>,
+    /// Substring of the DNS query, TLS SNI or HTTP host (case-insensitive).
+    pub text: Option<String>,
+    /// Only this capture.
+    pub capture: Option<CaptureId>,
+}
+
+/// Where a page of flows continues: the last row of the previous page (newest first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FlowCursor {
+    /// First-seen time of the last row shown.
+    pub first: Timestamp,
+    /// Its id.
+    pub id: i64,
+}
+
+/// One page of a flow listing.
+#[derive(Clone, Debug)]
+pub struct FlowPage {
+    /// Newest first.
+    pub flows: Vec<StoredFlow>,
+    /// The cursor of the next page, when there may be one.
+    pub next: Option<FlowCursor>,
+}
+
+/// A host's traffic over a range (from the per-minute rollups).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TalkerRow {
+    /// Address.
+    pub ip: IpAddr,
+    /// Wire bytes it sent.
+    pub bytes_sent: u64,
+    /// Wire bytes it received.
+    pub bytes_received: u64,
+    /// Packets sent.
+    pub packets_sent: u64,
+    /// Packets received.
+    pub packets_received: u64,
+    /// Flows it took part in.
+    pub flows: u64,
+}
+
+impl TalkerRow {
+    /// Bytes both ways.
+    pub fn bytes(&self) -> u64 {
+        self.bytes_sent + self.bytes_received
+    }
+}
+
+/// A destination port's traffic over a range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortRow {
+    /// IP protocol.
+    pub protocol: u8,
+    /// Destination port.
+    pub port: u16,
+    /// IANA service name (or "").
+    pub service: &'static str,
+    /// Flows.
+    pub flows: u64,
+    /// Packets both ways.
+    pub packets: u64,
+    /// Wire bytes both ways.
+    pub bytes: u64,
+}
+
+/// An IP protocol's traffic over a range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProtocolRow {
+    /// IP protocol.
+    pub protocol: u8,
+    /// Flows.
+    pub flows: u64,
+    /// Packets both ways.
+    pub packets: u64,
+    /// Wire bytes both ways.
+    pub bytes: u64,
+}
+
+/// TCP health and the home-network split over a range (summed windows).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TrafficHealth {
+    /// Windows summed.
+    pub windows: u64,
+    /// Frames.
+    pub packets: u64,
+    /// Frame bytes.
+    pub bytes: u64,
+    /// TCP segments.
+    pub tcp_segments: u64,
+    /// SYN without ACK.
+    pub syn: u64,
+    /// SYN-ACK.
+    pub syn_ack: u64,
+    /// FIN.
+    pub fin: u64,
+    /// RST.
+    pub rst: u64,
+    /// Retransmissions.
+    pub retransmissions: u64,
+    /// Inbound packets and bytes.
+    pub inbound: [u64; 2],
+    /// Outbound packets and bytes.
+    pub outbound: [u64; 2],
+    /// Internal packets and bytes.
+    pub internal: [u64; 2],
+    /// External packets and bytes.
+    pub external: [u64; 2],
+}
+
+/// Alerts in one minute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MinuteCount {
+    /// Minute start.
+    pub minute: Timestamp,
+    /// Alerts.
+    pub count: u64,
+}
+
+/// A source of alerts over a range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttackerRow {
+    /// Source address.
+    pub ip: IpAddr,
+    /// Alerts.
+    pub alerts: u64,
+    /// Highest severity.
+    pub max_severity: u8,
+}
+
+/// A new alert.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewAlert {
+    /// When (the flow's last packet or the window's end).
+    pub time: Timestamp,
+    /// Capture it came from.
+    pub capture: Option<CaptureId>,
+    /// The flow it is about.
+    pub flow: Option<i64>,
+    /// The window it is about (its start).
+    pub window: Option<Timestamp>,
+    /// Source (attacker).
+    pub src: Option<IpAddr>,
+    /// Destination (victim).
+    pub dst: Option<IpAddr>,
+    /// Attack type or rule name.
+    pub kind: String,
+    /// 1 (lowest) to 5.
+    pub severity: u8,
+    /// 0..1.
+    pub confidence: f64,
+    /// Model version or rule set version.
+    pub model: String,
+    /// Why: feature contributions or rule evidence, JSON.
+    pub detail: String,
+}
+
+/// A stored alert.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    /// Row id.
+    pub id: i64,
+    /// The alert.
+    #[serde(flatten)]
+    pub alert: NewAlert,
+    /// new / acknowledged / dismissed / resolved.
+    pub status: String,
+    /// Incident it belongs to.
+    pub incident: Option<i64>,
+}
+
+/// Which alerts a listing returns.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertFilter {
+    /// Time range.
+    pub time: Option<TimeRange>,
+    /// Severity at least.
+    pub min_severity: Option<u8>,
+    /// Source address.
+    pub src: Option<IpAddr>,
+}
+
+/// What retention removes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Remove data whose time is before this.
+    pub before: Option<Timestamp>,
+    /// SQLite: remove the oldest days until the used pages fit in this many bytes.
+    pub max_bytes: Option<u64>,
+}
+
+/// What a retention run removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    /// Flows removed.
+    pub flows: u64,
+    /// Windows removed.
+    pub windows: u64,
+    /// Alerts removed.
+    pub alerts: u64,
+    /// Whole day partitions dropped (PostgreSQL).
+    pub partitions: Vec<String>,
+    /// Everything before this is gone.
+    pub cutoff: Option<Timestamp>,
+}

@@ -1,0 +1,594 @@
+//! The `flows` table's columns, derived from `flow::columns` (the one table that also names the
+//! CSV header, the Parquet schema and the model's inputs), and the mapping between a
+//! [`StoredFlow`] and one row of database values. Both backends bind and read rows through
+//! this, so a flow reads back exactly as it was written.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use flow::columns::{self, Column, ColumnType, Value};
+use flow::features::{Kind, FEATURES};
+use flow::{AppMeta, Direction, EndReason, FlowRecord, N_FEATURES};
+use packet::Timestamp;
+
+use crate::model::{flow_row_id, CaptureId, Score, StoredFlow, FLOW_SEQ_BITS};
+
+/// A column's type in the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbType {
+    /// 64-bit integer.
+    Int,
+    /// Double precision.
+    Float,
+    /// Text.
+    Text,
+    /// UTC time, µs (`timestamptz` / SQLite integer µs).
+    Time,
+    /// IP address (`inet` / SQLite blob, see `sqlite::ip_blob`).
+    Ip,
+}
+
+/// Where a column's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Database id.
+    Id,
+    /// Capture id.
+    Capture,
+    /// A column of the flow table (`flow::columns`).
+    Column(Column),
+    /// Last packet time.
+    LastSeen,
+    /// Tunnel kind.
+    Tunnel,
+    /// Packets, forward (0) or backward (1).
+    Packets(usize),
+    /// Counted bytes, forward or backward.
+    Bytes(usize),
+    /// IP bytes, forward or backward.
+    IpBytes(usize),
+    /// Score label.
+    Label,
+    /// P(attack).
+    PAttack,
+    /// Probability of the label.
+    Confidence,
+    /// Model version.
+    Model,
+}
+
+/// One column of `flows`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbColumn {
+    /// SQL name.
+    pub name: String,
+    /// SQL type.
+    pub ty: DbType,
+    /// Whether NULL is allowed.
+    pub nullable: bool,
+    /// Where the value comes from.
+    pub source: Source,
+}
+
+/// One database value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DbValue<'a> {
+    /// NULL.
+    Null,
+    /// Integer.
+    Int(i64),
+    /// Real.
+    Float(f64),
+    /// Text.
+    Text(Cow<'a, str>),
+    /// Time, µs.
+    Time(i64),
+    /// Address.
+    Ip(IpAddr),
+}
+
+/// The SQL name of a flow-table column: its canonical name in snake case
+/// (`Flow Bytes/s` → `flow_bytes_s`), except the identity columns.
+pub fn sql_name(c: Column) -> String {
+    match c {
+        Column::Timestamp => "first_seen".into(),
+        _ => {
+            let mut out = String::new();
+            for ch in c.name().chars() {
+                if ch.is_ascii_alphanumeric() {
+                    out.push(ch.to_ascii_lowercase());
+                } else if !out.is_empty() && !out.ends_with('_') {
+                    out.push('_');
+                }
+            }
+            while out.ends_with('_') {
+                out.pop();
+            }
+            out
+        }
+    }
+}
+
+/// Every column of `flows`, in table order.
+pub fn flow_columns() -> &'static [DbColumn] {
+    static COLS: OnceLock<Vec<DbColumn>> = OnceLock::new();
+    COLS.get_or_init(|| {
+        let col = |name: &str, ty, nullable, source| DbColumn {
+            name: name.to_string(),
+            ty,
+            nullable,
+            source,
+        };
+        let mut v = vec![
+            col("id", DbType::Int, false, Source::Id),
+            col("capture_id", DbType::Int, false, Source::Capture),
+        ];
+        for c in columns::all().filter(|&c| c != Column::FlowId) {
+            let (ty, nullable) = match (c, c.ty()) {
+                (Column::SrcIp | Column::DstIp, _) => (DbType::Ip, false),
+                (Column::Vlan, _) => (DbType::Int, true),
+                (_, ColumnType::Int) => (DbType::Int, false),
+                (_, ColumnType::Float) => (DbType::Float, false),
+                (_, ColumnType::Time) => (DbType::Time, false),
+                (_, ColumnType::Text) => (DbType::Text, true),
+            };
+            v.push(DbColumn {
+                name: sql_name(c),
+                ty,
+                nullable,
+                source: Source::Column(c),
+            });
+        }
+        v.extend([
+            col("last_seen", DbType::Time, false, Source::LastSeen),
+            col("tunnel", DbType::Int, false, Source::Tunnel),
+            col("fwd_packets", DbType::Int, false, Source::Packets(0)),
+            col("bwd_packets", DbType::Int, false, Source::Packets(1)),
+            col("fwd_bytes", DbType::Int, false, Source::Bytes(0)),
+            col("bwd_bytes", DbType::Int, false, Source::Bytes(1)),
+            col("fwd_ip_bytes", DbType::Int, false, Source::IpBytes(0)),
+            col("bwd_ip_bytes", DbType::Int, false, Source::IpBytes(1)),
+            col("label", DbType::Text, true, Source::Label),
+            col("p_attack", DbType::Float, true, Source::PAttack),
+            col("confidence", DbType::Float, true, Source::Confidence),
+            col("model_version", DbType::Text, true, Source::Model),
+        ]);
+        v
+    })
+}
+
+/// The comma-separated column names of `flows`, in table order.
+pub fn flow_column_list() -> &'static str {
+    static LIST: OnceLock<String> = OnceLock::new();
+    LIST.get_or_init(|| {
+        flow_columns()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// The value of column `c` for flow `r` of capture `cap`.
+pub fn value<'a>(
+    c: &DbColumn,
+    cap: CaptureId,
+    r: &'a FlowRecord,
+    score: Option<&'a Score>,
+) -> DbValue<'a> {
+    let int = |v: u64| DbValue::Int(v as i64);
+    match c.source {
+        Source::Id => DbValue::Int(flow_row_id(cap, r.id)),
+        Source::Capture => DbValue::Int(cap),
+        Source::Column(Column::SrcIp) => DbValue::Ip(r.src),
+        Source::Column(Column::DstIp) => DbValue::Ip(r.dst),
+        Source::Column(col) => match col.value(r) {
+            Value::Text(t) => DbValue::Text(t),
+            Value::Int(i) => DbValue::Int(i),
+            Value::Float(f) => DbValue::Float(f),
+            Value::Time(t) => DbValue::Time(t),
+            Value::Null => DbValue::Null,
+        },
+        Source::LastSeen => DbValue::Time(r.last.0),
+        Source::Tunnel => int(r.tunnel as u64),
+        Source::Packets(d) => int(r.packets[d]),
+        Source::Bytes(d) => int(r.bytes[d]),
+        Source::IpBytes(d) => int(r.ip_bytes[d]),
+        Source::Label => score.map_or(DbValue::Null, |s| DbValue::Text(Cow::Borrowed(&s.label))),
+        Source::PAttack => score.map_or(DbValue::Null, |s| DbValue::Float(s.p_attack)),
+        Source::Confidence => score.map_or(DbValue::Null, |s| DbValue::Float(s.confidence)),
+        Source::Model => score.map_or(DbValue::Null, |s| DbValue::Text(Cow::Borrowed(&s.model))),
+    }
+}
+
+/// A stored row that does not make a flow.
+#[derive(Debug, thiserror::Error)]
+#[error("flow row {id}: column {column}: {problem}")]
+pub struct RowError {
+    /// The row's id (0 when unread).
+    pub id: i64,
+    /// The column.
+    pub column: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Rebuilds a stored flow from one row of values in [`flow_columns`] order.
+pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> {
+    let cols = flow_columns();
+    let id = match vals.first() {
+        Some(DbValue::Int(i)) => *i,
+        _ => 0,
+    };
+    let bad = |c: &DbColumn, problem: &str| RowError {
+        id,
+        column: c.name.clone(),
+        problem: problem.to_string(),
+    };
+    if vals.len() != cols.len() {
+        return Err(RowError {
+            id,
+            column: "*".into(),
+            problem: format!("{} values for {} columns", vals.len(), cols.len()),
+        });
+    }
+    let mut r = FlowRecord {
+        id: (id & ((1 << FLOW_SEQ_BITS) - 1)) as u64,
+        src: IpAddr::from([0u8; 4]),
+        dst: IpAddr::from([0u8; 4]),
+        sport: 0,
+        dport: 0,
+        proto: 0,
+        vlan: None,
+        tunnel: 0,
+        first: Timestamp(0),
+        last: Timestamp(0),
+        end_reason: EndReason::Eof,
+        packets: [0; 2],
+        bytes: [0; 2],
+        wire_bytes: [0; 2],
+        ip_bytes: [0; 2],
+        retrans: [0; 2],
+        features: [0.0; N_FEATURES],
+        app: AppMeta::default(),
+        service: "",
+        direction: Direction::External,
+    };
+    let mut capture = 0;
+    let mut score = Score::default();
+    let mut scored = false;
+    for (c, v) in cols.iter().zip(vals) {
+        let int = || match v {
+            DbValue::Int(i) => Ok(i),
+            _ => Err(bad(c, "expected an integer")),
+        };
+        let uint = || int().and_then(|i| u64::try_from(i).map_err(|_| bad(c, "negative")));
+        let text = || match &v {
+            DbValue::Text(t) => Some(t.to_string()),
+            _ => None,
+        };
+        match c.source {
+            Source::Id => {}
+            Source::Capture => capture = int()?,
+            Source::Column(col) => match col {
+                Column::SrcIp | Column::DstIp => {
+                    let DbValue::Ip(ip) = v else {
+                        return Err(bad(c, "expected an address"));
+                    };
+                    if col == Column::SrcIp {
+                        r.src = ip;
+                    } else {
+                        r.dst = ip;
+                    }
+                }
+                Column::SrcPort => r.sport = port(int()?).ok_or_else(|| bad(c, "not a port"))?,
+                Column::DstPort => r.dport = port(int()?).ok_or_else(|| bad(c, "not a port"))?,
+                Column::Protocol => {
+                    r.proto = u8::try_from(int()?).map_err(|_| bad(c, "not a protocol"))?
+                }
+                Column::Timestamp => match v {
+                    DbValue::Time(t) => r.first = Timestamp(t),
+                    _ => return Err(bad(c, "expected a time")),
+                },
+                Column::Feature(f) => {
+                    r.features[f as usize] = match (FEATURES[f as usize].kind, v) {
+                        (Kind::Int, DbValue::Int(i)) => i as f64,
+                        (Kind::Float, DbValue::Float(x)) => x,
+                        // SQLite hands back a real stored as an integral value as a real.
+                        (_, DbValue::Int(i)) => i as f64,
+                        (_, DbValue::Float(x)) => x,
+                        _ => return Err(bad(c, "expected a number")),
+                    }
+                }
+                Column::Vlan => {
+                    r.vlan = match v {
+                        DbValue::Null => None,
+                        DbValue::Int(i) => {
+                            Some(u16::try_from(i).map_err(|_| bad(c, "not a VLAN"))?)
+                        }
+                        _ => return Err(bad(c, "expected an integer")),
+                    }
+                }
+                Column::FwdWireBytes => r.wire_bytes[0] = uint()?,
+                Column::BwdWireBytes => r.wire_bytes[1] = uint()?,
+                Column::FwdRetrans => r.retrans[0] = uint()? as u32,
+                Column::BwdRetrans => r.retrans[1] = uint()? as u32,
+                Column::EndReason => {
+                    r.end_reason = text()
+                        .and_then(|t| EndReason::parse(&t))
+                        .ok_or_else(|| bad(c, "unknown end reason"))?
+                }
+                Column::Direction => {
+                    r.direction = text()
+                        .and_then(|t| Direction::parse(&t))
+                        .ok_or_else(|| bad(c, "unknown direction"))?
+                }
+                // Recomputed below from the ports: it is a function of them.
+                Column::Service => {}
+                Column::DnsQuery => {
+                    r.app.dns_queries = text()
+                        .map(|t| t.split(';').map(str::to_string).collect())
+                        .unwrap_or_default()
+                }
+                Column::DnsRcode => {
+                    r.app.dns_rcode = text().and_then(|t| flow::app::dns::rcode_of(&t))
+                }
+                Column::TlsSni => r.app.tls_sni = text(),
+                Column::TlsAlpn => r.app.tls_alpn = text(),
+                Column::HttpHost => r.app.http_host = text(),
+                Column::HttpMethod => r.app.http_method = text(),
+                Column::FlowId => {}
+            },
+            Source::LastSeen => match v {
+                DbValue::Time(t) => r.last = Timestamp(t),
+                _ => return Err(bad(c, "expected a time")),
+            },
+            Source::Tunnel => r.tunnel = int()? as u8,
+            Source::Packets(d) => r.packets[d] = uint()?,
+            Source::Bytes(d) => r.bytes[d] = uint()?,
+            Source::IpBytes(d) => r.ip_bytes[d] = uint()?,
+            Source::Label => {
+                if let Some(t) = text() {
+                    score.label = t;
+                    scored = true;
+                }
+            }
+            Source::PAttack => {
+                if let DbValue::Float(x) = v {
+                    score.p_attack = x;
+                }
+            }
+            Source::Confidence => {
+                if let DbValue::Float(x) = v {
+                    score.confidence = x;
+                }
+            }
+            Source::Model => score.model = text().unwrap_or_default(),
+        }
+    }
+    r.service = flow::service::of_flow(r.sport, r.dport, r.proto);
+    Ok(StoredFlow {
+        id,
+        capture,
+        record: r,
+        score: scored.then_some(score),
+    })
+}
+
+fn port(i: i64) -> Option<u16> {
+    u16::try_from(i).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_names_are_unique_snake_case_and_cover_every_flow_column() {
+        let cols = flow_columns();
+        let mut names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+        assert!(names.iter().all(|n| n
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')));
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate SQL column names");
+        // Every canonical column but the derived Flow ID is stored.
+        assert_eq!(
+            cols.iter()
+                .filter(|c| matches!(c.source, Source::Column(_)))
+                .count(),
+            columns::all().count() - 1
+        );
+        assert_eq!(
+            sql_name(Column::Feature(flow::F::FlowBytesPerSec)),
+            "flow_bytes_s"
+        );
+        assert_eq!(sql_name(Column::Timestamp), "first_seen");
+        assert_eq!(sql_name(Column::SrcIp), "src_ip");
+    }
+}
+
+/// Column types of one SQL dialect.
+#[derive(Clone, Copy, Debug)]
+pub struct Dialect {
+    /// 64-bit integer.
+    pub int: &'static str,
+    /// Double.
+    pub float: &'static str,
+    /// Text.
+    pub text: &'static str,
+    /// UTC time.
+    pub time: &'static str,
+    /// IP address.
+    pub ip: &'static str,
+    /// An integer primary key the database assigns.
+    pub serial_pk: &'static str,
+    /// Appended to the rollup tables (SQLite: `WITHOUT ROWID`).
+    pub rollup_suffix: &'static str,
+}
+
+impl Dialect {
+    fn of(&self, t: DbType) -> &'static str {
+        match t {
+            DbType::Int => self.int,
+            DbType::Float => self.float,
+            DbType::Text => self.text,
+            DbType::Time => self.time,
+            DbType::Ip => self.ip,
+        }
+    }
+
+    /// `name TYPE [NOT NULL]` of every flow column.
+    pub fn flow_column_defs(&self) -> String {
+        flow_columns()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}{}",
+                    c.name,
+                    self.of(c.ty),
+                    if c.nullable { "" } else { " NOT NULL" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",\n  ")
+    }
+
+    /// The tables besides `flows`, in this dialect.
+    pub fn tables(&self) -> String {
+        let numbers: String = crate::rollup::WINDOW_NUMBER_COLUMNS
+            .iter()
+            .chain(["external_bytes"].iter())
+            .map(|c| format!("  {c} {{INT}} NOT NULL,\n"))
+            .collect();
+        TABLES
+            .replace("{WINDOW_NUMBERS}", &numbers)
+            .replace("{INT}", self.int)
+            .replace("{REAL}", self.float)
+            .replace("{TEXT}", self.text)
+            .replace("{TIME}", self.time)
+            .replace("{IP}", self.ip)
+            .replace("{SERIAL_PK}", self.serial_pk)
+            .replace("{ROLLUP}", self.rollup_suffix)
+    }
+}
+
+/// Every table but `flows` (whose columns come from [`flow_columns`]), with the indexes the
+/// dashboard's queries use. Placeholders in braces are the dialect's types.
+const TABLES: &str = "
+CREATE TABLE captures (
+  id {SERIAL_PK},
+  name {TEXT} NOT NULL,
+  sha256 {TEXT},
+  size {INT} NOT NULL,
+  interface {TEXT},
+  sensor {TEXT} NOT NULL,
+  ingested_at {TIME} NOT NULL,
+  start_time {TIME},
+  end_time {TIME},
+  packets {INT} NOT NULL DEFAULT 0,
+  bytes {INT} NOT NULL DEFAULT 0,
+  flows {INT} NOT NULL DEFAULT 0,
+  status {TEXT} NOT NULL CHECK (status IN ('ingesting', 'complete', 'failed'))
+);
+CREATE INDEX captures_sha256 ON captures (sha256);
+
+CREATE TABLE windows (
+  capture_id {INT} NOT NULL,
+  start_time {TIME} NOT NULL,
+{WINDOW_NUMBERS}  report {TEXT} NOT NULL,
+  PRIMARY KEY (capture_id, start_time)
+);
+CREATE INDEX windows_start ON windows (start_time);
+
+CREATE TABLE talkers_1m (
+  bucket {TIME} NOT NULL, ip {IP} NOT NULL,
+  bytes_sent {INT} NOT NULL, bytes_received {INT} NOT NULL,
+  packets_sent {INT} NOT NULL, packets_received {INT} NOT NULL, flows {INT} NOT NULL,
+  PRIMARY KEY (bucket, ip)
+){ROLLUP};
+CREATE TABLE talkers_1h (
+  bucket {TIME} NOT NULL, ip {IP} NOT NULL,
+  bytes_sent {INT} NOT NULL, bytes_received {INT} NOT NULL,
+  packets_sent {INT} NOT NULL, packets_received {INT} NOT NULL, flows {INT} NOT NULL,
+  PRIMARY KEY (bucket, ip)
+){ROLLUP};
+CREATE INDEX talkers_1m_ip ON talkers_1m (ip, bucket);
+CREATE INDEX talkers_1h_ip ON talkers_1h (ip, bucket);
+CREATE TABLE ports_1m (
+  bucket {TIME} NOT NULL, protocol {INT} NOT NULL, port {INT} NOT NULL,
+  flows {INT} NOT NULL, packets {INT} NOT NULL, bytes {INT} NOT NULL,
+  PRIMARY KEY (bucket, protocol, port)
+){ROLLUP};
+CREATE TABLE ports_1h (
+  bucket {TIME} NOT NULL, protocol {INT} NOT NULL, port {INT} NOT NULL,
+  flows {INT} NOT NULL, packets {INT} NOT NULL, bytes {INT} NOT NULL,
+  PRIMARY KEY (bucket, protocol, port)
+){ROLLUP};
+CREATE TABLE protocols_1m (
+  bucket {TIME} NOT NULL, protocol {INT} NOT NULL,
+  flows {INT} NOT NULL, packets {INT} NOT NULL, bytes {INT} NOT NULL,
+  PRIMARY KEY (bucket, protocol)
+){ROLLUP};
+CREATE TABLE alerts_1m (
+  bucket {TIME} NOT NULL, src_ip {IP} NOT NULL, kind {TEXT} NOT NULL,
+  alerts {INT} NOT NULL, max_severity {INT} NOT NULL,
+  PRIMARY KEY (bucket, src_ip, kind)
+){ROLLUP};
+
+CREATE TABLE incidents (
+  id {SERIAL_PK},
+  opened_at {TIME} NOT NULL,
+  updated_at {TIME} NOT NULL,
+  src_ip {IP},
+  title {TEXT} NOT NULL,
+  status {TEXT} NOT NULL DEFAULT 'OPEN'
+    CHECK (status IN ('OPEN', 'INVESTIGATING', 'RESOLVED', 'FALSE_POSITIVE')),
+  assignee {TEXT},
+  priority {INT} NOT NULL DEFAULT 3
+);
+CREATE INDEX incidents_updated ON incidents (updated_at);
+
+CREATE TABLE alerts (
+  id {SERIAL_PK},
+  raised_at {TIME} NOT NULL,
+  capture_id {INT},
+  flow_id {INT},
+  window_start {TIME},
+  src_ip {IP},
+  dst_ip {IP},
+  kind {TEXT} NOT NULL,
+  severity {INT} NOT NULL CHECK (severity BETWEEN 1 AND 5),
+  confidence {REAL} NOT NULL,
+  model_version {TEXT} NOT NULL,
+  detail {TEXT} NOT NULL,
+  status {TEXT} NOT NULL DEFAULT 'new'
+    CHECK (status IN ('new', 'acknowledged', 'dismissed', 'resolved')),
+  incident_id {INT} REFERENCES incidents (id)
+);
+CREATE INDEX alerts_raised ON alerts (raised_at);
+CREATE INDEX alerts_severity ON alerts (severity, raised_at);
+CREATE INDEX alerts_src ON alerts (src_ip, raised_at);
+
+CREATE TABLE audit_log (
+  id {SERIAL_PK},
+  logged_at {TIME} NOT NULL,
+  actor {TEXT} NOT NULL,
+  action {TEXT} NOT NULL,
+  object {TEXT} NOT NULL,
+  detail {TEXT} NOT NULL
+);
+";
+
+/// The indexes of `flows` (on PostgreSQL, of every partition): time, addresses, destination
+/// port, and scored attacks by time.
+pub const FLOW_INDEXES: &str = "
+CREATE INDEX flows_first_seen ON flows (first_seen, id);
+CREATE INDEX flows_src_ip ON flows (src_ip, first_seen, id);
+CREATE INDEX flows_dst_ip ON flows (dst_ip, first_seen, id);
+CREATE INDEX flows_dst_port ON flows (dst_port, first_seen, id);
+CREATE INDEX flows_label ON flows (label, first_seen, id) WHERE label IS NOT NULL;
+";
