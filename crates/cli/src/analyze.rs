@@ -492,8 +492,9 @@ pub fn demo(args: &DemoArgs) -> Result<Outcome> {
         window_keep: 256,
         no_app_metadata: false,
         quiet: false,
-        db: None,
-        force: false,
+        // The embedded default store; the demo's capture is the same every run, so replace it.
+        db: Some(args.dir.join("netvigil.db").display().to_string()),
+        force: true,
         sensor: None,
         db_batch: 10_000,
         retain: None,
@@ -508,8 +509,9 @@ pub fn demo(args: &DemoArgs) -> Result<Outcome> {
         home_net: DEFAULT_HOME_NET.into(),
     })?;
     eprintln!(
-        "flows written to {}, traffic windows to {}, charts to {}",
+        "flows written to {} and {}, traffic windows to {}, charts to {}",
         csv.display(),
+        args.dir.join("netvigil.db").display(),
         windows.display(),
         charts.display()
     );

@@ -153,6 +153,30 @@ fn demo_generates_meters_and_summarizes() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert_eq!(packets, generated);
+    // The demo stores into the embedded default, replacing its previous run.
+    assert!(
+        err.contains("stored capture") && err.contains("300 flows"),
+        "{err}"
+    );
+    let again = nv()
+        .args(["demo", "--flows", "300", "--packets", "5000", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let flows = nv()
+        .args(["export", "--format", "jsonl", "--db"])
+        .arg(dir.join("netvigil.db"))
+        .arg("--out")
+        .arg(dir.join("lake"))
+        .output()
+        .unwrap();
+    let msg = String::from_utf8_lossy(&flows.stderr);
+    assert!(msg.contains("exported 300 flows"), "{msg}");
     for f in [
         "throughput.png",
         "protocol_mix.png",

@@ -583,10 +583,12 @@ CREATE TABLE audit_log (
 );
 ";
 
-/// The indexes of `flows` (on PostgreSQL, of every partition): time, addresses, destination
+/// The time index of `flows` (PostgreSQL's primary key `(first_seen, id)` is that index).
+pub const FLOW_TIME_INDEX: &str = "CREATE INDEX flows_first_seen ON flows (first_seen, id);";
+
+/// The other indexes of `flows` (on PostgreSQL, of every partition): addresses, destination
 /// port, and scored attacks by time.
 pub const FLOW_INDEXES: &str = "
-CREATE INDEX flows_first_seen ON flows (first_seen, id);
 CREATE INDEX flows_src_ip ON flows (src_ip, first_seen, id);
 CREATE INDEX flows_dst_ip ON flows (dst_ip, first_seen, id);
 CREATE INDEX flows_dst_port ON flows (dst_port, first_seen, id);

@@ -208,7 +208,7 @@ impl SqliteStore {
                     .replacen("id INTEGER NOT NULL", "id INTEGER PRIMARY KEY", 1),
                 DIALECT.tables(),
                 // SQLite ends every index with the rowid (the id) already.
-                schema::FLOW_INDEXES.replace(", id)", ")"),
+                format!("{}{}", schema::FLOW_TIME_INDEX, schema::FLOW_INDEXES).replace(", id)", ")"),
             );
             tx.execute_batch(&ddl)
                 .map_err(|e| query_err(&target, "creating the schema", e))?;
