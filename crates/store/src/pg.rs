@@ -36,7 +36,7 @@ use postgres_types::to_sql_checked;
 
 use crate::model::*;
 use crate::query::{self, Sql};
-use crate::rollup::{self, BatchRollup, Buckets};
+use crate::rollup::{self, BatchRollup};
 use crate::schema::{self, DbType, DbValue, Dialect};
 use crate::{Result, Store, StoreError, DAY_US, HOUR_US, SCHEMA_VERSION};
 
@@ -500,9 +500,6 @@ fn schema_ddl() -> String {
 const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \
     start_time, end_time, packets, bytes, flows, status";
 
-const ALERT_COLUMNS: &str = "id, raised_at, capture_id, flow_id, window_start, src_ip, dst_ip, \
-    kind, severity, confidence, model_version, detail, status, incident_id";
-
 /// The PostgreSQL store.
 pub struct PgStore {
     client: Client,
@@ -904,21 +901,10 @@ impl PgStore {
     fn talker_rows(
         &mut self,
         range: TimeRange,
-        filter: &str,
-        extra: Option<IpAddr>,
+        ip: Option<IpAddr>,
         n: usize,
     ) -> Result<Vec<TalkerRow>> {
-        let b = Buckets::of(range);
-        let mut params: Vec<DbValue<'static>> =
-            b.params().iter().map(|&t| DbValue::Time(t)).collect();
-        params.push(DbValue::Int(limit(n)));
-        if let Some(ip) = extra {
-            params.push(DbValue::Ip(ip));
-        }
-        let sql = Sql {
-            text: rollup::talkers_sql(filter),
-            params,
-        };
+        let sql = query::talkers(range, ip, n);
         self.read("reading talkers", &sql, |t, r| {
             Ok(TalkerRow {
                 ip: get(t, r, 0)?,
@@ -930,11 +916,6 @@ impl PgStore {
             })
         })
     }
-}
-
-/// A row count as a `LIMIT` (SQLite reads a negative limit as none; PostgreSQL refuses it).
-fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn get<'a, T: FromSql<'a>>(target: &str, r: &'a Row, i: usize) -> Result<T> {
@@ -1497,22 +1478,15 @@ impl Store for PgStore {
     }
 
     fn top_talkers(&mut self, range: TimeRange, n: usize) -> Result<Vec<TalkerRow>> {
-        self.talker_rows(range, "", None, n)
+        self.talker_rows(range, None, n)
     }
 
     fn talker(&mut self, ip: IpAddr, range: TimeRange) -> Result<Option<TalkerRow>> {
-        Ok(self.talker_rows(range, "AND ip = $6", Some(ip), 1)?.pop())
+        Ok(self.talker_rows(range, Some(ip), 1)?.pop())
     }
 
     fn top_ports(&mut self, range: TimeRange, n: usize) -> Result<Vec<PortRow>> {
-        let b = Buckets::of(range);
-        let mut params: Vec<DbValue<'static>> =
-            b.params().iter().map(|&t| DbValue::Time(t)).collect();
-        params.push(DbValue::Int(limit(n)));
-        let sql = Sql {
-            text: rollup::PORTS_SQL.to_string(),
-            params,
-        };
+        let sql = query::ports(range, n);
         self.read("reading ports", &sql, |t, r| {
             let proto = num(t, r, 0)? as u8;
             let port = num(t, r, 1)? as u16;
@@ -1528,11 +1502,7 @@ impl Store for PgStore {
     }
 
     fn protocols(&mut self, range: TimeRange) -> Result<Vec<ProtocolRow>> {
-        let b = Buckets::of(range);
-        let sql = Sql {
-            text: rollup::PROTOCOLS_SQL.to_string(),
-            params: vec![DbValue::Time(b.from), DbValue::Time(b.to)],
-        };
+        let sql = query::protocols(range);
         self.read("reading protocols", &sql, |t, r| {
             Ok(ProtocolRow {
                 protocol: num(t, r, 0)? as u8,
@@ -1544,10 +1514,7 @@ impl Store for PgStore {
     }
 
     fn traffic_health(&mut self, range: TimeRange) -> Result<TrafficHealth> {
-        let sql = Sql {
-            text: rollup::HEALTH_SQL.to_string(),
-            params: vec![DbValue::Time(range.from.0), DbValue::Time(range.to.0)],
-        };
+        let sql = query::health(range);
         let mut rows = self.read("reading traffic health", &sql, |t, r| {
             let v = |i| num(t, r, i);
             Ok(TrafficHealth {
@@ -1574,21 +1541,7 @@ impl Store for PgStore {
         range: TimeRange,
         capture: Option<CaptureId>,
     ) -> Result<Vec<WindowReport>> {
-        let mut params = vec![DbValue::Time(range.from.0), DbValue::Time(range.to.0)];
-        let cond = match capture {
-            Some(c) => {
-                params.push(DbValue::Int(c));
-                " AND capture_id = $3"
-            }
-            None => "",
-        };
-        let sql = Sql {
-            text: format!(
-                "SELECT report FROM windows WHERE start_time >= $1 AND start_time < $2{cond} \
-                 ORDER BY start_time, capture_id"
-            ),
-            params,
-        };
+        let sql = query::windows(range, capture);
         self.read("reading windows", &sql, |t, r| {
             let json: String = get(t, r, 0)?;
             serde_json::from_str(&json).map_err(|e| other_err(t, "reading a window", e))
@@ -1596,10 +1549,7 @@ impl Store for PgStore {
     }
 
     fn attack_rate(&mut self, range: TimeRange) -> Result<Vec<MinuteCount>> {
-        let sql = Sql {
-            text: rollup::ATTACK_RATE_SQL.to_string(),
-            params: vec![DbValue::Time(range.from.0), DbValue::Time(range.to.0)],
-        };
+        let sql = query::attack_rate(range);
         self.read("reading the attack rate", &sql, |t, r| {
             Ok(MinuteCount {
                 minute: time(t, r, 0)?,
@@ -1609,15 +1559,7 @@ impl Store for PgStore {
     }
 
     fn top_attackers(&mut self, range: TimeRange, n: usize) -> Result<Vec<AttackerRow>> {
-        let sql = Sql {
-            text: rollup::ATTACKERS_SQL.to_string(),
-            params: vec![
-                DbValue::Time(range.from.0),
-                DbValue::Time(range.to.0),
-                DbValue::Ip(rollup::NO_ADDRESS),
-                DbValue::Int(limit(n)),
-            ],
-        };
+        let sql = query::attackers(range, n);
         self.read("reading attackers", &sql, |t, r| {
             Ok(AttackerRow {
                 ip: get(t, r, 0)?,
@@ -1628,30 +1570,7 @@ impl Store for PgStore {
     }
 
     fn alerts(&mut self, f: &AlertFilter, limit_: usize) -> Result<Vec<Alert>> {
-        let mut params = Vec::new();
-        let mut w = String::from("TRUE");
-        if let Some(t) = f.time {
-            params.push(DbValue::Time(t.from.0));
-            params.push(DbValue::Time(t.to.0));
-            w.push_str(" AND raised_at >= $1 AND raised_at < $2");
-        }
-        if let Some(s) = f.min_severity {
-            params.push(DbValue::Int(s as i64));
-            w.push_str(&format!(" AND severity >= ${}", params.len()));
-        }
-        if let Some(ip) = f.src {
-            params.push(DbValue::Ip(ip));
-            w.push_str(&format!(" AND src_ip = ${}", params.len()));
-        }
-        params.push(DbValue::Int(limit(limit_)));
-        let sql = Sql {
-            text: format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC \
-                 LIMIT ${}",
-                params.len()
-            ),
-            params,
-        };
+        let sql = query::alerts(f, limit_);
         self.read("reading alerts", &sql, |t, r| {
             Ok(Alert {
                 id: get(t, r, 0)?,

@@ -1,10 +1,13 @@
-//! SQL of the flow listing, built once for both backends: `$n` parameters (SQLite reads them
+//! SQL of the listings and dashboard queries, built once for both backends: `$n` parameters (SQLite reads them
 //! as `?n`), values as [`DbValue`]s each backend binds in its own types.
 
 use std::borrow::Cow;
 use std::fmt::Write;
 
-use crate::model::{FlowCursor, FlowFilter, IpFilter};
+use std::net::IpAddr;
+
+use crate::model::{AlertFilter, CaptureId, FlowCursor, FlowFilter, IpFilter, TimeRange};
+use crate::rollup::{self, Buckets};
 use crate::schema::{flow_column_list, DbValue};
 
 /// A statement and its parameters.
@@ -118,8 +121,7 @@ pub fn flow_page(f: &FlowFilter, after: Option<FlowCursor>, limit: usize) -> Sql
     };
     let cols = flow_column_list();
     let base = common(&mut sql, f, after);
-    // usize::MAX would be -1 as i64, which PostgreSQL refuses.
-    let lim = sql.param(DbValue::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let lim = sql.param(count(limit));
     let order = "ORDER BY first_seen DESC, id DESC";
     sql.text = match f.ip {
         None => format!("SELECT {cols} FROM flows WHERE {base} {order} LIMIT {lim}"),
@@ -158,6 +160,137 @@ pub fn flow_scan(from: i64, to: i64) -> Sql {
         ),
         params: vec![DbValue::Time(from), DbValue::Time(to)],
     }
+}
+
+fn count(n: usize) -> DbValue<'static> {
+    // usize::MAX would be -1 as i64, which PostgreSQL refuses.
+    DbValue::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn times(r: TimeRange) -> Vec<DbValue<'static>> {
+    vec![DbValue::Time(r.from.0), DbValue::Time(r.to.0)]
+}
+
+/// Talkers over a range (all, or the one address), `n` rows: see `rollup::talkers_sql`.
+pub fn talkers(range: TimeRange, ip: Option<IpAddr>, n: usize) -> Sql {
+    let mut params: Vec<DbValue<'static>> = Buckets::of(range)
+        .params()
+        .iter()
+        .map(|&t| DbValue::Time(t))
+        .collect();
+    params.push(count(n));
+    let filter = match ip {
+        Some(ip) => {
+            params.push(DbValue::Ip(ip));
+            "AND ip = $6"
+        }
+        None => "",
+    };
+    Sql {
+        text: rollup::talkers_sql(filter),
+        params,
+    }
+}
+
+/// Destination ports over a range, `n` rows.
+pub fn ports(range: TimeRange, n: usize) -> Sql {
+    let mut params: Vec<DbValue<'static>> = Buckets::of(range)
+        .params()
+        .iter()
+        .map(|&t| DbValue::Time(t))
+        .collect();
+    params.push(count(n));
+    Sql {
+        text: rollup::PORTS_SQL.to_string(),
+        params,
+    }
+}
+
+/// IP protocols over a range (whole minutes).
+pub fn protocols(range: TimeRange) -> Sql {
+    Sql {
+        text: rollup::PROTOCOLS_SQL.to_string(),
+        params: times(Buckets::of(range).covered()),
+    }
+}
+
+/// TCP health and directions: windows starting in a range, summed.
+pub fn health(range: TimeRange) -> Sql {
+    Sql {
+        text: rollup::HEALTH_SQL.to_string(),
+        params: times(range),
+    }
+}
+
+/// Window reports starting in a range (of one capture, or all), oldest first.
+pub fn windows(range: TimeRange, capture: Option<CaptureId>) -> Sql {
+    let mut params = times(range);
+    let cond = match capture {
+        Some(c) => {
+            params.push(DbValue::Int(c));
+            " AND capture_id = $3"
+        }
+        None => "",
+    };
+    Sql {
+        text: format!(
+            "SELECT report FROM windows WHERE start_time >= $1 AND start_time < $2{cond} \
+             ORDER BY start_time, capture_id"
+        ),
+        params,
+    }
+}
+
+/// Alerts per minute over a range.
+pub fn attack_rate(range: TimeRange) -> Sql {
+    Sql {
+        text: rollup::ATTACK_RATE_SQL.to_string(),
+        params: times(range),
+    }
+}
+
+/// Alert sources over a range, `n` rows.
+pub fn attackers(range: TimeRange, n: usize) -> Sql {
+    let mut params = times(range);
+    params.push(DbValue::Ip(rollup::NO_ADDRESS));
+    params.push(count(n));
+    Sql {
+        text: rollup::ATTACKERS_SQL.to_string(),
+        params,
+    }
+}
+
+/// The columns of an alert row, in [`alerts`] order.
+pub const ALERT_COLUMNS: &str = "id, raised_at, capture_id, flow_id, window_start, src_ip, \
+    dst_ip, kind, severity, confidence, model_version, detail, status, incident_id";
+
+/// Alerts matching a filter, newest first.
+pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
+    let mut sql = Sql {
+        text: String::new(),
+        params: Vec::new(),
+    };
+    let mut w = String::from("TRUE");
+    if let Some(t) = f.time {
+        let (a, b) = (
+            sql.param(DbValue::Time(t.from.0)),
+            sql.param(DbValue::Time(t.to.0)),
+        );
+        let _ = write!(w, " AND raised_at >= {a} AND raised_at < {b}");
+    }
+    if let Some(s) = f.min_severity {
+        let p = sql.param(DbValue::Int(s as i64));
+        let _ = write!(w, " AND severity >= {p}");
+    }
+    if let Some(ip) = f.src {
+        let p = sql.param(DbValue::Ip(ip));
+        let _ = write!(w, " AND src_ip = {p}");
+    }
+    let lim = sql.param(count(limit));
+    sql.text = format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC LIMIT {lim}"
+    );
+    sql
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 
 use crate::model::*;
 use crate::query::{self, Sql};
-use crate::rollup::{self, BatchRollup, Buckets};
+use crate::rollup::{self, BatchRollup};
 use crate::schema::{self, DbType, DbValue, Dialect};
 use crate::{Result, Store, StoreError, DAY_US, SCHEMA_VERSION};
 
@@ -313,21 +313,10 @@ impl SqliteStore {
     fn talker_rows(
         &self,
         range: TimeRange,
-        filter: &str,
-        extra: Option<IpAddr>,
+        ip: Option<IpAddr>,
         n: usize,
     ) -> Result<Vec<TalkerRow>> {
-        let b = Buckets::of(range);
-        let mut params: Vec<DbValue<'static>> =
-            b.params().iter().map(|&t| DbValue::Time(t)).collect();
-        params.push(DbValue::Int(n as i64));
-        if let Some(ip) = extra {
-            params.push(DbValue::Ip(ip));
-        }
-        let sql = Sql {
-            text: rollup::talkers_sql(filter),
-            params,
-        };
+        let sql = query::talkers(range, ip, n);
         self.rows(&sql, |r| {
             Ok(TalkerRow {
                 ip: self.ip_of(r, 0)?,
@@ -506,9 +495,6 @@ fn upsert_rollups(tx: &Connection, b: &BatchRollup) -> rusqlite::Result<()> {
 
 const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \
     start_time, end_time, packets, bytes, flows, status";
-
-const ALERT_COLUMNS: &str = "id, raised_at, capture_id, flow_id, window_start, src_ip, dst_ip, \
-    kind, severity, confidence, model_version, detail, status, incident_id";
 
 impl Store for SqliteStore {
     fn target(&self) -> &str {
@@ -884,22 +870,15 @@ impl Store for SqliteStore {
     }
 
     fn top_talkers(&mut self, range: TimeRange, n: usize) -> Result<Vec<TalkerRow>> {
-        self.talker_rows(range, "", None, n)
+        self.talker_rows(range, None, n)
     }
 
     fn talker(&mut self, ip: IpAddr, range: TimeRange) -> Result<Option<TalkerRow>> {
-        Ok(self.talker_rows(range, "AND ip = $6", Some(ip), 1)?.pop())
+        Ok(self.talker_rows(range, Some(ip), 1)?.pop())
     }
 
     fn top_ports(&mut self, range: TimeRange, n: usize) -> Result<Vec<PortRow>> {
-        let b = Buckets::of(range);
-        let mut params: Vec<DbValue<'static>> =
-            b.params().iter().map(|&t| DbValue::Time(t)).collect();
-        params.push(DbValue::Int(n as i64));
-        let sql = Sql {
-            text: rollup::PORTS_SQL.to_string(),
-            params,
-        };
+        let sql = query::ports(range, n);
         self.rows(&sql, |r| {
             let proto = self.u64_of(r, 0)? as u8;
             let port = self.u64_of(r, 1)? as u16;
@@ -915,11 +894,7 @@ impl Store for SqliteStore {
     }
 
     fn protocols(&mut self, range: TimeRange) -> Result<Vec<ProtocolRow>> {
-        let b = Buckets::of(range);
-        let sql = Sql {
-            text: rollup::PROTOCOLS_SQL.to_string(),
-            params: vec![DbValue::Time(b.from), DbValue::Time(b.to)],
-        };
+        let sql = query::protocols(range);
         self.rows(&sql, |r| {
             Ok(ProtocolRow {
                 protocol: self.u64_of(r, 0)? as u8,
@@ -931,10 +906,7 @@ impl Store for SqliteStore {
     }
 
     fn traffic_health(&mut self, range: TimeRange) -> Result<TrafficHealth> {
-        let sql = Sql {
-            text: rollup::HEALTH_SQL.to_string(),
-            params: vec![DbValue::Time(range.from.0), DbValue::Time(range.to.0)],
-        };
+        let sql = query::health(range);
         let mut rows = self.rows(&sql, |r| {
             let v = |i| self.u64_of(r, i);
             Ok(TrafficHealth {
@@ -961,21 +933,7 @@ impl Store for SqliteStore {
         range: TimeRange,
         capture: Option<CaptureId>,
     ) -> Result<Vec<WindowReport>> {
-        let mut params = vec![DbValue::Time(range.from.0), DbValue::Time(range.to.0)];
-        let cond = match capture {
-            Some(c) => {
-                params.push(DbValue::Int(c));
-                " AND capture_id = $3"
-            }
-            None => "",
-        };
-        let sql = Sql {
-            text: format!(
-                "SELECT report FROM windows WHERE start_time >= $1 AND start_time < $2{cond} \
-                 ORDER BY start_time, capture_id"
-            ),
-            params,
-        };
+        let sql = query::windows(range, capture);
         self.rows(&sql, |r| {
             let json: String = r.get(0).map_err(|e| self.err("reading a window", e))?;
             serde_json::from_str(&json).map_err(|e| self.err("reading a window", e))
@@ -983,10 +941,7 @@ impl Store for SqliteStore {
     }
 
     fn attack_rate(&mut self, range: TimeRange) -> Result<Vec<MinuteCount>> {
-        let sql = Sql {
-            text: rollup::ATTACK_RATE_SQL.to_string(),
-            params: vec![DbValue::Time(range.from.0), DbValue::Time(range.to.0)],
-        };
+        let sql = query::attack_rate(range);
         self.rows(&sql, |r| {
             Ok(MinuteCount {
                 minute: Timestamp(r.get(0).map_err(|e| self.err("reading", e))?),
@@ -996,15 +951,7 @@ impl Store for SqliteStore {
     }
 
     fn top_attackers(&mut self, range: TimeRange, n: usize) -> Result<Vec<AttackerRow>> {
-        let sql = Sql {
-            text: rollup::ATTACKERS_SQL.to_string(),
-            params: vec![
-                DbValue::Time(range.from.0),
-                DbValue::Time(range.to.0),
-                DbValue::Ip(rollup::NO_ADDRESS),
-                DbValue::Int(n as i64),
-            ],
-        };
+        let sql = query::attackers(range, n);
         self.rows(&sql, |r| {
             Ok(AttackerRow {
                 ip: self.ip_of(r, 0)?,
@@ -1015,30 +962,7 @@ impl Store for SqliteStore {
     }
 
     fn alerts(&mut self, f: &AlertFilter, limit: usize) -> Result<Vec<Alert>> {
-        let mut params = Vec::new();
-        let mut w = String::from("TRUE");
-        if let Some(t) = f.time {
-            params.push(DbValue::Time(t.from.0));
-            params.push(DbValue::Time(t.to.0));
-            w.push_str(" AND raised_at >= $1 AND raised_at < $2");
-        }
-        if let Some(s) = f.min_severity {
-            params.push(DbValue::Int(s as i64));
-            w.push_str(&format!(" AND severity >= ${}", params.len()));
-        }
-        if let Some(ip) = f.src {
-            params.push(DbValue::Ip(ip));
-            w.push_str(&format!(" AND src_ip = ${}", params.len()));
-        }
-        params.push(DbValue::Int(limit as i64));
-        let sql = Sql {
-            text: format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC \
-                 LIMIT ${}",
-                params.len()
-            ),
-            params,
-        };
+        let sql = query::alerts(f, limit);
         self.rows(&sql, |r| {
             let g = |e: rusqlite::Error| self.err("reading an alert", e);
             let ip = |i: usize| -> Result<Option<IpAddr>> {
