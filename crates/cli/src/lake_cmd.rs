@@ -12,14 +12,14 @@ use crate::analyze::Outcome;
 use crate::ingest::{open_store, parse_age, parse_size, policy};
 use crate::BadInput;
 
-/// The database a command reads (SQLite path or PostgreSQL URL).
-const DB_HELP: &str = "netvigil.db";
+/// The database a command reads unless `--db` names another.
+const DEFAULT_DB: &str = "netvigil.db";
 
 /// Arguments of `netvigil export`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExportArgs {
     /// Database: a SQLite file or postgres://user@host:port/database.
-    #[arg(long, default_value = DB_HELP)]
+    #[arg(long, default_value = DEFAULT_DB)]
     pub db: String,
     /// Flows first seen at or after this: 2017-07-07, 2017-07-07T09:00:00Z, or an age (24h, 7d).
     #[arg(long, value_parser = parse_time)]
@@ -48,7 +48,7 @@ pub struct ExportArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ArchiveArgs {
     /// Database: a SQLite file or postgres://user@host:port/database.
-    #[arg(long, default_value = DB_HELP)]
+    #[arg(long, default_value = DEFAULT_DB)]
     pub db: String,
     /// Archive whole days older than this (e.g. 30d).
     #[arg(long, value_parser = parse_age)]
@@ -62,7 +62,7 @@ pub struct ArchiveArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct RetainArgs {
     /// Database: a SQLite file or postgres://user@host:port/database.
-    #[arg(long, default_value = DB_HELP)]
+    #[arg(long, default_value = DEFAULT_DB)]
     pub db: String,
     /// Remove data older than this (e.g. 90d).
     #[arg(long, value_parser = parse_age)]

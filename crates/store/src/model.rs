@@ -272,6 +272,19 @@ pub struct TalkerRow {
 }
 
 impl TalkerRow {
+    /// A row of the talkers query (`query::talkers`): the address, then the sums in column
+    /// order read by `v(1)`…`v(5)`.
+    pub fn from_sums<E>(ip: IpAddr, v: impl Fn(usize) -> Result<u64, E>) -> Result<Self, E> {
+        Ok(TalkerRow {
+            ip,
+            bytes_sent: v(1)?,
+            bytes_received: v(2)?,
+            packets_sent: v(3)?,
+            packets_received: v(4)?,
+            flows: v(5)?,
+        })
+    }
+
     /// Bytes both ways.
     pub fn bytes(&self) -> u64 {
         self.bytes_sent + self.bytes_received
@@ -295,6 +308,21 @@ pub struct PortRow {
     pub bytes: u64,
 }
 
+impl PortRow {
+    /// A row of the ports query (`query::ports`), columns read by `v(0)`…`v(4)`.
+    pub fn from_sums<E>(v: impl Fn(usize) -> Result<u64, E>) -> Result<Self, E> {
+        let (protocol, port) = (v(0)? as u8, v(1)? as u16);
+        Ok(PortRow {
+            protocol,
+            port,
+            service: flow::service::name(port, protocol),
+            flows: v(2)?,
+            packets: v(3)?,
+            bytes: v(4)?,
+        })
+    }
+}
+
 /// An IP protocol's traffic over a range.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProtocolRow {
@@ -306,6 +334,18 @@ pub struct ProtocolRow {
     pub packets: u64,
     /// Wire bytes both ways.
     pub bytes: u64,
+}
+
+impl ProtocolRow {
+    /// A row of the protocols query (`query::protocols`), columns read by `v(0)`…`v(3)`.
+    pub fn from_sums<E>(v: impl Fn(usize) -> Result<u64, E>) -> Result<Self, E> {
+        Ok(ProtocolRow {
+            protocol: v(0)? as u8,
+            flows: v(1)?,
+            packets: v(2)?,
+            bytes: v(3)?,
+        })
+    }
 }
 
 /// TCP health and the home-network split over a range (summed windows).
@@ -337,6 +377,27 @@ pub struct TrafficHealth {
     pub internal: [u64; 2],
     /// External packets and bytes.
     pub external: [u64; 2],
+}
+
+impl TrafficHealth {
+    /// The row of the health query (`query::health`), columns read by `v(0)`…`v(16)`.
+    pub fn from_sums<E>(v: impl Fn(usize) -> Result<u64, E>) -> Result<Self, E> {
+        Ok(TrafficHealth {
+            windows: v(0)?,
+            packets: v(1)?,
+            bytes: v(2)?,
+            tcp_segments: v(3)?,
+            syn: v(4)?,
+            syn_ack: v(5)?,
+            fin: v(6)?,
+            rst: v(7)?,
+            retransmissions: v(8)?,
+            inbound: [v(9)?, v(10)?],
+            outbound: [v(11)?, v(12)?],
+            internal: [v(13)?, v(14)?],
+            external: [v(15)?, v(16)?],
+        })
+    }
 }
 
 /// Alerts in one minute.

@@ -906,14 +906,7 @@ impl PgStore {
     ) -> Result<Vec<TalkerRow>> {
         let sql = query::talkers(range, ip, n);
         self.read("reading talkers", &sql, |t, r| {
-            Ok(TalkerRow {
-                ip: get(t, r, 0)?,
-                bytes_sent: num(t, r, 1)?,
-                bytes_received: num(t, r, 2)?,
-                packets_sent: num(t, r, 3)?,
-                packets_received: num(t, r, 4)?,
-                flows: num(t, r, 5)?,
-            })
+            TalkerRow::from_sums(get(t, r, 0)?, |i| num(t, r, i))
         })
     }
 }
@@ -1488,50 +1481,21 @@ impl Store for PgStore {
     fn top_ports(&mut self, range: TimeRange, n: usize) -> Result<Vec<PortRow>> {
         let sql = query::ports(range, n);
         self.read("reading ports", &sql, |t, r| {
-            let proto = num(t, r, 0)? as u8;
-            let port = num(t, r, 1)? as u16;
-            Ok(PortRow {
-                protocol: proto,
-                port,
-                service: flow::service::name(port, proto),
-                flows: num(t, r, 2)?,
-                packets: num(t, r, 3)?,
-                bytes: num(t, r, 4)?,
-            })
+            PortRow::from_sums(|i| num(t, r, i))
         })
     }
 
     fn protocols(&mut self, range: TimeRange) -> Result<Vec<ProtocolRow>> {
         let sql = query::protocols(range);
         self.read("reading protocols", &sql, |t, r| {
-            Ok(ProtocolRow {
-                protocol: num(t, r, 0)? as u8,
-                flows: num(t, r, 1)?,
-                packets: num(t, r, 2)?,
-                bytes: num(t, r, 3)?,
-            })
+            ProtocolRow::from_sums(|i| num(t, r, i))
         })
     }
 
     fn traffic_health(&mut self, range: TimeRange) -> Result<TrafficHealth> {
         let sql = query::health(range);
         let mut rows = self.read("reading traffic health", &sql, |t, r| {
-            let v = |i| num(t, r, i);
-            Ok(TrafficHealth {
-                windows: v(0)?,
-                packets: v(1)?,
-                bytes: v(2)?,
-                tcp_segments: v(3)?,
-                syn: v(4)?,
-                syn_ack: v(5)?,
-                fin: v(6)?,
-                rst: v(7)?,
-                retransmissions: v(8)?,
-                inbound: [v(9)?, v(10)?],
-                outbound: [v(11)?, v(12)?],
-                internal: [v(13)?, v(14)?],
-                external: [v(15)?, v(16)?],
-            })
+            TrafficHealth::from_sums(|i| num(t, r, i))
         })?;
         Ok(rows.pop().unwrap_or_default())
     }

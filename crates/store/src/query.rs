@@ -50,15 +50,20 @@ fn ip_range(sql: &mut Sql, w: &mut String, col: &str, f: IpFilter) {
     }
 }
 
+/// `AND {col} >= from AND {col} < to`.
+fn time_range(sql: &mut Sql, w: &mut String, col: &str, t: TimeRange) {
+    let (a, b) = (
+        sql.param(DbValue::Time(t.from.0)),
+        sql.param(DbValue::Time(t.to.0)),
+    );
+    let _ = write!(w, " AND {col} >= {a} AND {col} < {b}");
+}
+
 /// The conditions every part of the listing shares.
 fn common(sql: &mut Sql, f: &FlowFilter, after: Option<FlowCursor>) -> String {
     let mut w = String::from("TRUE");
     if let Some(t) = f.time {
-        let (a, b) = (
-            sql.param(DbValue::Time(t.from.0)),
-            sql.param(DbValue::Time(t.to.0)),
-        );
-        let _ = write!(w, " AND first_seen >= {a} AND first_seen < {b}");
+        time_range(sql, &mut w, "first_seen", t);
     }
     if let Some(ip) = f.src {
         ip_range(sql, &mut w, "src_ip", ip);
@@ -272,11 +277,7 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
     };
     let mut w = String::from("TRUE");
     if let Some(t) = f.time {
-        let (a, b) = (
-            sql.param(DbValue::Time(t.from.0)),
-            sql.param(DbValue::Time(t.to.0)),
-        );
-        let _ = write!(w, " AND raised_at >= {a} AND raised_at < {b}");
+        time_range(&mut sql, &mut w, "raised_at", t);
     }
     if let Some(s) = f.min_severity {
         let p = sql.param(DbValue::Int(s as i64));

@@ -318,14 +318,7 @@ impl SqliteStore {
     ) -> Result<Vec<TalkerRow>> {
         let sql = query::talkers(range, ip, n);
         self.rows(&sql, |r| {
-            Ok(TalkerRow {
-                ip: self.ip_of(r, 0)?,
-                bytes_sent: self.u64_of(r, 1)?,
-                bytes_received: self.u64_of(r, 2)?,
-                packets_sent: self.u64_of(r, 3)?,
-                packets_received: self.u64_of(r, 4)?,
-                flows: self.u64_of(r, 5)?,
-            })
+            TalkerRow::from_sums(self.ip_of(r, 0)?, |i| self.u64_of(r, i))
         })
     }
 
@@ -879,52 +872,17 @@ impl Store for SqliteStore {
 
     fn top_ports(&mut self, range: TimeRange, n: usize) -> Result<Vec<PortRow>> {
         let sql = query::ports(range, n);
-        self.rows(&sql, |r| {
-            let proto = self.u64_of(r, 0)? as u8;
-            let port = self.u64_of(r, 1)? as u16;
-            Ok(PortRow {
-                protocol: proto,
-                port,
-                service: flow::service::name(port, proto),
-                flows: self.u64_of(r, 2)?,
-                packets: self.u64_of(r, 3)?,
-                bytes: self.u64_of(r, 4)?,
-            })
-        })
+        self.rows(&sql, |r| PortRow::from_sums(|i| self.u64_of(r, i)))
     }
 
     fn protocols(&mut self, range: TimeRange) -> Result<Vec<ProtocolRow>> {
         let sql = query::protocols(range);
-        self.rows(&sql, |r| {
-            Ok(ProtocolRow {
-                protocol: self.u64_of(r, 0)? as u8,
-                flows: self.u64_of(r, 1)?,
-                packets: self.u64_of(r, 2)?,
-                bytes: self.u64_of(r, 3)?,
-            })
-        })
+        self.rows(&sql, |r| ProtocolRow::from_sums(|i| self.u64_of(r, i)))
     }
 
     fn traffic_health(&mut self, range: TimeRange) -> Result<TrafficHealth> {
         let sql = query::health(range);
-        let mut rows = self.rows(&sql, |r| {
-            let v = |i| self.u64_of(r, i);
-            Ok(TrafficHealth {
-                windows: v(0)?,
-                packets: v(1)?,
-                bytes: v(2)?,
-                tcp_segments: v(3)?,
-                syn: v(4)?,
-                syn_ack: v(5)?,
-                fin: v(6)?,
-                rst: v(7)?,
-                retransmissions: v(8)?,
-                inbound: [v(9)?, v(10)?],
-                outbound: [v(11)?, v(12)?],
-                internal: [v(13)?, v(14)?],
-                external: [v(15)?, v(16)?],
-            })
-        })?;
+        let mut rows = self.rows(&sql, |r| TrafficHealth::from_sums(|i| self.u64_of(r, i)))?;
         Ok(rows.pop().unwrap_or_default())
     }
 
