@@ -19,8 +19,31 @@ use flow::FlowRecord;
 pub use export::{ExportError, ExportFormat, FlowSink, Layout};
 pub use model::*;
 
-/// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this binary writes and understands. Version 2 stores the feature
+/// vector in one column and leads the address and port indexes with the minute.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// What to do with a database at schema `version` (0: empty): `Ok(true)` create the schema,
+/// `Ok(false)` use it; a newer or an unreadable older version is refused.
+fn check_schema(target: &str, version: i64) -> Result<bool> {
+    match version {
+        0 => Ok(true),
+        SCHEMA_VERSION => Ok(false),
+        v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
+            target: target.to_string(),
+            found: v,
+            known: SCHEMA_VERSION,
+        }),
+        // Version 1 only ever came from pre-release builds; its rows are not converted.
+        v => Err(StoreError::Open {
+            target: target.to_string(),
+            message: format!(
+                "schema version {v} was written by a pre-release build of netvigil and is \
+                 not migrated; export it with that build, or use a new database"
+            ),
+        }),
+    }
+}
 
 /// A failed store operation. Every message names the database (path, or host and database).
 #[derive(Debug, thiserror::Error)]

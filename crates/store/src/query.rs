@@ -6,9 +6,14 @@ use std::fmt::Write;
 
 use std::net::IpAddr;
 
-use crate::model::{AlertFilter, CaptureId, FlowCursor, FlowFilter, IpFilter, TimeRange};
+use packet::Timestamp;
+
+use crate::model::{
+    AlertFilter, CaptureId, FlowCursor, FlowFilter, FlowPage, IpFilter, StoredFlow, TimeRange,
+};
 use crate::rollup::{self, Buckets};
 use crate::schema::{flow_column_list, DbValue};
+use crate::{StoreError, HOUR_US, MINUTE_US};
 
 /// A statement and its parameters.
 #[derive(Debug)]
@@ -117,15 +122,39 @@ fn common(sql: &mut Sql, f: &FlowFilter, after: Option<FlowCursor>) -> String {
 }
 
 /// The newest `limit` flows matching a filter, after a cursor (keyset pagination on
-/// `(first_seen, id)`, newest first). An address on either end becomes a union of two
+/// `(first_seen, id)`, newest first), optionally only of the given minutes (each
+/// `minute_us` value, see [`list_flows`]). An address on either end becomes a union of two
 /// index scans.
-pub fn flow_page(f: &FlowFilter, after: Option<FlowCursor>, limit: usize) -> Sql {
+pub fn flow_page(
+    f: &FlowFilter,
+    after: Option<FlowCursor>,
+    limit: usize,
+    minutes: Option<&[i64]>,
+) -> Sql {
     let mut sql = Sql {
         text: String::new(),
         params: Vec::new(),
     };
     let cols = flow_column_list();
-    let base = common(&mut sql, f, after);
+    let mut base = common(&mut sql, f, after);
+    if let Some(m) = minutes {
+        let list: Vec<String> = m.iter().map(|&m| sql.param(DbValue::Int(m))).collect();
+        let (lo, hi) = (
+            m.iter().copied().min().unwrap_or(0),
+            m.iter().copied().max().unwrap_or(0),
+        );
+        // The time bounds are implied by the minutes; PostgreSQL prunes partitions with them.
+        time_range(
+            &mut sql,
+            &mut base,
+            "first_seen",
+            TimeRange {
+                from: Timestamp(lo),
+                to: Timestamp(hi.saturating_add(MINUTE_US)),
+            },
+        );
+        let _ = write!(base, " AND minute_us IN ({})", list.join(", "));
+    }
     let lim = sql.param(count(limit));
     let order = "ORDER BY first_seen DESC, id DESC";
     sql.text = match f.ip {
@@ -145,6 +174,85 @@ pub fn flow_page(f: &FlowFilter, after: Option<FlowCursor>, limit: usize) -> Sql
         }
     };
     sql
+}
+
+/// Most minutes one step of a listing walk reads.
+const MAX_WALK: i64 = 1024;
+
+/// Whether a listing walks minutes (see [`list_flows`]): it filters on an address or the
+/// destination port.
+pub fn walks_minutes(f: &FlowFilter) -> bool {
+    f.ip.is_some() || f.src.is_some() || f.dst.is_some() || f.dst_port.is_some()
+}
+
+/// The newest stored flow first seen before `t` (any flow: it tells where data resumes).
+fn latest_before(t: i64) -> Sql {
+    Sql {
+        text: format!(
+            "SELECT {} FROM flows WHERE first_seen < $1 ORDER BY first_seen DESC, id DESC LIMIT 1",
+            flow_column_list()
+        ),
+        params: vec![DbValue::Time(t)],
+    }
+}
+
+/// A page of flows: the flows and the cursor after them. `run` executes one query.
+///
+/// A filter on an address or the destination port ([`walks_minutes`]) is answered from an
+/// index led by the minute (`schema::FLOW_INDEXES`): the listing walks the minutes newest
+/// first, reading 1, 2, 4, … up to [`MAX_WALK`] minutes per query, until the page is full or
+/// the filter's range is exhausted; each step starts at the newest stored flow below the
+/// previous one, so gaps without traffic cost one lookup. Every other filter is one query in
+/// `(first_seen, id)` order.
+pub fn list_flows(
+    f: &FlowFilter,
+    after: Option<FlowCursor>,
+    limit: usize,
+    mut run: impl FnMut(&Sql) -> Result<Vec<StoredFlow>, StoreError>,
+) -> Result<FlowPage, StoreError> {
+    let mut flows = Vec::new();
+    if !walks_minutes(f) {
+        flows = run(&flow_page(f, after, limit, None))?;
+    } else if limit > 0 {
+        let minute = |t: i64| t.div_euclid(MINUTE_US) * MINUTE_US;
+        let lo = f.time.map_or(i64::MIN, |t| minute(t.from.0));
+        // Exclusive: flows before it are candidates.
+        let mut below = f.time.map_or(i64::MAX, |t| t.to.0);
+        if let Some(c) = after {
+            below = below.min(c.first.0.saturating_add(1));
+        }
+        let mut step = 1;
+        while flows.len() < limit {
+            let Some(newest) = run(&latest_before(below))?.pop() else {
+                break;
+            };
+            let hi = minute(newest.record.first.0);
+            if hi < lo {
+                break;
+            }
+            let from = hi.saturating_sub((step - 1) * MINUTE_US).max(lo);
+            let minutes: Vec<i64> = (0..)
+                .map(|k| hi - k * MINUTE_US)
+                .take_while(|&m| m >= from)
+                .collect();
+            flows.extend(run(&flow_page(
+                f,
+                after,
+                limit - flows.len(),
+                Some(&minutes),
+            ))?);
+            below = from;
+            step = (step * 2).min(MAX_WALK);
+        }
+    }
+    let next = (flows.len() == limit && limit > 0)
+        .then(|| flows.last())
+        .flatten()
+        .map(|f| FlowCursor {
+            first: f.record.first,
+            id: f.id,
+        });
+    Ok(FlowPage { flows, next })
 }
 
 /// One flow by id.
@@ -176,25 +284,55 @@ fn times(r: TimeRange) -> Vec<DbValue<'static>> {
     vec![DbValue::Time(r.from.0), DbValue::Time(r.to.0)]
 }
 
+/// Most buckets one address's talker query names one by one.
+const MAX_LISTED_BUCKETS: i64 = 4096;
+
 /// Talkers over a range (all, or the one address), `n` rows: see `rollup::talkers_sql`.
+///
+/// The rollups are keyed `(bucket, ip)` only (an address-first index would be rewritten
+/// all over by every batch), so one address's row names its buckets: each is one seek.
 pub fn talkers(range: TimeRange, ip: Option<IpAddr>, n: usize) -> Sql {
-    let mut params: Vec<DbValue<'static>> = Buckets::of(range)
-        .params()
-        .iter()
-        .map(|&t| DbValue::Time(t))
-        .collect();
-    params.push(count(n));
-    let filter = match ip {
-        Some(ip) => {
-            params.push(DbValue::Ip(ip));
-            "AND ip = $6"
-        }
-        None => "",
+    let b = Buckets::of(range);
+    let mut sql = Sql {
+        text: String::new(),
+        params: b.params().iter().map(|&t| DbValue::Time(t)).collect(),
     };
-    Sql {
-        text: rollup::talkers_sql(filter),
-        params,
-    }
+    sql.params.push(count(n));
+    let Some(ip) = ip else {
+        sql.text = rollup::talkers_sql("", "");
+        return sql;
+    };
+    let ip = sql.param(DbValue::Ip(ip));
+    let each = |from: i64, to: i64, width: i64| (from..to).step_by(width as usize);
+    // i128: a range may be all time.
+    let span = |from: i64, to: i64, width: i64| (to as i128 - from as i128) / width as i128;
+    let listed = span(b.hours_from, b.hours_to, HOUR_US)
+        + span(b.from, b.hours_from, MINUTE_US)
+        + span(b.hours_to, b.to, MINUTE_US);
+    let (hour_filter, minute_filter) = if listed <= MAX_LISTED_BUCKETS as i128 {
+        let mut list = |buckets: Vec<i64>| {
+            let names: Vec<String> = buckets
+                .into_iter()
+                .map(|t| sql.param(DbValue::Time(t)))
+                .collect();
+            match names.is_empty() {
+                true => " AND FALSE".to_string(),
+                false => format!(" AND bucket IN ({}) AND ip = {ip}", names.join(", ")),
+            }
+        };
+        let h = list(each(b.hours_from, b.hours_to, HOUR_US).collect());
+        let m = list(
+            each(b.from, b.hours_from, MINUTE_US)
+                .chain(each(b.hours_to, b.to, MINUTE_US))
+                .collect(),
+        );
+        (h, m)
+    } else {
+        let f = format!(" AND ip = {ip}");
+        (f.clone(), f)
+    };
+    sql.text = rollup::talkers_sql(&hour_filter, &minute_filter);
+    sql
 }
 
 /// Destination ports over a range, `n` rows.

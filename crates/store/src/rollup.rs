@@ -226,16 +226,16 @@ impl Buckets {
 const TALKER_SUMS: &str = "ip, bytes_sent, bytes_received, packets_sent, packets_received, flows";
 
 /// Talkers over `Buckets` ($1..$4), rows `ip, bytes_sent, bytes_received, packets_sent,
-/// packets_received, flows`; `{filter}` is `` or an extra `AND …` on `ip`; ordered by bytes,
-/// `$5` rows.
-pub fn talkers_sql(filter: &str) -> String {
+/// packets_received, flows`; `{hours}` and `{minutes}` are `` or extra `AND …` conditions on
+/// the hour and minute rows; ordered by bytes, `$5` rows.
+pub fn talkers_sql(hours: &str, minutes: &str) -> String {
     format!(
         "SELECT ip, SUM(bytes_sent), SUM(bytes_received), SUM(packets_sent), \
          SUM(packets_received), SUM(flows) FROM ( \
-           SELECT {TALKER_SUMS} FROM talkers_1h WHERE bucket >= $2 AND bucket < $3 {filter} \
+           SELECT {TALKER_SUMS} FROM talkers_1h WHERE bucket >= $2 AND bucket < $3 {hours} \
            UNION ALL \
            SELECT {TALKER_SUMS} FROM talkers_1m WHERE ((bucket >= $1 AND bucket < $2) \
-             OR (bucket >= $3 AND bucket < $4)) {filter} \
+             OR (bucket >= $3 AND bucket < $4)) {minutes} \
          ) t GROUP BY ip ORDER BY SUM(bytes_sent) + SUM(bytes_received) DESC, ip LIMIT $5"
     )
 }

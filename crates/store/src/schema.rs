@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use flow::columns::{self, Column, ColumnType, Value};
-use flow::features::{Kind, FEATURES};
+use flow::features::FEATURES;
 use flow::{AppMeta, Direction, EndReason, FlowRecord, N_FEATURES};
 use packet::Timestamp;
 
@@ -27,6 +27,8 @@ pub enum DbType {
     Time,
     /// IP address (`inet` / SQLite blob, see `sqlite::ip_blob`).
     Ip,
+    /// Bytes (`bytea` / SQLite blob).
+    Bytes,
 }
 
 /// Where a column's value comes from.
@@ -36,8 +38,13 @@ pub enum Source {
     Id,
     /// Capture id.
     Capture,
-    /// A column of the flow table (`flow::columns`).
+    /// The minute of the first packet (UTC µs): the leading key of the address and port
+    /// indexes, so one batch's index inserts land in a few pages (see `FLOW_INDEXES`).
+    Minute,
+    /// A column of the flow table (`flow::columns`) other than a feature.
     Column(Column),
+    /// Every feature, in `flow::features::FEATURES` order, as one [`encode_features`] value.
+    Features,
     /// Last packet time.
     LastSeen,
     /// Tunnel kind.
@@ -86,6 +93,8 @@ pub enum DbValue<'a> {
     Time(i64),
     /// Address.
     Ip(IpAddr),
+    /// Bytes.
+    Bytes(Vec<u8>),
 }
 
 /// The SQL name of a flow-table column: its canonical name in snake case
@@ -123,8 +132,17 @@ pub fn flow_columns() -> &'static [DbColumn] {
         let mut v = vec![
             col("id", DbType::Int, false, Source::Id),
             col("capture_id", DbType::Int, false, Source::Capture),
+            col("minute_us", DbType::Int, false, Source::Minute),
         ];
+        let features = || col("features", DbType::Bytes, false, Source::Features);
         for c in columns::all().filter(|&c| c != Column::FlowId) {
+            if let Column::Feature(f) = c {
+                // The features go into one value where the first one stood.
+                if f as usize == 0 {
+                    v.push(features());
+                }
+                continue;
+            }
             let (ty, nullable) = match (c, c.ty()) {
                 (Column::SrcIp | Column::DstIp, _) => (DbType::Ip, false),
                 (Column::Vlan, _) => (DbType::Int, true),
@@ -181,6 +199,8 @@ pub fn value<'a>(
     match c.source {
         Source::Id => DbValue::Int(flow_row_id(cap, r.id)),
         Source::Capture => DbValue::Int(cap),
+        Source::Minute => DbValue::Int(r.first.0.div_euclid(crate::MINUTE_US) * crate::MINUTE_US),
+        Source::Features => DbValue::Bytes(encode_features(&r.features)),
         Source::Column(Column::SrcIp) => DbValue::Ip(r.src),
         Source::Column(Column::DstIp) => DbValue::Ip(r.dst),
         Source::Column(col) => match col.value(r) {
@@ -269,8 +289,14 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
             _ => None,
         };
         match c.source {
-            Source::Id => {}
+            Source::Id | Source::Minute => {}
             Source::Capture => capture = int()?,
+            Source::Features => {
+                let DbValue::Bytes(b) = &v else {
+                    return Err(bad(c, "expected bytes"));
+                };
+                r.features = decode_features(b).map_err(|p| bad(c, &p))?;
+            }
             Source::Column(col) => match col {
                 Column::SrcIp | Column::DstIp => {
                     let DbValue::Ip(ip) = v else {
@@ -291,16 +317,8 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
                     DbValue::Time(t) => r.first = Timestamp(t),
                     _ => return Err(bad(c, "expected a time")),
                 },
-                Column::Feature(f) => {
-                    r.features[f as usize] = match (FEATURES[f as usize].kind, v) {
-                        (Kind::Int, DbValue::Int(i)) => i as f64,
-                        (Kind::Float, DbValue::Float(x)) => x,
-                        // SQLite hands back a real stored as an integral value as a real.
-                        (_, DbValue::Int(i)) => i as f64,
-                        (_, DbValue::Float(x)) => x,
-                        _ => return Err(bad(c, "expected a number")),
-                    }
-                }
+                // Stored in `features`.
+                Column::Feature(_) => {}
                 Column::Vlan => {
                     r.vlan = match v {
                         DbValue::Null => None,
@@ -380,6 +398,88 @@ fn port(i: i64) -> Option<u16> {
     u16::try_from(i).ok()
 }
 
+/// The version byte that starts an encoded feature vector.
+const FEATURES_FORMAT: u8 = 1;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Largest magnitude stored as an integer (every integer below it is an exact `f64`).
+const EXACT_INT: f64 = (1u64 << 52) as f64;
+
+/// The feature vector as one value: a format byte, the count, then per feature a varint —
+/// even: an integral value, zig-zag encoded, shifted left once (zero is one byte); 1: the
+/// next 8 bytes are the little-endian `f64`. Exact for every value (NaN, -0.0 and fractions
+/// take the 9-byte form); about 2.5× smaller than the raw doubles on real flows. One value
+/// instead of one column per feature keeps a row insert to a few bound values, which is most
+/// of the ingest cost (docs/benchmarks.md).
+pub fn encode_features(f: &[f64; N_FEATURES]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + N_FEATURES * 3);
+    out.push(FEATURES_FORMAT);
+    put_varint(&mut out, N_FEATURES as u64);
+    for &x in f {
+        if x.fract() == 0.0 && x.abs() < EXACT_INT && !(x == 0.0 && x.is_sign_negative()) {
+            let i = x as i64;
+            put_varint(&mut out, (((i << 1) ^ (i >> 63)) as u64) << 1);
+        } else {
+            out.push(1);
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Reads an [`encode_features`] value back.
+pub fn decode_features(b: &[u8]) -> Result<[f64; N_FEATURES], String> {
+    if b.first() != Some(&FEATURES_FORMAT) {
+        return Err(format!("unknown feature format {:?}", b.first()));
+    }
+    let mut at = 1;
+    let n = get_varint(b, &mut at).ok_or("truncated feature count")?;
+    if n != N_FEATURES as u64 {
+        return Err(format!("{n} features stored, {N_FEATURES} known"));
+    }
+    let mut f = [0.0; N_FEATURES];
+    for (k, x) in f.iter_mut().enumerate() {
+        let name = FEATURES[k].name;
+        let v = get_varint(b, &mut at).ok_or_else(|| format!("{name}: truncated"))?;
+        *x = if v == 1 {
+            let raw = b
+                .get(at..at + 8)
+                .ok_or_else(|| format!("{name}: truncated"))?;
+            at += 8;
+            f64::from_le_bytes(raw.try_into().map_err(|_| format!("{name}: truncated"))?)
+        } else if v & 1 == 0 {
+            let z = v >> 1;
+            ((z >> 1) as i64 ^ -((z & 1) as i64)) as f64
+        } else {
+            return Err(format!("{name}: bad tag {v}"));
+        };
+    }
+    if at != b.len() {
+        return Err(format!("{} bytes after the features", b.len() - at));
+    }
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,19 +495,51 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n, "duplicate SQL column names");
-        // Every canonical column but the derived Flow ID is stored.
+        // Every canonical column but the derived Flow ID is stored: the features in one.
         assert_eq!(
             cols.iter()
                 .filter(|c| matches!(c.source, Source::Column(_)))
                 .count(),
-            columns::all().count() - 1
+            columns::all().count() - 1 - N_FEATURES
         );
         assert_eq!(
-            sql_name(Column::Feature(flow::F::FlowBytesPerSec)),
-            "flow_bytes_s"
+            cols.iter().filter(|c| c.source == Source::Features).count(),
+            1
         );
         assert_eq!(sql_name(Column::Timestamp), "first_seen");
         assert_eq!(sql_name(Column::SrcIp), "src_ip");
+    }
+
+    #[test]
+    fn features_encode_exactly_and_compactly() {
+        let mut f = [0.0; N_FEATURES];
+        let odd = [
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            -1.5,
+            1e300,
+            1.0 - (1u64 << 52) as f64,
+            (1u64 << 52) as f64,
+            123_456_789.0,
+            -7.0,
+            0.1,
+        ];
+        f[..odd.len()].copy_from_slice(&odd);
+        f[N_FEATURES - 1] = 3.0;
+        let b = encode_features(&f);
+        let back = decode_features(&b).unwrap();
+        for (a, b) in f.iter().zip(back.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        // Zeros and small integers take one byte each.
+        let ones = encode_features(&[1.0; N_FEATURES]);
+        assert_eq!(ones.len(), 2 + N_FEATURES);
+        assert_eq!(decode_features(&ones).unwrap(), [1.0; N_FEATURES]);
+        assert!(decode_features(&b[..b.len() - 1])
+            .unwrap_err()
+            .contains("truncated"));
+        assert!(decode_features(&[9]).unwrap_err().contains("format"));
     }
 }
 
@@ -424,6 +556,8 @@ pub struct Dialect {
     pub time: &'static str,
     /// IP address.
     pub ip: &'static str,
+    /// Bytes.
+    pub bytes: &'static str,
     /// An integer primary key the database assigns.
     pub serial_pk: &'static str,
     /// Appended to the rollup tables (SQLite: `WITHOUT ROWID`).
@@ -438,6 +572,7 @@ impl Dialect {
             DbType::Text => self.text,
             DbType::Time => self.time,
             DbType::Ip => self.ip,
+            DbType::Bytes => self.bytes,
         }
     }
 
@@ -516,8 +651,6 @@ CREATE TABLE talkers_1h (
   packets_sent {INT} NOT NULL, packets_received {INT} NOT NULL, flows {INT} NOT NULL,
   PRIMARY KEY (bucket, ip)
 ){ROLLUP};
-CREATE INDEX talkers_1m_ip ON talkers_1m (ip, bucket);
-CREATE INDEX talkers_1h_ip ON talkers_1h (ip, bucket);
 CREATE TABLE ports_1m (
   bucket {TIME} NOT NULL, protocol {INT} NOT NULL, port {INT} NOT NULL,
   flows {INT} NOT NULL, packets {INT} NOT NULL, bytes {INT} NOT NULL,
@@ -587,10 +720,14 @@ CREATE TABLE audit_log (
 pub const FLOW_TIME_INDEX: &str = "CREATE INDEX flows_first_seen ON flows (first_seen, id);";
 
 /// The other indexes of `flows` (on PostgreSQL, of every partition): addresses, destination
-/// port, and scored attacks by time.
+/// port, and scored attacks by time. The address and port indexes lead with the minute, so
+/// the inserts of one batch (a minute or two of traffic) touch a few hundred pages however
+/// large the table grows; keyed by address first, every batch rewrote pages all over the
+/// index (the 10 M-flow SQLite run wrote 196 GB of WAL for a 3.4 GB file). Listings walk
+/// the minutes newest first instead (`query::FlowWalk`).
 pub const FLOW_INDEXES: &str = "
-CREATE INDEX flows_src_ip ON flows (src_ip, first_seen, id);
-CREATE INDEX flows_dst_ip ON flows (dst_ip, first_seen, id);
-CREATE INDEX flows_dst_port ON flows (dst_port, first_seen, id);
+CREATE INDEX flows_src_ip ON flows (minute_us, src_ip, first_seen, id);
+CREATE INDEX flows_dst_ip ON flows (minute_us, dst_ip, first_seen, id);
+CREATE INDEX flows_dst_port ON flows (minute_us, dst_port, first_seen, id);
 CREATE INDEX flows_label ON flows (label, first_seen, id) WHERE label IS NOT NULL;
 ";

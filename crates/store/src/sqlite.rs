@@ -26,6 +26,7 @@ pub const DIALECT: Dialect = Dialect {
     text: "TEXT",
     time: "INTEGER",
     ip: "BLOB",
+    bytes: "BLOB",
     serial_pk: "INTEGER PRIMARY KEY",
     rollup_suffix: " WITHOUT ROWID",
 };
@@ -73,6 +74,7 @@ impl ToSql for DbValue<'_> {
             DbValue::Float(f) => ToSqlOutput::Owned(SqlValue::Real(*f)),
             DbValue::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
             DbValue::Ip(ip) => ToSqlOutput::Owned(SqlValue::Blob(ip_blob(*ip))),
+            DbValue::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }
@@ -186,14 +188,7 @@ impl SqliteStore {
             )
             .map_err(|e| query_err(&target, "reading the schema version", e))?
         };
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                target: self.target.clone(),
-                found: version,
-                known: SCHEMA_VERSION,
-            });
-        }
-        if version < 1 {
+        if crate::check_schema(&self.target, version)? {
             let ddl = format!(
                 "CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL, netvigil TEXT NOT NULL);
                  CREATE TABLE flows (\n  {}\n);
@@ -214,7 +209,7 @@ impl SqliteStore {
                 .map_err(|e| query_err(&target, "creating the schema", e))?;
             tx.execute(
                 "INSERT INTO schema_version VALUES (?1, ?2, ?3)",
-                params![1, now_us(), env!("CARGO_PKG_VERSION")],
+                params![SCHEMA_VERSION, now_us(), env!("CARGO_PKG_VERSION")],
             )
             .map_err(|e| query_err(&target, "recording the schema version", e))?;
         }
@@ -271,6 +266,7 @@ impl SqliteStore {
                 (ValueRef::Text(t), _) => {
                     DbValue::Text(Cow::Owned(String::from_utf8_lossy(t).into_owned()))
                 }
+                (ValueRef::Blob(b), DbType::Bytes) => DbValue::Bytes(b.to_vec()),
                 (ValueRef::Blob(_), _) => DbValue::Null,
             });
         }
@@ -419,71 +415,125 @@ fn seal_hours(tx: &Connection, from: i64, to: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Rows per rollup upsert statement: one statement per row spent most of a batch's time in
+/// statement overhead.
+const UPSERT_ROWS: usize = 64;
+
+/// Adds `rows` (each `width` values, key first) to `table`, `UPSERT_ROWS` per statement;
+/// `on_conflict` is the `ON CONFLICT … DO UPDATE` clause.
+fn upsert_many(
+    tx: &Connection,
+    table: &str,
+    width: usize,
+    on_conflict: &str,
+    rows: &[Vec<rusqlite::types::Value>],
+) -> rusqlite::Result<()> {
+    let statement = |n: usize| {
+        let one = format!("({})", vec!["?"; width].join(", "));
+        format!(
+            "INSERT INTO {table} VALUES {} {on_conflict}",
+            vec![one; n].join(", ")
+        )
+    };
+    let full = statement(UPSERT_ROWS);
+    for chunk in rows.chunks(UPSERT_ROWS) {
+        let text = if chunk.len() == UPSERT_ROWS {
+            full.clone()
+        } else {
+            statement(chunk.len())
+        };
+        let mut st = tx.prepare_cached(&text)?;
+        for (i, v) in chunk.iter().flatten().enumerate() {
+            st.raw_bind_parameter(i + 1, v)?;
+        }
+        st.raw_execute()?;
+    }
+    Ok(())
+}
+
 fn upsert_rollups(tx: &Connection, b: &BatchRollup) -> rusqlite::Result<()> {
+    use rusqlite::types::Value::{Blob, Integer};
+    let int = |v: u64| Integer(v as i64);
     for (table, rows) in [("talkers_1m", &b.talkers_1m), ("talkers_1h", &b.talkers_1h)] {
-        let mut st = tx.prepare_cached(&format!(
-            "INSERT INTO {table} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-             ON CONFLICT (bucket, ip) DO UPDATE SET \
+        // In key order: each upsert lands next to the previous one in the b-tree.
+        let mut keys: Vec<_> = rows
+            .iter()
+            .map(|(&(b, ip), s)| ((b, ip_blob(ip)), s))
+            .collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let rows: Vec<_> = keys
+            .into_iter()
+            .map(|((b, ip), s)| {
+                vec![
+                    Integer(b),
+                    Blob(ip),
+                    int(s.bytes_sent),
+                    int(s.bytes_received),
+                    int(s.packets_sent),
+                    int(s.packets_received),
+                    int(s.flows),
+                ]
+            })
+            .collect();
+        upsert_many(
+            tx,
+            table,
+            7,
+            "ON CONFLICT (bucket, ip) DO UPDATE SET \
                bytes_sent = bytes_sent + excluded.bytes_sent, \
                bytes_received = bytes_received + excluded.bytes_received, \
                packets_sent = packets_sent + excluded.packets_sent, \
                packets_received = packets_received + excluded.packets_received, \
-               flows = flows + excluded.flows"
-        ))?;
-        // In key order: each upsert lands next to the previous one in the b-tree.
-        let mut rows: Vec<_> = rows
-            .iter()
-            .map(|(&(b, ip), s)| ((b, ip_blob(ip)), s))
-            .collect();
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for ((bucket, ip), s) in rows {
-            st.execute(params![
-                bucket,
-                ip,
-                s.bytes_sent as i64,
-                s.bytes_received as i64,
-                s.packets_sent as i64,
-                s.packets_received as i64,
-                s.flows as i64
-            ])?;
-        }
+               flows = flows + excluded.flows",
+            &rows,
+        )?;
     }
+    const TRAFFIC: &str = "flows = flows + excluded.flows, \
+        packets = packets + excluded.packets, bytes = bytes + excluded.bytes";
     for (table, rows) in [("ports_1m", &b.ports_1m), ("ports_1h", &b.ports_1h)] {
-        let mut st = tx.prepare_cached(&format!(
-            "INSERT INTO {table} VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (bucket, protocol, port) DO UPDATE SET \
-               flows = flows + excluded.flows, packets = packets + excluded.packets, \
-               bytes = bytes + excluded.bytes"
-        ))?;
-        let mut rows: Vec<_> = rows.iter().collect();
-        rows.sort_unstable_by_key(|r| r.0);
-        for (&(bucket, proto, port), s) in rows {
-            st.execute(params![
-                bucket,
-                proto,
-                port,
-                s.flows as i64,
-                s.packets as i64,
-                s.bytes as i64
-            ])?;
-        }
+        let mut keys: Vec<_> = rows.iter().collect();
+        keys.sort_unstable_by_key(|r| r.0);
+        let rows: Vec<_> = keys
+            .into_iter()
+            .map(|(&(bucket, proto, port), s)| {
+                vec![
+                    Integer(bucket),
+                    Integer(proto.into()),
+                    Integer(port.into()),
+                    int(s.flows),
+                    int(s.packets),
+                    int(s.bytes),
+                ]
+            })
+            .collect();
+        upsert_many(
+            tx,
+            table,
+            6,
+            &format!("ON CONFLICT (bucket, protocol, port) DO UPDATE SET {TRAFFIC}"),
+            &rows,
+        )?;
     }
-    let mut st = tx.prepare_cached(
-        "INSERT INTO protocols_1m VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (bucket, protocol) DO UPDATE SET \
-           flows = flows + excluded.flows, packets = packets + excluded.packets, \
-           bytes = bytes + excluded.bytes",
-    )?;
-    for (&(bucket, proto), s) in &b.protocols_1m {
-        st.execute(params![
-            bucket,
-            proto,
-            s.flows as i64,
-            s.packets as i64,
-            s.bytes as i64
-        ])?;
-    }
-    Ok(())
+    let rows: Vec<_> = b
+        .protocols_1m
+        .iter()
+        .map(|(&(bucket, proto), s)| {
+            vec![
+                Integer(bucket),
+                Integer(proto.into()),
+                int(s.flows),
+                int(s.packets),
+                int(s.bytes),
+            ]
+        })
+        .collect();
+    upsert_many(
+        tx,
+        "protocols_1m",
+        5,
+        &format!("ON CONFLICT (bucket, protocol) DO UPDATE SET {TRAFFIC}"),
+        &rows,
+    )
 }
 
 const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \
@@ -849,17 +899,9 @@ impl Store for SqliteStore {
         after: Option<FlowCursor>,
         limit: usize,
     ) -> Result<FlowPage> {
-        let flows = self.rows(&query::flow_page(filter, after, limit), |r| {
-            self.read_flow(r)
-        })?;
-        let next = (flows.len() == limit && limit > 0)
-            .then(|| flows.last())
-            .flatten()
-            .map(|f| FlowCursor {
-                first: f.record.first,
-                id: f.id,
-            });
-        Ok(FlowPage { flows, next })
+        query::list_flows(filter, after, limit, |sql| {
+            self.rows(sql, |r| self.read_flow(r))
+        })
     }
 
     fn top_talkers(&mut self, range: TimeRange, n: usize) -> Result<Vec<TalkerRow>> {
