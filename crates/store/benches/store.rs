@@ -6,7 +6,7 @@
 //! 2,000 home hosts and 50,000 outside addresses (skewed: a few hosts carry most flows),
 //! spread evenly over the 24 hours before a fixed end; 1 % of them raise an alert from one of
 //! 500 sources. Ingest goes through `Store::insert_flows` in batches of 10,000 (the CLI's
-//! default); then each dashboard query runs `--runs` times and its p50/p95 are printed.
+//! default; `--batch N`); then each dashboard query runs `--runs` times and its p50/p95 are printed.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -16,7 +16,6 @@ use flow::{EndReason, FlowRecord, HomeNet, Meter, MeterConfig, Profile};
 use packet::{FileSource, PacketSource, Timestamp};
 use store::*;
 
-const BATCH: usize = 10_000;
 const END: i64 = 1_700_000_000_000_000;
 
 fn templates() -> Vec<FlowRecord> {
@@ -85,12 +84,19 @@ fn main() {
     let mut db = String::from("/var/tmp/netvigil-bench.db");
     let mut runs = 20;
     let mut reuse = false;
+    let mut batch_size = 10_000;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--flows" => flows = args.next().and_then(|v| v.parse().ok()).unwrap_or(flows),
             "--db" => db = args.next().unwrap_or(db),
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).unwrap_or(runs),
+            "--batch" => {
+                batch_size = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(batch_size)
+            }
             // Query an existing benchmark database without ingesting again.
             "--reuse" => reuse = true,
             _ => {}
@@ -116,13 +122,13 @@ fn main() {
             .unwrap();
         let started = Instant::now();
         let mut made = 0.0;
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batch = Vec::with_capacity(batch_size);
         let mut alerts = Vec::new();
         let mut i = 0;
         while i < flows {
             batch.clear();
             let m0 = Instant::now();
-            while batch.len() < BATCH && i < flows {
+            while batch.len() < batch_size && i < flows {
                 batch.push(synth(&t, i, flows));
                 i += 1;
             }
@@ -143,7 +149,7 @@ fn main() {
                     detail: "{}".into(),
                 });
             }
-            if alerts.len() >= BATCH {
+            if alerts.len() >= batch_size {
                 s.insert_alerts(&alerts).unwrap();
                 alerts.clear();
             }

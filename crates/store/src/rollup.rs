@@ -9,6 +9,10 @@
 //! ranking reads at most 24 × 1,000 rows whatever the traffic. A listed address's figures stay
 //! exact unless a later capture adds to an hour it had been dropped from.
 //!
+//! Readers always sum rows by key and skip keys whose flows sum to zero: on PostgreSQL the
+//! minute tables are append-only (a batch's sums are new rows; replacing a capture appends
+//! its share negated), see `pg::upsert_rollups`.
+//!
 //! The SQL here is shared by both backends (numbered `$n` parameters mean the same in SQLite
 //! and PostgreSQL); each binds times and addresses in its own types.
 
@@ -236,7 +240,8 @@ pub fn talkers_sql(hours: &str, minutes: &str) -> String {
            UNION ALL \
            SELECT {TALKER_SUMS} FROM talkers_1m WHERE ((bucket >= $1 AND bucket < $2) \
              OR (bucket >= $3 AND bucket < $4)) {minutes} \
-         ) t GROUP BY ip ORDER BY SUM(bytes_sent) + SUM(bytes_received) DESC, ip LIMIT $5"
+         ) t GROUP BY ip HAVING SUM(flows) > 0 \
+         ORDER BY SUM(bytes_sent) + SUM(bytes_received) DESC, ip LIMIT $5"
     )
 }
 
@@ -248,12 +253,13 @@ pub const PORTS_SQL: &str = "SELECT protocol, port, SUM(flows), SUM(packets), SU
        UNION ALL \
        SELECT protocol, port, flows, packets, bytes FROM ports_1m \
          WHERE (bucket >= $1 AND bucket < $2) OR (bucket >= $3 AND bucket < $4) \
-     ) t GROUP BY protocol, port ORDER BY SUM(bytes) DESC, protocol, port LIMIT $5";
+     ) t GROUP BY protocol, port HAVING SUM(flows) > 0 \
+     ORDER BY SUM(bytes) DESC, protocol, port LIMIT $5";
 
 /// IP protocols over a minute range ($1, $2): `protocol, flows, packets, bytes`, by bytes.
 pub const PROTOCOLS_SQL: &str = "SELECT protocol, SUM(flows), SUM(packets), SUM(bytes) \
      FROM protocols_1m WHERE bucket >= $1 AND bucket < $2 \
-     GROUP BY protocol ORDER BY SUM(bytes) DESC, protocol";
+     GROUP BY protocol HAVING SUM(flows) > 0 ORDER BY SUM(bytes) DESC, protocol";
 
 /// Alerts per minute over a range ($1, $2): `bucket, alerts`.
 pub const ATTACK_RATE_SQL: &str = "SELECT bucket, SUM(alerts) FROM alerts_1m \
