@@ -438,9 +438,9 @@ fn upsert_many(
     let full = statement(UPSERT_ROWS);
     for chunk in rows.chunks(UPSERT_ROWS) {
         let text = if chunk.len() == UPSERT_ROWS {
-            full.clone()
+            Cow::Borrowed(full.as_str())
         } else {
-            statement(chunk.len())
+            Cow::Owned(statement(chunk.len()))
         };
         let mut st = tx.prepare_cached(&text)?;
         for (i, v) in chunk.iter().flatten().enumerate() {
