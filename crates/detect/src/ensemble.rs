@@ -1,0 +1,184 @@
+//! A tree ensemble as the evaluator sees it: every tree a flat vector of nodes (internal nodes
+//! first, then leaves), each internal node a numeric split `value <= threshold` with a default
+//! direction for missing values. Gradient-boosted trees sum per output group (one group per
+//! class for softmax models); random forests average.
+
+/// How a split treats a missing value (LightGBM's `missing_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// No missing values at training: NaN is read as 0.
+    None,
+    /// Zero (|v| ≤ 1e-35) and NaN take the default direction.
+    Zero,
+    /// NaN takes the default direction.
+    NaN,
+}
+
+/// Values this close to zero count as zero for [`Missing::Zero`] (LightGBM's
+/// `kZeroThreshold`, a float).
+const ZERO: f64 = 1e-35_f32 as f64;
+
+/// Marks a leaf in [`Node::feature`].
+pub const LEAF: u32 = u32::MAX;
+
+/// One node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// Feature index, or [`LEAF`].
+    pub feature: u32,
+    /// Go left when the value is ≤ this.
+    pub threshold: f64,
+    /// Left child (index into the tree's nodes).
+    pub left: u32,
+    /// Right child.
+    pub right: u32,
+    /// Missing-value handling.
+    pub missing: Missing,
+    /// Where missing values go.
+    pub default_left: bool,
+    /// Leaf output (raw score); unused for internal nodes.
+    pub value: f64,
+    /// Training rows that reached the node (TreeSHAP's cover).
+    pub cover: f64,
+}
+
+impl Node {
+    /// Whether the node is a leaf.
+    #[inline]
+    pub fn is_leaf(&self) -> bool {
+        self.feature == LEAF
+    }
+
+    /// The child a value goes to.
+    #[inline]
+    pub fn child(&self, v: f64) -> u32 {
+        let v = if v.is_nan() && self.missing != Missing::NaN {
+            0.0
+        } else {
+            v
+        };
+        let default = match self.missing {
+            Missing::Zero => (-ZERO..=ZERO).contains(&v),
+            Missing::NaN => v.is_nan(),
+            Missing::None => false,
+        };
+        if default {
+            if self.default_left {
+                self.left
+            } else {
+                self.right
+            }
+        } else if v <= self.threshold {
+            self.left
+        } else {
+            self.right
+        }
+    }
+}
+
+/// One tree; node 0 is the root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tree {
+    /// Internal nodes first, then leaves (in the source model's leaf order).
+    pub nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// The leaf a feature vector reaches.
+    #[inline]
+    pub fn leaf(&self, x: &[f64]) -> &Node {
+        let mut n = &self.nodes[0];
+        while !n.is_leaf() {
+            let v = x.get(n.feature as usize).copied().unwrap_or(f64::NAN);
+            n = &self.nodes[n.child(v) as usize];
+        }
+        n
+    }
+
+    /// Mean output over the training rows (cover-weighted leaf values, leaves in order).
+    pub fn expected_value(&self) -> f64 {
+        let leaves: Vec<&Node> = self.nodes.iter().filter(|n| n.is_leaf()).collect();
+        if leaves.len() == 1 {
+            return leaves[0].value;
+        }
+        let total = self.nodes[0].cover;
+        leaves
+            .iter()
+            .fold(0.0, |acc, l| acc + (l.cover / total) * l.value)
+    }
+
+    /// Depth of the deepest leaf (root = 0).
+    pub fn depth(&self) -> usize {
+        fn walk(t: &Tree, i: u32) -> usize {
+            let n = &t.nodes[i as usize];
+            if n.is_leaf() {
+                0
+            } else {
+                1 + walk(t, n.left).max(walk(t, n.right))
+            }
+        }
+        walk(self, 0)
+    }
+}
+
+/// How raw scores become probabilities.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Link {
+    /// Raw scores as they are (regression, or already probabilities).
+    Identity,
+    /// `1 / (1 + exp(-k · raw))` of one group: P(positive class).
+    Sigmoid(f64),
+    /// Softmax over the groups.
+    Softmax,
+}
+
+/// A tree ensemble.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ensemble {
+    /// Trees in order; tree `i` adds to group `i % groups`.
+    pub trees: Vec<Tree>,
+    /// Output groups (classes of a softmax model, else 1).
+    pub groups: usize,
+    /// Feature names, in input order.
+    pub features: Vec<String>,
+    /// Raw → probability.
+    pub link: Link,
+    /// Average the trees instead of summing (random forests).
+    pub average: bool,
+}
+
+impl Ensemble {
+    /// Raw scores, one per group.
+    pub fn raw(&self, x: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.groups];
+        for (i, t) in self.trees.iter().enumerate() {
+            out[i % self.groups] += t.leaf(x).value;
+        }
+        if self.average && !self.trees.is_empty() {
+            let rounds = (self.trees.len() / self.groups) as f64;
+            out.iter_mut().for_each(|v| *v /= rounds);
+        }
+        out
+    }
+
+    /// Probabilities: for a sigmoid model one value (P(positive)), for softmax one per class.
+    pub fn predict(&self, x: &[f64]) -> Vec<f64> {
+        let mut raw = self.raw(x);
+        match self.link {
+            Link::Identity => {}
+            Link::Sigmoid(k) => raw
+                .iter_mut()
+                .for_each(|v| *v = 1.0 / (1.0 + (-k * *v).exp())),
+            Link::Softmax => {
+                let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let mut sum = 0.0;
+                for v in raw.iter_mut() {
+                    *v = (*v - max).exp();
+                    sum += *v;
+                }
+                raw.iter_mut().for_each(|v| *v /= sum);
+            }
+        }
+        raw
+    }
+}

@@ -1,0 +1,3 @@
+//! Models trained elsewhere, read into an [`Ensemble`](crate::Ensemble).
+
+pub mod lightgbm;
