@@ -30,7 +30,7 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   done
 fi
 
-# The detect crate's import tests train models with the real LightGBM and compare.
-if ! python3 -c 'import lightgbm' >/dev/null 2>&1; then
-  pip install -q lightgbm 2>/dev/null || pip install -q --break-system-packages lightgbm
+# The detect crate's import tests train models with the real LightGBM and XGBoost.
+if ! python3 -c 'import lightgbm, xgboost' >/dev/null 2>&1; then
+  pip install -q lightgbm xgboost-cpu 2>/dev/null || pip install -q --break-system-packages lightgbm xgboost-cpu
 fi

@@ -145,11 +145,27 @@ pub struct Ensemble {
     pub link: Link,
     /// Average the trees instead of summing (random forests).
     pub average: bool,
+    /// Raw score before any tree, per group (XGBoost's base score as a margin; 0 for
+    /// LightGBM, whose first tree carries it).
+    pub base: Vec<f64>,
+    /// Inputs are rounded to `f32` before the splits (XGBoost evaluates in single
+    /// precision; its thresholds are stored for `f32` inputs).
+    pub f32_inputs: bool,
 }
 
 impl Ensemble {
+    /// The inputs as the splits see them (see [`Ensemble::f32_inputs`]).
+    pub fn inputs<'a>(&self, x: &'a [f64]) -> std::borrow::Cow<'a, [f64]> {
+        if self.f32_inputs {
+            x.iter().map(|&v| v as f32 as f64).collect()
+        } else {
+            std::borrow::Cow::Borrowed(x)
+        }
+    }
+
     /// Raw scores, one per group.
     pub fn raw(&self, x: &[f64]) -> Vec<f64> {
+        let x = &*self.inputs(x);
         let mut out = vec![0.0; self.groups];
         for (i, t) in self.trees.iter().enumerate() {
             out[i % self.groups] += t.leaf(x).value;
@@ -157,6 +173,9 @@ impl Ensemble {
         if self.average && !self.trees.is_empty() {
             let rounds = (self.trees.len() / self.groups) as f64;
             out.iter_mut().for_each(|v| *v /= rounds);
+        }
+        for (o, b) in out.iter_mut().zip(&self.base) {
+            *o += b;
         }
         out
     }

@@ -156,8 +156,12 @@ pub fn tree_shap(t: &Tree, x: &[f64], phi: &mut [f64]) {
 /// `groups × (features + 1)` values, group-major (LightGBM's `pred_contrib` layout). Per
 /// group, the values sum to the raw score.
 pub fn contributions(m: &Ensemble, x: &[f64]) -> Vec<f64> {
+    let x = &*m.inputs(x);
     let width = m.features.len() + 1;
     let mut out = vec![0.0; m.groups * width];
+    for (g, b) in m.base.iter().enumerate().take(m.groups) {
+        out[g * width + width - 1] = *b;
+    }
     for (i, t) in m.trees.iter().enumerate() {
         let g = i % m.groups;
         tree_shap(t, x, &mut out[g * width..(g + 1) * width]);

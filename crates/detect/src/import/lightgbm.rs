@@ -168,6 +168,8 @@ pub fn parse(text: &str) -> Result<Ensemble, LightGbmError> {
         features,
         link,
         average: header.contains_key("average_output"),
+        base: vec![0.0; groups],
+        f32_inputs: false,
     })
 }
 
@@ -268,7 +270,8 @@ fn tree(section: &str, f: &Fields<'_>, n_features: usize) -> Result<Tree, LightG
     Ok(t)
 }
 
-fn leaf(value: f64, cover: f64) -> Node {
+/// A leaf node.
+pub(crate) fn leaf(value: f64, cover: f64) -> Node {
     Node {
         feature: LEAF,
         threshold: 0.0,

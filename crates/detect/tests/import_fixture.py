@@ -1,11 +1,13 @@
-"""Trains LightGBM models on real CIC-IDS2017 flows and writes what the Rust tests compare
-against: the models (text format), test rows, and the library's predictions and pred_contrib.
+"""Trains LightGBM and XGBoost models on real CIC-IDS2017 flows and writes what the Rust
+tests compare against: the models (LightGBM text, XGBoost JSON), test rows, and each library's
+predictions and contributions.
 
-usage: python3 lightgbm_fixture.py DATA_DIR OUT_DIR
+usage: python3 import_fixture.py DATA_DIR OUT_DIR
 """
 import csv, json, math, os, random, sys
 
 import lightgbm as lgb
+import xgboost as xgb
 import numpy as np
 
 data, out = sys.argv[1], sys.argv[2]
@@ -45,6 +47,17 @@ for name, objective, target in [("binary", dict(objective="binary"), (y > 0).ast
         "prob": b.predict(Xt).tolist(),
         "raw": b.predict(Xt, raw_score=True).tolist(),
         "contrib": b.predict(Xt, pred_contrib=True).tolist(),
+    }
+for name, objective, target in [("xgb_binary", dict(objective="binary:logistic"), (y > 0).astype(int)),
+                                ("xgb_multiclass", dict(objective="multi:softprob", num_class=4), y)]:
+    b = xgb.train({"max_depth": 6, "eta": 0.3, "nthread": 1, "seed": 1, **objective},
+                  xgb.DMatrix(X, target), num_boost_round=30)
+    b.save_model(os.path.join(out, name + ".json"))
+    d = xgb.DMatrix(X[test])
+    result[name] = {
+        "prob": b.predict(d).astype(float).tolist(),
+        "raw": b.predict(d, output_margin=True).astype(float).tolist(),
+        "contrib": b.predict(d, pred_contribs=True).astype(float).reshape(len(test), -1).tolist(),
     }
 with open(os.path.join(out, "expected.json"), "w") as fh:
     json.dump(result, fh)

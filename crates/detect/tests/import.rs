@@ -1,10 +1,11 @@
-//! LightGBM import: a model trained by the real library (in this test, on real CIC-IDS2017
-//! flows) predicts what LightGBM predicts, and TreeSHAP equals its `pred_contrib`.
+//! Model import: models trained by the real LightGBM and XGBoost (in this test, on real
+//! CIC-IDS2017 flows) predict what the libraries predict, and TreeSHAP equals their
+//! contributions.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use detect::import::lightgbm;
+use detect::import::{lightgbm, xgboost};
 use detect::shap::contributions;
 use serde_json::Value;
 
@@ -19,11 +20,17 @@ struct Fixture {
     expected: Value,
 }
 
-/// Trains the models with the real LightGBM (installed by scripts/setup.sh).
-fn fixture() -> Fixture {
-    let dir = std::env::temp_dir().join(format!("nv-lgbm-{}", std::process::id()));
+/// The models, trained once per test run with the real libraries (installed by
+/// scripts/setup.sh).
+fn fixture() -> &'static Fixture {
+    static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(train)
+}
+
+fn train() -> Fixture {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("detect-import");
     std::fs::create_dir_all(&dir).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lightgbm_fixture.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import_fixture.py");
     let out = Command::new("python3")
         .arg(&script)
         .arg(data_dir())
@@ -32,7 +39,7 @@ fn fixture() -> Fixture {
         .expect("python3 runs");
     assert!(
         out.status.success(),
-        "the LightGBM fixture failed (scripts/setup.sh installs lightgbm): {}",
+        "the import fixture failed (scripts/setup.sh installs lightgbm and xgboost): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let expected =
@@ -107,5 +114,28 @@ fn lightgbm_models_predict_and_explain_like_lightgbm() {
         assert!(worst_p <= 1e-6, "{name}: probabilities differ by {worst_p}");
         assert!(worst_c <= 1e-9, "{name}: contributions differ by {worst_c}");
     }
-    let _ = std::fs::remove_dir_all(&f.dir);
+}
+
+#[test]
+fn xgboost_models_predict_and_explain_like_xgboost() {
+    let f = fixture();
+    let x = rows(&f.expected["x"]);
+    for name in ["xgb_binary", "xgb_multiclass"] {
+        let text = std::fs::read_to_string(f.dir.join(format!("{name}.json"))).unwrap();
+        let m = xgboost::parse(&text).unwrap();
+        assert_eq!(m.features.len(), x[0].len());
+        let e = &f.expected[name];
+        let (prob, raw, contrib) = (flat(&e["prob"]), flat(&e["raw"]), flat(&e["contrib"]));
+        let (mut worst_p, mut worst_r, mut worst_c) = (0.0f64, 0.0f64, 0.0f64);
+        for (i, row) in x.iter().enumerate() {
+            worst_r = worst_r.max(max_diff(&m.raw(row), &raw[i]));
+            worst_p = worst_p.max(max_diff(&m.predict(row), &prob[i]));
+            worst_c = worst_c.max(max_diff(&contributions(&m, row), &contrib[i]));
+        }
+        // XGBoost sums and returns single precision; the reader adds in double. Measured:
+        // raw 1.3e-6, probabilities 8e-8, contributions 8e-7.
+        assert!(worst_r <= 1e-5, "{name}: raw scores differ by {worst_r}");
+        assert!(worst_p <= 1e-6, "{name}: probabilities differ by {worst_p}");
+        assert!(worst_c <= 1e-5, "{name}: contributions differ by {worst_c}");
+    }
 }
