@@ -7,6 +7,7 @@ use std::process::Command;
 
 use detect::import::{lightgbm, xgboost};
 use detect::shap::contributions;
+use detect::Ensemble;
 use serde_json::Value;
 
 fn data_dir() -> PathBuf {
@@ -80,6 +81,32 @@ fn max_diff(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// Largest differences from a library's outputs over the test rows: (raw scores,
+/// probabilities, contributions). Also checks that each group's contributions add up to its
+/// raw score.
+fn worst(m: &Ensemble, x: &[Vec<f64>], expected: &Value, name: &str) -> (f64, f64, f64) {
+    assert_eq!(m.features.len(), x[0].len());
+    let (prob, raw, contrib) = (
+        flat(&expected["prob"]),
+        flat(&expected["raw"]),
+        flat(&expected["contrib"]),
+    );
+    let mut w = (0.0f64, 0.0f64, 0.0f64);
+    let width = m.features.len() + 1;
+    for (i, row) in x.iter().enumerate() {
+        let r = m.raw(row);
+        let c = contributions(m, row);
+        w.0 = w.0.max(max_diff(&r, &raw[i]));
+        w.1 = w.1.max(max_diff(&m.predict(row), &prob[i]));
+        w.2 = w.2.max(max_diff(&c, &contrib[i]));
+        for (g, r) in r.iter().enumerate() {
+            let sum: f64 = c[g * width..(g + 1) * width].iter().sum();
+            assert!((sum - r).abs() < 1e-9, "{name} row {i}: {sum} vs {r}");
+        }
+    }
+    w
+}
+
 #[test]
 fn lightgbm_models_predict_and_explain_like_lightgbm() {
     let f = fixture();
@@ -92,27 +119,12 @@ fn lightgbm_models_predict_and_explain_like_lightgbm() {
     for name in ["binary", "multiclass"] {
         let text = std::fs::read_to_string(f.dir.join(format!("{name}.txt"))).unwrap();
         let m = lightgbm::parse(&text).unwrap();
-        assert_eq!(m.features.len(), x[0].len());
-        let e = &f.expected[name];
-        let (prob, raw, contrib) = (flat(&e["prob"]), flat(&e["raw"]), flat(&e["contrib"]));
-        let (mut worst_p, mut worst_r, mut worst_c) = (0.0f64, 0.0f64, 0.0f64);
-        for (i, row) in x.iter().enumerate() {
-            worst_r = worst_r.max(max_diff(&m.raw(row), &raw[i]));
-            worst_p = worst_p.max(max_diff(&m.predict(row), &prob[i]));
-            let c = contributions(&m, row);
-            worst_c = worst_c.max(max_diff(&c, &contrib[i]));
-            // Per group the contributions add up to the raw score.
-            let w = m.features.len() + 1;
-            for (g, r) in m.raw(row).iter().enumerate() {
-                let sum: f64 = c[g * w..(g + 1) * w].iter().sum();
-                assert!((sum - r).abs() < 1e-9, "{name} row {i}: {sum} vs {r}");
-            }
-        }
+        let (raw, prob, contrib) = worst(&m, &x, &f.expected[name], name);
         // Measured: all three are bit-identical to LightGBM 4.7 (same operations in the same
         // order); the bounds are the acceptance criteria.
-        assert!(worst_r <= 1e-12, "{name}: raw scores differ by {worst_r}");
-        assert!(worst_p <= 1e-6, "{name}: probabilities differ by {worst_p}");
-        assert!(worst_c <= 1e-9, "{name}: contributions differ by {worst_c}");
+        assert!(raw <= 1e-12, "{name}: raw scores differ by {raw}");
+        assert!(prob <= 1e-6, "{name}: probabilities differ by {prob}");
+        assert!(contrib <= 1e-9, "{name}: contributions differ by {contrib}");
     }
 }
 
@@ -123,19 +135,11 @@ fn xgboost_models_predict_and_explain_like_xgboost() {
     for name in ["xgb_binary", "xgb_multiclass"] {
         let text = std::fs::read_to_string(f.dir.join(format!("{name}.json"))).unwrap();
         let m = xgboost::parse(&text).unwrap();
-        assert_eq!(m.features.len(), x[0].len());
-        let e = &f.expected[name];
-        let (prob, raw, contrib) = (flat(&e["prob"]), flat(&e["raw"]), flat(&e["contrib"]));
-        let (mut worst_p, mut worst_r, mut worst_c) = (0.0f64, 0.0f64, 0.0f64);
-        for (i, row) in x.iter().enumerate() {
-            worst_r = worst_r.max(max_diff(&m.raw(row), &raw[i]));
-            worst_p = worst_p.max(max_diff(&m.predict(row), &prob[i]));
-            worst_c = worst_c.max(max_diff(&contributions(&m, row), &contrib[i]));
-        }
+        let (raw, prob, contrib) = worst(&m, &x, &f.expected[name], name);
         // XGBoost sums and returns single precision; the reader adds in double. Measured:
         // raw 1.3e-6, probabilities 8e-8, contributions 8e-7.
-        assert!(worst_r <= 1e-5, "{name}: raw scores differ by {worst_r}");
-        assert!(worst_p <= 1e-6, "{name}: probabilities differ by {worst_p}");
-        assert!(worst_c <= 1e-5, "{name}: contributions differ by {worst_c}");
+        assert!(raw <= 1e-5, "{name}: raw scores differ by {raw}");
+        assert!(prob <= 1e-6, "{name}: probabilities differ by {prob}");
+        assert!(contrib <= 1e-5, "{name}: contributions differ by {contrib}");
     }
 }
