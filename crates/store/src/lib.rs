@@ -23,6 +23,24 @@ pub use model::*;
 /// vector in one column and leads the address and port indexes with the minute.
 pub const SCHEMA_VERSION: i64 = 2;
 
+/// A failed query that is not a lost connection, naming the database and what was being done.
+pub(crate) fn query_err(target: &str, context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Query {
+        target: target.to_string(),
+        context: context.to_string(),
+        message: e.to_string(),
+        connection_lost: false,
+    }
+}
+
+/// Now, UTC µs (for `ingested_at` and audit entries).
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 /// What to do with a database at schema `version` (0: empty): `Ok(true)` create the schema,
 /// `Ok(false)` use it; a newer or an unreadable older version is refused.
 fn check_schema(target: &str, version: i64) -> Result<bool> {

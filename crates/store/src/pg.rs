@@ -23,7 +23,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::error::Error as StdError;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use flow::window::report::WindowReport;
@@ -38,7 +38,7 @@ use crate::model::*;
 use crate::query::{self, Sql};
 use crate::rollup::{self, BatchRollup};
 use crate::schema::{self, DbType, DbValue, Dialect};
-use crate::{Result, Store, StoreError, DAY_US, HOUR_US, SCHEMA_VERSION};
+use crate::{now_us, query_err, Result, Store, StoreError, DAY_US, HOUR_US, SCHEMA_VERSION};
 
 /// PostgreSQL's types.
 pub const DIALECT: Dialect = Dialect {
@@ -327,22 +327,6 @@ fn gave_up(lost: StoreError, reconnect: &StoreError) -> StoreError {
         },
         (lost, _) => lost,
     }
-}
-
-fn other_err(target: &str, context: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Query {
-        target: target.to_string(),
-        context: context.to_string(),
-        message: e.to_string(),
-        connection_lost: false,
-    }
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// `name` as a quoted SQL identifier.
@@ -824,7 +808,7 @@ impl PgStore {
             for (col, n) in nums.iter_mut().zip(rollup::window_numbers(w)) {
                 col.push(n);
             }
-            reports.push(serde_json::to_string(w).map_err(|e| other_err(target, context, e))?);
+            reports.push(serde_json::to_string(w).map_err(|e| query_err(target, context, e))?);
         }
         let captures = vec![capture; starts.len()];
         let names: Vec<&str> = rollup::WINDOW_NUMBER_COLUMNS
@@ -1590,7 +1574,7 @@ impl Store for PgStore {
         let sql = query::windows(range, capture);
         self.read("reading windows", &sql, |t, r| {
             let json: String = get(t, r, 0)?;
-            serde_json::from_str(&json).map_err(|e| other_err(t, "reading a window", e))
+            serde_json::from_str(&json).map_err(|e| query_err(t, "reading a window", e))
         })
     }
 
@@ -1651,7 +1635,7 @@ impl Store for PgStore {
         let mut days = self.read("listing days", &sql, |t, r| {
             let name: String = get(t, r, 0)?;
             let day = partition_day(&name)
-                .ok_or_else(|| other_err(t, "listing days", format!("{name}: not a day")))?;
+                .ok_or_else(|| query_err(t, "listing days", format!("{name}: not a day")))?;
             Ok((day, num(t, r, 1)?))
         })?;
         days.sort_unstable();
@@ -1677,7 +1661,7 @@ impl Store for PgStore {
         loop {
             let rows = tx.query_portal(&portal, SCAN_FETCH).map_err(q)?;
             for r in &rows {
-                each(read_flow(target, r)?).map_err(|e| other_err(target, "reading flows", e))?;
+                each(read_flow(target, r)?).map_err(|e| query_err(target, "reading flows", e))?;
                 n += 1;
             }
             if rows.len() < SCAN_FETCH as usize {
@@ -1707,7 +1691,7 @@ impl Store for PgStore {
         let n = n as u64;
         if n != expected {
             // Dropping the transaction rolls it back.
-            return Err(other_err(
+            return Err(query_err(
                 target,
                 &context,
                 format!("{n} flows in the database, {expected} archived: nothing dropped"),

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use flow::window::report::WindowReport;
 use flow::FlowRecord;
@@ -17,7 +16,7 @@ use crate::model::*;
 use crate::query::{self, Sql};
 use crate::rollup::{self, BatchRollup};
 use crate::schema::{self, DbType, DbValue, Dialect};
-use crate::{Result, Store, StoreError, DAY_US, SCHEMA_VERSION};
+use crate::{now_us, query_err, Result, Store, StoreError, DAY_US, SCHEMA_VERSION};
 
 /// SQLite's types.
 pub const DIALECT: Dialect = Dialect {
@@ -77,22 +76,6 @@ impl ToSql for DbValue<'_> {
             DbValue::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
-}
-
-fn query_err(target: &str, context: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Query {
-        target: target.to_string(),
-        context: context.to_string(),
-        message: e.to_string(),
-        connection_lost: false,
-    }
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// The SQLite store.
@@ -165,12 +148,7 @@ impl SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Query {
-                target: self.target.clone(),
-                context: "taking the write lock".into(),
-                message: e.to_string(),
-                connection_lost: false,
-            })?;
+            .map_err(|e| query_err(&target, "taking the write lock", e))?;
         let has_version: i64 = tx
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'",
@@ -591,12 +569,8 @@ impl Store for SqliteStore {
             return Ok(());
         };
         let target = self.target.clone();
-        let err = |e: rusqlite::Error| StoreError::Query {
-            target: target.clone(),
-            context: format!("writing flows of capture {capture}"),
-            message: e.to_string(),
-            connection_lost: false,
-        };
+        let context = format!("writing flows of capture {capture}");
+        let err = |e: rusqlite::Error| query_err(&target, &context, e);
         let tx = self.conn.transaction().map_err(err)?;
         let done: Option<i64> = tx
             .query_row(
@@ -634,12 +608,8 @@ impl Store for SqliteStore {
 
     fn insert_windows(&mut self, capture: CaptureId, windows: &[WindowReport]) -> Result<()> {
         let target = self.target.clone();
-        let err = |e: &dyn std::fmt::Display| StoreError::Query {
-            target: target.clone(),
-            context: format!("writing windows of capture {capture}"),
-            message: e.to_string(),
-            connection_lost: false,
-        };
+        let context = format!("writing windows of capture {capture}");
+        let err = |e: &dyn std::fmt::Display| query_err(&target, &context, e);
         let tx = self.conn.transaction().map_err(|e| err(&e))?;
         {
             let cols: Vec<&str> = rollup::WINDOW_NUMBER_COLUMNS.to_vec();
@@ -678,12 +648,8 @@ impl Store for SqliteStore {
         replaces: Option<CaptureId>,
     ) -> Result<()> {
         let target = self.target.clone();
-        let err = |e: rusqlite::Error| StoreError::Query {
-            target: target.clone(),
-            context: format!("finishing capture {capture}"),
-            message: e.to_string(),
-            connection_lost: false,
-        };
+        let context = format!("finishing capture {capture}");
+        let err = |e: rusqlite::Error| query_err(&target, &context, e);
         let tx = self.conn.transaction().map_err(err)?;
         if let Some(old) = replaces {
             Self::delete_capture_rows(&tx, old).map_err(err)?;
@@ -724,12 +690,7 @@ impl Store for SqliteStore {
 
     fn insert_alerts(&mut self, alerts: &[NewAlert]) -> Result<Vec<i64>> {
         let target = self.target.clone();
-        let err = |e: rusqlite::Error| StoreError::Query {
-            target: target.clone(),
-            context: "writing alerts".into(),
-            message: e.to_string(),
-            connection_lost: false,
-        };
+        let err = |e: rusqlite::Error| query_err(&target, "writing alerts", e);
         let tx = self.conn.transaction().map_err(err)?;
         let mut ids = Vec::with_capacity(alerts.len());
         {
@@ -782,12 +743,7 @@ impl Store for SqliteStore {
 
     fn retain(&mut self, policy: &RetentionPolicy) -> Result<RetentionReport> {
         let target = self.target.clone();
-        let err = |e: rusqlite::Error| StoreError::Query {
-            target: target.clone(),
-            context: "applying retention".into(),
-            message: e.to_string(),
-            connection_lost: false,
-        };
+        let err = |e: rusqlite::Error| query_err(&target, "applying retention", e);
         // The cutoff: the age limit, moved later a day at a time while the data is too big.
         let mut cutoff = policy.before.map(|t| t.0);
         if let Some(max) = policy.max_bytes {
@@ -1026,12 +982,8 @@ impl Store for SqliteStore {
 
     fn drop_flow_day(&mut self, day: i64, expected: u64) -> Result<u64> {
         let target = self.target.clone();
-        let err = |e: &dyn std::fmt::Display| StoreError::Query {
-            target: target.clone(),
-            context: format!("dropping day {}", Timestamp(day * DAY_US).rfc3339()),
-            message: e.to_string(),
-            connection_lost: false,
-        };
+        let context = format!("dropping day {}", Timestamp(day * DAY_US).rfc3339());
+        let err = |e: &dyn std::fmt::Display| query_err(&target, &context, e);
         let (lo, hi) = (day * DAY_US, (day + 1) * DAY_US);
         let tx = self.conn.transaction().map_err(|e| err(&e))?;
         let n = tx
