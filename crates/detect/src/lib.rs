@@ -1,9 +1,15 @@
 //! Detection: tree ensembles flattened for fast evaluation ([`ensemble`]), exact TreeSHAP
-//! explanations over the same trees ([`shap`]), and import of models trained elsewhere
-//! ([`import`]). A compute crate: no printing, no I/O beyond parsing what it is given.
+//! explanations over the same trees ([`shap`]), import of models trained elsewhere
+//! ([`import`]), rule detectors over flows and windows ([`rules`]) and the window anomaly
+//! baseline ([`baseline`]). Every detector emits an [`Alert`]. A compute crate: no printing, no
+//! I/O beyond parsing what it is given.
 
+pub mod alert;
+pub mod baseline;
 pub mod ensemble;
 pub mod import;
+pub mod rules;
 pub mod shap;
 
+pub use alert::{Alert, Detector};
 pub use ensemble::{Ensemble, Link, Missing, Node, Tree};

@@ -1,0 +1,1 @@
+//! Window anomaly baseline (in progress).

@@ -1,0 +1,1 @@
+//! Rule detectors over flows and windows (in progress).
