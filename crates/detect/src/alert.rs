@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 /// Which detector raised an alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Detector {
     /// The flow classifier (tree ensemble).

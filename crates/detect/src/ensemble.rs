@@ -43,6 +43,20 @@ pub struct Node {
 }
 
 impl Node {
+    /// A leaf with this output and cover.
+    pub fn leaf(value: f64, cover: f64) -> Node {
+        Node {
+            feature: LEAF,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+            missing: Missing::None,
+            default_left: false,
+            value,
+            cover,
+        }
+    }
+
     /// Whether the node is a leaf.
     #[inline]
     pub fn is_leaf(&self) -> bool {
@@ -105,6 +119,20 @@ impl Tree {
         leaves
             .iter()
             .fold(0.0, |acc, l| acc + (l.cover / total) * l.value)
+    }
+
+    /// Whether two trees split alike everywhere (they may differ in leaf values only).
+    pub fn same_structure(&self, o: &Tree) -> bool {
+        self.nodes.len() == o.nodes.len()
+            && self.nodes.iter().zip(&o.nodes).all(|(x, y)| {
+                x.feature == y.feature
+                    && x.threshold.to_bits() == y.threshold.to_bits()
+                    && x.left == y.left
+                    && x.right == y.right
+                    && x.missing == y.missing
+                    && x.default_left == y.default_left
+                    && x.cover.to_bits() == y.cover.to_bits()
+            })
     }
 
     /// Depth of the deepest leaf (root = 0).
@@ -183,21 +211,26 @@ impl Ensemble {
     /// Probabilities: for a sigmoid model one value (P(positive)), for softmax one per class.
     pub fn predict(&self, x: &[f64]) -> Vec<f64> {
         let mut raw = self.raw(x);
-        match self.link {
-            Link::Identity => {}
-            Link::Sigmoid(k) => raw
-                .iter_mut()
-                .for_each(|v| *v = 1.0 / (1.0 + (-k * *v).exp())),
-            Link::Softmax => {
-                let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let mut sum = 0.0;
-                for v in raw.iter_mut() {
-                    *v = (*v - max).exp();
-                    sum += *v;
-                }
-                raw.iter_mut().for_each(|v| *v /= sum);
-            }
-        }
+        apply_link(self.link, &mut raw);
         raw
+    }
+}
+
+/// Raw scores to probabilities in place (see [`Link`]).
+pub fn apply_link(link: Link, raw: &mut [f64]) {
+    match link {
+        Link::Identity => {}
+        Link::Sigmoid(k) => raw
+            .iter_mut()
+            .for_each(|v| *v = 1.0 / (1.0 + (-k * *v).exp())),
+        Link::Softmax => {
+            let max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mut sum = 0.0;
+            for v in raw.iter_mut() {
+                *v = (*v - max).exp();
+                sum += *v;
+            }
+            raw.iter_mut().for_each(|v| *v /= sum);
+        }
     }
 }

@@ -6,10 +6,17 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod dataset;
 pub mod ensemble;
 pub mod import;
+pub mod metrics;
+pub mod model;
 pub mod rules;
+pub mod score;
 pub mod shap;
+pub mod train;
 
 pub use alert::{Alert, Detector};
 pub use ensemble::{Ensemble, Link, Missing, Node, Tree};
+pub use model::{Model, ModelError};
+pub use score::{FlowScore, Scorer};

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::ensemble::{Ensemble, Link, Missing, Node, Tree, LEAF};
+use crate::ensemble::{Ensemble, Link, Missing, Node, Tree};
 
 /// A model text that is not a LightGBM model this reader supports.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -198,7 +198,7 @@ fn tree(section: &str, f: &Fields<'_>, n_features: usize) -> Result<Tree, LightG
     let values: Vec<f64> = list(f, section, "leaf_value", leaves)?;
     if leaves == 1 {
         return Ok(Tree {
-            nodes: vec![leaf(values[0], 0.0)],
+            nodes: vec![Node::leaf(values[0], 0.0)],
         });
     }
     let inner = leaves - 1;
@@ -256,7 +256,12 @@ fn tree(section: &str, f: &Fields<'_>, n_features: usize) -> Result<Tree, LightG
             cover: inner_count[i],
         });
     }
-    nodes.extend(values.iter().zip(&leaf_count).map(|(&v, &c)| leaf(v, c)));
+    nodes.extend(
+        values
+            .iter()
+            .zip(&leaf_count)
+            .map(|(&v, &c)| Node::leaf(v, c)),
+    );
     let t = Tree { nodes };
     // Every node but the root is reached exactly once (a tree, not a graph with cycles).
     let mut seen = vec![0u8; t.nodes.len()];
@@ -268,20 +273,6 @@ fn tree(section: &str, f: &Fields<'_>, n_features: usize) -> Result<Tree, LightG
         return Err(bad("left_child", "the children do not form a tree".into()));
     }
     Ok(t)
-}
-
-/// A leaf node.
-pub(crate) fn leaf(value: f64, cover: f64) -> Node {
-    Node {
-        feature: LEAF,
-        threshold: 0.0,
-        left: 0,
-        right: 0,
-        missing: Missing::None,
-        default_left: false,
-        value,
-        cover,
-    }
 }
 
 #[cfg(test)]

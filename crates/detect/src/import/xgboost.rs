@@ -9,7 +9,6 @@
 use serde_json::Value;
 
 use crate::ensemble::{Ensemble, Link, Missing, Node, Tree, LEAF};
-use crate::import::lightgbm::leaf;
 
 /// A model that is not an XGBoost JSON model this reader supports.
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +205,7 @@ fn tree(t: &Value, at: &str, n_features: usize) -> Result<Tree, XgboostError> {
         let cover = num(&hess[i], &format!("{at}.sum_hessian"), i)?;
         let c = num(&cond[i], &format!("{at}.split_conditions"), i)?;
         if left[i].as_i64() == Some(-1) {
-            nodes.push(leaf(c as f32 as f64, cover));
+            nodes.push(Node::leaf(c as f32 as f64, cover));
             continue;
         }
         let f = feature[i]
