@@ -34,10 +34,10 @@ best() { # best wall time of 5 runs of "$@"
   echo "$b"
 }
 
-base=$(best "$nv" analyze -q "$pcap" --format none --no-app-metadata)
-meta=$(best "$nv" analyze -q "$pcap" --format none)
-win=$(best "$nv" analyze -q "$pcap" --format none --windows-out "$work/w.jsonl")
-summ=$(best "$nv" analyze "$pcap" --format none)
+base=$(best "$nv" analyze -q --no-detect "$pcap" --format none --no-app-metadata)
+meta=$(best "$nv" analyze -q --no-detect "$pcap" --format none)
+win=$(best "$nv" analyze -q --no-detect "$pcap" --format none --windows-out "$work/w.jsonl")
+summ=$(best "$nv" analyze --no-detect "$pcap" --format none)
 old=""
 [ -n "${OLD_NV:-}" ] && old=$(best "$OLD_NV" analyze -q "$pcap" --format none)
 printf '| %s packets, %s concurrent flows | seconds | Mpps | cost vs meter only |\n|---|---:|---:|---:|\n' "$packets" "$conc"

@@ -1,5 +1,6 @@
 //! `netvigil analyze` and `netvigil demo`: files → decode → flow table → export + summary.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use packet::{Decoded, FileSource, MergedSource, PacketSource, SourceError};
 use store::export::{self, ExportFormat, FlowSink, Layout};
 use store::CaptureStatus;
 
+use crate::detection::Detection;
 use crate::gen::{generate, GenArgs};
 use crate::summary::Summary;
 use crate::BadInput;
@@ -83,6 +85,9 @@ pub struct AnalyzeArgs {
     /// After storing, remove the oldest days until the SQLite data fits (e.g. 10G).
     #[arg(long, requires = "db", value_parser = crate::ingest::parse_size)]
     pub max_db_size: Option<u64>,
+    /// Detection: the flow model, rules and baseline (on by default).
+    #[command(flatten)]
+    pub detect: crate::detection::DetectArgs,
 }
 
 /// Arguments of `netvigil demo`.
@@ -209,11 +214,20 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         }
         None => None,
     };
-    let mut file_sink = export::open(format, layout, out, args.out.clone())?;
+    let detection = Detection::open(
+        &args.detect,
+        cfg.idle_timeout_us + cfg.active_timeout_us,
+        args.db.is_some(),
+    )?
+    .map(RefCell::new);
+    let mut file_sink =
+        export::open_with(format, layout, detection.is_some(), out, args.out.clone())?;
     let mut db_windows = ingest.as_ref().map(|i| i.windows());
     let mut sink = Tee {
         file: file_sink.as_mut(),
         db: ingest.as_mut(),
+        detection: detection.as_ref(),
+        scores: Vec::new(),
     };
     let mut windows_out = match &args.windows_out {
         Some(p) => Some(BufWriter::new(
@@ -239,6 +253,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         wcfg,
         &mut sink,
         &mut |w: &Window| {
+            if let Some(d) = &detection {
+                d.borrow_mut().window(w)?;
+            }
             if windows_out.is_none() && db_windows.is_none() {
                 return Ok(());
             }
@@ -261,12 +278,16 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         total_bytes,
         !args.quiet,
     )?;
+    sink.finish_detection()?;
     file_sink.finish()?;
     if let Some(mut o) = windows_out {
         o.flush().context("writing the windows")?;
     }
     if !args.quiet {
         report.summary.print(&inputs, report.elapsed_s);
+        if let Some(d) = &detection {
+            crate::summary::print_detection(&d.borrow().tally);
+        }
     }
     if let Some(ingest) = ingest {
         if let Some(mut w) = db_windows {
@@ -281,11 +302,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         let w = ingest.finish_capture(totals, status)?;
         if !args.quiet {
             eprintln!(
-                "stored capture {} in {}: {} flows, {} windows ({})",
+                "stored capture {} in {}: {} flows, {} windows, {} alerts ({})",
                 w.capture,
                 w.target,
                 w.flows,
                 w.windows,
+                w.alerts,
                 status.as_str()
             );
             if let Some(r) = w.retention {
@@ -308,18 +330,58 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     })
 }
 
-/// Writes each flow to the file export and, with `--db`, to the database.
+/// Scores each batch of flows (with detection on), then writes them to the file export and,
+/// with `--db`, to the database with the alerts raised so far.
 struct Tee<'a> {
     file: &'a mut dyn FlowSink,
     db: Option<&'a mut crate::ingest::Ingest>,
+    detection: Option<&'a RefCell<Detection>>,
+    scores: Vec<Option<store::Score>>,
+}
+
+impl Tee<'_> {
+    /// End of input: the detectors flush; their last alerts go to the database.
+    fn finish_detection(&mut self) -> Result<()> {
+        if let Some(d) = self.detection {
+            let mut d = d.borrow_mut();
+            d.finish()?;
+            if let Some(db) = &mut self.db {
+                db.alerts(d.take_pending());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl FlowSink for Tee<'_> {
     fn write(&mut self, r: &FlowRecord) -> Result<(), export::ExportError> {
-        self.file.write(r)?;
-        if let Some(db) = &mut self.db {
-            db.write(r)?;
+        self.write_batch(std::slice::from_ref(r), &[])
+    }
+
+    fn write_batch(
+        &mut self,
+        recs: &[FlowRecord],
+        _: &[Option<store::Score>],
+    ) -> Result<(), export::ExportError> {
+        let mut scores = std::mem::take(&mut self.scores);
+        if let Some(d) = self.detection {
+            d.borrow_mut()
+                .flows(recs, &mut scores)
+                .map_err(|e| export::ExportError::Io {
+                    path: PathBuf::from("alerts"),
+                    source: std::io::Error::other(format!("{e:#}")),
+                })?;
+        } else {
+            scores.clear();
         }
+        self.file.write_batch(recs, &scores)?;
+        if let Some(db) = &mut self.db {
+            db.write_batch(recs, &scores)?;
+            if let Some(d) = self.detection {
+                db.alerts(d.borrow_mut().take_pending());
+            }
+        }
+        self.scores = scores;
         Ok(())
     }
 
@@ -406,8 +468,8 @@ pub fn meter(
         // Records are large: use them in place, then drop them all.
         for r in &done {
             summary.flow(r);
-            sink.write(r)?;
         }
+        sink.write_batch(&done, &[])?;
         done.clear();
         take_windows(&mut meter, &mut summary)?;
     }
@@ -417,8 +479,8 @@ pub fn meter(
         // Records are large: use them in place, then drop them all.
         for r in &done {
             summary.flow(r);
-            sink.write(r)?;
         }
+        sink.write_batch(&done, &[])?;
         done.clear();
         if !more {
             break;
@@ -499,6 +561,10 @@ pub fn demo(args: &DemoArgs) -> Result<Outcome> {
         db_batch: 10_000,
         retain: None,
         max_db_size: None,
+        detect: crate::detection::DetectArgs {
+            alerts_out: Some(args.dir.join("alerts.jsonl")),
+            ..Default::default()
+        },
     };
     let outcome = run(&a)?;
     let charts = args.dir.join("charts");

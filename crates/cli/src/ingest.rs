@@ -14,8 +14,8 @@ use packet::Timestamp;
 use sha2::{Digest, Sha256};
 use store::export::{ExportError, FlowSink};
 use store::{
-    CaptureId, CaptureStatus, CaptureTotals, NewCapture, RetentionPolicy, RetentionReport, Store,
-    StoreError,
+    CaptureId, CaptureStatus, CaptureTotals, NewCapture, RetentionPolicy, RetentionReport, Score,
+    Store, StoreError,
 };
 
 use crate::BadInput;
@@ -92,7 +92,10 @@ pub fn open_store(db: &str) -> Result<Box<dyn Store>> {
 }
 
 enum Msg {
-    Flows(Vec<FlowRecord>),
+    /// Flows and their scores (empty, or one per flow).
+    Flows(Vec<FlowRecord>, Vec<Option<Score>>),
+    /// Alerts about flows already sent, and about windows.
+    Alerts(Vec<detect::Alert>),
     Windows(Vec<WindowReport>),
     Finish(CaptureTotals, CaptureStatus),
 }
@@ -105,6 +108,8 @@ pub struct Written {
     pub flows: u64,
     /// Windows written.
     pub windows: u64,
+    /// Alerts written.
+    pub alerts: u64,
     /// What retention removed, if it ran.
     pub retention: Option<RetentionReport>,
     /// The database.
@@ -116,6 +121,9 @@ pub struct Ingest {
     tx: Option<SyncSender<Msg>>,
     handle: Option<JoinHandle<Result<Written, StoreError>>>,
     buf: Vec<FlowRecord>,
+    scores: Vec<Option<Score>>,
+    /// Alerts waiting for the batch holding their flows to be sent.
+    alerts: Vec<detect::Alert>,
     batch: usize,
     target: String,
 }
@@ -160,6 +168,8 @@ impl Ingest {
             tx: Some(tx),
             handle: Some(handle),
             buf: Vec::with_capacity(batch),
+            scores: Vec::new(),
+            alerts: Vec::new(),
             batch: batch.max(1),
             target,
         })
@@ -196,8 +206,11 @@ impl Ingest {
         totals: CaptureTotals,
         status: CaptureStatus,
     ) -> Result<Written> {
-        let flows = std::mem::take(&mut self.buf);
-        let queued = (flows.is_empty() || self.send(Msg::Flows(flows)).is_ok())
+        let queued = self.send_flows().is_ok()
+            && (self.alerts.is_empty() || {
+                let a = std::mem::take(&mut self.alerts);
+                self.send(Msg::Alerts(a)).is_ok()
+            })
             && self.send(Msg::Finish(totals, status)).is_ok();
         self.tx = None;
         let joined = self
@@ -247,12 +260,41 @@ impl WindowSender {
     }
 }
 
+impl Ingest {
+    /// Queues alerts; they are sent right after the flows they refer to.
+    pub fn alerts(&mut self, a: Vec<detect::Alert>) {
+        self.alerts.extend(a);
+    }
+
+    /// Sends the buffered flows, then the alerts queued so far (their flows are all sent now).
+    fn send_flows(&mut self) -> Result<(), ExportError> {
+        if !self.buf.is_empty() {
+            let b = std::mem::replace(&mut self.buf, Vec::with_capacity(self.batch));
+            let s = std::mem::take(&mut self.scores);
+            self.send(Msg::Flows(b, s))?;
+        }
+        if !self.alerts.is_empty() {
+            let a = std::mem::take(&mut self.alerts);
+            self.send(Msg::Alerts(a))?;
+        }
+        Ok(())
+    }
+}
+
 impl FlowSink for Ingest {
     fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError> {
+        self.write_scored(r, None)
+    }
+
+    fn write_scored(&mut self, r: &FlowRecord, score: Option<&Score>) -> Result<(), ExportError> {
         self.buf.push(r.clone());
+        // Scores are kept only once one is given (all or none in a run).
+        if score.is_some() || !self.scores.is_empty() {
+            self.scores.resize(self.buf.len() - 1, None);
+            self.scores.push(score.cloned());
+        }
         if self.buf.len() >= self.batch {
-            let b = std::mem::replace(&mut self.buf, Vec::with_capacity(self.batch));
-            self.send(Msg::Flows(b))?;
+            self.send_flows()?;
         }
         Ok(())
     }
@@ -274,14 +316,23 @@ fn write_all(
         capture: cap,
         flows: 0,
         windows: 0,
+        alerts: 0,
         retention: None,
         target,
     };
     let mut step = |store: &mut Box<dyn Store>, m: Msg| -> Result<bool, StoreError> {
         match m {
-            Msg::Flows(f) => {
-                store.insert_flows(cap, &f, &[])?;
+            Msg::Flows(f, scores) => {
+                store.insert_flows(cap, &f, &scores)?;
                 w.flows += f.len() as u64;
+            }
+            Msg::Alerts(a) => {
+                let rows: Vec<_> = a
+                    .iter()
+                    .map(|a| crate::detection::new_alert(a, cap))
+                    .collect();
+                store.insert_alerts(&rows)?;
+                w.alerts += rows.len() as u64;
             }
             Msg::Windows(ws) => {
                 store.insert_windows(cap, &ws)?;

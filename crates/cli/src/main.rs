@@ -1,12 +1,15 @@
 //! `netvigil`: the command line.
 
 mod analyze;
+mod baseline_cmd;
 mod chart;
 mod chart_cmd;
+mod detection;
 mod features_cmd;
 mod gen;
 mod ingest;
 mod lake_cmd;
+mod model_cmd;
 mod summary;
 
 use std::process::ExitCode;
@@ -37,7 +40,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Meter capture files into flows and write them (CSV, JSON Lines), with a summary on stderr.
-    Analyze(analyze::AnalyzeArgs),
+    Analyze(Box<analyze::AnalyzeArgs>),
     /// Write a synthetic capture with realistic conversations (deterministic by seed).
     Gen(gen::GenArgs),
     /// Generate a capture, analyze it and print the summary: netvigil end to end in one command.
@@ -55,6 +58,12 @@ enum Cmd {
     Archive(lake_cmd::ArchiveArgs),
     /// Remove stored data by age (and, on SQLite, by size), in one transaction.
     Retain(lake_cmd::RetainArgs),
+    /// Train a flow classifier (gradient-boosted trees) from labelled flows.
+    Train(model_cmd::TrainArgs),
+    /// Learn the window anomaly baseline from benign captures, or score captures against it.
+    Baseline(baseline_cmd::BaselineArgs),
+    /// Evaluate a flow model on labelled flows: per-class and attack-vs-benign figures.
+    Eval(model_cmd::EvalArgs),
 }
 
 /// An error that is the input's fault (exit 2), as opposed to ours (exit 1).
@@ -81,6 +90,9 @@ fn main() -> ExitCode {
         Cmd::Export(a) => lake_cmd::export(&a),
         Cmd::Archive(a) => lake_cmd::archive(&a),
         Cmd::Retain(a) => lake_cmd::retain(&a),
+        Cmd::Train(a) => model_cmd::train(&a),
+        Cmd::Eval(a) => model_cmd::eval(&a),
+        Cmd::Baseline(b) => baseline_cmd::run(&b),
         Cmd::Features => {
             print!("{}", features_cmd::markdown());
             Ok(analyze::Outcome::Clean)

@@ -334,3 +334,76 @@ pub fn human_bytes(b: u64) -> String {
         format!("{v:.1} {}", UNITS[u])
     }
 }
+
+/// The detection part of the summary: alerts by detector and kind, and the top sources.
+pub fn render_detection(t: &crate::detection::DetectTally, styled: bool) -> String {
+    let table = || {
+        let mut t = Table::new();
+        t.load_style(UTF8_FULL_CONDENSED);
+        if !styled {
+            t.force_no_tty();
+        }
+        t
+    };
+    let total: u64 = t.by_kind.values().map(|v| v.0).sum();
+    let mut out = format!(
+        "\nDetection: {} flows scored by {} (alert at P(attack) ≥ {:.6}); {} alerts\n",
+        t.scored,
+        t.model.as_deref().unwrap_or("no model"),
+        t.threshold,
+        total
+    );
+    if total == 0 {
+        return out;
+    }
+    let mut kinds: Vec<_> = t.by_kind.iter().collect();
+    kinds.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0 .1.cmp(&b.0 .1)));
+    let mut k = table();
+    k.set_header(vec!["detector", "kind", "alerts", "max severity"]);
+    for ((det, kind), (n, sev)) in kinds {
+        let det = match det {
+            detect::Detector::Model => "model",
+            detect::Detector::Rule => "rule",
+            detect::Detector::Baseline => "baseline",
+        };
+        k.add_row(vec![
+            Cell::new(det),
+            Cell::new(kind),
+            right(n.to_string()),
+            right(sev.to_string()),
+        ]);
+    }
+    out.push_str(&format!("{k}\n"));
+    let mut srcs: Vec<_> = t.by_source.iter().collect();
+    srcs.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    let mut s = table();
+    s.set_header(vec!["top alert sources", "alerts", "max severity"]);
+    for (ip, (n, sev)) in srcs.into_iter().take(10) {
+        s.add_row(vec![
+            Cell::new(ip),
+            right(n.to_string()),
+            right(sev.to_string()),
+        ]);
+    }
+    out.push_str(&format!("{s}\n"));
+    if t.untracked_sources > 0 {
+        out.push_str(&format!(
+            "({} alerts from sources beyond the {} tallied)\n",
+            t.untracked_sources,
+            t.by_source.len()
+        ));
+    }
+    if t.rules_dropped > 0 || t.rules_late > 0 {
+        out.push_str(&format!(
+            "rules: {} state entries dropped for the memory bound, {} flows arrived after their bucket was evaluated\n",
+            t.rules_dropped, t.rules_late
+        ));
+    }
+    out
+}
+
+/// Prints [`render_detection`] to stderr.
+pub fn print_detection(t: &crate::detection::DetectTally) {
+    let styled = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    eprint!("{}", render_detection(t, styled));
+}

@@ -42,7 +42,7 @@ fn docs_features_table_is_the_programs_own_table() {
 #[test]
 fn cic2017_layout_writes_the_original_header_with_its_duplicate() {
     let out = nv()
-        .args(["analyze", "-q", "--layout", "cic2017"])
+        .args(["analyze", "-q", "--no-detect", "--layout", "cic2017"])
         .arg(data("chrissanders-packets/tcp_handshake.pcapng"))
         .output()
         .unwrap();

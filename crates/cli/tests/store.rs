@@ -165,6 +165,7 @@ fn exported_parquet_reads_back_as_the_metered_flows_partitioned_by_date() {
     let direct = d.join("direct.parquet");
     run(nv()
         .arg("analyze")
+        .arg("--no-detect")
         .arg(&f)
         .args(["--format", "parquet", "-q", "-o"])
         .arg(&direct));

@@ -2,6 +2,7 @@
 //! default) and PostgreSQL (production), both behind one [`Store`] interface, and the Parquet
 //! data lake fed from either.
 
+pub mod dataset;
 pub mod export;
 pub mod lake;
 pub mod model;

@@ -87,6 +87,17 @@ pub trait FlowSink {
     fn write_scored(&mut self, r: &FlowRecord, _score: Option<&Score>) -> Result<(), ExportError> {
         self.write(r)
     }
+    /// Writes finished flows in order, with their scores when `scores` holds one per flow.
+    fn write_batch(
+        &mut self,
+        recs: &[FlowRecord],
+        scores: &[Option<Score>],
+    ) -> Result<(), ExportError> {
+        for (i, r) in recs.iter().enumerate() {
+            self.write_scored(r, scores.get(i).and_then(|s| s.as_ref()))?;
+        }
+        Ok(())
+    }
     /// Flushes everything.
     fn finish(&mut self) -> Result<(), ExportError>;
 }

@@ -1,0 +1,346 @@
+//! `netvigil baseline learn` and `netvigil baseline score`: the window anomaly baseline
+//! (`detect::baseline`, docs/baseline.md) learned from benign captures and applied to others.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::Table;
+use detect::baseline::{Baseline, BaselineConfig, BaselineLearner, BaselineScorer};
+use detect::Alert;
+use flow::{FlowRecord, HomeNet, MeterConfig, Profile, Window, WindowConfig};
+use packet::source::expand_inputs;
+use packet::{FileSource, MergedSource, PacketSource, Timestamp};
+use store::export::{ExportError, FlowSink};
+
+use crate::analyze::{meter, parse_window, Outcome, DEFAULT_HOME_NET};
+use crate::BadInput;
+
+/// Arguments of `netvigil baseline`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BaselineArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: BaselineCmd,
+}
+
+/// `netvigil baseline learn | score`.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum BaselineCmd {
+    /// Learn what benign traffic windows look like (globally and per source host) and write
+    /// the baseline file.
+    Learn(LearnArgs),
+    /// Score captures against a baseline file and print the anomalous windows and hosts.
+    Score(ScoreArgs),
+}
+
+/// Arguments of `netvigil baseline learn`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LearnArgs {
+    /// Benign capture files (pcap, pcapng) or directories of them; merged in time order.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The baseline file to write (replaced atomically).
+    #[arg(long, short, default_value = "baseline.json")]
+    pub out: PathBuf,
+    /// Window width, 1s…1h (e.g. 60s, 5m).
+    #[arg(long, alias = "windows", default_value = "60s", value_parser = parse_window)]
+    pub window: i64,
+    /// Home networks (comma-separated CIDRs), for the meter's directions.
+    #[arg(long, default_value = DEFAULT_HOME_NET)]
+    pub home_net: String,
+    /// Anomaly threshold stored in the baseline (the largest robust z of a window).
+    #[arg(long, default_value_t = detect::baseline::DEFAULT_THRESHOLD)]
+    pub threshold: f64,
+    /// Most source hosts tracked per window (flows of further hosts count globally only).
+    #[arg(long, default_value_t = 4096)]
+    pub max_hosts: usize,
+}
+
+/// Arguments of `netvigil baseline score`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScoreArgs {
+    /// The baseline file (from `netvigil baseline learn`).
+    #[arg(long, short)]
+    pub baseline: PathBuf,
+    /// Capture files or directories to score; merged in time order.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Print the alerts as JSON Lines (one `Alert` per line) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Override the baseline's anomaly threshold.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Home networks (comma-separated CIDRs), for the meter's directions.
+    #[arg(long, default_value = DEFAULT_HOME_NET)]
+    pub home_net: String,
+}
+
+/// Runs `netvigil baseline …`.
+pub fn run(args: &BaselineArgs) -> Result<Outcome> {
+    match &args.cmd {
+        BaselineCmd::Learn(a) => learn(a),
+        BaselineCmd::Score(a) => score(a),
+    }
+}
+
+/// Hands each finished flow to a closure (the learner or scorer), as the meter's flow sink.
+struct Feed<'a> {
+    on_flow: &'a mut dyn FnMut(&FlowRecord),
+}
+
+impl FlowSink for Feed<'_> {
+    fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError> {
+        (self.on_flow)(r);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+/// Meters `inputs` as `netvigil analyze` does (the `cic` profile, windows of `width_us`),
+/// handing flows and windows over in the meter's order. Returns the expanded inputs and how
+/// the reading went.
+fn meter_inputs(
+    inputs: &[PathBuf],
+    width_us: i64,
+    home_net: &str,
+    on_flow: &mut dyn FnMut(&FlowRecord),
+    on_window: &mut dyn FnMut(&Window),
+) -> Result<(Vec<PathBuf>, Outcome)> {
+    let home: HomeNet = home_net
+        .parse()
+        .map_err(|e| BadInput(format!("--home-net: {e}")))?;
+    let files = expand_inputs(inputs).map_err(|e| BadInput(e.to_string()))?;
+    if files.is_empty() {
+        return Err(BadInput("no capture files found in the given inputs".into()).into());
+    }
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut source: Box<dyn PacketSource> = if files.len() == 1 {
+        Box::new(FileSource::open(&files[0], 0).map_err(|e| BadInput(e.to_string()))?)
+    } else {
+        Box::new(MergedSource::new(files.clone()))
+    };
+    let wcfg = WindowConfig {
+        width_us,
+        // The baseline reads no talker lists: keep them small.
+        keep: 16,
+        top_flows: 0,
+        home: home.clone(),
+    };
+    let mut sink = Feed { on_flow };
+    let report = meter(
+        source.as_mut(),
+        MeterConfig::new(Profile::Cic),
+        home,
+        Some(wcfg),
+        &mut sink,
+        &mut |w: &Window| {
+            on_window(w);
+            Ok(())
+        },
+        total_bytes,
+        std::io::stderr().is_terminal(),
+    )?;
+    let outcome = if report.errors.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::BadInput
+    };
+    Ok((files, outcome))
+}
+
+/// Runs `netvigil baseline learn`.
+pub fn learn(args: &LearnArgs) -> Result<Outcome> {
+    if !(args.threshold.is_finite() && args.threshold > 0.0) {
+        return Err(BadInput(format!(
+            "--threshold {}: must be greater than 0",
+            args.threshold
+        ))
+        .into());
+    }
+    let names = expand_inputs(&args.inputs).map_err(|e| BadInput(e.to_string()))?;
+    let cfg = BaselineConfig {
+        width_us: args.window,
+        threshold: args.threshold,
+        max_hosts_per_window: args.max_hosts.max(1),
+        inputs: names.iter().map(|p| p.display().to_string()).collect(),
+        ..BaselineConfig::default()
+    };
+    let learner = RefCell::new(BaselineLearner::new(cfg));
+    let (_, outcome) = meter_inputs(
+        &args.inputs,
+        args.window,
+        &args.home_net,
+        &mut |r| learner.borrow_mut().flow(r),
+        &mut |w| learner.borrow_mut().window(w),
+    )?;
+    let baseline = learner.into_inner().finish();
+    if baseline.training.windows == 0 {
+        return Err(BadInput("no flows in the inputs: nothing to learn".into()).into());
+    }
+    write_atomically(&args.out, baseline.to_json().as_bytes())?;
+    let t = &baseline.training;
+    eprintln!(
+        "wrote {}: {} windows, {} host-windows of {} hosts, {} flows ({})",
+        args.out.display(),
+        t.windows,
+        t.host_windows,
+        t.hosts,
+        t.flows,
+        baseline.id()
+    );
+    Ok(outcome)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so a
+/// reader sees the old file or the new one, never a part.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "baseline.json".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)
+            .and_then(|_| f.write_all(b"\n"))
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Runs `netvigil baseline score`.
+pub fn score(args: &ScoreArgs) -> Result<Outcome> {
+    let text = std::fs::read_to_string(&args.baseline)
+        .with_context(|| format!("reading {}", args.baseline.display()))?;
+    let mut baseline = Baseline::from_json(&text)
+        .map_err(|e| BadInput(format!("{}: {e}", args.baseline.display())))?;
+    if let Some(t) = args.threshold {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(BadInput(format!("--threshold {t}: must be greater than 0")).into());
+        }
+        baseline.threshold = t;
+    }
+    let scorer = RefCell::new(BaselineScorer::new(&baseline));
+    let alerts = RefCell::new(Vec::new());
+    let (_, outcome) = meter_inputs(
+        &args.inputs,
+        baseline.width_us,
+        &args.home_net,
+        &mut |r| scorer.borrow_mut().flow(r, &mut alerts.borrow_mut()),
+        &mut |w| scorer.borrow_mut().window(w, &mut alerts.borrow_mut()),
+    )?;
+    let mut scorer = scorer.into_inner();
+    let mut alerts = alerts.into_inner();
+    scorer.finish(&mut alerts);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for a in &alerts {
+            serde_json::to_writer(&mut out, a)?;
+            out.write_all(b"\n")?;
+        }
+    } else if !alerts.is_empty() {
+        writeln!(out, "{}", table(&alerts))?;
+    }
+    out.flush()?;
+    let c = scorer.counters();
+    eprintln!(
+        "scored {} windows and {} host-windows against {}: {} window anomalies, {} host anomalies{}",
+        c.windows,
+        c.host_windows,
+        baseline.id(),
+        c.window_anomalies,
+        c.host_anomalies,
+        if c.host_alerts_suppressed > 0 {
+            format!(" ({} more host anomalies over the per-window bound)", c.host_alerts_suppressed)
+        } else {
+            String::new()
+        }
+    );
+    Ok(outcome)
+}
+
+/// The alerts as a console table: one row each, the strongest features first.
+fn table(alerts: &[Alert]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    if !std::io::stdout().is_terminal() {
+        t.force_no_tty();
+    }
+    t.set_header(vec![
+        "window (UTC)",
+        "kind",
+        "src",
+        "dst",
+        "sev",
+        "score",
+        "markers",
+        "top features (value / median, z)",
+    ]);
+    for a in alerts {
+        let ev = &a.evidence;
+        let features: Vec<String> = ev["contributions"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .take(3)
+                    .map(|c| {
+                        format!(
+                            "{} {} / {} (z {:.1})",
+                            c["feature"].as_str().unwrap_or("?"),
+                            number(c["value"].as_f64()),
+                            number(c["median"].as_f64()),
+                            c["z"].as_f64().unwrap_or(f64::NAN)
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let markers: Vec<&str> = ev["markers"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|m| m.as_str()).collect())
+            .unwrap_or_default();
+        t.add_row(vec![
+            a.window.map(|w| Timestamp(w).rfc3339()).unwrap_or_default(),
+            a.kind.clone(),
+            a.src.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            a.dst.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+            a.severity.to_string(),
+            format!("{:.1}", ev["score"].as_f64().unwrap_or(f64::NAN)),
+            markers.join(" "),
+            features.join("\n"),
+        ]);
+    }
+    t
+}
+
+/// A value for the table: integers plainly, ratios with three decimals.
+fn number(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.3}"),
+        None => "?".into(),
+    }
+}

@@ -1,0 +1,331 @@
+//! `netvigil train` and `netvigil eval`: flow models from labelled flows, and their figures.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use detect::dataset::{stratified_split, time_split, Dataset};
+use detect::metrics::{evaluate_model, Evaluation};
+use detect::train::{fit, Params};
+use detect::{Model, Scorer};
+
+use crate::analyze::Outcome;
+use crate::BadInput;
+
+/// Classes with fewer test rows than this are left out of the headline macro-F1.
+const MIN_SUPPORT: usize = 100;
+
+/// Arguments of `netvigil train`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Labelled flows: CSV (any CICFlowMeter spelling, or netvigil's exports) or Parquet files,
+    /// or directories of them.
+    #[arg(long = "data", required = true, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    /// The label column.
+    #[arg(long, default_value = "Label")]
+    pub label_column: String,
+    /// The benign class (default: the class named BENIGN, Benign, Normal or Normal Traffic).
+    #[arg(long)]
+    pub benign_class: Option<String>,
+    /// Where to write the model.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Alert threshold: the lowest whose false-positive rate over held-back benign flows is at
+    /// most this.
+    #[arg(long, default_value_t = 1e-3)]
+    pub target_fpr: f64,
+    /// Boosting rounds at most.
+    #[arg(long, default_value_t = Params::default().rounds)]
+    pub rounds: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = Params::default().learning_rate)]
+    pub learning_rate: f64,
+    /// Leaves per tree at most.
+    #[arg(long, default_value_t = Params::default().max_leaves)]
+    pub max_leaves: usize,
+    /// Tree depth at most.
+    #[arg(long, default_value_t = Params::default().max_depth)]
+    pub max_depth: usize,
+    /// Training rows in a leaf at least.
+    #[arg(long, default_value_t = Params::default().min_rows_in_leaf)]
+    pub min_rows_in_leaf: usize,
+    /// L2 penalty on leaf values.
+    #[arg(long, default_value_t = Params::default().lambda)]
+    pub lambda: f64,
+    /// Also evaluate: a stratified 70/30 split and a time split (by Timestamp), each trained
+    /// from scratch on its 70 %; the figures are printed and stored in the model.
+    #[arg(long)]
+    pub eval: bool,
+    /// Print the evaluations as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `netvigil eval`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// The model (default: the bundled one).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Labelled flows (as for train).
+    #[arg(long = "data", required = true, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    /// The label column.
+    #[arg(long, default_value = "Label")]
+    pub label_column: String,
+    /// Alert threshold instead of the model's.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn read_data(inputs: &[PathBuf], label: &str) -> Result<(Dataset, Vec<String>)> {
+    let files = store::dataset::data_files(inputs).map_err(|e| BadInput(e.to_string()))?;
+    let d = store::dataset::read(&files, label).map_err(|e| BadInput(e.to_string()))?;
+    Ok((d, files.iter().map(|f| f.display().to_string()).collect()))
+}
+
+fn benign_index(d: &Dataset, name: Option<&str>) -> Result<usize> {
+    let found = match name {
+        Some(n) => d.classes.iter().position(|c| c == n),
+        None => d.classes.iter().position(|c| {
+            matches!(
+                c.to_ascii_lowercase().as_str(),
+                "benign" | "normal" | "normal traffic"
+            )
+        }),
+    };
+    found.ok_or_else(|| {
+        BadInput(format!(
+            "no benign class {}among the labels ({}); name it with --benign-class",
+            name.map(|n| format!("`{n}` ")).unwrap_or_default(),
+            d.classes.join(", ")
+        ))
+        .into()
+    })
+}
+
+/// `netvigil train`.
+pub fn train(a: &TrainArgs) -> Result<Outcome> {
+    let (d, files) = read_data(&a.data, &a.label_column)?;
+    if d.classes.len() < 2 {
+        return Err(BadInput(format!(
+            "{}: a single class ({}) in {} rows: a classifier needs benign and attack flows",
+            files.join(", "),
+            d.classes.join(""),
+            d.len()
+        ))
+        .into());
+    }
+    let benign = benign_index(&d, a.benign_class.as_deref())?;
+    if !(0.0..1.0).contains(&a.target_fpr) {
+        return Err(BadInput(format!("--target-fpr {} is not in [0, 1)", a.target_fpr)).into());
+    }
+    let params = Params {
+        rounds: a.rounds,
+        learning_rate: a.learning_rate,
+        max_leaves: a.max_leaves,
+        max_depth: a.max_depth,
+        min_rows_in_leaf: a.min_rows_in_leaf,
+        lambda: a.lambda,
+        ..Params::default()
+    };
+    eprintln!(
+        "read {} flows, {} features, {} classes from {} file(s)",
+        d.len(),
+        d.features.len(),
+        d.classes.len(),
+        files.len()
+    );
+    let mut metrics = serde_json::Map::new();
+    if a.eval {
+        let splits = [
+            ("stratified 70/30", Some(stratified_split(&d, 0.3))),
+            ("time 70/30", time_split(&d, 0.3)),
+        ];
+        for (name, split) in splits {
+            let Some(split) = split else {
+                eprintln!("{name}: skipped (some rows have no parseable Timestamp)");
+                continue;
+            };
+            let t0 = Instant::now();
+            let f = fit(&d, &split.train, benign, &params, a.target_fpr)
+                .map_err(|e| BadInput(format!("{name} split: {e}")))?;
+            let secs = t0.elapsed().as_secs_f64();
+            let scorer = Scorer::new(f.model, &names(&d))?;
+            let e = evaluate_model(&scorer, &d, &split.test, MIN_SUPPORT);
+            if a.json {
+                println!("{}", serde_json::json!({"split": name, "evaluation": e}));
+            } else {
+                println!(
+                    "== {name}: trained on {} flows in {secs:.1} s ({} rounds), tested on {} ==",
+                    split.train.len(),
+                    f.report.rounds,
+                    split.test.len()
+                );
+                print!("{}", render(&e));
+            }
+            metrics.insert(name.to_string(), serde_json::to_value(&e)?);
+        }
+    }
+    let all: Vec<usize> = (0..d.len()).collect();
+    let t0 = Instant::now();
+    let mut f =
+        fit(&d, &all, benign, &params, a.target_fpr).map_err(|e| BadInput(e.to_string()))?;
+    // File names only: the model must not depend on where the data was (the fingerprint
+    // identifies the rows).
+    f.model.header.training.files = file_names(&files);
+    f.model.header.metrics = serde_json::Value::Object(metrics);
+    let bytes = f.model.to_bytes();
+    write_atomic(&a.out, &bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes): {} classes, {} rounds, threshold {:.6} for FPR {}, temperature {:.4}, trained in {:.1} s",
+        a.out.display(),
+        bytes.len(),
+        f.model.header.classes.len(),
+        f.report.rounds,
+        f.model.header.threshold,
+        a.target_fpr,
+        f.model.header.calibration.temperature,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(Outcome::Clean)
+}
+
+fn file_names(files: &[String]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| {
+            Path::new(f)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| f.clone())
+        })
+        .collect()
+}
+
+fn names(d: &Dataset) -> Vec<&str> {
+    d.features.iter().map(|s| s.as_str()).collect()
+}
+
+/// Writes a file whole or not at all.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+/// The bundled default model (trained by `scripts/train-default-model.sh`).
+pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../../models/default.nvm");
+
+/// Loads `path`, or the bundled model; a bad file is the input's fault and the error names
+/// the file and the field.
+pub fn load_model(path: Option<&Path>) -> Result<Model> {
+    match path {
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| BadInput(format!("{}: {e}", p.display())))?;
+            Model::from_bytes(&bytes).map_err(|e| BadInput(format!("{}: {e}", p.display())).into())
+        }
+        None => Model::from_bytes(DEFAULT_MODEL)
+            .map_err(|e| anyhow::anyhow!("the bundled model is unreadable: {e}")),
+    }
+}
+
+/// Loads `path` (or the bundled model) and compiles it for inputs named `features`; a model
+/// reading other features is the input's fault, named with the file.
+pub fn open_scorer(path: Option<&Path>, features: &[&str]) -> Result<Scorer> {
+    let model = load_model(path)?;
+    let label = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the bundled model".into());
+    Scorer::new(model, features).map_err(|e| BadInput(format!("{label}: {e}")).into())
+}
+
+/// `netvigil eval`.
+pub fn eval(a: &EvalArgs) -> Result<Outcome> {
+    let (d, _) = read_data(&a.data, &a.label_column)?;
+    let mut scorer = open_scorer(a.model.as_deref(), &names(&d))?;
+    let label = a
+        .model
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the bundled model".into());
+    if let Some(t) = a.threshold {
+        scorer.set_threshold(t);
+    }
+    let all: Vec<usize> = (0..d.len()).collect();
+    let e = evaluate_model(&scorer, &d, &all, MIN_SUPPORT);
+    if a.json {
+        println!("{}", serde_json::to_string(&e)?);
+    } else {
+        println!(
+            "== {} ({}) on {} flows ==",
+            label,
+            scorer.model().header.version,
+            d.len()
+        );
+        print!("{}", render(&e));
+    }
+    Ok(Outcome::Clean)
+}
+
+/// An evaluation as text tables.
+pub fn render(e: &Evaluation) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<28} {:>9} {:>9} {:>9} {:>8}",
+        "class", "precision", "recall", "F1", "support"
+    );
+    for c in &e.classes {
+        let _ = writeln!(
+            s,
+            "{:<28} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+            c.class, c.precision, c.recall, c.f1, c.support
+        );
+    }
+    let b = &e.binary;
+    let _ = writeln!(
+        s,
+        "macro-F1 {:.4} (classes with ≥ {} test flows), {:.4} (all classes); accuracy {:.4}",
+        e.macro_f1, e.min_support, e.macro_f1_all, e.accuracy
+    );
+    let _ = writeln!(
+        s,
+        "attack vs benign at threshold {:.6}: precision {:.5} recall {:.5} F1 {:.5} FPR {:.5} ({} attacks, {} benign)",
+        b.threshold, b.precision, b.recall, b.f1, b.fpr, b.attacks, b.benign
+    );
+    let t = &e.top_class;
+    let _ = writeln!(
+        s,
+        "attack vs benign by top class: precision {:.5} recall {:.5} F1 {:.5} FPR {:.5}",
+        t.precision, t.recall, t.f1, t.fpr
+    );
+    let _ = writeln!(
+        s,
+        "PR-AUC {:.5}; TPR at FPR 1e-3 {:.5}, at FPR 1e-4 {:.5}",
+        b.pr_auc, b.tpr_at_fpr_1e3, b.tpr_at_fpr_1e4
+    );
+    let _ = writeln!(
+        s,
+        "confusion matrix (rows: true class, columns: predicted, in this order):"
+    );
+    let shown: Vec<usize> = (0..e.labels.len())
+        .filter(|&i| {
+            e.confusion[i].iter().sum::<usize>() > 0 || e.confusion.iter().any(|r| r[i] > 0)
+        })
+        .collect();
+    for (j, &i) in shown.iter().enumerate() {
+        let row: Vec<String> = shown
+            .iter()
+            .map(|&c| format!("{:>5}", e.confusion[i][c]))
+            .collect();
+        let _ = writeln!(s, "{:>2} {:<26} {}", j, e.labels[i], row.join(""));
+    }
+    s
+}

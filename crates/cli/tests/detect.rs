@@ -1,0 +1,314 @@
+//! `netvigil train`, `eval` and `analyze` with detection, end to end: the acceptance figures
+//! on the improved CIC-IDS2017 flows, the bundled model's reproducibility, alerts and scores
+//! in the store, and the one-line, exit-2 errors for bad training data and bad models.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use detect::Model;
+
+fn nv() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netvigil"))
+}
+
+fn data(rel: &str) -> PathBuf {
+    let base = match std::env::var_os("NETVIGIL_DATA") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    };
+    base.join(rel)
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("netvigil-detect-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Exit 2 with exactly one line on stderr; the line.
+fn bad_input(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("read ")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    lines[0].to_string()
+}
+
+fn bundled() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default.nvm")
+}
+
+#[test]
+fn the_documented_training_command_meets_the_acceptance_figures_and_rebuilds_the_bundled_model() {
+    let d = temp("train");
+    let out = d.join("m.nvm");
+    // scripts/train-default-model.sh, as a test.
+    let o = nv()
+        .args(["train", "--data"])
+        .arg(data("cicids2017-improved"))
+        .args([
+            "--rounds",
+            "60",
+            "--learning-rate",
+            "0.3",
+            "--eval",
+            "--json",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = ok(&o);
+    let evals: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evals[0]["split"], "stratified 70/30");
+    let e = &evals[0]["evaluation"];
+    assert_eq!(e["rows"], 9111);
+    let binary = e["top_class"]["f1"].as_f64().unwrap();
+    let macro_f1 = e["macro_f1"].as_f64().unwrap();
+    assert!(binary >= 0.999, "binary F1 {binary}");
+    assert!(macro_f1 >= 0.98, "macro-F1 {macro_f1}");
+    assert_eq!(e["min_support"], 100);
+    // The time split is reported, not required.
+    assert_eq!(evals[1]["split"], "time 70/30");
+    let written = std::fs::read(&out).unwrap();
+    assert!(
+        written == std::fs::read(bundled()).unwrap(),
+        "models/default.nvm is not what scripts/train-default-model.sh trains: rerun it"
+    );
+    let m = Model::from_bytes(&written).unwrap();
+    assert_eq!(m.classes().len(), 16);
+    assert_eq!(m.header.classes[m.header.benign], "BENIGN");
+    assert_eq!(m.header.features.len(), flow::N_FEATURES);
+    assert!(
+        m.header.metrics["stratified 70/30"]["macro_f1"]
+            .as_f64()
+            .unwrap()
+            >= 0.98
+    );
+    assert!(written.len() <= 10 << 20);
+}
+
+#[test]
+fn eval_scores_every_row_and_reports_per_class_figures() {
+    let o = nv()
+        .args(["eval", "--json", "--data"])
+        .arg(data("cicids2017-improved/Portscan_5000.csv"))
+        .arg(data("cicids2017-improved/BENIGN_5000.csv"))
+        .output()
+        .unwrap();
+    let e: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(e["rows"], 3522 + 3491);
+    assert_eq!(e["binary"]["attacks"], 3522);
+    assert_eq!(e["binary"]["benign"], 3491);
+    let classes: Vec<&str> = e["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["class"].as_str().unwrap())
+        .collect();
+    assert!(classes.contains(&"Portscan") && classes.contains(&"BENIGN"));
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+/// The header and first `n` rows of a shared CSV, with `edit` applied to the rows.
+fn sample(name: &str, n: usize, edit: impl Fn(usize, &mut Vec<String>)) -> String {
+    let text = std::fs::read_to_string(data(&format!("cicids2017-improved/{name}"))).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for (i, l) in lines.take(n).enumerate() {
+        let mut cells: Vec<String> = l.split(',').map(String::from).collect();
+        edit(i, &mut cells);
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn train_on(files: &[&Path], out: &Path) -> Output {
+    let mut c = nv();
+    c.args(["train", "--rounds", "3", "--data"]);
+    for f in files {
+        c.arg(f);
+    }
+    c.arg("--out").arg(out).output().unwrap()
+}
+
+#[test]
+fn bad_training_data_is_refused_naming_file_row_and_column_and_nothing_is_written() {
+    let d = temp("bad");
+    let out = d.join("m.nvm");
+    let benign = d.join("benign.csv");
+    write(&benign, &sample("BENIGN_5000.csv", 50, |_, _| {}));
+    // Column 21 is `Flow Bytes/s`; data row 3 is file row 4.
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "infinite.csv",
+            sample("DDoS_5000.csv", 50, |i, c| {
+                if i == 2 {
+                    c[21] = "Infinity".into()
+                }
+            }),
+            "infinite.csv: row 4, column `Flow Bytes/s`: \"Infinity\" is not finite".into(),
+        ),
+        (
+            "text.csv",
+            sample("DDoS_5000.csv", 50, |i, c| {
+                if i == 2 {
+                    c[21] = "fast".into()
+                }
+            }),
+            "text.csv: row 4, column `Flow Bytes/s`: \"fast\" is not a number".into(),
+        ),
+        (
+            "nolabel.csv",
+            sample("DDoS_5000.csv", 5, |_, _| {}).replace(",Label,", ",Class,"),
+            "nolabel.csv: no label column `Label`".into(),
+        ),
+        (
+            "spelling.csv",
+            "Duration,Packets,Bytes,Label\n1,2,3,DDoS\n".into(),
+            "spelling.csv: no column is a known flow feature in any CICFlowMeter spelling (header starts: Duration, Packets, Bytes, Label)".into(),
+        ),
+    ];
+    for (name, text, want) in cases {
+        let f = d.join(name);
+        write(&f, &text);
+        let line = bad_input(&train_on(&[&benign, &f], &out));
+        assert!(line.contains(&want), "{line}\nwanted: {want}");
+        assert!(
+            line.contains(&*d.to_string_lossy()),
+            "names the file: {line}"
+        );
+        assert!(!out.exists(), "{name}: nothing is written");
+    }
+    let line = bad_input(&train_on(&[&benign], &out));
+    assert!(
+        line.contains("a single class (BENIGN) in 50 rows"),
+        "{line}"
+    );
+    assert!(!out.exists());
+}
+
+fn analyze_with_model(pcap: &Path, model: &Path) -> Output {
+    nv().arg("analyze")
+        .arg(pcap)
+        .arg("--model")
+        .arg(model)
+        .args(["-q", "--format", "none"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_corrupt_model_or_one_with_other_features_is_refused_naming_the_problem() {
+    let d = temp("model");
+    let pcap = data("chrissanders-packets/tcp_handshake.pcapng");
+    let mut bytes = std::fs::read(bundled()).unwrap();
+    let m = Model::from_bytes(&bytes).unwrap();
+    // Another feature list: two names the meter does not produce.
+    let mut other = m.clone();
+    other.ensemble.features[0] = "Flow Duration (ms)".into();
+    other.ensemble.features[5] = "Fwd Jitter".into();
+    let f = d.join("other.nvm");
+    std::fs::write(&f, other.to_bytes()).unwrap();
+    let o = analyze_with_model(&pcap, &f);
+    let line = bad_input(&o);
+    assert!(
+        line.ends_with("other.nvm: the model reads 2 feature(s) the flow meter does not produce: Flow Duration (ms), Fwd Jitter"),
+        "{line}"
+    );
+    // One flipped byte.
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x40;
+    let f = d.join("corrupt.nvm");
+    std::fs::write(&f, &bytes).unwrap();
+    let o = analyze_with_model(&pcap, &f);
+    let line = bad_input(&o);
+    assert!(
+        line.contains("corrupt.nvm: checksum mismatch: the file is corrupt"),
+        "{line}"
+    );
+    let o = nv()
+        .args(["eval", "--model"])
+        .arg(&f)
+        .arg("--data")
+        .arg(data("cicids2017-improved/Heartbleed_11.csv"))
+        .output()
+        .unwrap();
+    assert!(bad_input(&o).contains("corrupt.nvm: checksum mismatch"));
+}
+
+#[test]
+fn analyze_scores_flows_and_stores_alerts_with_their_explanations() {
+    let d = temp("store");
+    let db = d.join("nv.db");
+    let alerts = d.join("alerts.jsonl");
+    let o = nv()
+        .arg("analyze")
+        .arg(data("lucid-cicddos2019/CIC-DDoS-2019-SynFlood.pcap"))
+        .arg("--db")
+        .arg(&db)
+        .arg("--alerts-out")
+        .arg(&alerts)
+        .output()
+        .unwrap();
+    ok(&o);
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        summary.contains("Detection: 9381 flows scored by netvigil-gbdt-"),
+        "{summary}"
+    );
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM flows"), 9381);
+    assert_eq!(count("SELECT COUNT(*) FROM flows WHERE label IS NULL"), 0);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&alerts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(count("SELECT COUNT(*) FROM alerts") as usize, lines.len());
+    // The rule detectors name the attacker and victim.
+    for kind in ["syn_flood", "port_scan_vertical"] {
+        let n = count(&format!(
+            "SELECT COUNT(*) FROM alerts WHERE kind = '{kind}'"
+        ));
+        assert_eq!(n, 1, "{kind}");
+        let a = lines.iter().find(|a| a["kind"] == kind).unwrap();
+        assert_eq!(a["src"], "172.16.0.5");
+        assert_eq!(a["dst"], "192.168.50.4");
+    }
+    // Every model alert points at its stored flow and carries five signed contributions.
+    let model: Vec<&serde_json::Value> =
+        lines.iter().filter(|a| a["detector"] == "model").collect();
+    assert!(model.len() > 9000, "{}", model.len());
+    for a in &model {
+        let contributions = a["evidence"]["contributions"].as_array().unwrap();
+        assert_eq!(contributions.len(), 5);
+        assert!(
+            a["evidence"]["p_attack"].as_f64().unwrap()
+                >= a["evidence"]["threshold"].as_f64().unwrap()
+        );
+    }
+    assert_eq!(
+        count("SELECT COUNT(*) FROM alerts a JOIN flows f ON f.id = a.flow_id"),
+        model.len() as i64
+    );
+}
