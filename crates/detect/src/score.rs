@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::ensemble::{Ensemble, Link, Missing, Tree};
 use crate::model::{probabilities, Model, ModelError};
-use crate::shap::tree_shap;
+use crate::shap::{Prepared, Scratch};
 
 /// Rows [`Scorer::score_block`] walks through a tree together.
 pub const BLOCK: usize = 8;
@@ -120,6 +120,8 @@ pub struct Scorer {
     rounds_div: Option<f64>,
     benign: usize,
     threshold: f64,
+    /// Per tree, what TreeSHAP needs besides the nodes.
+    prepared: Vec<Prepared>,
 }
 
 impl Scorer {
@@ -133,6 +135,7 @@ impl Scorer {
         let rounds_div =
             (e.average && !e.trees.is_empty()).then(|| (e.trees.len() / groups) as f64);
         Ok(Scorer {
+            prepared: e.trees.iter().map(Prepared::new).collect(),
             threshold: model.header.threshold,
             benign: model.header.benign,
             map,
@@ -361,9 +364,10 @@ impl Scorer {
         let mut phi = vec![0.0; nf + 1];
         let x = &*e.inputs(x);
         let group = if self.groups == 1 { 0 } else { class };
-        for (i, t) in e.trees.iter().enumerate() {
+        let mut scratch = Scratch::default();
+        for (i, (t, p)) in e.trees.iter().zip(&self.prepared).enumerate() {
             if i % self.groups == group {
-                tree_shap(t, x, &mut phi);
+                p.shap(t, x, &mut phi, &mut scratch);
             }
         }
         let sign = if self.groups == 1 && class == 0 {

@@ -1,7 +1,9 @@
 //! Exact TreeSHAP (Lundberg, Erion & Lee, "Consistent individualized feature attribution for
 //! tree ensembles", algorithm 2) over [`Tree`]s, with cover = training rows per node. The
-//! arithmetic follows LightGBM's `Tree::TreeSHAP` operation for operation, so contributions
-//! equal its `pred_contrib` to rounding (tests: 1e-9 against the real library).
+//! recursion follows LightGBM's `Tree::TreeSHAP` step for step, with its divisions by small
+//! integers done as multiplications by their reciprocals (the hot path of explaining every
+//! alert), so contributions equal its `pred_contrib` to rounding (tests: 1e-9 against the real
+//! library).
 
 use crate::ensemble::{Ensemble, Tree};
 
@@ -13,6 +15,26 @@ struct PathElement {
     pweight: f64,
 }
 
+/// `1 / k` for the path lengths trees have.
+const INV: [f64; 128] = {
+    let mut a = [0.0; 128];
+    let mut k = 1;
+    while k < 128 {
+        a[k] = 1.0 / k as f64;
+        k += 1;
+    }
+    a
+};
+
+#[inline]
+fn inv(k: usize) -> f64 {
+    if k < INV.len() {
+        INV[k]
+    } else {
+        1.0 / k as f64
+    }
+}
+
 fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: i64) {
     path[depth] = PathElement {
         feature,
@@ -20,9 +42,10 @@ fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: 
         one_fraction: one,
         pweight: if depth == 0 { 1.0 } else { 0.0 },
     };
+    let r = inv(depth + 1);
     for i in (0..depth).rev() {
-        path[i + 1].pweight += one * path[i].pweight * (i + 1) as f64 / (depth + 1) as f64;
-        path[i].pweight = zero * path[i].pweight * (depth - i) as f64 / (depth + 1) as f64;
+        path[i + 1].pweight += one * path[i].pweight * ((i + 1) as f64 * r);
+        path[i].pweight = zero * path[i].pweight * ((depth - i) as f64 * r);
     }
 }
 
@@ -30,13 +53,16 @@ fn unwind(path: &mut [PathElement], depth: usize, index: usize) {
     let one = path[index].one_fraction;
     let zero = path[index].zero_fraction;
     let mut next_one = path[depth].pweight;
+    let (d1, r) = ((depth + 1) as f64, inv(depth + 1));
+    let inv_one = if one != 0.0 { 1.0 / one } else { 0.0 };
+    let inv_zero = if zero != 0.0 { 1.0 / zero } else { 0.0 };
     for i in (0..depth).rev() {
         if one != 0.0 {
             let tmp = path[i].pweight;
-            path[i].pweight = next_one * (depth + 1) as f64 / ((i + 1) as f64 * one);
-            next_one = tmp - path[i].pweight * zero * (depth - i) as f64 / (depth + 1) as f64;
+            path[i].pweight = next_one * d1 * inv(i + 1) * inv_one;
+            next_one = tmp - path[i].pweight * zero * ((depth - i) as f64 * r);
         } else {
-            path[i].pweight = (path[i].pweight * (depth + 1) as f64) / (zero * (depth - i) as f64);
+            path[i].pweight = path[i].pweight * d1 * inv_zero * inv(depth - i);
         }
     }
     for i in index..depth {
@@ -51,13 +77,18 @@ fn unwound_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
     let zero = path[index].zero_fraction;
     let mut next_one = path[depth].pweight;
     let mut total = 0.0;
-    for i in (0..depth).rev() {
-        if one != 0.0 {
-            let tmp = next_one * (depth + 1) as f64 / ((i + 1) as f64 * one);
+    let (d1, r) = ((depth + 1) as f64, inv(depth + 1));
+    if one != 0.0 {
+        let inv_one = 1.0 / one;
+        for i in (0..depth).rev() {
+            let tmp = next_one * d1 * inv(i + 1) * inv_one;
             total += tmp;
-            next_one = path[i].pweight - tmp * zero * ((depth - i) as f64 / (depth + 1) as f64);
-        } else if zero != 0.0 {
-            total += (path[i].pweight / zero) / ((depth - i) as f64 / (depth + 1) as f64);
+            next_one = path[i].pweight - tmp * zero * ((depth - i) as f64 * r);
+        }
+    } else if zero != 0.0 {
+        let inv_zero = 1.0 / zero;
+        for i in (0..depth).rev() {
+            total += path[i].pweight * inv_zero * d1 * inv(depth - i);
         }
     }
     total
@@ -140,16 +171,45 @@ fn recurse(
 /// Adds one tree's contributions for `x` to `phi` (one slot per feature, then the expected
 /// value).
 pub fn tree_shap(t: &Tree, x: &[f64], phi: &mut [f64]) {
-    let Some(last) = phi.len().checked_sub(1) else {
-        return;
-    };
-    phi[last] += t.expected_value();
-    if t.nodes.len() == 1 {
-        return;
+    Prepared::new(t).shap(t, x, phi, &mut Scratch::default());
+}
+
+/// What TreeSHAP needs of a tree besides its nodes, computed once: its expected value and
+/// depth (for the path buffer).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prepared {
+    expected: f64,
+    depth: usize,
+}
+
+/// A reusable path buffer for [`Prepared::shap`].
+#[derive(Default)]
+pub struct Scratch(Vec<PathElement>);
+
+impl Prepared {
+    /// Prepares `t`.
+    pub fn new(t: &Tree) -> Prepared {
+        Prepared {
+            expected: t.expected_value(),
+            depth: t.depth(),
+        }
     }
-    let d = t.depth() + 2;
-    let mut buf = vec![PathElement::default(); d * (d + 1) / 2 + d];
-    recurse(t, x, phi, 0, 0, &mut buf, 0, 1.0, 1.0, -1);
+
+    /// [`tree_shap`] of the prepared tree `t`, with a reusable buffer.
+    pub fn shap(&self, t: &Tree, x: &[f64], phi: &mut [f64], scratch: &mut Scratch) {
+        let Some(last) = phi.len().checked_sub(1) else {
+            return;
+        };
+        phi[last] += self.expected;
+        if t.nodes.len() == 1 {
+            return;
+        }
+        let d = self.depth + 2;
+        let need = d * (d + 1) / 2 + d;
+        scratch.0.clear();
+        scratch.0.resize(need, PathElement::default());
+        recurse(t, x, phi, 0, 0, &mut scratch.0, 0, 1.0, 1.0, -1);
+    }
 }
 
 /// Contributions of every feature to each output group's raw score, plus the expected value:
