@@ -60,6 +60,9 @@ enum Cmd {
     Retain(lake_cmd::RetainArgs),
     /// Train a flow classifier (gradient-boosted trees) from labelled flows.
     Train(model_cmd::TrainArgs),
+    /// Wrap a LightGBM or XGBoost model as a netvigil model file (checked against the meter's
+    /// features).
+    Import(model_cmd::ImportArgs),
     /// Learn the window anomaly baseline from benign captures, or score captures against it.
     Baseline(baseline_cmd::BaselineArgs),
     /// Evaluate a flow model on labelled flows: per-class and attack-vs-benign figures.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Cmd::Retain(a) => lake_cmd::retain(&a),
         Cmd::Train(a) => model_cmd::train(&a),
         Cmd::Eval(a) => model_cmd::eval(&a),
+        Cmd::Import(a) => model_cmd::import(&a),
         Cmd::Baseline(b) => baseline_cmd::run(&b),
         Cmd::Features => {
             print!("{}", features_cmd::markdown());

@@ -9,6 +9,7 @@ use detect::dataset::{stratified_split, time_split, Dataset};
 use detect::metrics::{evaluate_model, Evaluation};
 use detect::train::{fit, Params};
 use detect::{Model, Scorer};
+use sha2::Digest;
 
 use crate::analyze::Outcome;
 use crate::BadInput;
@@ -328,4 +329,104 @@ pub fn render(e: &Evaluation) -> String {
         let _ = writeln!(s, "{:>2} {:<26} {}", j, e.labels[i], row.join(""));
     }
     s
+}
+
+/// Arguments of `netvigil import`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// A LightGBM text model (`Booster.save_model`).
+    #[arg(long, conflicts_with = "xgboost", required_unless_present = "xgboost")]
+    pub lightgbm: Option<PathBuf>,
+    /// An XGBoost JSON model (`Booster.save_model("m.json")`).
+    #[arg(long)]
+    pub xgboost: Option<PathBuf>,
+    /// Class names in the model's output order, comma-separated (binary models: the negative
+    /// class, then the positive one).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub classes: Vec<String>,
+    /// The benign class (default: BENIGN/Benign/Normal/Normal Traffic among --classes).
+    #[arg(long)]
+    pub benign_class: Option<String>,
+    /// Alert when P(attack) is at least this.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f64,
+    /// Where to write the netvigil model.
+    #[arg(long, short)]
+    pub out: PathBuf,
+}
+
+/// A model's feature name as the feature table spells it: LightGBM writes spaces as `_`.
+fn canonical_feature(name: &str) -> String {
+    flow::features::lookup(name)
+        .or_else(|| flow::features::lookup(&name.replace('_', " ")))
+        .map(|f| f.name().to_string())
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// `netvigil import`: a LightGBM or XGBoost model as a netvigil model file, checked against the
+/// meter's features before anything is written.
+pub fn import(a: &ImportArgs) -> Result<Outcome> {
+    let (path, kind) = match (&a.lightgbm, &a.xgboost) {
+        (Some(p), _) => (p, "lightgbm"),
+        (None, Some(p)) => (p, "xgboost"),
+        (None, None) => return Err(BadInput("--lightgbm or --xgboost is required".into()).into()),
+    };
+    let bad = |e: &dyn std::fmt::Display| BadInput(format!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(&e))?;
+    let mut ens = match kind {
+        "lightgbm" => detect::import::lightgbm::parse(&text).map_err(|e| bad(&e))?,
+        _ => detect::import::xgboost::parse(&text).map_err(|e| bad(&e))?,
+    };
+    ens.features = ens.features.iter().map(|f| canonical_feature(f)).collect();
+    let want = if ens.groups == 1 { 2 } else { ens.groups };
+    if a.classes.len() != want {
+        return Err(bad(&format!(
+            "the model has {want} classes; --classes names {}",
+            a.classes.len()
+        ))
+        .into());
+    }
+    let mut d = Dataset::new(Vec::new());
+    d.classes = a.classes.clone();
+    let benign = benign_index(&d, a.benign_class.as_deref())?;
+    if !(0.0..=1.0).contains(&a.threshold) {
+        return Err(BadInput(format!("--threshold {}: must be in 0..1", a.threshold)).into());
+    }
+    let header = detect::model::Header {
+        version: format!(
+            "{kind}-{}",
+            &detect::dataset::hex(&sha2::Sha256::digest(text.as_bytes()))[..12]
+        ),
+        producer: format!("netvigil {} import {kind}", env!("CARGO_PKG_VERSION")),
+        features: Vec::new(),
+        classes: a.classes.clone(),
+        benign,
+        link: String::new(),
+        average: false,
+        base: Vec::new(),
+        f32_inputs: false,
+        threshold: a.threshold,
+        target_fpr: None,
+        calibration: detect::model::Calibration::default(),
+        training: detect::model::Training {
+            files: file_names(&[path.display().to_string()]),
+            ..Default::default()
+        },
+        metrics: serde_json::Value::Null,
+    };
+    let model = Model::new(ens, header);
+    // Refuse here, not at the first analyze, a model the meter cannot feed.
+    Scorer::new(model.clone(), &crate::detection::meter_features()).map_err(|e| bad(&e))?;
+    let bytes = model.to_bytes();
+    write_atomic(&a.out, &bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes): {} trees, {} classes, benign {}, threshold {}",
+        a.out.display(),
+        bytes.len(),
+        model.ensemble.trees.len(),
+        a.classes.len(),
+        a.classes[benign],
+        a.threshold
+    );
+    Ok(Outcome::Clean)
 }

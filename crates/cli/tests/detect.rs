@@ -312,3 +312,62 @@ fn analyze_scores_flows_and_stores_alerts_with_their_explanations() {
         model.len() as i64
     );
 }
+
+#[test]
+fn imported_lightgbm_models_score_in_analyze_and_foreign_features_are_refused() {
+    let d = temp("import");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../detect/tests/import_fixture.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(data(""))
+        .arg(&d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let classes = "BENIGN,DDoS,Portscan,DoS Hulk";
+    // Trained on `f0`…`fN`: nothing the meter produces.
+    let out = d.join("f.nvm");
+    let o = nv()
+        .args(["import", "--lightgbm"])
+        .arg(d.join("multiclass.txt"))
+        .args(["--classes", classes, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let line = bad_input(&o);
+    assert!(
+        line.contains(
+            "multiclass.txt: the model reads 83 feature(s) the flow meter does not produce: f0, f1"
+        ),
+        "{line}"
+    );
+    assert!(!out.exists());
+    // Trained on the meter's features, spelled with underscores.
+    let out = d.join("m.nvm");
+    let o = nv()
+        .args(["import", "--lightgbm"])
+        .arg(d.join("meter_multiclass.txt"))
+        .args(["--classes", classes, "--threshold", "0.9", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    ok(&o);
+    let m = Model::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(m.header.classes[m.header.benign], "BENIGN");
+    assert_eq!(m.header.features.len(), 81);
+    assert_eq!(m.header.features[0], "Flow Duration");
+    let o = nv()
+        .arg("analyze")
+        .arg(data("lucid-cicddos2019/CIC-DDoS-2019-SynFlood.pcap"))
+        .arg("--model")
+        .arg(&out)
+        .args(["--format", "none"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        summary.contains("Detection: 9381 flows scored by lightgbm-"),
+        "{summary}"
+    );
+}

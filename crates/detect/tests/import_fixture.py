@@ -59,5 +59,13 @@ for name, objective, target in [("xgb_binary", dict(objective="binary:logistic")
         "raw": b.predict(d, output_margin=True).astype(float).tolist(),
         "contrib": b.predict(d, pred_contribs=True).astype(float).reshape(len(test), -1).tolist(),
     }
+# A model over the flow meter's features only, named as LightGBM writes them (spaces as `_`):
+# what `netvigil import` turns into a model `analyze` can use.
+meter = [i for i, c in enumerate(names) if c not in ("Dst Port", "Protocol")]
+b = lgb.train({**params, "objective": "multiclass", "num_class": 4},
+              lgb.Dataset(np.nan_to_num(X[:, meter]), y,
+                          feature_name=[names[i].replace(" ", "_") for i in meter]),
+              num_boost_round=20)
+b.save_model(os.path.join(out, "meter_multiclass.txt"))
 with open(os.path.join(out, "expected.json"), "w") as fh:
     json.dump(result, fh)
