@@ -371,3 +371,36 @@ fn imported_lightgbm_models_score_in_analyze_and_foreign_features_are_refused() 
         "{summary}"
     );
 }
+
+#[test]
+fn bad_rule_configs_and_baseline_files_are_refused_before_any_work() {
+    let d = temp("configs");
+    let pcap = data("chrissanders-packets/tcp_handshake.pcapng");
+    let run = |flag: &str, file: &Path| {
+        nv().arg("analyze")
+            .arg(&pcap)
+            .arg(flag)
+            .arg(file)
+            .args(["-q", "--format", "none"])
+            .output()
+            .unwrap()
+    };
+    let typo = d.join("rules.json");
+    write(&typo, r#"{"scan_vertical_min_port": 10}"#);
+    let line = bad_input(&run("--rules-config", &typo));
+    assert!(
+        line.contains("rules.json: unknown field `scan_vertical_min_port`"),
+        "{line}"
+    );
+    let zero = d.join("zero.json");
+    write(&zero, r#"{"bucket_s": 0}"#);
+    let line = bad_input(&run("--rules-config", &zero));
+    assert!(
+        line.contains("rules config:") && line.contains("bucket_s"),
+        "{line}"
+    );
+    let baseline = d.join("b.json");
+    write(&baseline, r#"{"format": "something else"}"#);
+    let line = bad_input(&run("--baseline", &baseline));
+    assert!(line.contains("b.json:"), "{line}");
+}
