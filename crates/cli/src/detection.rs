@@ -88,7 +88,7 @@ pub struct DetectTally {
     /// Alerts whose source was not tallied (the map was full).
     pub untracked_sources: u64,
     /// Model version.
-    pub model: Option<String>,
+    pub model: String,
     /// Threshold in force.
     pub threshold: f64,
     /// Rule state entries dropped for the memory bound.
@@ -107,7 +107,7 @@ fn cache_key(class: usize, x: &[f64]) -> (usize, Vec<u64>) {
 
 /// The stage.
 pub struct Detection {
-    scorer: Option<Scorer>,
+    scorer: Scorer,
     rules: Option<RuleEngine>,
     baseline: Option<BaselineScorer>,
     explain_top: usize,
@@ -180,12 +180,12 @@ impl Detection {
             None => None,
         };
         let tally = DetectTally {
-            model: Some(scorer.model().header.version.clone()),
+            model: scorer.model().header.version.clone(),
             threshold: scorer.threshold(),
             ..DetectTally::default()
         };
         Ok(Some(Detection {
-            scorer: Some(scorer),
+            scorer,
             rules,
             baseline,
             explain_top: a.explain_top,
@@ -204,7 +204,8 @@ impl Detection {
     pub fn flows(&mut self, recs: &[FlowRecord], scores: &mut Vec<Option<Score>>) -> Result<()> {
         scores.clear();
         let mut raised = Vec::new();
-        if let Some(scorer) = &self.scorer {
+        {
+            let scorer = &self.scorer;
             self.inputs.resize_with(recs.len(), Vec::new);
             for (x, r) in self.inputs.iter_mut().zip(recs) {
                 scorer.inputs(&r.features, x);
@@ -216,20 +217,22 @@ impl Detection {
             self.scores.clear();
             scorer.score_block(&refs, &mut self.scores);
             let classes = scorer.model().classes();
-            // Alerting flows: explanations from the cache, the rest computed (on two cores
-            // when there are several), then the alerts in flow order.
+            // Alerting flows (their class and explanation): explanations from the cache, the
+            // rest computed (on two cores when there are several), then the alerts in flow
+            // order.
             let mut jobs: Vec<(usize, usize)> = Vec::new();
-            let mut explained: Vec<Option<Vec<Contribution>>> = Vec::with_capacity(recs.len());
+            let mut explained: Vec<Option<(usize, Vec<Contribution>)>> =
+                Vec::with_capacity(recs.len());
             for (i, (s, x)) in self.scores.iter().zip(&self.inputs).enumerate() {
                 explained.push(None);
                 if scorer.alerts(s) {
                     let class = scorer.alert_class(x, s);
                     if self.explain_top == 0 {
-                        explained[i] = Some(Vec::new());
+                        explained[i] = Some((class, Vec::new()));
                         continue;
                     }
                     match self.cache.get(&cache_key(class, x)) {
-                        Some(c) => explained[i] = Some(c.clone()),
+                        Some(c) => explained[i] = Some((class, c.clone())),
                         None => jobs.push((i, class)),
                     }
                 }
@@ -263,17 +266,16 @@ impl Detection {
                 }
                 self.cache
                     .insert(cache_key(class, &self.inputs[i]), c.clone());
-                explained[i] = Some(c);
+                explained[i] = Some((class, c));
             }
-            for (i, ((r, s), x)) in recs.iter().zip(&self.scores).zip(&self.inputs).enumerate() {
+            for ((r, s), e) in recs.iter().zip(&self.scores).zip(explained) {
                 scores.push(Some(Score {
                     label: classes[s.class].clone(),
                     p_attack: s.p_attack,
                     confidence: s.class_prob,
                     model: scorer.model().header.version.clone(),
                 }));
-                if let Some(c) = explained[i].take() {
-                    let class = scorer.alert_class(x, s);
+                if let Some((class, c)) = e {
                     raised.push(model_alert(scorer, r, s, class, c));
                 }
             }

@@ -241,21 +241,20 @@ pub fn load_model(path: Option<&Path>) -> Result<Model> {
 /// reading other features is the input's fault, named with the file.
 pub fn open_scorer(path: Option<&Path>, features: &[&str]) -> Result<Scorer> {
     let model = load_model(path)?;
-    let label = path
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "the bundled model".into());
-    Scorer::new(model, features).map_err(|e| BadInput(format!("{label}: {e}")).into())
+    Scorer::new(model, features).map_err(|e| BadInput(format!("{}: {e}", model_label(path))).into())
+}
+
+/// How messages name a model: its file, or the bundled one.
+fn model_label(path: Option<&Path>) -> String {
+    path.map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the bundled model".into())
 }
 
 /// `netvigil eval`.
 pub fn eval(a: &EvalArgs) -> Result<Outcome> {
     let (d, _) = read_data(&a.data, &a.label_column)?;
     let mut scorer = open_scorer(a.model.as_deref(), &names(&d))?;
-    let label = a
-        .model
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "the bundled model".into());
+    let label = model_label(a.model.as_deref());
     if let Some(t) = a.threshold {
         scorer.set_threshold(t);
     }

@@ -74,14 +74,7 @@ impl Summary {
 
     /// The summary as text.
     pub fn render(&self, inputs: &[PathBuf], elapsed_s: f64, styled: bool) -> String {
-        let table = || {
-            let mut t = Table::new();
-            t.load_style(UTF8_FULL_CONDENSED);
-            if !styled {
-                t.force_no_tty();
-            }
-            t
-        };
+        let table = || new_table(styled);
         let empty = Window::new(0, 0, 1, 0);
         let c = self.capture.as_ref().unwrap_or(&empty);
         let mut out = String::new();
@@ -274,9 +267,23 @@ impl Summary {
 
     /// Prints the summary to stderr.
     pub fn print(&self, inputs: &[PathBuf], elapsed_s: f64) {
-        let styled = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        eprint!("{}", self.render(inputs, elapsed_s, styled));
+        eprint!("{}", self.render(inputs, elapsed_s, stderr_styled()));
     }
+}
+
+/// Whether stderr gets box drawing and colour (a terminal, and no `NO_COLOR`).
+fn stderr_styled() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// An empty table in the summary's style.
+fn new_table(styled: bool) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    if !styled {
+        t.force_no_tty();
+    }
+    t
 }
 
 fn right(s: String) -> Cell {
@@ -337,21 +344,11 @@ pub fn human_bytes(b: u64) -> String {
 
 /// The detection part of the summary: alerts by detector and kind, and the top sources.
 pub fn render_detection(t: &crate::detection::DetectTally, styled: bool) -> String {
-    let table = || {
-        let mut t = Table::new();
-        t.load_style(UTF8_FULL_CONDENSED);
-        if !styled {
-            t.force_no_tty();
-        }
-        t
-    };
+    let table = || new_table(styled);
     let total: u64 = t.by_kind.values().map(|v| v.0).sum();
     let mut out = format!(
         "\nDetection: {} flows scored by {} (alert at P(attack) ≥ {:.6}); {} alerts\n",
-        t.scored,
-        t.model.as_deref().unwrap_or("no model"),
-        t.threshold,
-        total
+        t.scored, t.model, t.threshold, total
     );
     if total == 0 {
         return out;
@@ -404,6 +401,5 @@ pub fn render_detection(t: &crate::detection::DetectTally, styled: bool) -> Stri
 
 /// Prints [`render_detection`] to stderr.
 pub fn print_detection(t: &crate::detection::DetectTally) {
-    let styled = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    eprint!("{}", render_detection(t, styled));
+    eprint!("{}", render_detection(t, stderr_styled()));
 }

@@ -84,9 +84,9 @@ impl Dataset {
         d
     }
 
-    /// SHA-256 over the feature names, classes, labels and values (bit patterns): what a
-    /// model records as its training data's fingerprint.
-    pub fn fingerprint(&self) -> String {
+    /// SHA-256 over the feature names, classes, and the labels then values (bit patterns) of
+    /// `rows`, in order: what a model records as its training data's fingerprint.
+    pub fn fingerprint_of(&self, rows: &[usize]) -> String {
         let mut h = Sha256::new();
         for f in &self.features {
             h.update(f.as_bytes());
@@ -96,11 +96,13 @@ impl Dataset {
             h.update(c.as_bytes());
             h.update([1]);
         }
-        for &y in &self.y {
-            h.update(y.to_le_bytes());
+        for &r in rows {
+            h.update(self.y[r].to_le_bytes());
         }
-        for &v in &self.x {
-            h.update(v.to_bits().to_le_bytes());
+        for &r in rows {
+            for &v in self.row(r) {
+                h.update(v.to_bits().to_le_bytes());
+            }
         }
         hex(&h.finalize())
     }

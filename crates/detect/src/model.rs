@@ -177,15 +177,11 @@ fn parse_link(s: &str) -> Result<Link, ModelError> {
 impl Model {
     /// Wraps an ensemble; the header's link, base and features are taken from it.
     pub fn new(ensemble: Ensemble, mut header: Header) -> Self {
-        header.features = ensemble.features.clone();
-        header.link = link_text(ensemble.link);
-        header.base = ensemble.base.clone();
-        header.average = ensemble.average;
-        header.f32_inputs = ensemble.f32_inputs;
+        describe(&mut header, &ensemble);
         Model { header, ensemble }
     }
 
-    /// Number of classes the model tells apart.
+    /// The class names, in output order.
     pub fn classes(&self) -> &[String] {
         &self.header.classes
     }
@@ -204,9 +200,9 @@ impl Model {
     /// The model's features mapped to `available` (the meter's feature names): for each model
     /// input, its index in `available`. An error names every feature the meter lacks.
     pub fn feature_map(&self, available: &[&str]) -> Result<Vec<usize>, ModelError> {
-        let mut map = Vec::with_capacity(self.header.features.len());
+        let mut map = Vec::with_capacity(self.ensemble.features.len());
         let mut missing = Vec::new();
-        for f in &self.header.features {
+        for f in &self.ensemble.features {
             match available.iter().position(|a| a == f) {
                 Some(i) => map.push(i),
                 None => missing.push(f.as_str()),
@@ -224,12 +220,9 @@ impl Model {
 
     /// The file bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        // The ensemble is the truth for what the header repeats of it.
         let mut h = self.header.clone();
-        h.features = self.ensemble.features.clone();
-        h.link = link_text(self.ensemble.link);
-        h.base = self.ensemble.base.clone();
-        h.average = self.ensemble.average;
-        h.f32_inputs = self.ensemble.f32_inputs;
+        describe(&mut h, &self.ensemble);
         // Serialising plain data to JSON cannot fail.
         let json = serde_json::to_vec(&h).unwrap_or_default();
         let mut out = Vec::with_capacity(64 + json.len() + self.ensemble.trees.len() * 512);
@@ -389,6 +382,16 @@ impl Model {
         };
         Ok(Model { header, ensemble })
     }
+}
+
+/// Copies into `h` what it repeats of the ensemble (features, link, base, averaging, input
+/// rounding).
+fn describe(h: &mut Header, e: &Ensemble) {
+    h.features = e.features.clone();
+    h.link = link_text(e.link);
+    h.base = e.base.clone();
+    h.average = e.average;
+    h.f32_inputs = e.f32_inputs;
 }
 
 fn check_header(h: &Header, groups: usize) -> Result<(), ModelError> {

@@ -70,9 +70,36 @@ impl Perfect {
             2 * i + 1 + right as usize
         }
     }
+
+    /// The leaf of bottom node `i` (after `depth` steps).
+    #[inline]
+    fn bottom_leaf(&self, i: usize) -> usize {
+        self.leaf[i + 1 - (1usize << self.depth)] as usize
+    }
+
+    /// The leaf `x` reaches.
+    fn leaf_of(&self, x: &[f64]) -> usize {
+        let mut i = 0usize;
+        for _ in 0..self.depth {
+            i = self.step(i, x);
+        }
+        self.bottom_leaf(i)
+    }
 }
 
 impl FastTree {
+    /// Adds leaf `leaf`'s values to the groups they score in `raw` (one value per group).
+    #[inline]
+    fn add(&self, leaf: usize, raw: &mut [f64]) {
+        let vals = &self.values[leaf * self.width..(leaf + 1) * self.width];
+        for (o, v) in raw[self.group..self.group + self.width]
+            .iter_mut()
+            .zip(vals)
+        {
+            *o += v;
+        }
+    }
+
     /// The leaf `x` reaches by the pointer walk.
     fn walk(&self, x: &[f64]) -> usize {
         let mut i = 0i32;
@@ -212,9 +239,8 @@ impl Scorer {
                                 *i = p.step(*i, x);
                             }
                         }
-                        let bottom = (1usize << p.depth) - 1;
-                        for (l, i) in leaf.iter_mut().zip(&idx) {
-                            *l = p.leaf[i - bottom] as usize;
+                        for (l, &i) in leaf.iter_mut().zip(&idx) {
+                            *l = p.bottom_leaf(i);
                         }
                     }
                     None => {
@@ -224,19 +250,12 @@ impl Scorer {
                     }
                 }
                 for (r, &l) in leaf.iter().enumerate().take(n) {
-                    let vals = &t.values[l * t.width..(l + 1) * t.width];
-                    let row = &mut raw[r * g + t.group..r * g + t.group + t.width];
-                    for (o, v) in row.iter_mut().zip(vals) {
-                        *o += v;
-                    }
+                    t.add(l, &mut raw[r * g..(r + 1) * g]);
                 }
             }
-            for r in 0..n {
-                let row = &mut raw[r * g..(r + 1) * g];
+            for row in raw.chunks_mut(g).take(n) {
                 self.finish_raw(row);
-                scratch.clear();
-                scratch.extend_from_slice(row);
-                out.push(self.score_of_raw(&mut scratch));
+                out.push(self.score_of_raw(row));
             }
         }
     }
@@ -267,19 +286,10 @@ impl Scorer {
         };
         for t in fast {
             let leaf = match &t.perfect {
-                Some(p) => {
-                    let mut i = 0usize;
-                    for _ in 0..p.depth {
-                        i = p.step(i, x);
-                    }
-                    p.leaf[i + 1 - (1usize << p.depth)] as usize
-                }
+                Some(p) => p.leaf_of(x),
                 None => t.walk(x),
             };
-            let vals = &t.values[leaf * t.width..(leaf + 1) * t.width];
-            for (o, v) in raw[t.group..t.group + t.width].iter_mut().zip(vals) {
-                *o += v;
-            }
+            t.add(leaf, raw);
         }
         self.finish_raw(raw);
     }

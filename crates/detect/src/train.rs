@@ -63,6 +63,9 @@ pub enum TrainError {
     /// No rows to learn from.
     #[error("no training rows")]
     Empty,
+    /// No feature columns.
+    #[error("the training data has no feature columns")]
+    NoFeatures,
     /// One class only: nothing to tell apart.
     #[error("the training data has a single class ({0}): a classifier needs at least two")]
     SingleClass(String),
@@ -454,20 +457,45 @@ fn check(d: &Dataset, train: &[usize], p: &Params) -> Result<(), TrainError> {
             }
         }
     }
-    let checks: [(&'static str, bool); 6] = [
-        ("rounds", p.rounds >= 1),
+    if nf == 0 {
+        return Err(TrainError::NoFeatures);
+    }
+    let checks: [(&'static str, bool, String, &str); 6] = [
+        ("rounds", p.rounds >= 1, p.rounds.to_string(), "at least 1"),
         (
             "learning_rate",
             p.learning_rate > 0.0 && p.learning_rate <= 1.0,
+            p.learning_rate.to_string(),
+            "in (0, 1]",
         ),
-        ("max_leaves", p.max_leaves >= 2),
-        ("max_bins", (2..=255).contains(&p.max_bins)),
-        ("min_rows_in_leaf", p.min_rows_in_leaf >= 1),
-        ("lambda", p.lambda >= 0.0 && nf > 0),
+        (
+            "max_leaves",
+            p.max_leaves >= 2,
+            p.max_leaves.to_string(),
+            "at least 2",
+        ),
+        (
+            "max_bins",
+            (2..=255).contains(&p.max_bins),
+            p.max_bins.to_string(),
+            "in 2..=255",
+        ),
+        (
+            "min_rows_in_leaf",
+            p.min_rows_in_leaf >= 1,
+            p.min_rows_in_leaf.to_string(),
+            "at least 1",
+        ),
+        (
+            "lambda",
+            p.lambda >= 0.0,
+            p.lambda.to_string(),
+            "at least 0",
+        ),
     ];
-    for (name, ok) in checks {
+    for (name, ok, value, want) in checks {
         if !ok {
-            return Err(TrainError::Param(name, format!("{p:?}")));
+            return Err(TrainError::Param(name, format!("{value} is not {want}")));
         }
     }
     Ok(())
@@ -749,8 +777,7 @@ pub fn fit(
         })
         .collect();
     let threshold = crate::metrics::threshold_for_fpr(&benign_scores, target_fpr);
-    let train_rows = sub.subset(&split.train);
-    let fingerprint = train_rows.fingerprint();
+    let fingerprint = sub.fingerprint_of(&split.train);
     let header = crate::model::Header {
         version: format!("netvigil-gbdt-{}", &fingerprint[..12]),
         producer: format!("netvigil {} train", env!("CARGO_PKG_VERSION")),

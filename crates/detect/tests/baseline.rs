@@ -1,6 +1,6 @@
 //! The window anomaly baseline on real captures.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use std::sync::OnceLock;
 
@@ -9,45 +9,18 @@ use detect::baseline::{
     HOST_ANOMALY, NEW_DESTINATIONS_BURST, SHORT_LIVED_BURST, SYN_ONLY_BURST, WINDOW_ANOMALY,
 };
 use detect::{Alert, Detector};
-use flow::{EndReason, FlowRecord, HomeNet, Meter, MeterConfig, Profile, Window, WindowConfig};
-use packet::{MergedSource, PacketSource};
+use flow::{FlowRecord, Window, WindowConfig};
+use packet::MergedSource;
 
-fn data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("NETVIGIL_DATA") {
-        return PathBuf::from(d);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
+mod common;
+use common::data_dir;
 
 /// Meters `paths` as one time-ordered stream (as `netvigil baseline` does) with 60 s windows,
-/// handing flows and windows to `on_flow` / `on_window` in the order the meter emits them.
-fn meter(
-    paths: &[PathBuf],
-    mut on_flow: impl FnMut(&FlowRecord),
-    mut on_window: impl FnMut(&Window),
-) {
+/// handing flows and windows to `on_flow` / `on_window` in the order the meter emits them. A
+/// damaged file: the merged source goes on with the others.
+fn meter(paths: &[PathBuf], on_flow: impl FnMut(&FlowRecord), on_window: impl FnMut(&Window)) {
     let mut src = MergedSource::new(paths.to_vec());
-    let mut meter = Meter::new(MeterConfig::new(Profile::Cic), HomeNet::default())
-        .with_windows(WindowConfig::default());
-    let mut out = Vec::new();
-    let mut windows = Vec::new();
-    loop {
-        match src.fill_batch(64) {
-            Ok(0) => break,
-            Ok(n) => meter.packet_batch(&src, n, &mut out, |_, _| {}),
-            // A damaged file: the merged source goes on with the others.
-            Err(_) => continue,
-        }
-        out.drain(..).for_each(|r| on_flow(&r));
-        meter.drain_windows(&mut windows);
-        windows.drain(..).for_each(|w| on_window(&w));
-    }
-    while meter.finish(EndReason::Eof, 1024, &mut out) {
-        out.drain(..).for_each(|r| on_flow(&r));
-    }
-    out.drain(..).for_each(|r| on_flow(&r));
-    meter.drain_windows(&mut windows);
-    windows.drain(..).for_each(|w| on_window(&w));
+    common::meter(&mut src, Some(WindowConfig::default()), on_flow, on_window);
 }
 
 fn learn(paths: &[PathBuf]) -> Baseline {

@@ -10,11 +10,8 @@ use detect::shap::contributions;
 use detect::Ensemble;
 use serde_json::Value;
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("NETVIGIL_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
-}
+mod common;
+use common::data_dir;
 
 struct Fixture {
     dir: PathBuf,

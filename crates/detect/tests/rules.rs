@@ -9,33 +9,18 @@ use std::path::{Path, PathBuf};
 
 use detect::rules::{RuleConfig, RuleEngine, RULESET_VERSION};
 use detect::{Alert, Detector};
-use flow::{EndReason, FlowRecord, HomeNet, Meter, MeterConfig, Profile};
-use packet::{FileSource, PacketSource};
+use flow::FlowRecord;
 use serde_json::json;
 
-/// `../shared/data` beside the checkout (or `$NETVIGIL_DATA`).
-fn data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("NETVIGIL_DATA") {
-        return PathBuf::from(d);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
+mod common;
+use common::data_dir;
 
 /// Meters a capture as `netvigil analyze` does (batches of 64, `cic` profile): flows in
-/// emission order.
+/// emission order. A capture that does not read whole fails the test.
 fn meter(path: &Path) -> Vec<FlowRecord> {
-    let mut out = Vec::new();
-    let mut meter = Meter::new(MeterConfig::new(Profile::Cic), HomeNet::default());
-    let mut src = FileSource::open(path, 0).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    loop {
-        match src.fill_batch(64) {
-            Ok(0) => break,
-            Ok(n) => meter.packet_batch(&src, n, &mut out, |_, _| {}),
-            Err(e) => panic!("{}: {e}", path.display()),
-        }
-    }
-    while meter.finish(EndReason::Eof, usize::MAX, &mut out) {}
-    out
+    let (flows, errors) = common::flows_of(path);
+    assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+    flows
 }
 
 /// The alerts of `flows` under `cfg`.
