@@ -252,9 +252,17 @@ fn model_label(path: Option<&Path>) -> String {
 
 /// `netvigil eval`.
 pub fn eval(a: &EvalArgs) -> Result<Outcome> {
-    let (d, _) = read_data(&a.data, &a.label_column)?;
-    let mut scorer = open_scorer(a.model.as_deref(), &names(&d))?;
+    let (d, files) = read_data(&a.data, &a.label_column)?;
+    let model = load_model(a.model.as_deref())?;
     let label = model_label(a.model.as_deref());
+    // Here the inputs are the data's columns, not the meter's: say so when they fall short.
+    let mut scorer = Scorer::new(model, &names(&d)).map_err(|e| match e {
+        detect::ModelError::MissingFeatures { count, missing } => BadInput(format!(
+            "{}: the data lacks {count} feature(s) {label} reads: {missing}",
+            files.join(", ")
+        )),
+        e => BadInput(format!("{label}: {e}")),
+    })?;
     if let Some(t) = a.threshold {
         scorer.set_threshold(t);
     }

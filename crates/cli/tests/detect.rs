@@ -404,3 +404,83 @@ fn bad_rule_configs_and_baseline_files_are_refused_before_any_work() {
     let line = bad_input(&run("--baseline", &baseline));
     assert!(line.contains("b.json:"), "{line}");
 }
+
+/// The `read N flows, F features, C classes` line of a `train` run.
+fn read_line(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    err.lines()
+        .find(|l| l.starts_with("read "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn training_reads_other_cic_spellings_and_netvigils_own_exports() {
+    let d = temp("spellings");
+    let out = d.join("m.nvm");
+    // The cleaned CIC-IDS2017 sample: original names without leading spaces, 51 of the
+    // features, its own label column and benign class (`Normal Traffic`).
+    let o = nv()
+        .args([
+            "train",
+            "--rounds",
+            "3",
+            "--label-column",
+            "Attack Type",
+            "--data",
+        ])
+        .arg(data("cicids2017-cleaned-sample"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        read_line(&o),
+        "read 12000 flows, 51 features, 7 classes from 1 file(s)"
+    );
+    // The bundled model reads features that data lacks: named as the data's shortfall.
+    let o = nv()
+        .args(["eval", "--label-column", "Attack Type", "--data"])
+        .arg(data("cicids2017-cleaned-sample"))
+        .output()
+        .unwrap();
+    let line = bad_input(&o);
+    assert!(
+        line.contains("cicids2017_sample.csv: the data lacks 30 feature(s) the bundled model reads: Total Bwd packets,"),
+        "{line}"
+    );
+    // netvigil's own exports, labelled by the model: Parquet (canonical names) and CSV in the
+    // original CIC-IDS2017 layout (leading spaces, a repeated `Fwd Header Length`).
+    let pcaps = [
+        data("nfstream/pcaps/dropbox.pcap"),
+        data("nfstream/pcaps/synscan.pcap"),
+    ];
+    for (args, file, features) in [
+        (vec!["--format", "parquet"], "own.parquet", 81),
+        (vec!["--layout", "cic2017"], "own.csv", 76),
+    ] {
+        let f = d.join(file);
+        ok(&nv()
+            .arg("analyze")
+            .args(&pcaps)
+            .args(&args)
+            .arg("-q")
+            .arg("-o")
+            .arg(&f)
+            .output()
+            .unwrap());
+        let o = nv()
+            .args(["train", "--rounds", "3", "--data"])
+            .arg(&f)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let line = read_line(&o);
+        assert!(
+            line.starts_with(&format!("read 2009 flows, {features} features, ")),
+            "{file}: {line}"
+        );
+    }
+}
