@@ -16,6 +16,11 @@
 #   functions (seeds plus blind mutations, NOT coverage-guided) for the same time
 #   (FUZZ_SMOKE=1 forces this path).
 #
+# Every build panics on integer overflow and on a failed debug_assert! (cargo-fuzz with
+# --debug-assertions and -Coverflow-checks=on; the smoke run with the fuzz-checked profile), and
+# this is checked in the built binaries before fuzzing: a run that could not see an overflow
+# would prove nothing.
+#
 # Exits 1 on a crash (the input is kept under fuzz/artifacts/<target>/), 0 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,20 +47,44 @@ if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
 fi
 
 start=$SECONDS
-cargo run --quiet --release --no-default-features --features tools --manifest-path fuzz/Cargo.toml \
-  --target-dir "$target_dir" --bin corpus -- "$data" fuzz/corpus
+tools=(--quiet --profile fuzz-checked --no-default-features --features tools
+  --manifest-path fuzz/Cargo.toml --target-dir "$target_dir")
+cargo run "${tools[@]}" --bin corpus -- "$data" fuzz/corpus
 
 if [ -n "$why" ]; then
   echo "fuzz: coverage-guided fuzzing unavailable ($why; see fuzz/README.md);"
   echo "fuzz: running the stable mutation smoke run instead (not coverage-guided)"
   status=0
-  cargo run --quiet --release --no-default-features --features tools --manifest-path fuzz/Cargo.toml \
-    --target-dir "$target_dir" --bin smoke -- \
+  # The smoke binary itself refuses to run without overflow checks and debug assertions.
+  cargo run "${tools[@]}" --bin smoke -- \
     --corpus fuzz/corpus --artifacts fuzz/artifacts --seconds "$seconds" || status=$?
   echo "fuzz: done in $((SECONDS - start)) s"
   [ "$status" -eq 0 ] || { echo "fuzz: FAILED (a target panicked)"; exit 1; }
   exit 0
 fi
+
+# cargo-fuzz builds with --release; these make the checks explicit whatever the profile says.
+fuzz=(cargo +nightly fuzz run --target-dir "$target_dir" --sanitizer "$sanitizer" --debug-assertions)
+export RUSTFLAGS="${RUSTFLAGS:-} -Coverflow-checks=on"
+
+# Probe the built targets: each must panic on an overflowing subtraction and on a failed
+# debug_assert! (NETVIGIL_FUZZ_PROBE, read once by the target functions).
+# The probes' crash inputs go to a scratch directory, not fuzz/artifacts/.
+probe_dir="$(mktemp -d)"
+trap 'rm -rf "$probe_dir"' EXIT
+: >"$probe_dir/empty"
+for target in meter reader; do
+  for probe in overflow:'attempt to subtract with overflow' debug-assert:'debug assertions are on'; do
+    out="$(NETVIGIL_FUZZ_PROBE="${probe%%:*}" "${fuzz[@]}" "$target" "$probe_dir/empty" -- \
+      -artifact_prefix="$probe_dir/" 2>&1 || true)"
+    if ! grep -q "${probe#*:}" <<<"$out"; then
+      echo "fuzz: $target does not panic on ${probe%%:*} (its build lacks the checks):"
+      tail -n 20 <<<"$out" | sed 's/^/  | /'
+      exit 1
+    fi
+  done
+done
+echo "fuzz: targets built with overflow checks and debug assertions (probed)"
 
 per_target=$((seconds / 2))
 [ "$per_target" -ge 1 ] || per_target=1
@@ -67,7 +96,7 @@ for target in meter reader; do
   log="fuzz/artifacts/$target/fuzz.log"
   echo "fuzz: $target for ${per_target}s (libFuzzer, sanitizer $sanitizer; log $log)"
   status=0
-  cargo +nightly fuzz run --target-dir "$target_dir" --sanitizer "$sanitizer" "$target" -- \
+  "${fuzz[@]}" "$target" -- \
     -max_total_time="$per_target" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec)' \

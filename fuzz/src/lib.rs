@@ -5,8 +5,9 @@
 //! invariant checked here (decoded packets stay inside their frame; batched and one-by-one
 //! reading and metering agree; a flush leaves no flow behind).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use flow::{
     EndReason, FlowRecord, FlowTable, HomeNet, Meter, MeterConfig, Profile, Window, WindowConfig,
@@ -160,6 +161,40 @@ fn finish_all(m: &mut Meter, out: &mut Vec<FlowRecord>) {
     }
 }
 
+/// What `NETVIGIL_FUZZ_PROBE` asks the targets to do once, to show that the built binary checks
+/// what it must: `overflow` subtracts 1 from 0, `debug-assert` fails a `debug_assert!`. Either
+/// must panic ("attempt to subtract with overflow", "debug assertions are on"); `scripts/fuzz.sh`
+/// runs both before fuzzing. Read once: libFuzzer cannot set it.
+fn probe() {
+    static PROBE: OnceLock<Option<String>> = OnceLock::new();
+    match PROBE
+        .get_or_init(|| std::env::var("NETVIGIL_FUZZ_PROBE").ok())
+        .as_deref()
+    {
+        Some("overflow") => {
+            let (a, b) = (std::hint::black_box(0u32), std::hint::black_box(1u32));
+            std::hint::black_box(a - b);
+        }
+        Some("debug-assert") => debug_assert!(false, "debug assertions are on"),
+        _ => {}
+    }
+}
+
+/// Whether this build panics on integer overflow and on `debug_assert!` (the smoke run refuses
+/// to run otherwise). Panics are caught; the panic hook is silenced meanwhile.
+pub fn checked_build() -> (bool, bool) {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let overflow = std::panic::catch_unwind(|| {
+        let (a, b) = (std::hint::black_box(0u32), std::hint::black_box(1u32));
+        std::hint::black_box(a - b)
+    })
+    .is_err();
+    let debug = std::panic::catch_unwind(|| debug_assert!(std::hint::black_box(false))).is_err();
+    std::panic::set_hook(hook);
+    (overflow, debug)
+}
+
 /// The `meter` target. Input: `[link selector, flags, records…]`; each record is
 /// `[time step (i8, cubed × 10 ms), wire adjustment, length (u16 LE), frame bytes]`.
 ///
@@ -173,6 +208,7 @@ fn finish_all(m: &mut Meter, out: &mut Vec<FlowRecord>) {
 /// profile's packets are metered twice, one by one (`process`) and in batches
 /// (`process_batch`), and the two must emit the same flows.
 pub fn meter(data: &[u8]) {
+    probe();
     let [sel, flags, records @ ..] = data else {
         return;
     };
@@ -327,6 +363,24 @@ fn read_one_by_one(src: &mut dyn PacketSource) -> Reading {
     r
 }
 
+/// Reads `src` packet by packet to the end without metering: the packets and the errors.
+fn read_plain(src: &mut dyn PacketSource) -> (Vec<PacketCopy>, Vec<String>) {
+    let (mut packets, mut errors) = (Vec::new(), Vec::new());
+    loop {
+        match src.next_packet() {
+            Ok(Some(raw)) => packets.push(copy(&raw)),
+            Ok(None) => break,
+            Err(e) => {
+                errors.push(e.to_string());
+                if errors.len() > 16 {
+                    break;
+                }
+            }
+        }
+    }
+    (packets, errors)
+}
+
 /// Reads `src` in batches of up to `max` to the end, metering them with `packet_batch`.
 fn read_batched(src: &mut dyn PacketSource, max: usize) -> Reading {
     let mut r = Reading::default();
@@ -363,20 +417,63 @@ fn read_batched(src: &mut dyn PacketSource, max: usize) -> Reading {
     r
 }
 
+/// Hands out a byte string in reads of at most `step` bytes (varying), with an interrupted
+/// read now and then, as a pipe may.
+struct Trickle {
+    data: Vec<u8>,
+    at: usize,
+    step: usize,
+    calls: usize,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        if self.calls.is_multiple_of(5) {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = (1 + (self.calls * 31) % self.step)
+            .min(buf.len())
+            .min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// The `reader` target: the input as a capture file, read by `FileSource` packet by packet
 /// and in batches (size `1 + last byte % 64`), which must give the same packets, errors and
-/// flows; then by a `MergedSource` of two copies. Every packet is metered by both profiles.
+/// flows; the same bytes as a stream in small reads (`FileSource::from_reader`, as from a pipe),
+/// which must give the same packets and errors as the file; then a `MergedSource` of two
+/// copies. Every packet is metered by both profiles.
 pub fn reader(data: &[u8]) {
+    probe();
     let path = scratch_path("reader");
     {
         let mut f = std::fs::File::create(&path).expect("create the scratch file");
         f.write_all(data).expect("write the scratch file");
     }
     let max = 1 + data.last().copied().unwrap_or(0) as usize % 64;
-    match (FileSource::open(&path, 0), FileSource::open(&path, 0)) {
-        (Ok(mut a), Ok(mut b)) => {
+    let step = 1 + data.get(data.len() / 2).copied().unwrap_or(0) as usize % 97;
+    let streamed = FileSource::from_reader(
+        &path,
+        Trickle {
+            data: data.to_vec(),
+            at: 0,
+            step,
+            calls: 0,
+        },
+        0,
+    );
+    match (
+        FileSource::open(&path, 0),
+        FileSource::open(&path, 0),
+        streamed,
+    ) {
+        (Ok(mut a), Ok(mut b), Ok(mut c)) => {
             let one = read_one_by_one(&mut a);
             let bat = read_batched(&mut b, max);
+            let (streamed, stream_errors) = read_plain(&mut c);
             assert_eq!(a.packets(), one.packets.len() as u64, "packets() count");
             assert!(
                 one.packets == bat.packets,
@@ -386,6 +483,14 @@ pub fn reader(data: &[u8]) {
                 one.errors, bat.errors,
                 "batched reading reports other errors"
             );
+            assert!(
+                one.packets == streamed,
+                "reading a stream yields other packets"
+            );
+            assert_eq!(
+                one.errors, stream_errors,
+                "reading a stream reports other errors"
+            );
             for (x, y) in one.flows.iter().zip(&bat.flows) {
                 assert!(
                     summary(x) == summary(y),
@@ -394,8 +499,20 @@ pub fn reader(data: &[u8]) {
                 consume(x);
             }
         }
-        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
-        (a, b) => panic!("open differs: {:?} / {:?}", a.err(), b.err()),
+        (Err(a), Err(b), Err(c)) => {
+            assert_eq!(a.to_string(), b.to_string());
+            assert_eq!(
+                a.to_string(),
+                c.to_string(),
+                "opening a stream fails otherwise"
+            );
+        }
+        (a, b, c) => panic!(
+            "open differs: {:?} / {:?} / stream {:?}",
+            a.err(),
+            b.err(),
+            c.err()
+        ),
     }
     let mut merged = MergedSource::new(vec![path.clone(), path.clone()]);
     let m = read_one_by_one(&mut merged);

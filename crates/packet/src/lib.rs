@@ -1,7 +1,8 @@
 //! Packet sources and the L2–L4 decoder.
 //!
-//! `source` turns capture files into [`RawPacket`]s (timestamp, link type, bytes) in
-//! constant memory; `decode` turns one frame into a small [`PacketMeta`] without copying.
+//! `source` turns captures (files, FIFOs, standard input) into [`RawPacket`]s (timestamp, link
+//! type, bytes) in constant memory; `decode` turns one frame into a small [`PacketMeta`]
+//! without copying.
 //! Nothing here prints or touches the network: errors are typed and carry the byte offset.
 
 pub mod decode;

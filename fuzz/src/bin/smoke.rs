@@ -232,6 +232,19 @@ fn run(
 }
 
 fn main() {
+    // A run that cannot see overflows or failed debug assertions would pass for nothing.
+    let (overflow, debug) = netvigil_fuzz::checked_build();
+    if !(overflow && debug) {
+        eprintln!(
+            "smoke: built without {} (build with --profile fuzz-checked, see fuzz/Cargo.toml)",
+            match (overflow, debug) {
+                (false, false) => "overflow checks and debug assertions",
+                (false, _) => "overflow checks",
+                _ => "debug assertions",
+            }
+        );
+        std::process::exit(1);
+    }
     let mut corpus = PathBuf::from("fuzz/corpus");
     let mut artifacts = PathBuf::from("fuzz/artifacts");
     let mut seconds = 60.0f64;
@@ -303,9 +316,9 @@ fn main() {
             ),
             Err(path) => {
                 eprintln!(
-                    "smoke {name}: PANIC; input saved to {} (replay: cargo run --release \
-                     --no-default-features --features tools --bin smoke -- --target {name} --corpus <dir with \
-                     {name}/ holding only that file> --iterations 1)",
+                    "smoke {name}: PANIC; input saved to {} (replay: cargo run --profile \
+                     fuzz-checked --no-default-features --features tools --bin smoke -- --target \
+                     {name} --corpus <dir with {name}/ holding only that file> --iterations 1)",
                     path.display()
                 );
                 failed = true;

@@ -1,14 +1,20 @@
-//! Packet sources: capture files (pcap and pcapng), several merged in time order.
+//! Packet sources: captures (pcap and pcapng) from files, FIFOs or standard input, several
+//! merged in time order.
 
 mod file;
 mod merge;
 
 use std::path::{Path, PathBuf};
 
-pub use file::FileSource;
+pub use file::{FileSource, MAX_BLOCK_LEN, MAX_CAPLEN};
 pub use merge::MergedSource;
 
 use crate::{LinkType, Timestamp};
+
+/// The input path that means standard input.
+pub const STDIN: &str = "-";
+/// How standard input is named in errors.
+pub const STDIN_NAME: &str = "stdin";
 
 /// One captured frame, borrowed from the source's buffer until the next call.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +39,8 @@ pub trait PacketSource {
     /// The next packet, `Ok(None)` at the end. After an `Err` the source may be called again:
     /// it continues with whatever input is still readable, so nothing already readable is lost.
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError>;
-    /// Bytes consumed so far across all inputs (for progress reporting).
+    /// Bytes consumed so far across all inputs, up to the end of the last record returned
+    /// (for progress reporting); a stream counts what it has delivered, as a file does.
     fn bytes_read(&self) -> u64;
     /// Reads up to `max` packets as one batch, held until the next call; returns how many
     /// (0 at the end). Errors behave as in `next_packet`. Batches let the meter look flows up
@@ -101,6 +108,41 @@ pub enum SourceError {
         /// The largest length accepted.
         max: u64,
     },
+    /// A pcapng block claims a length no real block has (more than [`MAX_BLOCK_LEN`]): its
+    /// length field is corrupt, whether or not the file goes on that long.
+    #[error(
+        "{path}: corrupt {block} at byte offset {offset}: block length {length} is implausible \
+         (more than {max} bytes)"
+    )]
+    CorruptBlockLength {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the block.
+        offset: u64,
+        /// The block's type, named (`enhanced packet block`, `block of type 0x…`).
+        block: String,
+        /// The length the block claims.
+        length: u64,
+        /// The largest length accepted.
+        max: u64,
+    },
+    /// A pcapng enhanced packet block claims more captured bytes than the block itself holds.
+    #[error(
+        "{path}: corrupt enhanced packet block at byte offset {offset}: captured length {caplen} \
+         is beyond the block's own length {block_len} (room for {room} bytes of packet data)"
+    )]
+    CaplenBeyondBlock {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the block.
+        offset: u64,
+        /// The captured length the block claims.
+        caplen: u64,
+        /// The block's own length.
+        block_len: u64,
+        /// The packet bytes that block length leaves room for.
+        room: u64,
+    },
     /// Any other malformed block.
     #[error("{path}: corrupt capture at byte offset {offset}: {detail}")]
     Corrupt {
@@ -112,21 +154,37 @@ pub enum SourceError {
         detail: String,
     },
     /// An I/O error while reading.
-    #[error("{path}: read error at byte offset {offset}")]
+    #[error("{path}: read error at byte offset {offset}: {reason}")]
     Read {
         /// The file.
         path: PathBuf,
         /// Offset reached.
         offset: u64,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// Standard input (`-`) is listed more than once: it can be read only once.
+    #[error("-: standard input is given {count} times, but it can be read only once")]
+    StdinRepeated {
+        /// How many times `-` is given.
+        count: usize,
     },
 }
 
-/// Expands the command line's inputs: files stay as given, directories become their capture
-/// files (`.pcap`, `.pcapng`, `.cap`, `.dmp`, sorted by name, not recursive).
+/// Expands the command line's inputs: directories become their capture files (`.pcap`,
+/// `.pcapng`, `.cap`, `.dmp`, sorted by name, not recursive; FIFOs and devices in them are left
+/// out); anything else stays as given: files, FIFOs, character devices, and `-` for standard
+/// input, which is not looked up on disk and may appear only once.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, SourceError> {
+    let count = inputs.iter().filter(|p| p.as_os_str() == STDIN).count();
+    if count > 1 {
+        return Err(SourceError::StdinRepeated { count });
+    }
     let mut out = Vec::new();
     for p in inputs {
-        if p.is_dir() {
+        if p.as_os_str() == STDIN {
+            out.push(p.clone());
+        } else if p.is_dir() {
             let rd = std::fs::read_dir(p).map_err(|source| SourceError::Open {
                 path: p.clone(),
                 source,
@@ -142,6 +200,17 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, SourceError> {
         }
     }
     Ok(out)
+}
+
+/// The size of an input when it is known ahead: `Some` for a regular file, `None` for standard
+/// input (`-`), a FIFO, a device, or what cannot be looked up. For progress reporting against
+/// [`PacketSource::bytes_read`].
+pub fn input_size(path: &Path) -> Option<u64> {
+    if path.as_os_str() == STDIN {
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    meta.is_file().then_some(meta.len())
 }
 
 /// Every capture file (`.pcap`, `.pcapng`, `.cap`, `.dmp`) below `dir`, recursively, sorted
