@@ -90,6 +90,19 @@ impl Node {
     }
 }
 
+/// A node number no evaluation can use (see [`Tree::check_values`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BadValue {
+    /// Index of the node in its tree.
+    pub node: usize,
+    /// Which number: `value`, `threshold` or `cover`.
+    pub field: &'static str,
+    /// The number.
+    pub value: f64,
+    /// What is accepted.
+    pub expected: &'static str,
+}
+
 /// One tree; node 0 is the root.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tree {
@@ -133,6 +146,40 @@ impl Tree {
                     && x.default_left == y.default_left
                     && x.cover.to_bits() == y.cover.to_bits()
             })
+    }
+
+    /// Checks every number evaluation and explanation use: leaf values finite (one NaN leaf
+    /// makes every score it reaches NaN, which no threshold alerts on), split thresholds not
+    /// NaN (every comparison with NaN is false; ±∞ is meaningful: LightGBM splits missing from
+    /// present values at `inf`), covers finite and ≥ 0, and more than 0 at splits (TreeSHAP
+    /// divides by them). The first bad one is returned.
+    pub fn check_values(&self) -> Result<(), BadValue> {
+        for (node, n) in self.nodes.iter().enumerate() {
+            let bad = |field, value, expected| {
+                Err(BadValue {
+                    node,
+                    field,
+                    value,
+                    expected,
+                })
+            };
+            if n.is_leaf() {
+                if !n.value.is_finite() {
+                    return bad("value", n.value, "a finite number");
+                }
+                if !(n.cover.is_finite() && n.cover >= 0.0) {
+                    return bad("cover", n.cover, "a finite number ≥ 0");
+                }
+            } else {
+                if n.threshold.is_nan() {
+                    return bad("threshold", n.threshold, "a number");
+                }
+                if !(n.cover.is_finite() && n.cover > 0.0) {
+                    return bad("cover", n.cover, "a finite number more than 0");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Depth of the deepest leaf (root = 0).

@@ -14,7 +14,9 @@
 //! | 32 | SHA-256 of everything before |
 //!
 //! The digest makes any corruption an error rather than a silently different model; every
-//! field is range-checked on load and errors name it.
+//! field is range-checked on load and errors name it: a non-finite leaf value, threshold,
+//! cover, base margin, temperature, link parameter or alert threshold is refused with its tree
+//! and node (a NaN leaf would score every flow reaching it NaN, and NaN never alerts).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -163,12 +165,15 @@ fn parse_link(s: &str) -> Result<Link, ModelError> {
         _ => s
             .strip_prefix("sigmoid:")
             .and_then(|k| k.parse::<f64>().ok())
-            .filter(|k| k.is_finite())
+            .filter(|k| k.is_finite() && *k > 0.0)
             .map(Link::Sigmoid)
             .ok_or_else(|| {
                 field(
                     "header.link",
-                    format!("`{s}` is not identity, sigmoid:<k> or softmax"),
+                    format!(
+                        "`{s}` is not identity, sigmoid:<k> (k a finite number more than 0) or \
+                         softmax"
+                    ),
                 )
             }),
     }
@@ -341,6 +346,7 @@ impl Model {
                     }
                     let tree = Tree { nodes };
                     check_tree(&tree, t, nf)?;
+                    check_values(&tree, t)?;
                     tree
                 }
                 1 => {
@@ -354,6 +360,7 @@ impl Model {
                     for (i, n) in tree.nodes.iter_mut().enumerate() {
                         n.value = r.f64(&format!("tree {t} node {i} value"))?;
                     }
+                    check_values(&tree, t)?;
                     tree
                 }
                 k => {
@@ -416,11 +423,20 @@ fn check_header(h: &Header, groups: usize) -> Result<(), ModelError> {
             format!("{} values for {groups} output group(s)", h.base.len()),
         ));
     }
+    if let Some(i) = h.base.iter().position(|b| !b.is_finite()) {
+        return Err(field(
+            format!("header.base[{i}]"),
+            format!("{} is not a finite number", h.base[i]),
+        ));
+    }
     if !(0.0..=1.0).contains(&h.threshold) {
         return Err(field(
             "header.threshold",
             format!("{} is not in 0..1", h.threshold),
         ));
+    }
+    if let Some(f) = h.target_fpr.filter(|f| !(0.0..=1.0).contains(f)) {
+        return Err(field("header.target_fpr", format!("{f} is not in 0..1")));
     }
     let t = h.calibration.temperature;
     if !(t.is_finite() && t > 0.0) {
@@ -466,6 +482,16 @@ fn check_tree(t: &Tree, ti: usize, nf: usize) -> Result<(), ModelError> {
         }
     }
     Ok(())
+}
+
+/// Refuses a non-finite leaf value, threshold or cover, naming the tree, node and field.
+fn check_values(t: &Tree, ti: usize) -> Result<(), ModelError> {
+    t.check_values().map_err(|b| {
+        field(
+            format!("tree {ti} node {} {}", b.node, b.field),
+            format!("{} is not {}", b.value, b.expected),
+        )
+    })
 }
 
 /// Raw scores to probabilities in place: divided by the temperature, then the link.

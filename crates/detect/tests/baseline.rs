@@ -151,7 +151,7 @@ fn learning_records_what_it_learned_from() {
             b.training.host_windows,
             b.training.hosts
         ),
-        (164, 229, 110)
+        (163, 224, 110)
     );
     assert_eq!(b.global.samples, b.training.windows);
     assert!(b.training.first_us < b.training.last_us);
@@ -159,16 +159,12 @@ fn learning_records_what_it_learned_from() {
 }
 
 #[test]
-fn held_out_benign_captures_raise_one_anomaly() {
+fn held_out_benign_captures_raise_no_anomaly() {
     let (_, held) = benign_split();
     let alerts = score(benign_baseline(), &held);
-    // Measured: of 125 windows and 216 host-windows, one window scores over the threshold (6.3):
-    // a window in which most flows went one way (multicast and broadcast announcements from
-    // many sources), see docs/baseline.md. No host anomaly.
-    assert_eq!(alerts.len(), 1, "{alerts:#?}");
-    assert_eq!(alerts[0].kind, WINDOW_ANOMALY);
-    assert_eq!(features_of(&alerts[0])[0], "one_way_ratio");
-    assert!(markers_of(&alerts[0]).is_empty());
+    // Measured: of 120 windows and 212 host-windows none scores over the threshold; the highest
+    // is a host-window at 5.1. (mDNS announcements from 22 hosts, `mdns.pcap`, score 3.9.)
+    assert!(alerts.is_empty(), "{alerts:#?}");
 }
 
 #[test]
@@ -395,4 +391,75 @@ fn print_measured_results_for_the_docs() {
             println!("| {name} | none | | | | | | |");
         }
     }
+}
+
+#[test]
+fn a_baseline_file_must_be_an_object_of_known_fields_with_values_in_range() {
+    let msg =
+        |r: Result<Baseline, BaselineError>| r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(
+        msg(Baseline::from_json("[1, 2, 3]")),
+        "baseline field `(top level)`: expected a JSON object with named fields (docs/baseline.md)"
+    );
+    assert_eq!(
+        msg(edit(|v| v["threshold_typo"] = 3.into())),
+        "baseline field `threshold_typo`: unknown field (expected one of: format, version, \
+         features, window_us, threshold, contribution_z, marker_min_count, severity_edges, \
+         max_hosts_per_window, max_host_alerts, max_known_destinations, global, host, \
+         known_destinations, training)"
+    );
+    assert_eq!(
+        msg(edit(|v| v["training"]["row"] = 3.into())),
+        "baseline field `training.row`: unknown field (expected one of: windows, host_windows, \
+         hosts, flows, traffic_windows, host_flows_dropped, first_us, last_us, inputs)"
+    );
+    // Zero hosts per window would silently turn off every host alert.
+    assert_eq!(
+        msg(edit(|v| v["max_hosts_per_window"] = 0.into())),
+        "baseline field `max_hosts_per_window`: 0 is out of range (accepted: an integer from 1 \
+         to 1048576)"
+    );
+    assert_eq!(
+        msg(edit(|v| v["max_host_alerts"] = 0.into())),
+        "baseline field `max_host_alerts`: 0 is out of range (accepted: an integer from 1 to \
+         1000000)"
+    );
+    assert_eq!(
+        msg(edit(|v| v["marker_min_count"] = 0.into())),
+        "baseline field `marker_min_count`: 0 is out of range (accepted: an integer from 1 to \
+         1000000000)"
+    );
+    assert_eq!(
+        msg(edit(|v| v["threshold"] = 0.into())),
+        "baseline field `threshold`: 0 is out of range (accepted: a number more than 0 and at \
+         most 1000)"
+    );
+    assert_eq!(
+        msg(edit(|v| v["contribution_z"] = 5000.into())),
+        "baseline field `contribution_z`: 5000 is out of range (accepted: a number more than 0 \
+         and at most 1000)"
+    );
+    assert_eq!(
+        msg(edit(|v| v["severity_edges"][0] = (-1.0).into())),
+        "baseline field `severity_edges[0]`: -1 is out of range (accepted: a number more than 0)"
+    );
+    assert_eq!(
+        msg(edit(|v| v["global"]["mad"][2] = (-0.5).into())),
+        "baseline field `global.mad[2]`: must not be negative"
+    );
+    assert_eq!(
+        msg(edit(|v| v["training"]["last_us"] = 0.into())),
+        format!(
+            "baseline field `training.last_us`: 0 is before training.first_us ({})",
+            benign_baseline().training.first_us.unwrap_or_default()
+        )
+    );
+    assert_eq!(
+        msg(edit(|v| v["max_known_destinations"] = 1.into())),
+        format!(
+            "baseline field `known_destinations`: {} addresses, more than \
+             max_known_destinations (1)",
+            benign_baseline().known_destinations.len()
+        )
+    );
 }

@@ -141,3 +141,65 @@ fn xgboost_models_predict_and_explain_like_xgboost() {
         assert!(contrib <= 1e-5, "{name}: contributions differ by {contrib}");
     }
 }
+
+#[test]
+fn a_lightgbm_model_with_a_nan_leaf_is_refused_naming_the_tree_and_item() {
+    let f = fixture();
+    let text = std::fs::read_to_string(f.dir.join("binary.txt")).unwrap();
+    assert!(lightgbm::parse(&text).is_ok());
+    // The second leaf of tree 3 becomes `nan`: Rust reads it as a number, and the model would
+    // score every flow reaching that leaf NaN.
+    let mut trees = 0;
+    let patched: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("Tree=") {
+                trees += 1;
+            }
+            match l.strip_prefix("leaf_value=") {
+                Some(values) if trees == 4 => {
+                    let mut v: Vec<&str> = values.split(' ').collect();
+                    v[1] = "nan";
+                    format!("leaf_value={}", v.join(" "))
+                }
+                _ => l.to_string(),
+            }
+        })
+        .collect();
+    let e = lightgbm::parse(&patched.join("\n")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "LightGBM model: Tree=3: field `leaf_value`: item 1: NaN is not a finite number"
+    );
+}
+
+#[test]
+fn an_xgboost_model_with_numbers_beyond_single_precision_or_a_nan_base_is_refused() {
+    let f = fixture();
+    let text = std::fs::read_to_string(f.dir.join("xgb_binary.json")).unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let tree = &mut v["learner"]["gradient_booster"]["model"]["trees"][2];
+    let leaf = tree["left_children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == -1)
+        .unwrap();
+    tree["split_conditions"][leaf] = 1e300.into();
+    let e = xgboost::parse(&v.to_string()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "XGBoost model: trees[2].split_conditions[{leaf}]: inf is not a finite number in \
+             single precision"
+        )
+    );
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["learner"]["learner_model_param"]["base_score"] = "[NaN]".into();
+    let e = xgboost::parse(&v.to_string()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "XGBoost model: learner.learner_model_param.base_score: NaN is not a probability \
+         strictly between 0 and 1"
+    );
+}

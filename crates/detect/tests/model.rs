@@ -197,3 +197,79 @@ fn explanations_sum_to_the_class_score() {
         );
     }
 }
+
+/// The bundled model's bytes with `patch` applied to tree 0 (its node count and the offset of
+/// its first node), the digest recomputed so only the patched number is wrong.
+fn patched_default_model(patch: impl FnOnce(&mut [u8], usize, usize)) -> Vec<u8> {
+    use sha2::Digest;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/default.nvm");
+    let mut b = std::fs::read(&path).expect("models/default.nvm");
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    // MAGIC, header length, header, tree count, then tree 0: kind 0, node count, nodes.
+    let header = u32_at(&b, 8) as usize;
+    let kind = 12 + header + 4;
+    assert_eq!(b[kind], 0, "tree 0 has its own structure");
+    let nodes = u32_at(&b, kind + 1) as usize;
+    patch(&mut b, nodes, kind + 5);
+    let n = b.len() - 32;
+    let digest = sha2::Sha256::digest(&b[..n]);
+    b[n..].copy_from_slice(&digest);
+    b
+}
+
+/// Bytes of one node: feature, threshold, left, right, missing, default-left, cover, value.
+const NODE: usize = 4 + 8 + 4 + 4 + 1 + 1 + 8 + 8;
+
+#[test]
+fn the_bundled_model_with_a_nan_leaf_or_a_nan_split_is_refused_naming_the_node() {
+    let bytes = patched_default_model(|_, _, _| {});
+    assert!(Model::from_bytes(&bytes).is_ok());
+    // Without the check, this model loads and scores every flow reaching that leaf NaN, which
+    // never reaches the alert threshold.
+    let mut leaf = None;
+    let bytes = patched_default_model(|b, nodes, first| {
+        let i = (0..nodes)
+            .find(|&i| b[first + i * NODE..first + i * NODE + 4] == [0xff; 4])
+            .expect("a leaf");
+        let at = first + i * NODE + NODE - 8;
+        b[at..at + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+        leaf = Some(i);
+    });
+    assert_eq!(leaf, Some(31));
+    assert_eq!(
+        Model::from_bytes(&bytes).unwrap_err().to_string(),
+        "field `tree 0 node 31 value`: NaN is not a finite number"
+    );
+    let bytes = patched_default_model(|b, _, first| {
+        b[first + 4..first + 12].copy_from_slice(&f64::NAN.to_le_bytes());
+    });
+    assert_eq!(
+        Model::from_bytes(&bytes).unwrap_err().to_string(),
+        "field `tree 0 node 0 threshold`: NaN is not a number"
+    );
+}
+
+#[test]
+fn a_model_built_with_non_finite_settings_is_refused_on_load() {
+    let (_, m) = fitted();
+    // JSON has no NaN or infinity: the header's non-finite numbers are written as null, which
+    // the reader refuses.
+    for set in [
+        |m: &mut Model| m.header.calibration.temperature = f64::INFINITY,
+        |m: &mut Model| m.header.threshold = f64::NAN,
+    ] {
+        let mut bad = m.clone();
+        set(&mut bad);
+        let e = Model::from_bytes(&bad.to_bytes()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("field `header`: invalid type: null, expected f64"),
+            "{e}"
+        );
+    }
+    let mut bad = m.clone();
+    bad.ensemble.trees[4].nodes[0].cover = -1.0;
+    assert_eq!(
+        Model::from_bytes(&bad.to_bytes()).unwrap_err().to_string(),
+        "field `tree 4 node 0 cover`: -1 is not a finite number more than 0"
+    );
+}

@@ -325,3 +325,34 @@ fn a_json_config_overrides_the_thresholds() {
     let flows = meter(&data_dir().join(format!("{NMAP}/TCP SYN SCAN/TCP_SYN_SCAN.pcap")));
     assert!(run(&flows, cfg).0.is_empty());
 }
+
+#[test]
+fn docs_rules_md_lists_every_config_key_with_its_accepted_range() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/rules.md");
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("Configuration"))
+        .expect("a Configuration section");
+    let documented: Vec<(String, String)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`').to_string(), cells[3].to_string())
+        })
+        .collect();
+    let ranges: Vec<(String, String)> = RuleConfig::documented_ranges()
+        .into_iter()
+        .map(|(k, r)| (k.to_string(), r))
+        .collect();
+    assert_eq!(documented, ranges);
+    // And every key of the config is there.
+    let keys: Vec<String> = match serde_json::to_value(RuleConfig::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        other => panic!("{other:?}"),
+    };
+    let mut listed: Vec<String> = documented.into_iter().map(|(k, _)| k).collect();
+    listed.sort();
+    assert_eq!(listed, keys);
+}

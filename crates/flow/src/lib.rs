@@ -7,6 +7,7 @@
 
 pub mod accum;
 pub mod app;
+pub mod clock;
 pub mod columns;
 pub mod direction;
 pub mod features;
@@ -21,6 +22,7 @@ pub mod table;
 pub mod tcp_analysis;
 pub mod window;
 
+pub use clock::CaptureClock;
 pub use direction::{Direction, HomeNet};
 pub use features::{Feature, F, FEATURES, N_FEATURES};
 pub use key::FlowKey;

@@ -1,8 +1,17 @@
 //! The metering transform: raw packets in, flow records out (decoder + flow table).
+//!
+//! Every packet's time is first judged by its input's [`CaptureClock`]: a stray time far
+//! outside the capture's bulk is counted ([`DecodeCounters::time_outliers`]) and the packet is
+//! metered at the clock's time, so flows, windows and everything derived from them stay within
+//! the capture's real span (see [`crate::clock`]). Each input (capture file) of a merged stream
+//! has its own clock, and a packet's next packet is the next one of the same input: merged
+//! captures of different dates, or of one packet each, are not each other's outliers.
 
 use packet::decode::decode_ndpi;
-use packet::{decode, DecodeError, DecodeOptions, Decoded, PacketSource, RawPacket};
+use packet::Timestamp;
+use packet::{decode, DecodeError, DecodeOptions, Decoded, LinkType, PacketSource, RawPacket};
 
+use crate::clock::{CaptureClock, Verdict};
 use crate::profile::Profile;
 
 use crate::direction::HomeNet;
@@ -21,6 +30,38 @@ pub struct DecodeCounters {
     pub decode_errors: u64,
     /// Frames the `nfstream` profile ignores as NFStream does.
     pub ignored: u64,
+    /// Frames whose capture time lay far outside the capture's bulk (see [`crate::clock`]):
+    /// metered at the clock's time instead of their own.
+    pub time_outliers: u64,
+    /// Earliest and latest capture time of those frames, as read.
+    pub time_outlier_span: Option<(Timestamp, Timestamp)>,
+}
+
+/// Most separate input clocks: inputs are the files of one run, numbered from 0.
+pub const MAX_CLOCKS: usize = 65_536;
+
+/// A frame held back, copied, until the next frame decides its time.
+#[derive(Debug)]
+struct Held {
+    ts: i64,
+    link: LinkType,
+    wire_len: u32,
+    offset: u64,
+    input: usize,
+    data: Vec<u8>,
+}
+
+impl Held {
+    fn raw(&self, ts: i64) -> RawPacket<'_> {
+        RawPacket {
+            ts: Timestamp(ts),
+            link: self.link,
+            wire_len: self.wire_len,
+            data: &self.data,
+            offset: self.offset,
+            input: self.input,
+        }
+    }
 }
 
 /// Decoder and flow table together.
@@ -30,8 +71,19 @@ pub struct Meter {
     ndpi: bool,
     counters: DecodeCounters,
     windows: Option<Windower>,
+    /// One clock per input (`RawPacket::input`; inputs from [`MAX_CLOCKS`] on share the last).
+    clocks: Vec<CaptureClock>,
+    /// The last time accepted on any input: where an input's outliers go before its clock has
+    /// a reference.
+    last_accepted: Option<i64>,
+    /// The last frame of the previous batch when its time needs the next frame to be decided.
+    held: Option<Held>,
+    /// The buffer of the last frame held, kept for the next.
+    spare: Vec<u8>,
     /// Scratch of `packet_batch`: the batch's IP packets, and every frame when windowing.
     frames: Vec<(i64, u32, bool)>,
+    /// Scratch of `packet_batch`: the time each frame is metered at.
+    times: Vec<i64>,
 }
 
 impl Meter {
@@ -43,7 +95,12 @@ impl Meter {
             table: FlowTable::new(cfg, home),
             counters: DecodeCounters::default(),
             windows: None,
+            clocks: Vec::new(),
+            last_accepted: None,
+            held: None,
+            spare: Vec::new(),
             frames: Vec::new(),
+            times: Vec::new(),
         }
     }
 
@@ -62,21 +119,46 @@ impl Meter {
     }
 
     /// Decodes and meters one frame; finished flows are appended to `out`. The decoded frame is
-    /// returned for the caller's statistics.
+    /// returned for the caller's statistics. A frame whose time is far from the capture
+    /// clock's is metered with the next frame (or at [`Meter::finish`]), once that tells
+    /// whether it is an outlier.
     pub fn packet<'a>(
         &mut self,
         raw: &RawPacket<'a>,
         out: &mut Vec<FlowRecord>,
     ) -> Result<Decoded<'a>, DecodeError> {
-        let d = self.decode(raw);
+        self.meter_held(Some(raw), out);
+        let Some(v) = self.clock_mut(raw.input).decide_alone(raw.ts.0) else {
+            let d = self.decode(raw);
+            self.count(&d);
+            self.hold(raw);
+            return d;
+        };
+        self.note(raw.ts.0, v);
+        let raw = RawPacket {
+            ts: Timestamp(v.at),
+            ..*raw
+        };
+        let d = self.decode(&raw);
         self.count(&d);
+        self.meter_decoded(&raw, &d, out);
+        d
+    }
+
+    /// Meters one decoded frame (at the time in `raw`) into the table and the windows.
+    fn meter_decoded(
+        &mut self,
+        raw: &RawPacket<'_>,
+        d: &Result<Decoded<'_>, DecodeError>,
+        out: &mut Vec<FlowRecord>,
+    ) {
         let before = out.len();
-        let outcome = match &d {
+        let outcome = match d {
             Ok(Decoded::Ip(m)) => self.table.process(m, out),
             _ => Default::default(),
         };
         if let Some(w) = &mut self.windows {
-            match &d {
+            match d {
                 Ok(dec) => w.frame(
                     raw.ts.0,
                     raw.wire_len,
@@ -88,11 +170,57 @@ impl Meter {
             }
             w.flows_ended(&out[before..]);
         }
-        d
+    }
+
+    /// Copies `raw` aside until the next frame (or the end) decides its time.
+    fn hold(&mut self, raw: &RawPacket<'_>) {
+        let mut data = std::mem::take(&mut self.spare);
+        data.clear();
+        data.extend_from_slice(raw.data);
+        self.held = Some(Held {
+            ts: raw.ts.0,
+            link: raw.link,
+            wire_len: raw.wire_len,
+            offset: raw.offset,
+            input: raw.input,
+            data,
+        });
+    }
+
+    /// Decides and meters the held frame, if any, now that the next frame's time (`None`: the
+    /// end of the input) is known. It was counted and shown to the caller when it was read.
+    fn meter_held(&mut self, next: Option<&RawPacket<'_>>, out: &mut Vec<FlowRecord>) {
+        let Some(h) = self.held.take() else {
+            return;
+        };
+        let next = next.filter(|n| n.input == h.input).map(|n| n.ts.0);
+        let fallback = self.last_accepted;
+        let v = self.clock_mut(h.input).decide(h.ts, next, fallback);
+        self.note(h.ts, v);
+        let raw = h.raw(v.at);
+        let d = self.decode(&raw);
+        self.meter_decoded(&raw, &d, out);
+        self.spare = h.data;
+    }
+
+    /// Counts an outlier, or remembers an accepted time.
+    fn note(&mut self, read: i64, v: Verdict) {
+        if !v.outlier {
+            self.last_accepted = Some(v.at);
+            return;
+        }
+        let c = &mut self.counters;
+        c.time_outliers += 1;
+        let t = Timestamp(read);
+        c.time_outlier_span = Some(match c.time_outlier_span {
+            None => (t, t),
+            Some((a, b)) => (a.min(t), b.max(t)),
+        });
     }
 
     /// Decodes and meters the current batch of `src` (`n` packets, from `fill_batch`).
-    /// `on_packet` sees every frame and its decoding, for the caller's statistics.
+    /// `on_packet` sees every frame as read (its own time) and its decoding, for the caller's
+    /// statistics. The last frame may be metered with the next batch (see [`Meter::packet`]).
     pub fn packet_batch<S, O>(
         &mut self,
         src: &S,
@@ -103,18 +231,51 @@ impl Meter {
         S: PacketSource + ?Sized,
         O: FnMut(&RawPacket<'_>, &Result<Decoded<'_>, DecodeError>),
     {
+        if n == 0 {
+            return;
+        }
+        self.meter_held(Some(&src.batch_packet(0)), out);
+        // Every frame's time, decided in order, each seeing the next (the last: if it can).
+        let mut times = std::mem::take(&mut self.times);
+        times.clear();
+        let mut hold_last = false;
+        for i in 0..n {
+            let (t, input) = {
+                let p = src.batch_packet(i);
+                (p.ts.0, p.input)
+            };
+            let v = if i + 1 < n {
+                let p = src.batch_packet(i + 1);
+                let next = (p.input == input).then_some(p.ts.0);
+                let fallback = self.last_accepted;
+                Some(self.clock_mut(input).decide(t, next, fallback))
+            } else {
+                self.clock_mut(input).decide_alone(t)
+            };
+            match v {
+                Some(v) => {
+                    self.note(t, v);
+                    times.push(v.at);
+                }
+                None => hold_last = true,
+            }
+        }
         let mut ip = Vec::with_capacity(n);
         let mut frames = std::mem::take(&mut self.frames);
         frames.clear();
         let windowing = self.windows.is_some();
-        for i in 0..n {
-            let raw = src.batch_packet(i);
+        for (i, &at) in times.iter().enumerate() {
+            let read = src.batch_packet(i);
+            let raw = RawPacket {
+                ts: Timestamp(at),
+                ..read
+            };
             let d = self.decode(&raw);
             self.count(&d);
-            on_packet(&raw, &d);
+            on_packet(&read, &d);
             let is_ip = matches!(d, Ok(Decoded::Ip(_)));
             if windowing {
-                frames.push((raw.ts.0, raw.wire_len, is_ip));
+                frames.push((at, raw.wire_len, is_ip));
             }
             if let Ok(Decoded::Ip(m)) = d {
                 ip.push(m);
@@ -144,6 +305,14 @@ impl Meter {
             }
         }
         self.frames = frames;
+        self.times = times;
+        if hold_last {
+            let read = src.batch_packet(n - 1);
+            let d = self.decode(&read);
+            self.count(&d);
+            on_packet(&read, &d);
+            self.hold(&read);
+        }
     }
 
     fn count(&mut self, d: &Result<Decoded<'_>, DecodeError>) {
@@ -180,6 +349,7 @@ impl Meter {
     /// At most `max` per call; returns whether flows remain.
     /// Closes the last window once no flow remains.
     pub fn finish(&mut self, reason: EndReason, max: usize, out: &mut Vec<FlowRecord>) -> bool {
+        self.meter_held(None, out);
         let before = out.len();
         let more = self.table.flush(reason, max, out);
         if let Some(w) = &mut self.windows {
@@ -196,8 +366,21 @@ impl Meter {
         &self.table
     }
 
-    /// Decoder counters.
+    /// Decoder counters, with the capture clock's outliers.
     pub fn decode_counters(&self) -> &DecodeCounters {
         &self.counters
+    }
+
+    /// The capture clock of input `input` (`None` before its first packet).
+    pub fn clock(&self, input: usize) -> Option<&CaptureClock> {
+        self.clocks.get(input.min(MAX_CLOCKS - 1))
+    }
+
+    fn clock_mut(&mut self, input: usize) -> &mut CaptureClock {
+        let i = input.min(MAX_CLOCKS - 1);
+        if self.clocks.len() <= i {
+            self.clocks.resize_with(i + 1, CaptureClock::default);
+        }
+        &mut self.clocks[i]
     }
 }

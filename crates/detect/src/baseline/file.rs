@@ -14,6 +14,49 @@ pub const FORMAT: &str = "netvigil-baseline";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u64 = 1;
 
+/// Accepted range of `threshold` and `contribution_z` (robust z-scores): more than 0, at most
+/// this. A score of 1,000 is already far beyond any window (`docs/baseline.md`).
+pub const Z_MAX: f64 = 1000.0;
+/// Accepted range of `marker_min_count`.
+pub const MARKER_MIN_COUNT_RANGE: (u64, u64) = (1, 1_000_000_000);
+/// Accepted range of `max_hosts_per_window`.
+pub const MAX_HOSTS_RANGE: (u64, u64) = (1, 1_048_576);
+/// Accepted range of `max_host_alerts`.
+pub const MAX_HOST_ALERTS_RANGE: (u64, u64) = (1, 1_000_000);
+/// Accepted range of `max_known_destinations`.
+pub const MAX_KNOWN_DESTINATIONS_RANGE: (u64, u64) = (1, 16_777_216);
+
+/// The keys of the file's top level; any other is refused.
+const ROOT_KEYS: [&str; 15] = [
+    "format",
+    "version",
+    "features",
+    "window_us",
+    "threshold",
+    "contribution_z",
+    "marker_min_count",
+    "severity_edges",
+    "max_hosts_per_window",
+    "max_host_alerts",
+    "max_known_destinations",
+    "global",
+    "host",
+    "known_destinations",
+    "training",
+];
+const STATS_KEYS: [&str; 4] = ["samples", "median", "mad", "scale"];
+const TRAINING_KEYS: [&str; 9] = [
+    "windows",
+    "host_windows",
+    "hosts",
+    "flows",
+    "traffic_windows",
+    "host_flows_dropped",
+    "first_us",
+    "last_us",
+    "inputs",
+];
+
 /// Why a baseline file could not be read.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum BaselineError {
@@ -113,9 +156,12 @@ impl Baseline {
     /// Reads the file form; errors name the field at fault.
     pub fn from_json(s: &str) -> Result<Baseline, BaselineError> {
         let v: Value = serde_json::from_str(s).map_err(|e| BaselineError::Json(e.to_string()))?;
-        let root = v
-            .as_object()
-            .ok_or_else(|| field_err("(top level)", "expected an object"))?;
+        let root = v.as_object().ok_or_else(|| {
+            field_err(
+                "(top level)",
+                "expected a JSON object with named fields (docs/baseline.md)",
+            )
+        })?;
         let r = Reader { root };
         let format = r.str("format")?;
         if format != FORMAT {
@@ -126,6 +172,7 @@ impl Baseline {
             return Err(BaselineError::Version { found: version });
         }
         check_features(r.get("features")?)?;
+        known_keys(root, "", &ROOT_KEYS)?;
         let width_us = r.i64("window_us")?;
         if !(flow::window::WIDTH_RANGE_US.0..=flow::window::WIDTH_RANGE_US.1).contains(&width_us) {
             return Err(field_err(
@@ -133,9 +180,18 @@ impl Baseline {
                 format!("{width_us} is not within 1 s … 1 h"),
             ));
         }
-        let threshold = r.positive("threshold")?;
-        let contribution_z = r.positive("contribution_z")?;
+        let threshold = r.z("threshold")?;
+        let contribution_z = r.z("contribution_z")?;
         let edges = r.f64_vec("severity_edges", Some(4))?;
+        if let Some(i) = edges.iter().position(|&e| e <= 0.0) {
+            return Err(field_err(
+                format!("severity_edges[{i}]"),
+                format!(
+                    "{} is out of range (accepted: a number more than 0)",
+                    edges[i]
+                ),
+            ));
+        }
         if edges.windows(2).any(|w| w[0] > w[1]) {
             return Err(field_err("severity_edges", "must be in increasing order"));
         }
@@ -145,6 +201,17 @@ impl Baseline {
         let known = known
             .as_array()
             .ok_or_else(|| field_err("known_destinations", "expected an array"))?;
+        let max_known_destinations =
+            r.usize_in("max_known_destinations", MAX_KNOWN_DESTINATIONS_RANGE)?;
+        if known.len() > max_known_destinations {
+            return Err(field_err(
+                "known_destinations",
+                format!(
+                    "{} addresses, more than max_known_destinations ({max_known_destinations})",
+                    known.len()
+                ),
+            ));
+        }
         let mut known_destinations = Vec::with_capacity(known.len());
         for (i, k) in known.iter().enumerate() {
             let ip: Option<IpAddr> = k.as_str().and_then(|s| s.parse().ok());
@@ -153,6 +220,7 @@ impl Baseline {
             })?);
         }
         let t = r.object("training")?;
+        known_keys(t.obj, "training.", &TRAINING_KEYS)?;
         let inputs = t.get("inputs")?;
         let inputs = inputs
             .as_array()
@@ -165,15 +233,24 @@ impl Baseline {
                     .ok_or_else(|| field_err(format!("training.inputs[{i}]"), "expected a string"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let (first_us, last_us) = (t.opt_i64("first_us")?, t.opt_i64("last_us")?);
+        if let (Some(a), Some(b)) = (first_us, last_us) {
+            if a > b {
+                return Err(field_err(
+                    "training.last_us",
+                    format!("{b} is before training.first_us ({a})"),
+                ));
+            }
+        }
         Ok(Baseline {
             width_us,
             threshold,
             contribution_z,
-            marker_min_count: r.u64("marker_min_count")?,
+            marker_min_count: r.u64_in("marker_min_count", MARKER_MIN_COUNT_RANGE)?,
             severity_edges,
-            max_hosts_per_window: r.usize("max_hosts_per_window")?,
-            max_host_alerts: r.usize("max_host_alerts")?,
-            max_known_destinations: r.usize("max_known_destinations")?,
+            max_hosts_per_window: r.usize_in("max_hosts_per_window", MAX_HOSTS_RANGE)?,
+            max_host_alerts: r.usize_in("max_host_alerts", MAX_HOST_ALERTS_RANGE)?,
+            max_known_destinations,
             global: r.object("global")?.stats()?,
             host: r.object("host")?.stats()?,
             known_destinations,
@@ -184,11 +261,22 @@ impl Baseline {
                 flows: t.u64("flows")?,
                 traffic_windows: t.u64("traffic_windows")?,
                 host_flows_dropped: t.u64("host_flows_dropped")?,
-                first_us: t.opt_i64("first_us")?,
-                last_us: t.opt_i64("last_us")?,
+                first_us,
+                last_us,
                 inputs,
             },
         })
+    }
+}
+
+/// Refuses a key of `obj` not in `keys`, naming it (with the path prefix).
+fn known_keys(obj: &Map<String, Value>, prefix: &str, keys: &[&str]) -> Result<(), BaselineError> {
+    match obj.keys().find(|k| !keys.contains(&k.as_str())) {
+        Some(k) => Err(field_err(
+            format!("{prefix}{k}"),
+            format!("unknown field (expected one of: {})", keys.join(", ")),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -251,8 +339,20 @@ impl<'a> Reader<'a> {
         as_u64(self.get(k)?, k)
     }
 
-    fn usize(&self, k: &str) -> Result<usize, BaselineError> {
-        usize::try_from(self.u64(k)?).map_err(|_| field_err(k, "too large"))
+    fn u64_in(&self, k: &str, (lo, hi): (u64, u64)) -> Result<u64, BaselineError> {
+        let v = self.u64(k)?;
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(field_err(
+                k,
+                format!("{v} is out of range (accepted: an integer from {lo} to {hi})"),
+            ))
+        }
+    }
+
+    fn usize_in(&self, k: &str, range: (u64, u64)) -> Result<usize, BaselineError> {
+        usize::try_from(self.u64_in(k, range)?).map_err(|_| field_err(k, "too large"))
     }
 
     fn i64(&self, k: &str) -> Result<i64, BaselineError> {
@@ -261,12 +361,16 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| field_err(k, "expected an integer"))
     }
 
-    fn positive(&self, k: &str) -> Result<f64, BaselineError> {
+    /// A robust z: more than 0, at most [`Z_MAX`].
+    fn z(&self, k: &str) -> Result<f64, BaselineError> {
         let x = as_f64(self.get(k)?, k)?;
-        if x > 0.0 {
+        if x > 0.0 && x <= Z_MAX {
             Ok(x)
         } else {
-            Err(field_err(k, "must be greater than 0"))
+            Err(field_err(
+                k,
+                format!("{x} is out of range (accepted: a number more than 0 and at most {Z_MAX})"),
+            ))
         }
     }
 
@@ -309,6 +413,7 @@ impl<'a> Sub<'a> {
     }
 
     fn stats(&self) -> Result<RobustStats, BaselineError> {
+        known_keys(self.obj, &format!("{}.", self.prefix), &STATS_KEYS)?;
         let n = Some(N_WINDOW_FEATURES);
         let scale = f64_vec(self.get("scale")?, &self.path("scale"), n)?;
         if let Some(i) = scale.iter().position(|&s| s <= 0.0) {
@@ -317,10 +422,17 @@ impl<'a> Sub<'a> {
                 "must be greater than 0",
             ));
         }
+        let mad = f64_vec(self.get("mad")?, &self.path("mad"), n)?;
+        if let Some(i) = mad.iter().position(|&m| m < 0.0) {
+            return Err(field_err(
+                format!("{}[{i}]", self.path("mad")),
+                "must not be negative",
+            ));
+        }
         Ok(RobustStats {
             samples: self.u64("samples")?,
             median: f64_vec(self.get("median")?, &self.path("median"), n)?,
-            mad: f64_vec(self.get("mad")?, &self.path("mad"), n)?,
+            mad,
             scale,
         })
     }

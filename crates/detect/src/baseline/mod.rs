@@ -31,7 +31,10 @@ pub use features::{
     feature_names, Tail, Transform, Wf, WindowFeature, N_WINDOW_FEATURES, WINDOW_FEATURES,
 };
 use features::{transform, Agg};
-pub use file::{BaselineError, FORMAT, FORMAT_VERSION};
+pub use file::{
+    BaselineError, FORMAT, FORMAT_VERSION, MARKER_MIN_COUNT_RANGE, MAX_HOSTS_RANGE,
+    MAX_HOST_ALERTS_RANGE, MAX_KNOWN_DESTINATIONS_RANGE, Z_MAX,
+};
 use stats::Reservoir;
 pub use stats::RobustStats;
 

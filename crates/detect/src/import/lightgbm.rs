@@ -74,6 +74,25 @@ fn list<T: std::str::FromStr>(
     Ok(v)
 }
 
+/// Refuses the first item of `v` failing `ok`, naming the item and what is accepted (Rust reads
+/// `nan` and `inf` as numbers; a NaN leaf would score every flow reaching it NaN).
+fn check(
+    section: &str,
+    name: &str,
+    v: &[f64],
+    ok: impl Fn(f64) -> bool,
+    expected: &str,
+) -> Result<(), LightGbmError> {
+    match v.iter().position(|&x| !ok(x)) {
+        Some(i) => Err(LightGbmError::Bad {
+            section: section.into(),
+            field: name.into(),
+            problem: format!("item {i}: {} is not {expected}", v[i]),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn number<T: std::str::FromStr>(
     f: &Fields<'_>,
     section: &str,
@@ -127,10 +146,18 @@ pub fn parse(text: &str) -> Result<Ensemble, LightGbmError> {
     let mut words = objective.split_whitespace();
     let link = match words.next() {
         Some("binary") => {
-            let k = words
-                .find_map(|w| w.strip_prefix("sigmoid:"))
-                .and_then(|k| k.parse().ok())
-                .unwrap_or(1.0);
+            let k = match words.find_map(|w| w.strip_prefix("sigmoid:")) {
+                None => 1.0,
+                Some(k) => k
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|k| k.is_finite() && *k > 0.0)
+                    .ok_or_else(|| LightGbmError::Bad {
+                        section: h.into(),
+                        field: "objective".into(),
+                        problem: format!("sigmoid:{k} is not a finite number more than 0"),
+                    })?,
+            };
             Link::Sigmoid(k)
         }
         Some("multiclass" | "softmax") => Link::Softmax,
@@ -196,6 +223,13 @@ fn tree(section: &str, f: &Fields<'_>, n_features: usize) -> Result<Tree, LightG
         });
     }
     let values: Vec<f64> = list(f, section, "leaf_value", leaves)?;
+    check(
+        section,
+        "leaf_value",
+        &values,
+        f64::is_finite,
+        "a finite number",
+    )?;
     if leaves == 1 {
         return Ok(Tree {
             nodes: vec![Node::leaf(values[0], 0.0)],
@@ -207,8 +241,32 @@ fn tree(section: &str, f: &Fields<'_>, n_features: usize) -> Result<Tree, LightG
     let decision: Vec<u32> = list(f, section, "decision_type", inner)?;
     let left: Vec<i64> = list(f, section, "left_child", inner)?;
     let right: Vec<i64> = list(f, section, "right_child", inner)?;
+    // `inf` is a real LightGBM threshold (missing values one way, the rest the other).
+    check(
+        section,
+        "threshold",
+        &threshold,
+        |t| !t.is_nan(),
+        "a number",
+    )?;
     let leaf_count: Vec<f64> = list(f, section, "leaf_count", leaves)?;
+    let covered = |c: f64| c.is_finite() && c >= 0.0;
+    check(
+        section,
+        "leaf_count",
+        &leaf_count,
+        covered,
+        "a finite number ≥ 0",
+    )?;
     let inner_count: Vec<f64> = list(f, section, "internal_count", inner)?;
+    let split = |c: f64| c.is_finite() && c > 0.0;
+    check(
+        section,
+        "internal_count",
+        &inner_count,
+        split,
+        "a finite number more than 0",
+    )?;
     let bad = |field: &str, problem: String| LightGbmError::Bad {
         section: section.into(),
         field: field.into(),
@@ -319,6 +377,30 @@ mod tests {
         assert!(
             e.to_string().contains("categorical split is not supported"),
             "{e}"
+        );
+        let e = parse(&STUMP.replace("leaf_value=-1 2", "leaf_value=-1 nan")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "LightGBM model: Tree=0: field `leaf_value`: item 1: NaN is not a finite number"
+        );
+        let e = parse(&STUMP.replace("threshold=0.5", "threshold=NaN")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "LightGBM model: Tree=0: field `threshold`: item 0: NaN is not a number"
+        );
+        let m = parse(&STUMP.replace("threshold=0.5", "threshold=inf")).unwrap();
+        assert_eq!(m.raw(&[0.0, 1e300]), [-1.0]);
+        let e = parse(&STUMP.replace("internal_count=4", "internal_count=0")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "LightGBM model: Tree=0: field `internal_count`: item 0: 0 is not a finite number \
+             more than 0"
+        );
+        let e = parse(&STUMP.replace("sigmoid:1", "sigmoid:nan")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "LightGBM model: header: field `objective`: sigmoid:nan is not a finite number more \
+             than 0"
         );
         let e = parse(&STUMP.replace("objective=binary sigmoid:1\n", "")).unwrap_err();
         assert_eq!(

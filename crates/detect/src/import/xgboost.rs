@@ -128,7 +128,20 @@ pub fn parse(json: &str) -> Result<Ensemble, XgboostError> {
     }
     if link == Link::Sigmoid(1.0) {
         // Stored as a probability; the trees add to its log-odds.
+        if let Some(p) = base.iter().find(|p| !(**p > 0.0 && **p < 1.0)) {
+            return Err(bad(
+                "learner.learner_model_param.base_score",
+                format!("{p} is not a probability strictly between 0 and 1"),
+            ));
+        }
         base = base.iter().map(|p| (p / (1.0 - p)).ln()).collect();
+    }
+    // Numbers written as strings: Rust reads `nan` and `inf` too.
+    if let Some(b) = base.iter().find(|b| !b.is_finite()) {
+        return Err(bad(
+            "learner.learner_model_param.base_score",
+            format!("{b} is not a finite number"),
+        ));
     }
     let features = match learner.get("feature_names").and_then(Value::as_array) {
         Some(names) if !names.is_empty() => names
@@ -158,7 +171,20 @@ pub fn parse(json: &str) -> Result<Ensemble, XgboostError> {
                 format!("tree {i} is not for output {}", i % groups),
             ));
         }
-        trees.push(tree(t, &at, features.len())?);
+        let tree = tree(t, &at, features.len())?;
+        // JSON holds no NaN, but a double beyond single precision becomes ±∞.
+        tree.check_values().map_err(|b| {
+            let (field, precision) = match b.field {
+                "value" => ("split_conditions", " in single precision"),
+                "threshold" => ("split_conditions", ""),
+                _ => ("sum_hessian", ""),
+            };
+            bad(
+                &format!("{at}.{field}[{}]", b.node),
+                format!("{} is not {}{precision}", b.value, b.expected),
+            )
+        })?;
+        trees.push(tree);
     }
     Ok(Ensemble {
         trees,

@@ -36,9 +36,14 @@ use crate::alert::{Alert, Detector};
 pub const RULESET_VERSION: &str = "netvigil-rules/1";
 
 /// Every threshold of the rule detectors. `Default` gives the documented defaults
-/// (`docs/rules.md` gives the reasoning); a TOML or JSON config may override any subset.
+/// (`docs/rules.md` gives the reasoning and every key's range); a JSON (or TOML) object with
+/// named fields may override any subset. Reading one refuses anything else — an array (serde
+/// would otherwise fill fields by position), an unknown or repeated key, a value of the wrong
+/// type or out of its range — naming the key.
+// `remote = "Self"`: the derived code becomes inherent functions, wrapped by the checking
+// `Serialize`/`Deserialize` impls below.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct RuleConfig {
     /// Width of the time buckets flows are counted in, seconds (epoch-aligned).
     pub bucket_s: u64,
@@ -150,80 +155,313 @@ impl Default for RuleConfig {
     }
 }
 
+impl Serialize for RuleConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RuleConfig::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleConfig {
+    /// Reads a JSON object with named fields (any subset of the keys), then checks the ranges.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let fields = d.deserialize_map(ObjectOnly)?;
+        // One key at a time first, so a value of the wrong type is named with its key.
+        for (k, v) in &fields {
+            let one = Value::Object(Map::from_iter([(k.clone(), v.clone())]));
+            if let Err(e) = RuleConfig::deserialize(one) {
+                return Err(match RuleConfig::range_of(k) {
+                    Some(range) => D::Error::custom(format!(
+                        "rules config: `{k}` = {v}: {e} (accepted: {range})"
+                    )),
+                    None => D::Error::custom(e),
+                });
+            }
+        }
+        let cfg = RuleConfig::deserialize(Value::Object(fields)).map_err(D::Error::custom)?;
+        cfg.validate().map_err(D::Error::custom)?;
+        Ok(cfg)
+    }
+}
+
+/// Accepts only a map (a JSON object), collecting it; refuses repeated keys.
+struct ObjectOnly;
+
+impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object with named fields (the keys of docs/rules.md)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut m = Map::new();
+        while let Some((k, v)) = a.next_entry::<String, Value>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!(
+                    "rules config: key `{k}` given twice"
+                )));
+            }
+            m.insert(k, v);
+        }
+        Ok(m)
+    }
+}
+
+/// The accepted range of one [`RuleConfig`] value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Range {
+    /// An integer from the first to the second, inclusive.
+    Int(u64, u64),
+    /// A number more than the first and at most the second.
+    Above(f64, f64),
+    /// A number from the first to the second, inclusive.
+    Real(f64, f64),
+}
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Range::Int(a, b) => write!(f, "an integer from {a} to {b}"),
+            Range::Above(a, b) => write!(f, "a number more than {a} and at most {b}"),
+            Range::Real(a, b) => write!(f, "a number from {a} to {b}"),
+        }
+    }
+}
+
+/// A value given for a key, as its range checks it.
+#[derive(Clone, Copy)]
+enum Num {
+    U(u64),
+    F(f64),
+}
+
+impl Range {
+    fn contains(self, v: Num) -> bool {
+        match (self, v) {
+            (Range::Int(a, b), Num::U(x)) => (a..=b).contains(&x),
+            (Range::Above(a, b), Num::F(x)) => x > a && x <= b,
+            (Range::Real(a, b), Num::F(x)) => (a..=b).contains(&x),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Num::U(x) => write!(f, "{x}"),
+            Num::F(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// Most packets, attempts and connections a count threshold may ask for: more than a day's
+/// bucket holds at 10 Gbit/s of small packets.
+const COUNT_MAX: u64 = 1_000_000_000_000;
+/// Most bytes a byte threshold may ask for (likewise).
+const BYTES_MAX: u64 = 1_000_000_000_000_000;
+/// Highest rate (per second) a rate threshold may ask for.
+const RATE_MAX: f64 = 1e9;
+/// Accepted range of `scan_udp_ignore_ports` and `brute_force_http_ports` (and their length).
+const PORT_LIST_RANGE: &str = "[low, high] UDP ports with low ≤ high";
+const HTTP_PORTS_RANGE: &str = "a list of at most 64 distinct ports from 1 to 65535";
+
 /// A configuration the engine cannot run with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuleConfigError {
     /// A value outside its range.
-    #[error("rule config: {key} = {value} is out of range ({expected})")]
+    #[error("rules config: `{key}` = {value} is out of range (accepted: {expected})")]
     OutOfRange {
         /// The config key.
         key: &'static str,
         /// The value given.
         value: String,
         /// What is accepted.
-        expected: &'static str,
+        expected: String,
     },
 }
 
 impl RuleConfig {
-    /// Checks every value is in range (the engine also clamps, so it never fails).
+    /// Every scalar key with its value and accepted range (`docs/rules.md` lists them).
+    fn ranges(&self) -> [(&'static str, Num, Range); 27] {
+        use Num::{F, U};
+        use Range::{Above, Int, Real};
+        [
+            ("bucket_s", U(self.bucket_s), Int(1, 86_400)),
+            ("lateness_s", U(self.lateness_s), Int(1, 604_800)),
+            (
+                "max_entries",
+                U(self.max_entries as u64),
+                Int(1_000, 100_000_000),
+            ),
+            ("top_n", U(self.top_n as u64), Int(1, 100)),
+            (
+                "merge_max_buckets",
+                U(self.merge_max_buckets.into()),
+                Int(1, 10_080),
+            ),
+            (
+                "scan_vertical_min_ports",
+                U(self.scan_vertical_min_ports),
+                Int(1, 131_072),
+            ),
+            (
+                "scan_horizontal_min_hosts",
+                U(self.scan_horizontal_min_hosts),
+                Int(1, 16_777_216),
+            ),
+            (
+                "syn_flood_min_attempts",
+                U(self.syn_flood_min_attempts),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "syn_flood_min_rate",
+                F(self.syn_flood_min_rate),
+                Above(0.0, RATE_MAX),
+            ),
+            (
+                "syn_flood_scan_source_share",
+                F(self.syn_flood_scan_source_share),
+                Above(0.0, 1.0),
+            ),
+            (
+                "syn_flood_scan_port_share",
+                F(self.syn_flood_scan_port_share),
+                Above(0.0, 1.0),
+            ),
+            (
+                "syn_flood_scan_rate",
+                F(self.syn_flood_scan_rate),
+                Above(0.0, RATE_MAX),
+            ),
+            (
+                "udp_flood_min_packets",
+                U(self.udp_flood_min_packets),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "udp_flood_min_pps",
+                F(self.udp_flood_min_pps),
+                Above(0.0, RATE_MAX),
+            ),
+            (
+                "udp_flood_max_reply_ratio",
+                F(self.udp_flood_max_reply_ratio),
+                Real(0.0, 1000.0),
+            ),
+            (
+                "icmp_flood_min_packets",
+                U(self.icmp_flood_min_packets),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "icmp_flood_min_pps",
+                F(self.icmp_flood_min_pps),
+                Above(0.0, RATE_MAX),
+            ),
+            (
+                "flood_attacker_min_share",
+                F(self.flood_attacker_min_share),
+                Above(0.0, 1.0),
+            ),
+            (
+                "amp_min_reflectors",
+                U(self.amp_min_reflectors),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "amp_min_packets",
+                U(self.amp_min_packets),
+                Int(1, COUNT_MAX),
+            ),
+            ("amp_min_bytes", U(self.amp_min_bytes), Int(1, BYTES_MAX)),
+            ("amp_min_ratio", F(self.amp_min_ratio), Above(0.0, 1e6)),
+            (
+                "brute_force_min_connections",
+                U(self.brute_force_min_connections),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "brute_force_http_min_connections",
+                U(self.brute_force_http_min_connections),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "brute_force_buckets",
+                U(self.brute_force_buckets.into()),
+                Int(1, 1440),
+            ),
+            (
+                "brute_force_max_duration_s",
+                F(self.brute_force_max_duration_s),
+                Above(0.0, 86_400.0),
+            ),
+            (
+                "brute_force_max_client_bytes",
+                U(self.brute_force_max_client_bytes),
+                Int(1, BYTES_MAX),
+            ),
+        ]
+    }
+
+    /// Every key and its accepted range, in `docs/rules.md` order.
+    pub fn documented_ranges() -> Vec<(&'static str, String)> {
+        let mut v: Vec<(&'static str, String)> = RuleConfig::default()
+            .ranges()
+            .iter()
+            .map(|(k, _, r)| (*k, r.to_string()))
+            .collect();
+        let at = v
+            .iter()
+            .position(|(k, _)| *k == "syn_flood_min_attempts")
+            .unwrap_or(v.len());
+        v.insert(at, ("scan_udp_ignore_ports", PORT_LIST_RANGE.to_string()));
+        v.push(("brute_force_http_ports", HTTP_PORTS_RANGE.to_string()));
+        v
+    }
+
+    /// The accepted range of `key`, if it is one.
+    fn range_of(key: &str) -> Option<String> {
+        RuleConfig::documented_ranges()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, r)| r)
+    }
+
+    /// Checks every value is in its range (`docs/rules.md`); reading a config does this too.
     pub fn validate(&self) -> Result<(), RuleConfigError> {
-        fn bad(key: &'static str, value: impl ToString, expected: &'static str) -> RuleConfigError {
+        fn bad(key: &'static str, value: impl ToString, expected: &str) -> RuleConfigError {
             RuleConfigError::OutOfRange {
                 key,
                 value: value.to_string(),
-                expected,
+                expected: expected.to_string(),
             }
         }
-        if self.bucket_s == 0 || self.bucket_s > 86_400 {
-            return Err(bad("bucket_s", self.bucket_s, "1..=86400"));
-        }
-        if self.merge_max_buckets == 0 {
-            return Err(bad("merge_max_buckets", 0, "≥ 1"));
-        }
-        if self.brute_force_buckets == 0 || self.brute_force_buckets > 1440 {
-            return Err(bad(
-                "brute_force_buckets",
-                self.brute_force_buckets,
-                "1..=1440",
-            ));
+        for (key, value, range) in self.ranges() {
+            if !range.contains(value) {
+                return Err(bad(key, value, &range.to_string()));
+            }
         }
         if self.scan_udp_ignore_ports[0] > self.scan_udp_ignore_ports[1] {
             return Err(bad(
                 "scan_udp_ignore_ports",
                 format!("{:?}", self.scan_udp_ignore_ports),
-                "[low, high] with low ≤ high",
+                PORT_LIST_RANGE,
             ));
         }
-        let shares = [
-            (
-                "syn_flood_scan_source_share",
-                self.syn_flood_scan_source_share,
-            ),
-            ("syn_flood_scan_port_share", self.syn_flood_scan_port_share),
-            ("flood_attacker_min_share", self.flood_attacker_min_share),
-        ];
-        for (k, v) in shares {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(bad(k, v, "0..=1"));
-            }
-        }
-        let non_negative = [
-            ("syn_flood_min_rate", self.syn_flood_min_rate),
-            ("syn_flood_scan_rate", self.syn_flood_scan_rate),
-            ("udp_flood_min_pps", self.udp_flood_min_pps),
-            ("udp_flood_max_reply_ratio", self.udp_flood_max_reply_ratio),
-            ("icmp_flood_min_pps", self.icmp_flood_min_pps),
-            ("amp_min_ratio", self.amp_min_ratio),
-            (
-                "brute_force_max_duration_s",
-                self.brute_force_max_duration_s,
-            ),
-        ];
-        for (k, v) in non_negative {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(bad(k, v, "a finite number ≥ 0"));
-            }
+        let ports = &self.brute_force_http_ports;
+        let repeated = ports
+            .iter()
+            .enumerate()
+            .any(|(i, p)| ports[..i].contains(p));
+        if ports.len() > 64 || ports.contains(&0) || repeated {
+            return Err(bad(
+                "brute_force_http_ports",
+                format!("{ports:?}"),
+                HTTP_PORTS_RANGE,
+            ));
         }
         Ok(())
     }
@@ -967,17 +1205,95 @@ mod tests {
         assert_eq!(c.scan_vertical_min_ports, 10);
         assert_eq!(c.bucket_s, 30);
         assert_eq!(c.syn_flood_min_attempts, 1000);
-        assert!(serde_json::from_str::<RuleConfig>(r#"{"no_such_key": 1}"#).is_err());
-        let bad = RuleConfig {
-            bucket_s: 0,
+        let text = serde_json::to_string(&RuleConfig::default()).expect("serialises");
+        let back: RuleConfig = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back, RuleConfig::default());
+    }
+
+    fn read_err(json: &str) -> String {
+        serde_json::from_str::<RuleConfig>(json)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_config_that_is_not_an_object_with_named_fields_is_refused() {
+        // Serde's derived struct reading takes an array positionally: [1,2,3] would have set
+        // bucket_s, lateness_s and max_entries.
+        assert_eq!(
+            read_err("[1,2,3]"),
+            "invalid type: sequence, expected a JSON object with named fields \
+             (the keys of docs/rules.md) at line 1 column 0"
+        );
+        assert_eq!(
+            read_err("25"),
+            "invalid type: integer `25`, expected a JSON object with named fields \
+             (the keys of docs/rules.md) at line 1 column 2"
+        );
+        assert_eq!(
+            read_err(r#"{"no_such_key": 1}"#),
+            "unknown field `no_such_key`, expected one of `bucket_s`, `lateness_s`, \
+             `max_entries`, `top_n`, `merge_max_buckets`, `scan_vertical_min_ports`, \
+             `scan_horizontal_min_hosts`, `scan_udp_ignore_ports`, `syn_flood_min_attempts`, \
+             `syn_flood_min_rate`, `syn_flood_scan_source_share`, `syn_flood_scan_port_share`, \
+             `syn_flood_scan_rate`, `udp_flood_min_packets`, `udp_flood_min_pps`, \
+             `udp_flood_max_reply_ratio`, `icmp_flood_min_packets`, `icmp_flood_min_pps`, \
+             `flood_attacker_min_share`, `amp_min_reflectors`, `amp_min_packets`, \
+             `amp_min_bytes`, `amp_min_ratio`, `brute_force_min_connections`, \
+             `brute_force_http_min_connections`, `brute_force_buckets`, \
+             `brute_force_max_duration_s`, `brute_force_max_client_bytes`, \
+             `brute_force_http_ports`"
+        );
+        assert_eq!(
+            read_err(r#"{"top_n": 3, "top_n": 4}"#),
+            "rules config: key `top_n` given twice at line 1 column 24"
+        );
+    }
+
+    #[test]
+    fn out_of_range_and_mistyped_values_name_the_key_the_value_and_the_range() {
+        // With 0 entries no key fits the memory bound: every rule alert would be lost.
+        assert_eq!(
+            read_err(r#"{"max_entries": 0}"#),
+            "rules config: `max_entries` = 0 is out of range \
+             (accepted: an integer from 1000 to 100000000)"
+        );
+        assert_eq!(
+            read_err(r#"{"flood_attacker_min_share": 1.5}"#),
+            "rules config: `flood_attacker_min_share` = 1.5 is out of range \
+             (accepted: a number more than 0 and at most 1)"
+        );
+        assert_eq!(
+            read_err(r#"{"brute_force_max_duration_s": 0}"#),
+            "rules config: `brute_force_max_duration_s` = 0 is out of range \
+             (accepted: a number more than 0 and at most 86400)"
+        );
+        assert_eq!(
+            read_err(r#"{"bucket_s": -60}"#),
+            "rules config: `bucket_s` = -60: invalid value: integer `-60`, expected u64 \
+             (accepted: an integer from 1 to 86400)"
+        );
+        assert_eq!(
+            read_err(r#"{"scan_udp_ignore_ports": [33534, 33434]}"#),
+            "rules config: `scan_udp_ignore_ports` = [33534, 33434] is out of range \
+             (accepted: [low, high] UDP ports with low ≤ high)"
+        );
+        assert_eq!(
+            read_err(r#"{"brute_force_http_ports": [80, 0]}"#),
+            "rules config: `brute_force_http_ports` = [80, 0] is out of range \
+             (accepted: a list of at most 64 distinct ports from 1 to 65535)"
+        );
+        // Built in code, not read: `validate` gives the same answer.
+        let nan = RuleConfig {
+            syn_flood_min_rate: f64::NAN,
             ..RuleConfig::default()
         };
-        assert!(matches!(
-            bad.validate(),
-            Err(RuleConfigError::OutOfRange {
-                key: "bucket_s",
-                ..
-            })
-        ));
+        assert_eq!(
+            nan.validate().map_err(|e| e.to_string()),
+            Err("rules config: `syn_flood_min_rate` = NaN is out of range \
+                 (accepted: a number more than 0 and at most 1000000000)"
+                .to_string())
+        );
     }
 }

@@ -352,7 +352,7 @@ impl Window {
         self.distinct[1].insert(&m.dst.0);
         // Later fragments carry no L4 header, so no port.
         if matches!(m.proto, 6 | 17 | 132) && m.l4_header_len > 0 {
-            let key = port_key(m.proto, m.dport);
+            let key = port_key(m.proto, service_port(m.proto, m.sport, m.dport));
             self.dst_ports.add(key, bytes);
             self.distinct[2].insert(&port_key_bytes(key));
             self.port_packets += 1;
@@ -511,7 +511,32 @@ fn distinct_count<K: std::hash::Hash + Eq + Copy + Ord>(t: &TopK<K>, d: &Distinc
     }
 }
 
-/// The summary key of a destination port.
+/// The port that names a packet's service, the same for both directions of a conversation:
+/// of its two ports, the one in the lower range (system below 1024, then below 32768, then the
+/// ephemeral ports clients draw from); in one range, the one with an IANA service name; else
+/// the lower number. Replies so count for the server's port, not the client's.
+#[inline]
+pub fn service_port(proto: u8, sport: u16, dport: u16) -> u16 {
+    fn range(p: u16) -> u8 {
+        match p {
+            0..=1023 => 0,
+            1024..=32767 => 1,
+            _ => 2,
+        }
+    }
+    let (rs, rd) = (range(sport), range(dport));
+    if rs != rd {
+        return if rs < rd { sport } else { dport };
+    }
+    let named = |p: u16| !crate::service::name(p, proto).is_empty();
+    match (named(sport), named(dport)) {
+        (true, false) => sport,
+        (false, true) => dport,
+        _ => sport.min(dport),
+    }
+}
+
+/// The key of a (protocol, port) pair in the port summaries.
 #[inline]
 pub fn port_key(proto: u8, port: u16) -> u32 {
     (proto as u32) << 16 | port as u32
@@ -549,7 +574,9 @@ fn open_window<'a>(
         if let Some(finished) = current.take() {
             done.push(finished);
         }
-        let start = ts.div_euclid(w) * w;
+        // Saturating: a hand-made time near the ends of i64 must not overflow (the meter's
+        // clock keeps its times within 1970…2106, see `crate::clock`).
+        let start = ts.saturating_sub(ts.rem_euclid(w));
         *current = Some(Window::new(
             start,
             start.saturating_add(w),
@@ -672,6 +699,35 @@ mod tests {
                 (60_000_000, 120_000_000, 2),
                 (180_000_000, 240_000_000, 1)
             ]
+        );
+    }
+
+    #[test]
+    fn the_service_port_is_the_servers_in_both_directions() {
+        // HTTPS from a Linux client, SIP between two servers, a web server on 8080, DNS.
+        assert_eq!(service_port(6, 51155, 443), 443);
+        assert_eq!(service_port(6, 443, 51155), 443);
+        assert_eq!(service_port(17, 5060, 5060), 5060);
+        assert_eq!(service_port(6, 41346, 8080), 8080);
+        assert_eq!(service_port(17, 53, 53124), 53);
+        // Two unnamed ephemeral ports: the lower.
+        assert_eq!(service_port(6, 60001, 50000), 50000);
+    }
+
+    #[test]
+    fn times_at_the_ends_of_the_range_saturate_instead_of_overflowing() {
+        let mut win = Windower::new(WindowConfig::default());
+        let d = Decoded::NonIp { ethertype: 0x806 };
+        win.frame(i64::MIN + 1, 60, &d, false, false);
+        win.frame(i64::MAX, 60, &d, false, false);
+        win.finish();
+        let mut out = Vec::new();
+        win.drain(&mut out);
+        let spans: Vec<_> = out.iter().map(|w| (w.start_us, w.end_us)).collect();
+        let top = i64::MAX - i64::MAX.rem_euclid(60_000_000);
+        assert_eq!(
+            spans,
+            vec![(i64::MIN, i64::MIN + 60_000_000), (top, i64::MAX)]
         );
     }
 }
