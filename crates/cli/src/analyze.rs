@@ -1,9 +1,10 @@
 //! `netvigil analyze` and `netvigil demo`: files → decode → flow table → export + summary.
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -16,6 +17,7 @@ use store::CaptureStatus;
 
 use crate::detection::Detection;
 use crate::gen::{generate, GenArgs};
+use crate::output::OutputFile;
 use crate::summary::Summary;
 use crate::BadInput;
 
@@ -66,6 +68,9 @@ pub struct AnalyzeArgs {
     /// and `--db`).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write the summary as one JSON object (fields: docs/summary.md), for scripts.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
     /// Store the capture, its flows and windows: a SQLite file (`--db` alone:
     /// ./netvigil.db) or `postgres://user@host:port/database`.
     #[arg(long, num_args = 0..=1, default_missing_value = "netvigil.db")]
@@ -111,6 +116,8 @@ pub enum Outcome {
     Clean,
     /// Some input could not be read (reported); the rest was processed.
     BadInput,
+    /// A signal stopped the run; what was read was processed (exit 128 + the signal).
+    Interrupted(i32),
 }
 
 /// The default home network.
@@ -138,18 +145,67 @@ pub fn parse_window(s: &str) -> Result<i64, String> {
     Ok(secs * 1_000_000)
 }
 
+/// The flow output's format: `--format`, else the `-o` file's extension (`.csv`, `.jsonl` or
+/// `.ndjson`, `.parquet`), else CSV (`none` with `--db` and no `-o`). An explicit format that
+/// contradicts the extension is refused.
+pub fn output_format(
+    format: Option<&str>,
+    out: &std::path::Path,
+    db: bool,
+) -> Result<ExportFormat> {
+    let stdout = out.as_os_str() == "-";
+    let by_name = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .and_then(|e| match e.as_str() {
+            "csv" => Some(ExportFormat::Csv),
+            "jsonl" | "ndjson" => Some(ExportFormat::Jsonl),
+            "parquet" => Some(ExportFormat::Parquet),
+            _ => None,
+        });
+    let Some(name) = format else {
+        return Ok(match by_name {
+            Some(f) => f,
+            None if stdout && db => ExportFormat::None,
+            None => ExportFormat::Csv,
+        });
+    };
+    let f = ExportFormat::parse(name).ok_or_else(|| BadInput(format!("unknown format {name}")))?;
+    match by_name {
+        _ if f == ExportFormat::None && !stdout => Err(BadInput(format!(
+            "--format none writes no flows, but -o names {}",
+            out.display()
+        ))
+        .into()),
+        Some(n) if n != f => Err(BadInput(format!(
+            "--format {name} contradicts -o {} (a {} file name); give one or make them agree",
+            out.display(),
+            match n {
+                ExportFormat::Csv => "CSV",
+                ExportFormat::Jsonl => "JSON Lines",
+                _ => "Parquet",
+            }
+        ))
+        .into()),
+        _ => Ok(f),
+    }
+}
+
 fn seconds_to_us(name: &str, s: Option<f64>, default: i64) -> Result<i64> {
     match s {
         None => Ok(default),
         Some(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok((v * 1e6).round() as i64),
-        Some(v) => {
-            Err(BadInput(format!("--{name} {v}: must be between 0 and 86400 seconds")).into())
-        }
+        Some(v) => Err(BadInput(format!(
+            "--{name} {v}: must be more than 0 and at most 86400 seconds"
+        ))
+        .into()),
     }
 }
 
 /// Runs `netvigil analyze`.
 pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
+    stop_on_signals()?;
     let profile = Profile::parse(&args.profile)
         .ok_or_else(|| BadInput(format!("unknown profile {}", args.profile)))?;
     let mut cfg = MeterConfig::new(profile);
@@ -162,12 +218,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         .home_net
         .parse()
         .map_err(|e| BadInput(format!("--home-net: {e}")))?;
-    let format_name = args
-        .format
-        .clone()
-        .unwrap_or_else(|| if args.db.is_some() { "none" } else { "csv" }.into());
-    let format = ExportFormat::parse(&format_name)
-        .ok_or_else(|| BadInput(format!("unknown format {format_name}")))?;
+    let format = output_format(args.format.as_deref(), &args.out, args.db.is_some())?;
     let layout = if args.layout == "cic2017" {
         Layout::Cic2017
     } else {
@@ -178,10 +229,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     if inputs.is_empty() {
         return Err(BadInput("no capture files found in the given inputs".into()).into());
     }
+    // Streams (stdin, FIFOs) have no size: the progress bar counts what is known.
     let total_bytes: u64 = inputs
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
+        .filter_map(|p| packet::source::input_size(p))
         .sum();
     // A single file that cannot be opened is fatal before anything is written.
     let mut source: Box<dyn PacketSource> = if inputs.len() == 1 {
@@ -190,13 +241,39 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         Box::new(MergedSource::new(inputs.clone()))
     };
 
-    let out: Box<dyn Write + Send> = if args.out.as_os_str() == "-" {
-        Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))
-    } else {
-        let f =
-            File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-        Box::new(BufWriter::with_capacity(1 << 20, f))
-    };
+    // No output may be an input or another output: checked before anything is opened for
+    // writing.
+    let db_file = args
+        .db
+        .as_deref()
+        .filter(|d| !d.starts_with("postgres://") && !d.starts_with("postgresql://"))
+        .map(PathBuf::from);
+    let mut outputs: Vec<(&str, &std::path::Path)> = Vec::new();
+    if format != ExportFormat::None {
+        outputs.push(("-o", &args.out));
+    }
+    if let Some(p) = &args.windows_out {
+        outputs.push(("--windows-out", p));
+    }
+    if let Some(p) = &args.detect.alerts_out {
+        outputs.push(("--alerts-out", p));
+    }
+    if let Some(p) = &args.summary_json {
+        outputs.push(("--summary-json", p));
+    }
+    if let Some(p) = &db_file {
+        outputs.push(("--db", p));
+    }
+    crate::output::check_distinct(&inputs, &outputs)?;
+
+    let (out_file, out): (Option<OutputFile>, Box<dyn Write + Send>) =
+        if format == ExportFormat::None || args.out.as_os_str() == "-" {
+            let w = BufWriter::with_capacity(1 << 20, std::io::stdout());
+            (None, Box::new(w))
+        } else {
+            let (guard, f) = OutputFile::create(&args.out)?;
+            (Some(guard), Box::new(BufWriter::with_capacity(1 << 20, f)))
+        };
     // The database is checked (reachable, writable, not newer, input not stored yet) before
     // any work is done.
     let mut ingest = match &args.db {
@@ -230,21 +307,25 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         scores: Vec::new(),
     };
     let mut windows_out = match &args.windows_out {
-        Some(p) => Some(BufWriter::new(
-            File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
+        Some(p) => {
+            let (guard, f) = OutputFile::create(p)?;
+            Some((guard, BufWriter::new(f)))
+        }
         None => None,
     };
     // Windows feed the summary and --windows-out; with neither, they are not computed.
     let out_keep = args.window_keep.max(1);
-    let wcfg =
-        (!args.quiet || args.windows_out.is_some() || args.db.is_some()).then(|| WindowConfig {
-            width_us: args.windows,
-            // In memory the summaries keep more, so the merged console summary stays exact longer.
-            keep: out_keep.max(WindowConfig::default().keep),
-            top_flows: 10,
-            home: home.clone(),
-        });
+    let wcfg = (!args.quiet
+        || args.windows_out.is_some()
+        || args.db.is_some()
+        || args.summary_json.is_some())
+    .then(|| WindowConfig {
+        width_us: args.windows,
+        // In memory the summaries keep more, so the merged console summary stays exact longer.
+        keep: out_keep.max(WindowConfig::default().keep),
+        top_flows: 10,
+        home: home.clone(),
+    });
 
     let report = meter(
         source.as_mut(),
@@ -266,9 +347,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
             } else {
                 w.report()
             };
-            if let Some(o) = &mut windows_out {
-                serde_json::to_writer(&mut *o, &report)?;
-                o.write_all(b"\n")?;
+            if let Some((g, o)) = &mut windows_out {
+                serde_json::to_writer(&mut *o, &report)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| o.write_all(b"\n"))
+                    .with_context(|| format!("writing {}", g.path().display()))?;
             }
             if let Some(db) = &mut db_windows {
                 db.window(report)?;
@@ -277,11 +360,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         },
         total_bytes,
         !args.quiet,
-    )?;
+    )
+    .map_err(crate::ingest::writer_cause)?;
     sink.finish_detection()?;
     file_sink.finish()?;
-    if let Some(mut o) = windows_out {
-        o.flush().context("writing the windows")?;
+    if let Some((_, o)) = &mut windows_out {
+        o.flush().with_context(|| {
+            format!("writing {}", windows_out_path(&args.windows_out).display())
+        })?;
     }
     if !args.quiet {
         report.summary.print(&inputs, report.elapsed_s);
@@ -294,7 +380,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
             w.flush()?;
         }
         let totals = report.summary.totals();
-        let status = if report.errors.is_empty() {
+        let status = if report.errors.is_empty() && report.interrupted.is_none() {
             CaptureStatus::Complete
         } else {
             CaptureStatus::Failed
@@ -323,11 +409,51 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
             }
         }
     }
+    if let Some(p) = &args.summary_json {
+        let d = detection.as_ref().map(|d| d.borrow());
+        let json =
+            report
+                .summary
+                .to_json(&inputs, report.elapsed_s, d.as_deref().map(|d| &d.tally));
+        let mut text = serde_json::to_string_pretty(&json)?;
+        text.push('\n');
+        crate::output::write_atomic(p, text.as_bytes())?;
+    }
+    // Every output is whole: rename them into place (a run that failed before here leaves
+    // none of them under its final name).
+    if let Some((g, o)) = windows_out {
+        drop(o);
+        g.commit()?;
+    }
+    if let Some(g) = out_file {
+        g.commit()?;
+    }
+    if let Some(d) = &detection {
+        d.borrow_mut().commit_alerts_out()?;
+    }
+    if let Some(sig) = report.interrupted {
+        eprintln!(
+            "netvigil: stopped by {} after {} packets: the flows of what was read are written{}",
+            signal_name(sig),
+            report.packets_read,
+            if args.db.is_some() {
+                "; the stored capture is marked failed"
+            } else {
+                ""
+            }
+        );
+        return Ok(Outcome::Interrupted(sig));
+    }
     Ok(if report.errors.is_empty() {
         Outcome::Clean
     } else {
         Outcome::BadInput
     })
+}
+
+fn windows_out_path(p: &Option<PathBuf>) -> &std::path::Path {
+    p.as_deref()
+        .unwrap_or(std::path::Path::new("--windows-out"))
 }
 
 /// Scores each batch of flows (with detection on), then writes them to the file export and,
@@ -406,8 +532,52 @@ pub struct RunReport {
     pub summary: Summary,
     /// Input errors met (each already printed).
     pub errors: Vec<SourceError>,
+    /// The signal that stopped the run before the end of its input.
+    pub interrupted: Option<i32>,
+    /// Packets read.
+    pub packets_read: u64,
     /// Wall time, seconds.
     pub elapsed_s: f64,
+}
+
+/// The signal that asked `analyze` to stop (0: none). Set from the signal handlers that
+/// [`stop_on_signals`] installs; the metering loop reads it once per batch.
+static STOP_SIGNAL: std::sync::OnceLock<Arc<AtomicUsize>> = std::sync::OnceLock::new();
+
+/// Makes SIGINT and SIGTERM end the run cleanly at the next batch: what was read is metered
+/// and written, the store marks the capture failed, and the exit status is 128 + the signal. A
+/// second signal ends the process at once (exit 1); the store stays consistent (whole batches).
+pub fn stop_on_signals() -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = STOP_SIGNAL.get_or_init(|| Arc::new(AtomicUsize::new(0)));
+    // Set by the first signal; a second one finds it set and exits at once.
+    let once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&once))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&once))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register_usize(sig, Arc::clone(flag), sig as usize)
+            .context("installing the signal handlers")?;
+    }
+    Ok(())
+}
+
+/// The signal that asked the run to stop, if one did.
+fn stop_requested() -> Option<i32> {
+    STOP_SIGNAL
+        .get()
+        .map(|f| f.load(Ordering::Relaxed) as i32)
+        .filter(|&s| s != 0)
+}
+
+/// The name of a stop signal.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 /// Packets read and metered together (their flows are looked up ahead; see `FlowTable`).
@@ -445,7 +615,12 @@ pub fn meter(
         }
         Ok(())
     };
+    let mut interrupted = None;
     loop {
+        if let Some(sig) = stop_requested() {
+            interrupted = Some(sig);
+            break;
+        }
         if n & 0xFFFF < BATCH as u64 {
             bar.set_position(source.bytes_read());
         }
@@ -473,6 +648,9 @@ pub fn meter(
         done.clear();
         take_windows(&mut meter, &mut summary)?;
     }
+    // A signal that came while a read was blocked (a pipe's writer also stopped, as Ctrl-C
+    // stops a whole pipeline) is seen here.
+    interrupted = interrupted.or_else(stop_requested);
     // Emit what is still open in batches, so the output buffer stays small.
     loop {
         let more = meter.finish(EndReason::Eof, 1024, &mut done);
@@ -489,9 +667,14 @@ pub fn meter(
     take_windows(&mut meter, &mut summary)?;
     bar.finish_and_clear();
     summary.meter = meter.table().counters().clone();
+    let decode = meter.decode_counters();
+    summary.time_outliers = decode.time_outliers;
+    summary.time_outlier_span = decode.time_outlier_span;
     Ok(RunReport {
         summary,
         errors,
+        interrupted,
+        packets_read: n,
         elapsed_s: started.elapsed().as_secs_f64(),
     })
 }
@@ -554,6 +737,7 @@ pub fn demo(args: &DemoArgs) -> Result<Outcome> {
         window_keep: 256,
         no_app_metadata: false,
         quiet: false,
+        summary_json: None,
         // The embedded default store; the demo's capture is the same every run, so replace it.
         db: Some(args.dir.join("netvigil.db").display().to_string()),
         force: true,

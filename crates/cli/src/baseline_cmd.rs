@@ -2,9 +2,8 @@
 //! (`detect::baseline`, docs/baseline.md) learned from benign captures and applied to others.
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -121,10 +120,10 @@ fn meter_inputs(
     if files.is_empty() {
         return Err(BadInput("no capture files found in the given inputs".into()).into());
     }
+    // Streams (stdin, FIFOs) have no size: the progress bar counts what is known.
     let total_bytes: u64 = files
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
+        .filter_map(|p| packet::source::input_size(p))
         .sum();
     let mut source: Box<dyn PacketSource> = if files.len() == 1 {
         Box::new(FileSource::open(&files[0], 0).map_err(|e| BadInput(e.to_string()))?)
@@ -160,20 +159,36 @@ fn meter_inputs(
     Ok((files, outcome))
 }
 
+/// A threshold the baseline file accepts: more than 0, at most `Z_MAX`.
+fn check_threshold(t: f64) -> Result<()> {
+    let max = detect::baseline::Z_MAX;
+    if t.is_finite() && t > 0.0 && t <= max {
+        Ok(())
+    } else {
+        Err(BadInput(format!(
+            "--threshold {t}: must be more than 0 and at most {max}"
+        ))
+        .into())
+    }
+}
+
 /// Runs `netvigil baseline learn`.
 pub fn learn(args: &LearnArgs) -> Result<Outcome> {
-    if !(args.threshold.is_finite() && args.threshold > 0.0) {
+    check_threshold(args.threshold)?;
+    let (lo, hi) = detect::baseline::MAX_HOSTS_RANGE;
+    if !(lo..=hi).contains(&(args.max_hosts as u64)) {
         return Err(BadInput(format!(
-            "--threshold {}: must be greater than 0",
-            args.threshold
+            "--max-hosts {}: must be from {lo} to {hi}",
+            args.max_hosts
         ))
         .into());
     }
     let names = expand_inputs(&args.inputs).map_err(|e| BadInput(e.to_string()))?;
+    crate::output::check_distinct(&names, &[("--out", &args.out)])?;
     let cfg = BaselineConfig {
         width_us: args.window,
         threshold: args.threshold,
-        max_hosts_per_window: args.max_hosts.max(1),
+        max_hosts_per_window: args.max_hosts,
         inputs: names.iter().map(|p| p.display().to_string()).collect(),
         ..BaselineConfig::default()
     };
@@ -189,7 +204,9 @@ pub fn learn(args: &LearnArgs) -> Result<Outcome> {
     if baseline.training.windows == 0 {
         return Err(BadInput("no flows in the inputs: nothing to learn".into()).into());
     }
-    write_atomically(&args.out, baseline.to_json().as_bytes())?;
+    let mut json = baseline.to_json();
+    json.push('\n');
+    crate::output::write_atomic(&args.out, json.as_bytes())?;
     let t = &baseline.training;
     eprintln!(
         "wrote {}: {} windows, {} host-windows of {} hosts, {} flows ({})",
@@ -203,33 +220,6 @@ pub fn learn(args: &LearnArgs) -> Result<Outcome> {
     Ok(outcome)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so a
-/// reader sees the old file or the new one, never a part.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "baseline.json".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> Result<()> {
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .and_then(|_| f.write_all(b"\n"))
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Runs `netvigil baseline score`.
 pub fn score(args: &ScoreArgs) -> Result<Outcome> {
     let text = std::fs::read_to_string(&args.baseline)
@@ -237,9 +227,7 @@ pub fn score(args: &ScoreArgs) -> Result<Outcome> {
     let mut baseline = Baseline::from_json(&text)
         .map_err(|e| BadInput(format!("{}: {e}", args.baseline.display())))?;
     if let Some(t) = args.threshold {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(BadInput(format!("--threshold {t}: must be greater than 0")).into());
-        }
+        check_threshold(t)?;
         baseline.threshold = t;
     }
     let scorer = RefCell::new(BaselineScorer::new(&baseline));

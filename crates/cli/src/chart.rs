@@ -2,6 +2,10 @@
 //! packet sizes, flow durations, top talkers, ports, TCP health and directions, each a
 //! 1200×700 image drawn with plotters.
 //!
+//! Figures read as on the console: bytes in binary (IEC) units and shares from the summary's
+//! own formatting functions, the same top lists, and the same note when those lists are bounded
+//! estimates. Bit rates keep decimal prefixes (kbit/s, Mbit/s), as networks are rated.
+//!
 //! Time charts put one step per window (or per run of windows, for captures with more windows
 //! than the chart has room for) at its true place in time: windows without packets are not
 //! emitted by the meter, so their steps are drawn at zero rather than joined across.
@@ -17,6 +21,10 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::summary::{
+    at_least, estimate_note, human_bytes, iec_scale, percent, port_label, top_ports, top_talkers,
+};
 
 /// Width and height of every chart, pixels.
 pub const SIZE: (u32, u32) = (1200, 700);
@@ -45,6 +53,15 @@ pub enum ChartError {
         #[source]
         source: std::io::Error,
     },
+    /// No font for the charts' text: the system has none that fontconfig can find.
+    #[error(
+        "no font found for chart text ({FONT}: {reason}): install fonts-dejavu-core (Debian, \
+         Ubuntu) or any TrueType font"
+    )]
+    NoFont {
+        /// What the font lookup said.
+        reason: String,
+    },
     /// A chart could not be drawn or its file written.
     #[error("{}: cannot draw the chart: {source}", .path.display())]
     Draw {
@@ -56,13 +73,27 @@ pub enum ChartError {
     },
 }
 
+/// Checks that the charts' font can be loaded, so a system without fonts is told so before any
+/// input is read or any file written.
+pub fn check_fonts() -> Result<(), ChartError> {
+    text(LABEL_PX, INK)
+        .font
+        .box_size("0")
+        .map(|_| ())
+        .map_err(|e| ChartError::NoFont {
+            reason: e.to_string(),
+        })
+}
+
 /// Writes the charts of `windows` (oldest first; `summary` is all of them merged) into `dir`;
-/// returns the files written.
+/// returns the files written. Each chart is drawn to a temporary file in `dir` and renamed into
+/// place when complete, so a failure leaves no partial or blank chart.
 pub fn render(
     windows: &[WindowReport],
     summary: &WindowReport,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ChartError> {
+    check_fonts()?;
     std::fs::create_dir_all(dir).map_err(|source| ChartError::Dir {
         path: dir.to_path_buf(),
         source,
@@ -74,8 +105,8 @@ pub fn render(
         &|a| protocol_mix(a, tl, windows, summary),
         &|a| packet_sizes(a, summary),
         &|a| flow_durations(a, summary),
-        &|a| top_talkers(a, summary),
-        &|a| ports(a, summary),
+        &|a| top_talkers_png(a, summary),
+        &|a| ports_png(a, summary),
         &|a| tcp_health(a, tl, windows, summary),
         &|a| directions(a, tl, windows, summary),
     ];
@@ -96,13 +127,28 @@ type Area<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
 type Axis = Ticked;
 type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<Axis, Axis>>;
 
+/// Draws one chart into `path` through a temporary file beside it.
 fn draw_png(path: &Path, draw: &dyn Fn(&Area) -> DrawResult) -> DrawResult {
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    draw(&root)?;
-    // The backend writes the file on `present`; dropping it instead would swallow I/O errors.
-    root.present()?;
-    Ok(())
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Ends in ".png": the backend picks the image format from the extension.
+    let tmp = path.with_file_name(format!(".{name}.netvigil-{}.png", std::process::id()));
+    let drawn = (|| -> DrawResult {
+        let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        // The backend writes the file on `present`; dropping it instead would swallow I/O
+        // errors (and, after a failed drawing, write what was drawn so far).
+        root.present()?;
+        Ok(())
+    })();
+    let done = drawn.and_then(|()| Ok(std::fs::rename(&tmp, path)?));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,6 +163,8 @@ const VALUE_PX: u32 = 16;
 const MESSAGE_PX: u32 = 26;
 /// Height of the title and subtitle band.
 const HEADER_PX: u32 = 86;
+/// Height added to the band by a note line.
+const NOTE_PX: u32 = 28;
 /// Width of the legend column of the time charts.
 const LEGEND_PX: u32 = 250;
 const MARGIN_PX: u32 = 16;
@@ -125,6 +173,9 @@ const INK: RGBColor = RGBColor(33, 33, 33);
 const MUTED: RGBColor = RGBColor(100, 100, 100);
 const GRID: RGBColor = RGBColor(225, 225, 225);
 const AXIS: RGBColor = RGBColor(120, 120, 120);
+/// Notes that qualify the figures (bounded estimates): dark orange, apart from the grey
+/// subtitle.
+const NOTE: RGBColor = RGBColor(166, 86, 0);
 
 // Tableau 10: distinct hues that stay apart for the common colour-vision deficiencies.
 const BLUE: RGBColor = RGBColor(78, 121, 167);
@@ -160,7 +211,18 @@ fn header<'b>(
     title: &str,
     subtitle: &str,
 ) -> Result<Area<'b>, Box<dyn StdError + Send + Sync>> {
-    let (head, body) = root.split_vertically(HEADER_PX);
+    header_with_note(root, title, subtitle, None)
+}
+
+/// [`header`] with an optional note line under the subtitle.
+fn header_with_note<'b>(
+    root: &Area<'b>,
+    title: &str,
+    subtitle: &str,
+    note: Option<&str>,
+) -> Result<Area<'b>, Box<dyn StdError + Send + Sync>> {
+    let band = HEADER_PX + if note.is_some() { NOTE_PX } else { 0 };
+    let (head, body) = root.split_vertically(band);
     let cx = (SIZE.0 / 2) as i32;
     bold_text(
         &head,
@@ -173,6 +235,13 @@ fn header<'b>(
         (cx, 54),
         anchored(text(SUBTITLE_PX, MUTED), HPos::Center, VPos::Top),
     ))?;
+    if let Some(note) = note {
+        head.draw(&Text::new(
+            note.to_string(),
+            (cx, 54 + NOTE_PX as i32),
+            anchored(text(SUBTITLE_PX, NOTE), HPos::Center, VPos::Top),
+        ))?;
+    }
     Ok(body)
 }
 
@@ -320,7 +389,8 @@ fn build<'a, 'b>(
 // ---------------------------------------------------------------------------------------------
 // Numbers
 
-/// SI scale of `max`: divisor and prefix ("", "k", "M", "G", "T", "P").
+/// SI scale of `max`: divisor and prefix ("", "k", "M", "G", "T", "P"), for bit rates and
+/// counts (bytes use [`iec_scale`]).
 fn si(max: f64) -> (f64, &'static str) {
     const PREFIXES: [(f64, &str); 5] =
         [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
@@ -344,12 +414,6 @@ fn short(v: f64) -> String {
     } else {
         s
     }
-}
-
-/// Bytes with an SI prefix: "950 B", "12.3 kB", "4.56 GB".
-fn human_bytes(b: u64) -> String {
-    let (d, p) = si(b as f64);
-    format!("{} {p}B", short(b as f64 / d))
 }
 
 /// A count with thousands separators: "1,234,567".
@@ -380,18 +444,6 @@ fn count_tick(v: &f64) -> String {
     }
     let (d, p) = si(v.abs());
     format!("{}{p}", short(v / d))
-}
-
-fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        return "0 %".to_string();
-    }
-    let p = part as f64 * 100.0 / whole as f64;
-    if p > 0.0 && p < 0.1 {
-        "<0.1 %".to_string()
-    } else {
-        format!("{p:.1} %")
-    }
 }
 
 /// Ticks 0, s, 2s, … covering `[0, max]` with a step of 1, 2 or 5 × 10ⁿ (at least
@@ -651,7 +703,7 @@ fn stacked_bytes(
     let max = cum
         .last()
         .map_or(0.0, |c| c.iter().copied().fold(0.0, f64::max));
-    let (div, prefix) = si(max);
+    let (div, unit) = iec_scale(max);
     let (yticks, ytop) = nice_ticks(max / div, 5, 0.0);
     let (xticks, xfmt, xdesc) = tl.axis();
     let yfmt = |v: &f64| short(*v);
@@ -667,7 +719,7 @@ fn stacked_bytes(
             range: 0.0..ytop * 1.04,
             ticks: yticks,
             fmt: &yfmt,
-            desc: format!("{prefix}B per {}", tl.per()),
+            desc: format!("{unit} per {}", tl.per()),
         },
         70,
         96,
@@ -1011,22 +1063,41 @@ fn flow_durations(area: &Area, s: &WindowReport) -> DrawResult {
     )
 }
 
+/// What a bar chart shows: its words and its bars, apart from the drawing.
+pub(crate) struct BarChart {
+    /// Title.
+    pub title: &'static str,
+    /// Subtitle: what is counted and how much of it the bars cover.
+    pub subtitle: String,
+    /// Shown under the subtitle when the bars are bounded estimates.
+    pub note: Option<String>,
+    /// Per bar, largest first: label, length (in the axis's unit) and the value printed at its
+    /// end.
+    pub rows: Vec<(String, f64, String)>,
+    /// The value axis's description.
+    pub x_desc: String,
+}
+
 /// A horizontal bar chart of the top entries, largest at the top, each bar labelled.
 fn bars(
     area: &Area,
-    title: &str,
-    subtitle: &str,
-    rows: &[(String, f64, String)],
-    x_desc: &str,
+    chart: BarChart,
     x_fmt: &dyn Fn(&f64) -> String,
     color: RGBColor,
 ) -> DrawResult {
-    let body = header(area, title, subtitle)?;
+    let BarChart {
+        title,
+        subtitle,
+        note,
+        rows,
+        x_desc,
+    } = chart;
+    let body = header_with_note(area, title, &subtitle, note.as_deref())?;
     let label_style = text(LABEL_PX, INK);
     let value_style = text(VALUE_PX, INK);
     let mut label_w = 0;
     let mut value_w = Vec::with_capacity(rows.len());
-    for (label, _, value) in rows {
+    for (label, _, value) in &rows {
         label_w = label_w.max(body.estimate_text_size(label, &label_style)?.0);
         value_w.push(body.estimate_text_size(value, &value_style)?.0);
     }
@@ -1061,7 +1132,7 @@ fn bars(
             range: 0.0..xmax,
             ticks: xticks,
             fmt: x_fmt,
-            desc: x_desc.to_string(),
+            desc: x_desc,
         },
         AxisSpec {
             range: -0.6..n as f64 - 0.4,
@@ -1089,99 +1160,103 @@ fn bars(
     Ok(())
 }
 
-/// Entries shown in the top talkers and port charts.
+/// Entries shown in the top talkers and port charts (the console's top lists).
 const TOP: usize = 10;
 
-fn top_talkers(area: &Area, s: &WindowReport) -> DrawResult {
-    let title = "Top talkers";
-    let e = &s.src_ips.entries;
-    if e.is_empty() || s.bytes == 0 {
-        let body = header(area, title, "source addresses by bytes sent")?;
-        return message(&body, "no IP traffic in this capture");
+/// The top talkers chart: the console's top sources, by frame bytes sent; `None` without IP
+/// traffic.
+pub(crate) fn talkers_chart(s: &WindowReport) -> Option<BarChart> {
+    let top = top_talkers(&s.src_ips.entries);
+    if top.is_empty() || s.bytes == 0 {
+        return None;
     }
-    let top = &e[..e.len().min(TOP)];
     let max = top.iter().map(|t| t.bytes).max().unwrap_or(0) as f64;
-    let (div, prefix) = si(max);
-    let rows: Vec<(String, f64, String)> = top
+    let (div, unit) = iec_scale(max);
+    let rows = top
         .iter()
         .map(|t| {
             (
                 t.ip.to_string(),
                 t.bytes as f64 / div,
-                format!("{} · {}", human_bytes(t.bytes), percent(t.bytes, s.bytes)),
+                format!(
+                    "{} · {}",
+                    at_least(human_bytes(t.bytes), t.err_bytes),
+                    percent(t.bytes, s.bytes)
+                ),
             )
         })
         .collect();
     let shown: u64 = top.iter().map(|t| t.bytes).sum();
     let unique = &s.unique.src_ips;
-    let mut subtitle = format!(
-        "top {} of {}{} source addresses by frame bytes sent · together {} of all bytes",
-        top.len(),
-        if unique.exact { "" } else { "≈" },
-        human_count(unique.count),
-        percent(shown, s.bytes)
-    );
-    if !s.src_ips.exact {
-        subtitle.push_str(" · approximate counts");
-    }
-    let xfmt = |v: &f64| short(*v);
-    bars(
-        area,
-        title,
-        &subtitle,
-        &rows,
-        &format!("bytes sent ({prefix}B)"),
-        &xfmt,
-        BLUE,
-    )
+    Some(BarChart {
+        title: "Top talkers",
+        subtitle: format!(
+            "top {} of {}{} source addresses by frame bytes sent · together {} of all bytes",
+            top.len(),
+            if unique.exact { "" } else { "≈" },
+            human_count(unique.count),
+            percent(shown, s.bytes)
+        ),
+        note: estimate_note(&[(s.src_ips.exact, "sources")]),
+        rows,
+        x_desc: format!("bytes sent ({unit})"),
+    })
 }
 
-fn ports(area: &Area, s: &WindowReport) -> DrawResult {
-    let title = "Destination ports";
-    let e = &s.dst_ports.entries;
-    if e.is_empty() || s.port_packets == 0 {
-        let body = header(area, title, "destination ports by packets")?;
-        return message(&body, "no TCP, UDP or SCTP traffic in this capture");
+fn top_talkers_png(area: &Area, s: &WindowReport) -> DrawResult {
+    match talkers_chart(s) {
+        Some(c) => bars(area, c, &|v: &f64| short(*v), BLUE),
+        None => {
+            let body = header(area, "Top talkers", "source addresses by bytes sent")?;
+            message(&body, "no IP traffic in this capture")
+        }
     }
-    let top = &e[..e.len().min(TOP)];
-    let rows: Vec<(String, f64, String)> = top
+}
+
+/// The ports chart: the console's top destination ports, by packets; `None` without TCP, UDP
+/// or SCTP traffic.
+pub(crate) fn ports_chart(s: &WindowReport) -> Option<BarChart> {
+    let top = top_ports(s);
+    if top.is_empty() || s.port_packets == 0 {
+        return None;
+    }
+    let rows = top
         .iter()
         .map(|p| {
-            let label = if p.service.is_empty() {
-                format!("{}/{}", p.proto, p.port)
-            } else {
-                format!("{}/{} {}", p.proto, p.port, p.service)
-            };
             (
-                label,
+                port_label(p),
                 p.packets as f64,
                 format!(
                     "{} · {}",
-                    human_count(p.packets),
+                    at_least(human_count(p.packets), p.err_packets),
                     percent(p.packets, s.port_packets)
                 ),
             )
         })
         .collect();
     let unique = &s.unique.dst_ports;
-    let mut subtitle = format!(
-        "top {} of {}{} destination ports by packets (TCP, UDP, SCTP)",
-        top.len(),
-        if unique.exact { "" } else { "≈" },
-        human_count(unique.count),
-    );
-    if !s.dst_ports.exact {
-        subtitle.push_str(" · approximate counts");
+    Some(BarChart {
+        title: "Destination ports",
+        subtitle: format!(
+            "top {} of {}{} destination ports by packets (TCP, UDP, SCTP)",
+            top.len(),
+            if unique.exact { "" } else { "≈" },
+            human_count(unique.count),
+        ),
+        note: estimate_note(&[(s.dst_ports.exact, "ports")]),
+        rows,
+        x_desc: "packets".into(),
+    })
+}
+
+fn ports_png(area: &Area, s: &WindowReport) -> DrawResult {
+    match ports_chart(s) {
+        Some(c) => bars(area, c, &count_tick, PURPLE),
+        None => {
+            let body = header(area, "Destination ports", "destination ports by packets")?;
+            message(&body, "no TCP, UDP or SCTP traffic in this capture")
+        }
     }
-    bars(
-        area,
-        title,
-        &subtitle,
-        &rows,
-        "packets",
-        &count_tick,
-        PURPLE,
-    )
 }
 
 fn tcp_health(
@@ -1527,8 +1602,6 @@ mod tests {
                 "≥300 s"
             ]
         );
-        assert_eq!(human_bytes(950), "950 B");
-        assert_eq!(human_bytes(12_345), "12.3 kB");
         assert_eq!(human_count(1_234_567), "1,234,567");
         assert_eq!(count_tick(&25_000.0), "25,000");
         assert_eq!(count_tick(&2_500_000.0), "2.5M");
@@ -1550,6 +1623,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // The chart was drawn to a temporary file, removed when it could not be put in place.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("read dir")
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        assert_eq!(names, ["throughput.png"]);
         // A file where the directory should be.
         let file = dir.join("throughput.png/../not-a-dir");
         std::fs::write(&file, b"x").expect("write");
@@ -1558,6 +1637,44 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The bars of the talkers and ports charts are the console's top lists, in its units.
+    #[test]
+    fn the_bar_charts_show_the_consoles_top_lists_in_its_units() {
+        let windows = meter(&data_dir().join("nfstream/pcaps/webex.pcap"), 1_000_000);
+        let (_, summary) = reports(&windows);
+        let talkers = talkers_chart(&summary).expect("talkers");
+        assert_eq!(talkers.note, None);
+        assert_eq!(talkers.x_desc, "bytes sent (KiB)");
+        assert_eq!(
+            talkers.rows[0],
+            (
+                "62.109.224.120".to_string(),
+                371_303.0 / 1024.0,
+                "362.6 KiB · 42.9%".to_string()
+            )
+        );
+        let ports = ports_chart(&summary).expect("ports");
+        let labels: Vec<&str> = ports.rows.iter().map(|r| r.0.as_str()).collect();
+        let console: Vec<String> = top_ports(&summary).iter().map(port_label).collect();
+        assert_eq!(labels, console);
+        // Replies count for the server's port: all of https, both directions.
+        assert_eq!(ports.rows[0].2, "1,520 · 96.2%");
+    }
+
+    /// The ports chart counts the ports services listen on: a reply to a client is counted
+    /// under the server's port, not under the client's ephemeral one.
+    #[test]
+    fn the_ports_chart_plots_service_ports() {
+        let windows = meter(&data_dir().join("nfstream/pcaps/webex.pcap"), 1_000_000);
+        let (_, summary) = reports(&windows);
+        let ports = ports_chart(&summary).expect("ports");
+        assert_eq!(ports.rows[0].0, "tcp/443 https");
+        // No client port among them: webex's clients talk from 32768 and up (Linux's and
+        // IANA's ephemeral ranges), its servers listen below.
+        let numbers: Vec<u16> = top_ports(&summary).iter().map(|p| p.port).collect();
+        assert!(numbers.iter().all(|&p| p < 32768), "{numbers:?}");
     }
 
     #[test]

@@ -100,6 +100,9 @@ impl Rebucket {
 
 /// Runs `netvigil chart`.
 pub fn run(args: &ChartArgs) -> Result<Outcome> {
+    // Before any input is read: without a font no chart can be drawn, and that is for the
+    // user to fix (one line saying how), not an internal error.
+    crate::chart::check_fonts().map_err(|e| BadInput(e.to_string()))?;
     let jsonl = args.inputs.len() == 1
         && args.inputs[0]
             .extension()
@@ -119,9 +122,20 @@ pub fn run(args: &ChartArgs) -> Result<Outcome> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let files = crate::chart::render(&reports, &all.report(), &args.out)?;
+    let summary = all.report();
+    let files = crate::chart::render(&reports, &summary, &args.out).map_err(|e| match e {
+        e @ crate::chart::ChartError::NoFont { .. } => BadInput(e.to_string()).into(),
+        e => anyhow::Error::from(e),
+    })?;
     for f in &files {
         eprintln!("wrote {}", f.display());
+    }
+    // The charts carry this note too; said here as well, as the console summary says it.
+    if let Some(note) = crate::summary::estimate_note(&[
+        (summary.src_ips.exact, "sources"),
+        (summary.dst_ports.exact, "ports"),
+    ]) {
+        eprintln!("note: {note}");
     }
     Ok(outcome)
 }
@@ -205,6 +219,79 @@ mod tests {
             w.non_ip(start_s * 1_000_000, 100);
         }
         w
+    }
+
+    /// webex.pcap's windows (10 s) written as a windows file keeping `keep` keys per list, read
+    /// back as `netvigil chart` reads them, merged.
+    fn windows_file_summary(keep: usize) -> WindowReport {
+        let data = match std::env::var_os("NETVIGIL_DATA") {
+            Some(d) => PathBuf::from(d),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        };
+        let path = data.join("nfstream/pcaps/webex.pcap");
+        let mut src = FileSource::open(&path, 0).unwrap_or_else(|e| panic!("{e}"));
+        let mut sink = export::open(
+            ExportFormat::None,
+            Layout::Canonical,
+            Box::new(std::io::sink()),
+            PathBuf::from("-"),
+        )
+        .expect("sink");
+        let mut lines = String::new();
+        meter(
+            &mut src as &mut dyn PacketSource,
+            MeterConfig::new(Profile::Cic),
+            HomeNet::default(),
+            Some(WindowConfig {
+                width_us: 10_000_000,
+                ..WindowConfig::default()
+            }),
+            sink.as_mut(),
+            &mut |w: &Window| {
+                // As `analyze --windows-out` writes them: compacted to `--window-keep`.
+                let mut w = w.clone();
+                if w.src_ips.len().max(w.dst_ips.len()).max(w.dst_ports.len()) > keep {
+                    w.compact(keep);
+                }
+                lines.push_str(&serde_json::to_string(&w.report())?);
+                lines.push('\n');
+                Ok(())
+            },
+            0,
+            false,
+        )
+        .expect("meter");
+        let file = std::env::temp_dir().join(format!(
+            "netvigil-chart-windows-{keep}-{}.jsonl",
+            std::process::id()
+        ));
+        std::fs::write(&file, lines).expect("write windows");
+        let windows = read_windows(&file).expect("read windows");
+        let _ = std::fs::remove_file(&file);
+        let mut all = windows[0].clone();
+        for w in &windows[1..] {
+            all.merge(w);
+        }
+        all.report()
+    }
+
+    #[test]
+    fn charts_of_bounded_windows_say_their_top_lists_are_estimates() {
+        // webex has 26 sources and 4 service ports: keeping 2 bounds both lists.
+        let s = windows_file_summary(2);
+        assert!(!s.src_ips.exact && !s.dst_ports.exact);
+        let talkers = crate::chart::talkers_chart(&s).expect("talkers");
+        let note = "bounded estimates (more were seen than are kept): ≥ marks a lower bound; \
+                    see docs/windows.md";
+        assert_eq!(talkers.note, Some(format!("top sources are {note}")));
+        assert!(talkers.subtitle.contains("of ≈"), "{}", talkers.subtitle);
+        assert!(talkers.rows[0].2.starts_with("≥ "), "{:?}", talkers.rows);
+        let ports = crate::chart::ports_chart(&s).expect("ports");
+        assert_eq!(ports.note, Some(format!("top ports are {note}")));
+        // Kept whole (webex has 26 sources), the lists are exact and carry no note.
+        let s = windows_file_summary(256);
+        assert_eq!(crate::chart::talkers_chart(&s).expect("talkers").note, None);
+        assert_eq!(crate::chart::ports_chart(&s).expect("ports").note, None);
     }
 
     #[test]

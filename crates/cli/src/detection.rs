@@ -111,7 +111,7 @@ pub struct Detection {
     rules: Option<RuleEngine>,
     baseline: Option<BaselineScorer>,
     explain_top: usize,
-    alerts_out: Option<(PathBuf, BufWriter<File>)>,
+    alerts_out: Option<(crate::output::OutputFile, BufWriter<File>)>,
     /// Raised alerts not yet taken by the database writer.
     pending: Vec<Alert>,
     keep_pending: bool,
@@ -156,8 +156,7 @@ impl Detection {
             // A flow reaches the rules when it ends, up to idle + active timeout after its
             // first packet: keep its bucket open that long.
             cfg.lateness_s = cfg.lateness_s.max((lateness_us / 1_000_000) as u64);
-            cfg.validate()
-                .map_err(|e| BadInput(format!("rules config: {e}")))?;
+            cfg.validate().map_err(|e| BadInput(e.to_string()))?;
             Some(RuleEngine::new(cfg))
         };
         let baseline = match &a.baseline {
@@ -171,12 +170,10 @@ impl Detection {
             None => None,
         };
         let alerts_out = match &a.alerts_out {
-            Some(p) => Some((
-                p.clone(),
-                BufWriter::new(
-                    File::create(p).with_context(|| format!("creating {}", p.display()))?,
-                ),
-            )),
+            Some(p) => {
+                let (guard, f) = crate::output::OutputFile::create(p)?;
+                Some((guard, BufWriter::new(f)))
+            }
             None => None,
         };
         let tally = DetectTally {
@@ -314,11 +311,22 @@ impl Detection {
             b.finish(&mut raised);
         }
         self.emit(raised)?;
-        if let Some((p, w)) = &mut self.alerts_out {
+        if let Some((g, w)) = &mut self.alerts_out {
             w.flush()
-                .with_context(|| format!("writing {}", p.display()))?;
+                .with_context(|| format!("writing {}", g.path().display()))?;
         }
         Ok(())
+    }
+
+    /// Renames the finished `--alerts-out` file into place (after [`Detection::finish`]).
+    pub fn commit_alerts_out(&mut self) -> Result<()> {
+        match self.alerts_out.take() {
+            Some((g, w)) => {
+                drop(w);
+                g.commit()
+            }
+            None => Ok(()),
+        }
     }
 
     /// Alerts raised since the last call, for the database writer.
@@ -348,10 +356,10 @@ impl Detection {
                     None => self.tally.untracked_sources += 1,
                 }
             }
-            if let Some((p, w)) = &mut self.alerts_out {
+            if let Some((g, w)) = &mut self.alerts_out {
                 serde_json::to_writer(&mut *w, a)
                     .and_then(|_| w.write_all(b"\n").map_err(serde_json::Error::io))
-                    .with_context(|| format!("writing {}", p.display()))?;
+                    .with_context(|| format!("writing {}", g.path().display()))?;
             }
         }
         if self.keep_pending {

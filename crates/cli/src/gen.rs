@@ -5,7 +5,6 @@
 //! echo). Packets of the slots are interleaved in time; when a conversation ends its slot starts
 //! the next one until N flows have been started. Same seed, same bytes.
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 
@@ -454,8 +453,7 @@ fn checksum(h: &[u8]) -> u16 {
 
 /// Generates the capture described by `args`.
 pub fn generate(args: &GenArgs) -> Result<GenReport> {
-    let file =
-        File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let (guard, file) = crate::output::OutputFile::create(&args.out)?;
     let mut w = PcapWriter::new(
         BufWriter::with_capacity(1 << 20, file),
         LinkType::ETHERNET,
@@ -501,10 +499,12 @@ pub fn generate(args: &GenArgs) -> Result<GenReport> {
         }
     }
     report.flows = started;
+    // `finish` flushes the buffer; the file is synced by the commit.
     let out = w
         .finish()
         .with_context(|| format!("writing {}", args.out.display()))?;
     drop(out);
+    guard.commit()?;
     report.bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     Ok(report)
 }

@@ -1,5 +1,6 @@
 //! `analyze --db`: flows and windows go to the store from a writer thread, in batches, through
 //! a bounded channel (the meter waits when the database falls behind; nothing is dropped).
+//! When the writer fails, its error is the one reported (see [`writer_cause`]).
 
 use std::fs::File;
 use std::io::Read;
@@ -47,21 +48,31 @@ fn hex(b: &[u8]) -> String {
 /// What identifies the inputs: a name and one digest (for several files, of their sorted
 /// digests).
 pub fn describe(inputs: &[PathBuf], sensor: &str) -> Result<NewCapture> {
-    let mut digests = inputs
+    // A stream (stdin, a FIFO) can be read only once, by the meter: it has no digest, so it
+    // is never taken for a duplicate.
+    let streamed = inputs
         .iter()
-        .map(|p| sha256_file(p))
-        .collect::<Result<Vec<_>>>()?;
-    let sha256 = if digests.len() == 1 {
-        digests.remove(0)
+        .any(|p| packet::source::input_size(p).is_none());
+    let sha256 = if streamed {
+        None
     } else {
-        digests.sort();
-        let mut h = Sha256::new();
-        for d in &digests {
-            h.update(d.as_bytes());
-        }
-        hex(&h.finalize())
+        let mut digests = inputs
+            .iter()
+            .map(|p| sha256_file(p))
+            .collect::<Result<Vec<_>>>()?;
+        Some(if digests.len() == 1 {
+            digests.remove(0)
+        } else {
+            digests.sort();
+            let mut h = Sha256::new();
+            for d in &digests {
+                h.update(d.as_bytes());
+            }
+            hex(&h.finalize())
+        })
     };
     let name = match inputs {
+        [one] if one.as_os_str() == packet::source::STDIN => packet::source::STDIN_NAME.into(),
         [one] => one.display().to_string(),
         many => format!(
             "{} files: {}",
@@ -74,12 +85,11 @@ pub fn describe(inputs: &[PathBuf], sensor: &str) -> Result<NewCapture> {
     };
     let size = inputs
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
+        .filter_map(|p| packet::source::input_size(p))
         .sum();
     Ok(NewCapture {
         name,
-        sha256: Some(sha256),
+        sha256,
         size,
         interface: None,
         sensor: sensor.to_string(),
@@ -129,7 +139,9 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Refuses inputs already stored (unless `force`), starts the capture and the writer.
+    /// Refuses inputs already stored (unless `force`, and even then while another process
+    /// writes a copy), starts the capture and the writer. With `force`, every stored copy is
+    /// replaced when this one completes.
     pub fn start(
         mut store: Box<dyn Store>,
         capture: NewCapture,
@@ -138,25 +150,16 @@ impl Ingest {
         retention: Option<RetentionPolicy>,
     ) -> Result<Self> {
         let target = store.target().to_string();
-        let mut replaces = None;
-        if let Some(sha) = &capture.sha256 {
-            if let Some(old) = store.capture_by_sha256(sha)? {
-                if !force {
-                    return Err(BadInput(
-                        StoreError::Duplicate {
-                            target,
-                            name: old.name,
-                            id: old.id,
-                            sha256: sha.clone(),
-                            status: old.status.as_str(),
-                        }
-                        .to_string(),
-                    )
-                    .into());
-                }
-                replaces = Some(old.id);
-            }
-        }
+        let replaces = match &capture.sha256 {
+            Some(sha) => store::copies_to_replace(store.as_mut(), &capture.name, sha, force)
+                .map_err(|e| match e {
+                    StoreError::Duplicate { .. } | StoreError::BeingWritten { .. } => {
+                        anyhow::Error::from(BadInput(e.to_string()))
+                    }
+                    other => other.into(),
+                })?,
+            None => Vec::new(),
+        };
         let cap = store.begin_capture(&capture)?;
         let (tx, rx) = sync_channel(QUEUE);
         let t = target.clone();
@@ -182,14 +185,20 @@ impl Ingest {
             .map(|tx| tx.send(m).is_ok())
             .unwrap_or(false);
         if sent {
-            Ok(())
-        } else {
-            // The writer stopped; its error is reported by `finish_capture`.
-            Err(ExportError::Io {
-                path: PathBuf::from(&self.target),
-                source: std::io::Error::other("the database writer stopped"),
-            })
+            return Ok(());
         }
+        // The writer stopped (the channel closes when it returns): its own error goes to the
+        // meter inside this one, for `writer_cause` to take out.
+        self.tx = None;
+        let why = match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => std::io::Error::other(e),
+            Some(Err(_)) => std::io::Error::other("the database writer panicked"),
+            Some(Ok(Ok(_))) | None => std::io::Error::other("the database writer stopped"),
+        };
+        Err(ExportError::Io {
+            path: PathBuf::from(&self.target),
+            source: why,
+        })
     }
 
     /// A sender of windows beside the flow sink (flush it before `finish_capture`).
@@ -206,27 +215,59 @@ impl Ingest {
         totals: CaptureTotals,
         status: CaptureStatus,
     ) -> Result<Written> {
-        let queued = self.send_flows().is_ok()
-            && (self.alerts.is_empty() || {
-                let a = std::mem::take(&mut self.alerts);
-                self.send(Msg::Alerts(a)).is_ok()
-            })
-            && self.send(Msg::Finish(totals, status)).is_ok();
+        if let Err(e) = self
+            .send_flows()
+            .and_then(|()| self.send(Msg::Finish(totals, status)))
+        {
+            return Err(writer_cause(e.into()));
+        }
         self.tx = None;
         let joined = self
             .handle
             .take()
-            .ok_or_else(|| anyhow!("database writer already finished"))?
+            .ok_or_else(|| anyhow!("{}: the database writer already finished", self.target))?
             .join()
-            .map_err(|_| anyhow!("the database writer panicked"))?;
-        let w = joined?;
-        if !queued {
-            return Err(anyhow!(
-                "{}: the database writer stopped early",
-                self.target
-            ));
+            .map_err(|_| anyhow!("{}: the database writer panicked", self.target))?;
+        Ok(joined?)
+    }
+}
+
+impl Drop for Ingest {
+    /// A run that ends without `finish_capture` (an error elsewhere) waits for the writer,
+    /// which stores what was queued and marks the capture failed.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
         }
-        Ok(w)
+    }
+}
+
+/// The error to report for a run that stopped on `e`: when `e` is the flow sink's "the
+/// database writer stopped", the writer's own error, which it carries (so that the cause is
+/// said once, not as that echo); otherwise `e`.
+pub fn writer_cause(e: anyhow::Error) -> anyhow::Error {
+    let export = match e.downcast::<ExportError>() {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let ExportError::Io { path, source } = export else {
+        return export.into();
+    };
+    if !source
+        .get_ref()
+        .is_some_and(|inner| inner.is::<StoreError>())
+    {
+        return ExportError::Io { path, source }.into();
+    }
+    match source.into_inner().map(|b| b.downcast::<StoreError>()) {
+        Some(Ok(store_error)) => (*store_error).into(),
+        Some(Err(other)) => ExportError::Io {
+            path,
+            source: std::io::Error::other(other),
+        }
+        .into(),
+        None => anyhow!("{}: the database writer stopped", path.display()),
     }
 }
 
@@ -252,11 +293,12 @@ impl WindowSender {
             return Ok(());
         }
         let ws = std::mem::take(&mut self.buf);
-        match &self.tx {
-            Some(tx) if tx.send(Msg::Windows(ws)).is_ok() => Ok(()),
-            // The writer stopped; its error is reported by `finish_capture`.
-            _ => Err(anyhow!("the database writer stopped")),
+        if let Some(tx) = &self.tx {
+            // When the writer stopped, its error stops the run at the next batch of flows
+            // (see `writer_cause`), or is the one `finish_capture` returns.
+            let _ = tx.send(Msg::Windows(ws));
         }
+        Ok(())
     }
 }
 
@@ -308,7 +350,7 @@ fn write_all(
     mut store: Box<dyn Store>,
     rx: Receiver<Msg>,
     cap: CaptureId,
-    replaces: Option<CaptureId>,
+    replaces: Vec<CaptureId>,
     retention: Option<RetentionPolicy>,
     target: String,
 ) -> Result<Written, StoreError> {
@@ -339,7 +381,7 @@ fn write_all(
                 w.windows += ws.len() as u64;
             }
             Msg::Finish(totals, status) => {
-                store.finish_capture(cap, &totals, status, replaces)?;
+                store.finish_capture(cap, &totals, status, &replaces)?;
                 return Ok(true);
             }
         }
@@ -360,8 +402,9 @@ fn write_all(
             }
         }
     }
-    if let Some(e) = failure {
-        // Say how far it got; the written batches stay.
+    if failure.is_some() || !finished {
+        // Say how far it got; the written batches stay. (Without an error of its own, the
+        // run stopped on another error, which it reports.)
         let _ = store.finish_capture(
             cap,
             &CaptureTotals {
@@ -369,8 +412,10 @@ fn write_all(
                 ..CaptureTotals::default()
             },
             CaptureStatus::Failed,
-            None,
+            &[],
         );
+    }
+    if let Some(e) = failure {
         return Err(e);
     }
     if finished {

@@ -1,5 +1,6 @@
 //! `netvigil export`, `netvigil archive` and `netvigil retain`: the stored history as files,
-//! cold storage, and retention on demand.
+//! cold storage, and retention on demand. Each reads an existing database: a missing or
+//! foreign one is bad input (exit 2), never created.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use store::lake::{self, ConfidenceBand, ExportSpec, PartitionFile};
 use store::{ExportFormat, Layout, TimeRange};
 
 use crate::analyze::Outcome;
-use crate::ingest::{open_store, parse_age, parse_size, policy};
+use crate::ingest::{parse_age, parse_size, policy};
 use crate::BadInput;
 
 /// The database a command reads unless `--db` names another.
@@ -21,15 +22,19 @@ pub struct ExportArgs {
     /// Database: a SQLite file or postgres://user@host:port/database.
     #[arg(long, default_value = DEFAULT_DB)]
     pub db: String,
-    /// Flows first seen at or after this: 2017-07-07, 2017-07-07T09:00:00Z, or an age (24h, 7d).
+    /// Rows at or after this (flows by first packet, alerts by when raised, windows by start):
+    /// 2017-07-07, 2017-07-07T09:00:00Z, or an age (24h, 7d).
     #[arg(long, value_parser = parse_time)]
     pub since: Option<i64>,
-    /// Flows first seen before this (same forms).
+    /// Rows before this (same forms).
     #[arg(long, value_parser = parse_time)]
     pub until: Option<i64>,
-    /// File format.
-    #[arg(long, default_value = "parquet", value_parser = ["parquet", "csv", "jsonl"])]
-    pub format: String,
+    /// What to export: flows (with their scores), alerts, or traffic windows.
+    #[arg(long, default_value = "flows", value_parser = ["flows", "alerts", "windows"])]
+    pub what: String,
+    /// File format [default: parquet; jsonl for windows, the only format they are written in].
+    #[arg(long, value_parser = ["parquet", "csv", "jsonl"])]
+    pub format: Option<String>,
     /// Output directory (files go to DIR/date=YYYY-MM-DD/).
     #[arg(long)]
     pub out: PathBuf,
@@ -97,18 +102,39 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     ))
 }
 
-fn print_files(verb: &str, files: &[PartitionFile]) {
+fn print_files(verb: &str, what: &str, files: &[PartitionFile]) {
     let rows: u64 = files.iter().map(|f| f.rows).sum();
     for f in files {
         eprintln!("  {} ({} rows)", f.path.display(), f.rows);
     }
-    eprintln!("{verb} {rows} flows in {} files", files.len());
+    eprintln!("{verb} {rows} {what} in {} files", files.len());
+}
+
+/// Opens the database of `--db`, which must exist and be netvigil's.
+fn open_existing(db: &str) -> Result<Box<dyn store::Store>> {
+    store::open_existing(db).map_err(|e| BadInput(e.to_string()).into())
 }
 
 /// Runs `netvigil export`.
 pub fn export(a: &ExportArgs) -> Result<Outcome> {
-    let format = ExportFormat::parse(&a.format)
-        .ok_or_else(|| BadInput(format!("unknown format {}", a.format)))?;
+    let default = if a.what == "windows" {
+        "jsonl"
+    } else {
+        "parquet"
+    };
+    let name = a.format.as_deref().unwrap_or(default);
+    let format =
+        ExportFormat::parse(name).ok_or_else(|| BadInput(format!("unknown format {name}")))?;
+    if a.what == "windows" && format != ExportFormat::Jsonl {
+        return Err(BadInput(format!(
+            "--what windows is written as JSON Lines only (--format jsonl), not {name}: a \
+             window holds nested lists"
+        ))
+        .into());
+    }
+    if a.training && a.what != "flows" {
+        return Err(BadInput(format!("--training exports flows, not {}", a.what)).into());
+    }
     let range = TimeRange {
         from: Timestamp(a.since.unwrap_or(TimeRange::ALL.from.0)),
         to: Timestamp(a.until.unwrap_or(TimeRange::ALL.to.0)),
@@ -125,23 +151,29 @@ pub fn export(a: &ExportArgs) -> Result<Outcome> {
             (false, ExportFormat::Csv) => Layout::Cic2017,
             (false, _) => Layout::Canonical,
         },
-        labels: a.training,
+        // Stored flows carry their score: every export ends with it (empty where a flow
+        // was not scored), so the files of all days share one schema.
+        labels: true,
         training: a.training.then_some(ConfidenceBand {
             below: a.confidence_below,
             above: a.confidence_above,
         }),
     };
-    let mut store = open_store(&a.db)?;
-    let files = lake::export(store.as_mut(), &spec, &a.out)?;
-    print_files("exported", &files);
+    let mut store = open_existing(&a.db)?;
+    let files = match a.what.as_str() {
+        "alerts" => lake::export_alerts(store.as_mut(), range, format, &a.out)?,
+        "windows" => lake::export_windows(store.as_mut(), range, &a.out)?,
+        _ => lake::export(store.as_mut(), &spec, &a.out)?,
+    };
+    print_files("exported", &a.what, &files);
     Ok(Outcome::Clean)
 }
 
 /// Runs `netvigil archive`.
 pub fn archive(a: &ArchiveArgs) -> Result<Outcome> {
-    let mut store = open_store(&a.db)?;
+    let mut store = open_existing(&a.db)?;
     let files = lake::archive(store.as_mut(), Timestamp(now_us() - a.older_than), &a.out)?;
-    print_files("archived and dropped", &files);
+    print_files("archived and dropped", "flows", &files);
     Ok(Outcome::Clean)
 }
 
@@ -150,7 +182,7 @@ pub fn retain(a: &RetainArgs) -> Result<Outcome> {
     let Some(p) = policy(a.retain, a.max_db_size) else {
         return Err(BadInput("give --retain AGE and/or --max-db-size SIZE".into()).into());
     };
-    let mut store = open_store(&a.db)?;
+    let mut store = open_existing(&a.db)?;
     let r = store.retain(&p)?;
     eprintln!(
         "removed {} flows, {} windows, {} alerts{}{}; {} in use",

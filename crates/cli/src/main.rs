@@ -10,6 +10,7 @@ mod gen;
 mod ingest;
 mod lake_cmd;
 mod model_cmd;
+mod output;
 mod summary;
 
 use std::process::ExitCode;
@@ -26,11 +27,12 @@ const EXIT_BAD_INPUT: u8 = 2;
 #[derive(Parser, Debug)]
 #[command(
     name = "netvigil",
-    version,
+    version = env!("NETVIGIL_VERSION"),
     about = "Network traffic analyzer and intrusion detection: packets to flows with the CICFlowMeter feature set",
     after_help = "Exit status: 0 success; 1 internal error; 2 bad input (a file missing, not a capture, \
                   truncated or corrupt: the error names the file and byte offset, and the flows of the \
-                  readable part are still written)."
+                  readable part are still written); 130/143 stopped by SIGINT/SIGTERM (what was read \
+                  is written; a stored capture is marked failed)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,8 +52,8 @@ enum Cmd {
     Chart(chart_cmd::ChartArgs),
     /// Print the flow column table (names, units, definitions, accepted aliases) as Markdown.
     Features,
-    /// Write stored flows as files partitioned by date (Parquet, CSV in the CIC layout, JSON
-    /// Lines), or as training data with labels and scores.
+    /// Write stored flows (or, with `--what`, alerts or windows) as files partitioned by date
+    /// (Parquet, CSV, JSON Lines), or flows as training data with labels and scores.
     Export(lake_cmd::ExportArgs),
     /// Move whole days older than an age from the database to Parquet, dropping each day only
     /// after its file is written and verified.
@@ -67,6 +69,43 @@ enum Cmd {
     Baseline(baseline_cmd::BaselineArgs),
     /// Evaluate a flow model on labelled flows: per-class and attack-vs-benign figures.
     Eval(model_cmd::EvalArgs),
+    /// Print a shell completion script: `netvigil completions bash > /etc/bash_completion.d/netvigil`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man {
+        /// Directory for netvigil.1 and netvigil-COMMAND.1 (default: print netvigil.1).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// Writes the manual: the top page to standard output, or every command's page into `dir`.
+fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<analyze::Outcome> {
+    use anyhow::Context;
+    let cmd = <Cli as clap::CommandFactory>::command().version(env!("NETVIGIL_VERSION"));
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .context("writing the manual page")?;
+        return Ok(analyze::Outcome::Clean);
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut pages = vec![("netvigil".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("netvigil-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut roff)
+            .with_context(|| format!("rendering {name}.1"))?;
+        output::write_atomic(&dir.join(format!("{name}.1")), &roff)?;
+    }
+    Ok(analyze::Outcome::Clean)
 }
 
 /// An error that is the input's fault (exit 2), as opposed to ours (exit 1).
@@ -97,6 +136,12 @@ fn main() -> ExitCode {
         Cmd::Eval(a) => model_cmd::eval(&a),
         Cmd::Import(a) => model_cmd::import(&a),
         Cmd::Baseline(b) => baseline_cmd::run(&b),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "netvigil", &mut std::io::stdout());
+            Ok(analyze::Outcome::Clean)
+        }
+        Cmd::Man { out } => man_pages(out.as_deref()),
         Cmd::Features => {
             print!("{}", features_cmd::markdown());
             Ok(analyze::Outcome::Clean)
@@ -105,6 +150,7 @@ fn main() -> ExitCode {
     match result {
         Ok(analyze::Outcome::Clean) => ExitCode::from(EXIT_OK),
         Ok(analyze::Outcome::BadInput) => ExitCode::from(EXIT_BAD_INPUT),
+        Ok(analyze::Outcome::Interrupted(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
         Err(e) if e.is::<BadInput>() => {
             eprintln!("netvigil: {e:#}");
             ExitCode::from(EXIT_BAD_INPUT)

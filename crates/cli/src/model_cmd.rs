@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use detect::dataset::{stratified_split, time_split, Dataset};
 use detect::metrics::{evaluate_model, Evaluation};
 use detect::train::{fit, Params};
@@ -113,6 +113,8 @@ fn benign_index(d: &Dataset, name: Option<&str>) -> Result<usize> {
 /// `netvigil train`.
 pub fn train(a: &TrainArgs) -> Result<Outcome> {
     let (d, files) = read_data(&a.data, &a.label_column)?;
+    let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+    crate::output::check_distinct(&paths, &[("--out", &a.out)])?;
     if d.classes.len() < 2 {
         return Err(BadInput(format!(
             "{}: a single class ({}) in {} rows: a classifier needs benign and attack flows",
@@ -182,7 +184,7 @@ pub fn train(a: &TrainArgs) -> Result<Outcome> {
     f.model.header.training.files = file_names(&files);
     f.model.header.metrics = serde_json::Value::Object(metrics);
     let bytes = f.model.to_bytes();
-    write_atomic(&a.out, &bytes)?;
+    crate::output::write_atomic(&a.out, &bytes)?;
     eprintln!(
         "wrote {} ({} bytes): {} classes, {} rounds, threshold {:.6} for FPR {}, temperature {:.4}, trained in {:.1} s",
         a.out.display(),
@@ -211,14 +213,6 @@ fn file_names(files: &[String]) -> Vec<String> {
 
 fn names(d: &Dataset) -> Vec<&str> {
     d.features.iter().map(|s| s.as_str()).collect()
-}
-
-/// Writes a file whole or not at all.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
 }
 
 /// The bundled default model (trained by `scripts/train-default-model.sh`).
@@ -378,6 +372,7 @@ pub fn import(a: &ImportArgs) -> Result<Outcome> {
         (None, Some(p)) => (p, "xgboost"),
         (None, None) => return Err(BadInput("--lightgbm or --xgboost is required".into()).into()),
     };
+    crate::output::check_distinct(std::slice::from_ref(path), &[("--out", &a.out)])?;
     let bad = |e: &dyn std::fmt::Display| BadInput(format!("{}: {e}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(&e))?;
     let mut ens = match kind {
@@ -425,7 +420,7 @@ pub fn import(a: &ImportArgs) -> Result<Outcome> {
     // Refuse here, not at the first analyze, a model the meter cannot feed.
     Scorer::new(model.clone(), &crate::detection::meter_features()).map_err(|e| bad(&e))?;
     let bytes = model.to_bytes();
-    write_atomic(&a.out, &bytes)?;
+    crate::output::write_atomic(&a.out, &bytes)?;
     eprintln!(
         "wrote {} ({} bytes): {} trees, {} classes, benign {}, threshold {}",
         a.out.display(),

@@ -1,25 +1,9 @@
 //! The command line end to end: outputs, layouts, the demo and the documented feature table.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn nv() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_netvigil"))
-}
-
-fn data(rel: &str) -> PathBuf {
-    let base = match std::env::var_os("NETVIGIL_DATA") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    };
-    base.join(rel)
-}
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netvigil-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::*;
+use std::path::Path;
 
 #[test]
 fn docs_features_table_is_the_programs_own_table() {

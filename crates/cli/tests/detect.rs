@@ -2,29 +2,13 @@
 //! on the improved CIC-IDS2017 flows, the bundled model's reproducibility, alerts and scores
 //! in the store, and the one-line, exit-2 errors for bad training data and bad models.
 
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use detect::Model;
-
-fn nv() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_netvigil"))
-}
-
-fn data(rel: &str) -> PathBuf {
-    let base = match std::env::var_os("NETVIGIL_DATA") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    };
-    base.join(rel)
-}
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netvigil-detect-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn ok(o: &Output) -> String {
     assert!(

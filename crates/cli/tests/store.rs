@@ -2,46 +2,16 @@
 //! data lake read back by the arrow reader, crash safety under SIGKILL, and the one-line,
 //! exit-2 errors for databases that cannot be used.
 
+mod common;
+
+use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-fn nv() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_netvigil"))
-}
-
-fn pcap(name: &str) -> PathBuf {
-    let base = match std::env::var_os("NETVIGIL_DATA") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-    };
-    base.join("nfstream/pcaps").join(name)
-}
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netvigil-store-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn sql_count(db: &Path, sql: &str) -> i64 {
     rusqlite::Connection::open(db)
@@ -194,9 +164,18 @@ fn exported_parquet_reads_back_as_the_metered_flows_partitioned_by_date() {
     }
     let (names, rows) = parquet_rows(&files);
     let (want_names, want_rows) = parquet_rows(&[direct]);
-    assert_eq!(names, want_names);
-    assert_eq!(rows.len(), want_rows.len());
-    assert_eq!(rows, want_rows);
+    // Every flow export also carries the stored score's columns.
+    assert_eq!(names[..want_names.len()], want_names[..]);
+    assert_eq!(
+        &names[want_names.len()..],
+        ["Label", "Attack Probability", "Confidence"]
+    );
+    let mut trimmed: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r[..want_names.len()].to_vec())
+        .collect();
+    trimmed.sort();
+    assert_eq!(trimmed, want_rows);
     // A range selects the flows first seen in it: from the second day on.
     let day2 = sql_count(
         &db,
@@ -263,17 +242,13 @@ fn archive_moves_old_days_to_parquet_and_drops_exactly_those_rows() {
     assert_eq!(sql_count(&db, "SELECT COUNT(*) FROM flows"), 0);
     let (names, archived) = parquet_rows(&files_under(&d.join("archive"), "parquet"));
     let (before_names, before) = parquet_rows(&files_under(&d.join("before"), "parquet"));
-    // The archive also carries the (empty) label columns.
-    assert_eq!(names[..before_names.len()], before_names[..]);
+    // Both carry the score's columns.
+    assert_eq!(names, before_names);
     assert_eq!(
-        &names[before_names.len()..],
+        names[names.len() - 3..],
         ["Label", "Attack Probability", "Confidence"]
     );
-    let trimmed: Vec<Vec<String>> = archived
-        .into_iter()
-        .map(|r| r[..before_names.len()].to_vec())
-        .collect();
-    assert_eq!(trimmed, before);
+    assert_eq!(archived, before);
     // The rollups keep the history the dashboard aggregates.
     assert!(sql_count(&db, "SELECT COUNT(*) FROM talkers_1h") > 0);
 }
@@ -350,7 +325,7 @@ fn a_sigkilled_ingest_leaves_a_sound_database_of_whole_batches() {
         .query_row("SELECT SUM(flows) FROM protocols_1m", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rolled, n);
-    // A rerun is refused (and says the earlier ingest did not complete), --force replaces it.
+    // A rerun is refused, and says that the earlier ingest was interrupted, by which process.
     let again = nv()
         .arg("analyze")
         .arg(&cap)
@@ -359,7 +334,265 @@ fn a_sigkilled_ingest_leaves_a_sound_database_of_whole_batches() {
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("ingesting"), "{}", stderr(&again));
+    let pid = child.id();
+    assert!(
+        stderr(&again).contains(&format!(
+            "capture 1 was interrupted: its writer, pid {pid} on {}, died after storing {n} flows",
+            host()
+        )),
+        "{}",
+        stderr(&again)
+    );
+}
+
+/// This host's name, as a capture's writer records it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Starts `analyze CAPTURE --db DB ARGS` and SIGKILLs it once capture `id` has at least
+/// `flows` flows stored, while it is still writing; returns its pid and the flows it stored.
+fn kill_while_writing(db: &Path, capture: &Path, args: &[&str], id: i64, flows: i64) -> (u32, i64) {
+    let mut child = nv()
+        .arg("analyze")
+        .arg(capture)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .arg("-q")
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let stored = |db: &Path| {
+        rusqlite::Connection::open(db)
+            .ok()
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT COUNT(*) FROM flows WHERE capture_id = ?1",
+                    [id],
+                    |r| r.get::<_, i64>(0),
+                )
+                .ok()
+            })
+            .unwrap_or(0)
+    };
+    while stored(db) < flows {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ingest ended before it was killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    assert!(!child.wait().unwrap().success());
+    (child.id(), stored(db))
+}
+
+/// What a database holds, summed: captures, flows, every rollup, alerts and their rollup,
+/// windows.
+fn store_sums(db: &Path) -> Vec<(&'static str, i64)> {
+    [
+        "SELECT COUNT(*) FROM captures",
+        "SELECT COUNT(*) FROM captures WHERE status = 'complete'",
+        "SELECT COUNT(*) FROM flows",
+        "SELECT SUM(flows) FROM captures",
+        "SELECT COUNT(*) + SUM(flows) + SUM(packets) + SUM(bytes) FROM protocols_1m",
+        "SELECT COUNT(*) + SUM(bytes_sent) + SUM(packets_received) + SUM(flows) FROM talkers_1m",
+        "SELECT COUNT(*) + SUM(bytes_received) + SUM(packets_sent) + SUM(flows) FROM talkers_1h",
+        "SELECT COUNT(*) + SUM(flows) + SUM(packets) + SUM(bytes) FROM ports_1m",
+        "SELECT COUNT(*) + SUM(flows) + SUM(packets) + SUM(bytes) FROM ports_1h",
+        "SELECT COUNT(*) FROM alerts",
+        "SELECT SUM(severity) FROM alerts",
+        "SELECT COUNT(*) FROM alerts_1m",
+        "SELECT SUM(alerts) FROM alerts_1m",
+        "SELECT SUM(max_severity) FROM alerts_1m",
+        "SELECT COUNT(*) FROM windows",
+        "SELECT SUM(packets) + SUM(bytes) FROM windows",
+    ]
+    .into_iter()
+    .map(|q| (q, sql_count(db, q)))
+    .collect()
+}
+
+#[test]
+fn forced_reruns_after_killed_ingests_store_the_capture_once() {
+    let d = temp("force-kill");
+    let cap = d.join("k.pcap");
+    run(nv()
+        .args([
+            "gen",
+            "--flows",
+            "20000",
+            "--packets",
+            "400000",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&cap));
+    let once = d.join("once.db");
+    run(nv()
+        .arg("analyze")
+        .arg(&cap)
+        .arg("--db")
+        .arg(&once)
+        .arg("-q"));
+    let want = store_sums(&once);
+    assert!(want[2].1 == 20_000 && want[9].1 > 0, "{want:?}");
+
+    let db = d.join("k.db");
+    let batch = ["--db-batch", "200"];
+    let (pid1, n1) = kill_while_writing(&db, &cap, &batch, 1, 1000);
+    let forced = ["--db-batch", "200", "--force"];
+    let (pid2, n2) = kill_while_writing(&db, &cap, &forced, 2, 1000);
+    // Refused without --force, saying what each copy is.
+    let again = nv()
+        .arg("analyze")
+        .arg(&cap)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    let msg = stderr(&again);
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    let host = host();
+    assert!(
+        msg.contains(&format!(
+            "capture 1 was interrupted: its writer, pid {pid1} on {host}, died after storing \
+             {n1} flows, capture 2 was interrupted: its writer, pid {pid2} on {host}, died \
+             after storing {n2} flows; use --force to replace them"
+        )),
+        "{msg}"
+    );
+    run(nv()
+        .arg("analyze")
+        .arg(&cap)
+        .arg("--db")
+        .arg(&db)
+        .args(["--force", "-q"]));
+    // As if stored once.
+    assert_eq!(store_sums(&db), want);
+    assert_eq!(
+        sql_count(
+            &db,
+            "SELECT MIN(id) FROM captures WHERE status = 'complete'"
+        ),
+        3
+    );
+}
+
+#[test]
+fn two_analyses_into_one_sqlite_file_both_complete() {
+    let d = temp("two-writers");
+    let mut want = Vec::new();
+    let caps: Vec<PathBuf> = (1..=2)
+        .map(|seed| {
+            let cap = d.join(format!("c{seed}.pcap"));
+            run(nv()
+                .args(["gen", "--flows", "20000", "--packets", "200000", "--seed"])
+                .arg(seed.to_string())
+                .arg("--out")
+                .arg(&cap));
+            let alone = d.join(format!("alone{seed}.db"));
+            run(nv()
+                .arg("analyze")
+                .arg(&cap)
+                .arg("--db")
+                .arg(&alone)
+                .arg("-q"));
+            want.push((
+                cap.display().to_string(),
+                "complete".to_string(),
+                sql_count(&alone, "SELECT COUNT(*) FROM flows"),
+            ));
+            cap
+        })
+        .collect();
+    let db = d.join("shared.db");
+    // Small batches, so that the two writers take turns many times.
+    let children: Vec<_> = caps
+        .iter()
+        .map(|cap| {
+            nv().arg("analyze")
+                .arg(cap)
+                .arg("--db")
+                .arg(&db)
+                .args(["--db-batch", "100", "-q"])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT name, status, (SELECT COUNT(*) FROM flows WHERE capture_id = captures.id) \
+             FROM captures ORDER BY name",
+        )
+        .unwrap();
+    let got: Vec<(String, String, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(got, want);
+    assert_eq!(
+        sql_count(&db, "SELECT SUM(flows) FROM protocols_1m"),
+        want.iter().map(|w| w.2).sum::<i64>()
+    );
+}
+
+#[test]
+fn a_full_disk_is_reported_once_as_the_cause() {
+    let d = temp("full-disk");
+    let cap = d.join("c.pcap");
+    run(nv()
+        .args(["gen", "--flows", "20000", "--packets", "200000", "--out"])
+        .arg(&cap));
+    let small = d.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&small)
+        .output()
+        .unwrap();
+    if !mounted.status.success() {
+        eprintln!(
+            "skipped: cannot mount a 3 MB tmpfs here ({})",
+            stderr(&mounted).trim()
+        );
+        return;
+    }
+    let db = small.join("k.db");
+    let out = nv()
+        .arg("analyze")
+        .arg(&cap)
+        .arg("--db")
+        .arg(&db)
+        .args(["--db-batch", "1000", "-q"])
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(&small).status();
+    let msg = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{msg}");
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    let prefix = format!("netvigil: internal error: {}: ", db.display());
+    assert!(
+        msg.starts_with(&prefix) && msg.trim_end().ends_with(": no space left on device"),
+        "{msg}"
+    );
+    assert_eq!(msg.matches("no space left on device").count(), 1, "{msg}");
 }
 
 /// Runs `analyze --db DB` on a small capture: exit status 2, one line naming `names`.

@@ -161,7 +161,7 @@ fn main() {
             flows,
             ..CaptureTotals::default()
         };
-        s.finish_capture(cap, &totals, CaptureStatus::Complete, None)
+        s.finish_capture(cap, &totals, CaptureStatus::Complete, &[])
             .unwrap();
         let secs = started.elapsed().as_secs_f64() - made;
         println!(

@@ -1,17 +1,18 @@
 //! The data lake: stored flows written as files partitioned by UTC date
-//! (`DIR/date=YYYY-MM-DD/flows.parquet`), for training data and cold archives. `archive` drops
-//! a day from the database only after its Parquet file was written, read back in full and
-//! found to hold exactly the day's rows.
+//! (`DIR/date=YYYY-MM-DD/flows.parquet`), for training data and cold archives, and stored
+//! alerts and windows the same way (`alerts.<ext>`, `windows.jsonl`). `archive` drops a day
+//! from the database only after its Parquet file was written, read back in full and found to
+//! hold exactly the day's rows.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use packet::Timestamp;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::export::{self, ExportError, ExportFormat, FlowSink, Layout};
-use crate::model::{StoredFlow, TimeRange};
+use crate::export::{self, AlertSink, ExportError, ExportFormat, FlowSink, Layout, WindowSink};
+use crate::model::{AlertFilter, TimeRange};
 use crate::{day_of, Store, StoreError, DAY_US};
 
 /// A failed lake operation.
@@ -89,24 +90,46 @@ pub fn partition_dir(dir: &Path, day: i64) -> PathBuf {
 }
 
 /// The day file being written.
-struct OpenFile {
+struct OpenFile<S> {
     day: i64,
     tmp: PathBuf,
     path: PathBuf,
-    sink: Box<dyn FlowSink>,
+    sink: S,
     rows: u64,
 }
 
+/// Opens a sink on a file: the writer, and the final path (for messages).
+type OpenSink<'a, S> =
+    Box<dyn FnMut(Box<dyn Write + Send>, PathBuf) -> Result<S, ExportError> + 'a>;
+
 /// Writes one file per day; each is written under a temporary name and renamed when complete.
-struct Partitioner<'a> {
+/// Rows come in day order (a day is not reopened).
+struct Partitioner<'a, S> {
     dir: &'a Path,
     name: String,
-    spec: ExportSpec,
-    open: Option<OpenFile>,
+    open_sink: OpenSink<'a, S>,
+    finish: fn(&mut S) -> Result<(), ExportError>,
+    open: Option<OpenFile<S>>,
     done: Vec<PartitionFile>,
 }
 
-impl Partitioner<'_> {
+impl<'a, S> Partitioner<'a, S> {
+    fn new(
+        dir: &'a Path,
+        name: &str,
+        open_sink: OpenSink<'a, S>,
+        finish: fn(&mut S) -> Result<(), ExportError>,
+    ) -> Self {
+        Partitioner {
+            dir,
+            name: name.to_string(),
+            open_sink,
+            finish,
+            open: None,
+            done: Vec::new(),
+        }
+    }
+
     fn close(&mut self) -> Result<(), ExportError> {
         if let Some(OpenFile {
             day,
@@ -116,7 +139,7 @@ impl Partitioner<'_> {
             rows,
         }) = self.open.take()
         {
-            sink.finish()?;
+            (self.finish)(&mut sink)?;
             drop(sink);
             std::fs::rename(&tmp, &path).map_err(|source| ExportError::Io {
                 path: path.clone(),
@@ -127,8 +150,13 @@ impl Partitioner<'_> {
         Ok(())
     }
 
-    fn write(&mut self, f: &StoredFlow) -> Result<(), ExportError> {
-        let day = day_of(f.record.first.0);
+    /// Writes one row of the day of `t` with `write`.
+    fn write(
+        &mut self,
+        t: i64,
+        write: impl FnOnce(&mut S) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
+        let day = day_of(t);
         if self.open.as_ref().map(|o| o.day) != Some(day) {
             self.close()?;
             let pdir = partition_dir(self.dir, day);
@@ -143,10 +171,7 @@ impl Partitioner<'_> {
                 path: tmp.clone(),
                 source,
             })?;
-            let sink = export::open_with(
-                self.spec.format,
-                self.spec.layout,
-                self.spec.labels,
+            let sink = (self.open_sink)(
                 Box::new(BufWriter::with_capacity(1 << 20, file)),
                 path.clone(),
             )?;
@@ -159,15 +184,21 @@ impl Partitioner<'_> {
             });
         }
         if let Some(o) = self.open.as_mut() {
-            o.sink.write_scored(&f.record, f.score.as_ref())?;
+            write(&mut o.sink)?;
             o.rows += 1;
         }
         Ok(())
     }
+
+    /// Closes the last file; the files written.
+    fn done(mut self) -> Result<Vec<PartitionFile>, ExportError> {
+        self.close()?;
+        Ok(self.done)
+    }
 }
 
-/// Exports stored flows (oldest first) into `dir`, one file per UTC day, named
-/// `flows.<ext>`; returns the files written.
+/// Exports stored flows (oldest first) into `dir`, one file per UTC day of their first packet,
+/// named `flows.<ext>`; returns the files written.
 pub fn export(
     store: &mut dyn Store,
     spec: &ExportSpec,
@@ -187,13 +218,12 @@ fn export_named(
     dir: &Path,
     name: &str,
 ) -> Result<Vec<PartitionFile>, LakeError> {
-    let mut p = Partitioner {
+    let mut p: Partitioner<Box<dyn FlowSink>> = Partitioner::new(
         dir,
-        name: name.to_string(),
-        spec: *spec,
-        open: None,
-        done: Vec::new(),
-    };
+        name,
+        Box::new(|out, path| export::open_with(spec.format, spec.layout, spec.labels, out, path)),
+        |s| s.finish(),
+    );
     let mut failure: Option<ExportError> = None;
     store
         .scan_flows(spec.range, &mut |f| {
@@ -203,7 +233,10 @@ fn export_named(
                     _ => return Ok(()),
                 }
             }
-            p.write(&f).map_err(|e| {
+            p.write(f.record.first.0, |s| {
+                s.write_scored(&f.record, f.score.as_ref())
+            })
+            .map_err(|e| {
                 let msg = e.to_string();
                 failure = Some(e);
                 msg
@@ -213,8 +246,56 @@ fn export_named(
             Some(f) => LakeError::Export(f),
             None => LakeError::Store(e),
         })?;
-    p.close()?;
-    Ok(p.done)
+    Ok(p.done()?)
+}
+
+/// Exports the alerts raised in a range (oldest first) into `dir`, one file per UTC day of
+/// their time, named `alerts.<ext>`, with [`export::ALERT_COLUMNS`]; returns the files
+/// written. The range's alerts are read at once (alerts are few next to flows).
+pub fn export_alerts(
+    store: &mut dyn Store,
+    range: TimeRange,
+    format: ExportFormat,
+    dir: &Path,
+) -> Result<Vec<PartitionFile>, LakeError> {
+    let filter = AlertFilter {
+        time: Some(range),
+        ..AlertFilter::default()
+    };
+    // Newest first from the store.
+    let mut alerts = store.alerts(&filter, usize::MAX)?;
+    alerts.reverse();
+    let mut p: Partitioner<Box<dyn AlertSink>> = Partitioner::new(
+        dir,
+        &format!("alerts.{}", extension(format)),
+        Box::new(move |out, path| export::open_alerts(format, out, path)),
+        |s| s.finish(),
+    );
+    for a in &alerts {
+        p.write(a.alert.time.0, |s| s.write(a))?;
+    }
+    Ok(p.done()?)
+}
+
+/// Exports the traffic windows starting in a range (oldest first) into `dir` as JSON Lines,
+/// one file per UTC day of their start, named `windows.jsonl`, each line a window as stored;
+/// returns the files written.
+pub fn export_windows(
+    store: &mut dyn Store,
+    range: TimeRange,
+    dir: &Path,
+) -> Result<Vec<PartitionFile>, LakeError> {
+    let windows = store.windows(range, None)?;
+    let mut p: Partitioner<WindowSink> = Partitioner::new(
+        dir,
+        "windows.jsonl",
+        Box::new(|out, path| Ok(WindowSink::new(out, path))),
+        |s| s.finish(),
+    );
+    for w in &windows {
+        p.write(w.start_us, |s| s.write(w))?;
+    }
+    Ok(p.done()?)
 }
 
 /// Rows in a Parquet file, read in full (every column decoded).

@@ -11,6 +11,7 @@ pub mod query;
 pub mod rollup;
 pub mod schema;
 pub mod sqlite;
+pub mod views;
 
 use std::net::IpAddr;
 
@@ -21,8 +22,9 @@ pub use export::{ExportError, ExportFormat, FlowSink, Layout};
 pub use model::*;
 
 /// The schema version this binary writes and understands. Version 2 stores the feature
-/// vector in one column and leads the address and port indexes with the minute.
-pub const SCHEMA_VERSION: i64 = 2;
+/// vector in one column and leads the address and port indexes with the minute; version 3
+/// records each capture's writer and heartbeat (`schema::CAPTURE_WRITER_COLUMNS`).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A failed query that is not a lost connection, naming the database and what was being done.
 pub(crate) fn query_err(target: &str, context: &str, e: impl std::fmt::Display) -> StoreError {
@@ -42,12 +44,24 @@ pub(crate) fn now_us() -> i64 {
         .unwrap_or(0)
 }
 
-/// What to do with a database at schema `version` (0: empty): `Ok(true)` create the schema,
-/// `Ok(false)` use it; a newer or an unreadable older version is refused.
-fn check_schema(target: &str, version: i64) -> Result<bool> {
+/// What opening a database does to its schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemaAction {
+    /// Empty: create it.
+    Create,
+    /// Current: use it.
+    Use,
+    /// Version 2: add the columns of version 3 (`schema::CAPTURE_WRITER_COLUMNS`).
+    Migrate,
+}
+
+/// What to do with a database at schema `version` (0: empty); a newer or an unreadable older
+/// version is refused.
+fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
-        0 => Ok(true),
-        SCHEMA_VERSION => Ok(false),
+        0 => Ok(SchemaAction::Create),
+        SCHEMA_VERSION => Ok(SchemaAction::Use),
+        2 => Ok(SchemaAction::Migrate),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,
@@ -90,20 +104,35 @@ pub enum StoreError {
     },
     /// The same input was already stored.
     #[error(
-        "{target}: {name} was already analyzed (capture {id}, sha256 {sha256}, {status}); \
-         use --force to replace it"
+        "{target}: {name} was already analyzed (sha256 {sha256}): {copies}; use --force to \
+         replace {}", it_or_them(.n)
     )]
     Duplicate {
         /// Path or host/database.
         target: String,
-        /// The capture's name.
+        /// The input's name.
         name: String,
-        /// The stored capture.
-        id: CaptureId,
         /// Its digest.
         sha256: String,
-        /// Its status.
-        status: &'static str,
+        /// What each stored copy is (see [`Capture::describe`]), oldest first.
+        copies: String,
+        /// How many copies are stored.
+        n: usize,
+    },
+    /// `--force`, but a copy of the same input is being written right now.
+    #[error(
+        "{target}: {name} is being analyzed right now (sha256 {sha256}): {copy}; --force \
+         replaces no capture while it is written: wait for that run, or stop it first"
+    )]
+    BeingWritten {
+        /// Path or host/database.
+        target: String,
+        /// The input's name.
+        name: String,
+        /// Its digest.
+        sha256: String,
+        /// The copy being written (see [`Capture::describe`]).
+        copy: String,
     },
     /// A statement failed.
     #[error("{target}: {context}: {message}")]
@@ -163,13 +192,15 @@ pub trait Store: Send {
     /// The database, as messages name it.
     fn target(&self) -> &str;
 
-    /// A stored capture with this digest, if any.
-    fn capture_by_sha256(&mut self, sha256: &str) -> Result<Option<Capture>>;
-    /// Starts a capture's ingest (status `ingesting`).
+    /// Every stored capture with this digest, complete or not, oldest first.
+    fn captures_by_sha256(&mut self, sha256: &str) -> Result<Vec<Capture>>;
+    /// Starts a capture's ingest (status `ingesting`), recording this process as its writer
+    /// ([`Writer::this_process`]) and now as its heartbeat.
     fn begin_capture(&mut self, c: &NewCapture) -> Result<CaptureId>;
     /// Writes a batch of a capture's flows (with their scores, when `scores` is not empty) in
-    /// one transaction, with the rollups. Writing a batch already written is a no-op, so a
-    /// batch whose commit was not confirmed can be retried.
+    /// one transaction, with the rollups and the capture's heartbeat and flow count. Writing a
+    /// batch already written is a no-op, so a batch whose commit was not confirmed can be
+    /// retried.
     fn insert_flows(
         &mut self,
         capture: CaptureId,
@@ -178,19 +209,23 @@ pub trait Store: Send {
     ) -> Result<()>;
     /// Writes a capture's windows in one transaction.
     fn insert_windows(&mut self, capture: CaptureId, windows: &[WindowReport]) -> Result<()>;
-    /// Ends a capture's ingest; when it `replaces` another (`--force`), that capture and all
-    /// its rows are removed in the same transaction.
+    /// Ends a capture's ingest; the captures it `replaces` (`--force`: every earlier copy of
+    /// the same input, see [`copies_to_replace`]) are removed in the same transaction, with
+    /// their flows, windows and alerts and their shares of the rollups.
     fn finish_capture(
         &mut self,
         capture: CaptureId,
         totals: &CaptureTotals,
         status: CaptureStatus,
-        replaces: Option<CaptureId>,
+        replaces: &[CaptureId],
     ) -> Result<()>;
     /// Writes alerts (and their per-minute rollup); returns their ids.
     fn insert_alerts(&mut self, alerts: &[NewAlert]) -> Result<Vec<i64>>;
 
-    /// Removes what the policy says, in one transaction: all of it or nothing.
+    /// Removes what the policy says, in one transaction: all of it or nothing. Flows go by
+    /// their first packet, windows by their start and alerts by their time, and with them
+    /// the alerts about the flows that go (the alerts' rollup is recomputed from the alerts
+    /// that stay).
     fn retain(&mut self, policy: &RetentionPolicy) -> Result<RetentionReport>;
     /// Bytes the data occupies (SQLite: used pages; PostgreSQL: the database's size).
     fn size_bytes(&mut self) -> Result<u64>;
@@ -261,6 +296,57 @@ pub trait Store: Send {
     }
 }
 
+fn it_or_them(n: &usize) -> &'static str {
+    if *n == 1 {
+        "it"
+    } else {
+        "them"
+    }
+}
+
+/// The stored copies of an input (`sha256`) that a new ingest of it replaces: none when there
+/// are none; with them, refused unless `force` (listing what each copy is), and refused even
+/// then while one is being written by a running process. Otherwise every copy, complete,
+/// failed or interrupted, goes when the new one completes.
+pub fn copies_to_replace(
+    store: &mut dyn Store,
+    name: &str,
+    sha256: &str,
+    force: bool,
+) -> Result<Vec<CaptureId>> {
+    let copies = store.captures_by_sha256(sha256)?;
+    if copies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let me = Writer::this_process();
+    let now = packet::Timestamp(now_us());
+    if !force {
+        return Err(StoreError::Duplicate {
+            target: store.target().to_string(),
+            name: name.to_string(),
+            sha256: sha256.to_string(),
+            copies: copies
+                .iter()
+                .map(|c| c.describe(&me, now))
+                .collect::<Vec<_>>()
+                .join(", "),
+            n: copies.len(),
+        });
+    }
+    if let Some(live) = copies
+        .iter()
+        .find(|c| c.liveness(&me, now).is_some_and(Liveness::running))
+    {
+        return Err(StoreError::BeingWritten {
+            target: store.target().to_string(),
+            name: name.to_string(),
+            sha256: sha256.to_string(),
+            copy: live.describe(&me, now),
+        });
+    }
+    Ok(copies.iter().map(|c| c.id).collect())
+}
+
 /// Opens the store a `--db` value names: a `postgres://` or `postgresql://` URL, or a SQLite
 /// file path (created when missing). Migrates an older schema; refuses a newer one.
 pub fn open(db: &str) -> Result<Box<dyn Store>> {
@@ -270,6 +356,19 @@ pub fn open(db: &str) -> Result<Box<dyn Store>> {
         Ok(Box::new(sqlite::SqliteStore::open(std::path::Path::new(
             db,
         ))?))
+    }
+}
+
+/// Opens an existing store for reading or maintenance (`export`, `archive`, `retain`): like
+/// [`open`], but a missing SQLite file, a SQLite file or a PostgreSQL schema without
+/// netvigil's tables is refused (naming it), never created.
+pub fn open_existing(db: &str) -> Result<Box<dyn Store>> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        Ok(Box::new(pg::PgStore::connect_existing(db)?))
+    } else {
+        Ok(Box::new(sqlite::SqliteStore::open_existing(
+            std::path::Path::new(db),
+        )?))
     }
 }
 

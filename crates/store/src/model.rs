@@ -102,10 +102,176 @@ pub struct Capture {
     pub packets: u64,
     /// Frame bytes.
     pub bytes: u64,
-    /// Flows.
+    /// Flows (while `ingesting`: those stored so far).
     pub flows: u64,
     /// How far the ingest got.
     pub status: CaptureStatus,
+    /// The process that wrote it (`None` for captures stored before schema version 3).
+    pub writer: Option<Writer>,
+    /// When its last batch was committed (wall clock; at first, when its ingest began).
+    pub heartbeat: Option<Timestamp>,
+}
+
+/// A writer on another host whose last batch is older than this (µs) is taken to be dead.
+pub const HEARTBEAT_STALE_US: i64 = 5 * 60 * 1_000_000;
+
+/// The process writing a capture, recorded when its ingest begins, so that a capture left
+/// `ingesting` tells whether its writer is still running or died.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Writer {
+    /// Host name.
+    pub host: String,
+    /// The host's boot (`/proc/sys/kernel/random/boot_id`): a pid means something within
+    /// one boot only.
+    pub boot_id: String,
+    /// Process id.
+    pub pid: u32,
+    /// The process's start time in clock ticks after boot (`/proc/<pid>/stat` field 22): a
+    /// reused pid has another.
+    pub start: u64,
+}
+
+/// Whether a capture's writer still runs, as far as can be told from this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// Same host and boot, and the process exists with the same start time.
+    Running,
+    /// Same host: the process is gone (or its pid is another process's now), or the host
+    /// rebooted since.
+    Dead,
+    /// Another host: its last batch is younger than [`HEARTBEAT_STALE_US`] (a guess).
+    PresumedRunning,
+    /// Another host, and its last batch is older than that (a guess); or no writer was
+    /// recorded (stored before schema version 3).
+    PresumedDead,
+}
+
+impl Liveness {
+    /// Whether the writer is (taken to be) still writing.
+    pub fn running(self) -> bool {
+        matches!(self, Liveness::Running | Liveness::PresumedRunning)
+    }
+}
+
+/// The start time of process `pid` (field 22 of `/proc/<pid>/stat`), if it exists and is not
+/// a zombie.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // Field 3, the state: a zombie (Z) or dead (X) process writes nothing any more.
+    if matches!(fields.next()?, "Z" | "X") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+impl Writer {
+    /// This process.
+    pub fn this_process() -> Writer {
+        let pid = std::process::id();
+        let host = Some(read_trimmed("/proc/sys/kernel/hostname"))
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_default();
+        Writer {
+            host,
+            boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
+            pid,
+            start: process_start(pid).unwrap_or(0),
+        }
+    }
+
+    /// Whether this writer still runs, judged from `me` (this process): on the same host and
+    /// boot by its process; elsewhere by the age of its last batch (`heartbeat`) at `now`.
+    pub fn liveness(&self, me: &Writer, heartbeat: Option<Timestamp>, now: Timestamp) -> Liveness {
+        if !self.host.is_empty() && self.host == me.host && !me.boot_id.is_empty() {
+            if self.boot_id != me.boot_id {
+                return Liveness::Dead;
+            }
+            return if process_start(self.pid) == Some(self.start) {
+                Liveness::Running
+            } else {
+                Liveness::Dead
+            };
+        }
+        match heartbeat {
+            Some(h) if now.0 - h.0 < HEARTBEAT_STALE_US => Liveness::PresumedRunning,
+            _ => Liveness::PresumedDead,
+        }
+    }
+}
+
+/// A duration in words, rounded down: `42 s`, `7 min`, `3 h`, `2 days`.
+fn age(us: i64) -> String {
+    let s = us.max(0) / 1_000_000;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+impl Capture {
+    /// Whether this capture's writer still runs (see [`Writer::liveness`]); `None` unless it
+    /// is `ingesting`.
+    pub fn liveness(&self, me: &Writer, now: Timestamp) -> Option<Liveness> {
+        (self.status == CaptureStatus::Ingesting).then(|| match &self.writer {
+            Some(w) => w.liveness(me, self.heartbeat, now),
+            None => Liveness::PresumedDead,
+        })
+    }
+
+    /// What this stored copy is, in a few words for a message: complete, failed,
+    /// interrupted (its writer died: which, and how many flows it stored) or still being
+    /// written (by which process, last batch how long ago).
+    pub fn describe(&self, me: &Writer, now: Timestamp) -> String {
+        let id = self.id;
+        let n = self.flows;
+        let Some(live) = self.liveness(me, now) else {
+            return match self.status {
+                CaptureStatus::Failed => format!("capture {id} failed after storing {n} flows"),
+                _ => format!("capture {id} is complete ({n} flows)"),
+            };
+        };
+        let Some(w) = &self.writer else {
+            return format!(
+                "capture {id} was interrupted (written by a netvigil that recorded no writer) \
+                 after storing {n} flows"
+            );
+        };
+        let who = format!("pid {} on {}", w.pid, w.host);
+        let last = self
+            .heartbeat
+            .map(|h| format!("last batch {} ago", age(now.0 - h.0)))
+            .unwrap_or_else(|| "no batch yet".into());
+        match live {
+            Liveness::Running => format!("capture {id} is still being written by {who} ({last})"),
+            Liveness::PresumedRunning => format!(
+                "capture {id} is presumably still being written by {who} ({last}; a guess \
+                 from that heartbeat, the writer runs on another host)"
+            ),
+            Liveness::Dead => format!(
+                "capture {id} was interrupted: its writer, {who}, died after storing {n} flows"
+            ),
+            Liveness::PresumedDead => format!(
+                "capture {id} was interrupted after storing {n} flows: its writer, {who}, \
+                 has written nothing for {} (a guess from that heartbeat, the writer ran on \
+                 another host)",
+                self.heartbeat
+                    .map(|h| age(now.0 - h.0))
+                    .unwrap_or_else(|| "an unknown time".into())
+            ),
+        }
+    }
 }
 
 /// A flow's score from the detector (written with the flow).

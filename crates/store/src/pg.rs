@@ -38,7 +38,9 @@ use crate::model::*;
 use crate::query::{self, Sql};
 use crate::rollup::{self, BatchRollup};
 use crate::schema::{self, DbType, DbValue, Dialect};
-use crate::{now_us, query_err, Result, Store, StoreError, DAY_US, HOUR_US, SCHEMA_VERSION};
+use crate::{
+    now_us, query_err, Result, SchemaAction, Store, StoreError, DAY_US, HOUR_US, SCHEMA_VERSION,
+};
 
 /// PostgreSQL's types.
 pub const DIALECT: Dialect = Dialect {
@@ -492,7 +494,8 @@ fn schema_ddl() -> String {
 }
 
 const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \
-    start_time, end_time, packets, bytes, flows, status";
+    start_time, end_time, packets, bytes, flows, status, writer_host, writer_boot, writer_pid, \
+    writer_start, heartbeat";
 
 /// The PostgreSQL store.
 pub struct PgStore {
@@ -509,6 +512,16 @@ impl PgStore {
     /// `schema=`), creates or migrates the schema (refusing a newer one) and the partitions of
     /// today and the next two days.
     pub fn connect(url: &str) -> Result<PgStore> {
+        Self::connect_with(url, false)
+    }
+
+    /// Like [`PgStore::connect`], for reading or maintenance: a schema without netvigil's
+    /// tables is refused, never created.
+    pub fn connect_existing(url: &str) -> Result<PgStore> {
+        Self::connect_with(url, true)
+    }
+
+    fn connect_with(url: &str, existing: bool) -> Result<PgStore> {
         let (client_url, schema) = split_schema(url).map_err(|message| StoreError::Open {
             target: redacted(url),
             message,
@@ -534,7 +547,7 @@ impl PgStore {
             days: BTreeSet::new(),
         };
         let setup = |s: &mut PgStore| -> Result<()> {
-            s.migrate()?;
+            s.migrate(existing)?;
             s.load_partitions()?;
             let today = crate::day_of(now_us());
             s.ensure_partitions(today..=today + 2)
@@ -609,7 +622,8 @@ impl PgStore {
 
     /// Creates or migrates the schema in one transaction, under an advisory lock so that two
     /// processes do not migrate at once; refuses a schema newer than this binary's.
-    fn migrate(&mut self) -> Result<()> {
+    /// With `existing`, a schema without netvigil's tables is refused rather than created.
+    fn migrate(&mut self, existing: bool) -> Result<()> {
         let target = self.target.as_str();
         let schema = self.schema.as_str();
         let q = |e| pg_err(target, "creating the schema", e);
@@ -626,7 +640,7 @@ impl PgStore {
             )
             .map_err(q)?
             .get(0);
-        if !exists {
+        if !exists && !existing {
             tx.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(schema)))
                 .map_err(q)?;
         }
@@ -638,6 +652,20 @@ impl PgStore {
             )
             .map_err(q)?
             .get(0);
+        if existing && !has_version {
+            return Err(StoreError::Open {
+                target: target.to_string(),
+                message: format!(
+                    "schema \"{schema}\" {}: not a netvigil database (check the database name \
+                     and schema= in the URL)",
+                    if exists {
+                        "holds no netvigil tables"
+                    } else {
+                        "does not exist"
+                    }
+                ),
+            });
+        }
         let version: i64 = if has_version {
             tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
                 .map_err(|e| pg_err(target, "reading the schema version", e))?
@@ -645,7 +673,23 @@ impl PgStore {
         } else {
             0
         };
-        if crate::check_schema(target, version)? {
+        let action = crate::check_schema(target, version)?;
+        if action == SchemaAction::Migrate {
+            for statement in DIALECT.migrate_to_v3() {
+                tx.batch_execute(&statement)
+                    .map_err(|e| pg_err(target, "migrating the schema to version 3", e))?;
+            }
+            tx.execute(
+                "INSERT INTO schema_version VALUES ($1, $2, $3)",
+                &[
+                    &SCHEMA_VERSION,
+                    &PgTime(now_us()),
+                    &env!("CARGO_PKG_VERSION"),
+                ],
+            )
+            .map_err(|e| pg_err(target, "recording the schema version", e))?;
+        }
+        if action == SchemaAction::Create {
             tx.batch_execute(&schema_ddl()).map_err(q)?;
             tx.execute(
                 "INSERT INTO schema_version VALUES ($1, $2, $3)",
@@ -657,6 +701,7 @@ impl PgStore {
             )
             .map_err(|e| pg_err(target, "recording the schema version", e))?;
         }
+        crate::views::create_pg(&mut tx).map_err(|e| pg_err(target, "creating the views", e))?;
         tx.commit().map_err(q)
     }
 
@@ -782,6 +827,7 @@ impl PgStore {
         }
         w.finish().map_err(q)?;
         upsert_rollups(&mut tx, &BatchRollup::of_flows(flows)).map_err(q)?;
+        heartbeat(&mut tx, capture, flows.len()).map_err(q)?;
         tx.commit().map_err(q)
     }
 
@@ -838,6 +884,7 @@ impl PgStore {
         params.push(&reports);
         let mut tx = self.client.transaction().map_err(q)?;
         tx.execute(sql.as_str(), &params).map_err(q)?;
+        heartbeat(&mut tx, capture, 0).map_err(q)?;
         tx.commit().map_err(q)
     }
 
@@ -846,13 +893,13 @@ impl PgStore {
         capture: CaptureId,
         t: &CaptureTotals,
         status: CaptureStatus,
-        replaces: Option<CaptureId>,
+        replaces: &[CaptureId],
         context: &str,
     ) -> Result<()> {
         let target = self.target.as_str();
         let q = |e| pg_err(target, context, e);
         let mut tx = self.client.transaction().map_err(q)?;
-        if let Some(old) = replaces {
+        for &old in replaces {
             delete_capture_rows(&mut tx, old).map_err(q)?;
             audit(
                 &mut tx,
@@ -867,7 +914,7 @@ impl PgStore {
         }
         tx.execute(
             "UPDATE captures SET start_time = $2, end_time = $3, packets = $4, bytes = $5, \
-             flows = $6, status = $7 WHERE id = $1",
+             flows = $6, status = $7, heartbeat = $8 WHERE id = $1",
             &[
                 &capture,
                 &t.start.map(|t| PgTime(t.0)),
@@ -876,6 +923,7 @@ impl PgStore {
                 &(t.bytes as i64),
                 &(t.flows as i64),
                 &status.as_str(),
+                &PgTime(now_us()),
             ],
         )
         .map_err(q)?;
@@ -954,7 +1002,57 @@ fn capture_row(target: &str, r: &Row) -> Result<Capture> {
         bytes: get::<i64>(target, r, 10)? as u64,
         flows: get::<i64>(target, r, 11)? as u64,
         status: CaptureStatus::parse(&status).unwrap_or(CaptureStatus::Failed),
+        writer: match get::<Option<String>>(target, r, 13)? {
+            Some(host) => Some(Writer {
+                host,
+                boot_id: get::<Option<String>>(target, r, 14)?.unwrap_or_default(),
+                pid: get::<Option<i64>>(target, r, 15)?.unwrap_or(0) as u32,
+                start: get::<Option<i64>>(target, r, 16)?.unwrap_or(0) as u64,
+            }),
+            None => None,
+        },
+        heartbeat: get::<Option<PgTime>>(target, r, 17)?.map(|t| Timestamp(t.0)),
     })
+}
+
+/// Marks a committed batch of `flows` flows of capture `cap`: its heartbeat (now) and its
+/// flow count, which then tell how far an ingest that died got, and when it last wrote.
+fn heartbeat(
+    tx: &mut Transaction<'_>,
+    cap: CaptureId,
+    flows: usize,
+) -> std::result::Result<u64, postgres::Error> {
+    tx.execute(
+        "UPDATE captures SET heartbeat = $2, flows = flows + $3 WHERE id = $1",
+        &[&cap, &PgTime(now_us()), &(flows as i64)],
+    )
+}
+
+/// Rewrites the rows of `alerts_1m` for the minutes from `first` to `last` (alert times) from
+/// the alerts stored in them. After alerts are removed, their share cannot be subtracted: a
+/// minute's highest severity may have been one of them. The table is locked against other
+/// writers' alerts first (they wait, then add theirs to the rewritten rows).
+fn recount_alert_minutes(
+    tx: &mut Transaction<'_>,
+    first: PgTime,
+    last: PgTime,
+) -> std::result::Result<(), postgres::Error> {
+    let minute = crate::MINUTE_US;
+    let from = PgTime(first.0.div_euclid(minute) * minute);
+    let to = PgTime((last.0.div_euclid(minute) + 1) * minute);
+    tx.batch_execute("LOCK TABLE alerts_1m IN SHARE ROW EXCLUSIVE MODE")?;
+    tx.execute(
+        "DELETE FROM alerts_1m WHERE bucket >= $1 AND bucket < $2",
+        &[&from, &to],
+    )?;
+    tx.execute(
+        "INSERT INTO alerts_1m (bucket, src_ip, kind, alerts, max_severity) \
+         SELECT date_bin('1 minute', raised_at, TIMESTAMPTZ 'epoch'), COALESCE(src_ip, $3), \
+           kind, COUNT(*), MAX(severity) \
+         FROM alerts WHERE raised_at >= $1 AND raised_at < $2 GROUP BY 1, 2, 3",
+        &[&from, &to, &rollup::NO_ADDRESS],
+    )?;
+    Ok(())
 }
 
 fn audit(
@@ -1160,8 +1258,8 @@ fn bucket_of(width: &str) -> String {
     format!("date_bin('{width}', first_seen, TIMESTAMPTZ 'epoch')")
 }
 
-/// Removes a capture's flows from the rollups and deletes its flows, windows and row (its flow
-/// ids are the range `[flow_row_id(c, 0), flow_row_id(c + 1, 0))`).
+/// Removes a capture's flows from the rollups and deletes its flows, windows, alerts and row
+/// (its flow ids are the range `[flow_row_id(c, 0), flow_row_id(c + 1, 0))`).
 fn delete_capture_rows(
     tx: &mut Transaction<'_>,
     cap: CaptureId,
@@ -1247,6 +1345,20 @@ fn delete_capture_rows(
     }
     tx.execute("DELETE FROM flows WHERE id >= $1 AND id < $2", &[&lo, &hi])?;
     tx.execute("DELETE FROM windows WHERE capture_id = $1", &[&cap])?;
+    // Its alerts (those of the capture and those about its flows) and their rollup share.
+    let span = tx.query_one(
+        "SELECT MIN(raised_at), MAX(raised_at) FROM alerts \
+         WHERE capture_id = $1 OR (flow_id >= $2 AND flow_id < $3)",
+        &[&cap, &lo, &hi],
+    )?;
+    let (first, last): (Option<PgTime>, Option<PgTime>) = (span.get(0), span.get(1));
+    tx.execute(
+        "DELETE FROM alerts WHERE capture_id = $1 OR (flow_id >= $2 AND flow_id < $3)",
+        &[&cap, &lo, &hi],
+    )?;
+    if let (Some(first), Some(last)) = (first, last) {
+        recount_alert_minutes(tx, first, last)?;
+    }
     tx.execute("DELETE FROM captures WHERE id = $1", &[&cap])?;
     Ok(())
 }
@@ -1256,17 +1368,12 @@ impl Store for PgStore {
         &self.target
     }
 
-    fn capture_by_sha256(&mut self, sha256: &str) -> Result<Option<Capture>> {
+    fn captures_by_sha256(&mut self, sha256: &str) -> Result<Vec<Capture>> {
         let sql = Sql {
-            text: format!(
-                "SELECT {CAPTURE_COLUMNS} FROM captures WHERE sha256 = $1 \
-                 ORDER BY id DESC LIMIT 1"
-            ),
+            text: format!("SELECT {CAPTURE_COLUMNS} FROM captures WHERE sha256 = $1 ORDER BY id"),
             params: vec![DbValue::Text(sha256.to_string().into())],
         };
-        Ok(self
-            .read("looking up the capture", &sql, capture_row)?
-            .pop())
+        self.read("looking up the capture", &sql, capture_row)
     }
 
     fn begin_capture(&mut self, c: &NewCapture) -> Result<CaptureId> {
@@ -1275,11 +1382,13 @@ impl Store for PgStore {
         }
         let target = self.target.as_str();
         let q = |e| pg_err(target, "starting the capture", e);
+        let w = Writer::this_process();
         let mut tx = self.client.transaction().map_err(q)?;
         let id: i64 = tx
             .query_one(
-                "INSERT INTO captures (name, sha256, size, interface, sensor, ingested_at, status) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'ingesting') RETURNING id",
+                "INSERT INTO captures (name, sha256, size, interface, sensor, ingested_at, \
+                   status, writer_host, writer_boot, writer_pid, writer_start, heartbeat) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'ingesting', $7, $8, $9, $10, $6) RETURNING id",
                 &[
                     &c.name,
                     &c.sha256,
@@ -1287,6 +1396,10 @@ impl Store for PgStore {
                     &c.interface,
                     &c.sensor,
                     &PgTime(now_us()),
+                    &w.host,
+                    &w.boot_id,
+                    &i64::from(w.pid),
+                    &(w.start as i64),
                 ],
             )
             .map_err(q)?
@@ -1337,7 +1450,7 @@ impl Store for PgStore {
         capture: CaptureId,
         totals: &CaptureTotals,
         status: CaptureStatus,
-        replaces: Option<CaptureId>,
+        replaces: &[CaptureId],
     ) -> Result<()> {
         let context = format!("finishing capture {capture}");
         self.retrying(|s| s.finish_capture_once(capture, totals, status, replaces, &context))?;
@@ -1436,6 +1549,21 @@ impl Store for PgStore {
         let target = self.target.as_str();
         let q = |e| pg_err(target, "applying retention", e);
         let mut tx = self.client.transaction().map_err(q)?;
+        let cut_p = PgTime(cut);
+        // Alerts raised after the cut about flows that go, go with them (before their
+        // partitions are dropped).
+        const ORPHANED: &str = "FROM alerts a WHERE a.raised_at >= $1 AND a.flow_id IS NOT NULL \
+            AND EXISTS (SELECT 1 FROM flows f WHERE f.id = a.flow_id AND f.first_seen < $1)";
+        let span = tx
+            .query_one(
+                &format!("SELECT MIN(raised_at), MAX(raised_at) {ORPHANED}"),
+                &[&cut_p],
+            )
+            .map_err(q)?;
+        let span: (Option<PgTime>, Option<PgTime>) = (span.get(0), span.get(1));
+        let mut alerts = tx
+            .execute(&format!("DELETE {ORPHANED}"), &[&cut_p])
+            .map_err(q)?;
         let mut flows = 0u64;
         let mut dropped = Vec::new();
         for (name, day) in Self::partitions(&mut tx).map_err(q)? {
@@ -1451,7 +1579,6 @@ impl Store for PgStore {
             flows += n as u64;
             dropped.push((name, day));
         }
-        let cut_p = PgTime(cut);
         flows += tx
             .execute("DELETE FROM flows WHERE first_seen < $1", &[&cut_p])
             .map_err(q)?;
@@ -1470,9 +1597,12 @@ impl Store for PgStore {
         let windows = tx
             .execute("DELETE FROM windows WHERE start_time < $1", &[&cut_p])
             .map_err(q)?;
-        let alerts = tx
+        alerts += tx
             .execute("DELETE FROM alerts WHERE raised_at < $1", &[&cut_p])
             .map_err(q)?;
+        if let (Some(first), Some(last)) = span {
+            recount_alert_minutes(&mut tx, first, last).map_err(q)?;
+        }
         audit(
             &mut tx,
             "retention",
@@ -2263,6 +2393,7 @@ mod tests {
             .into_iter()
             .map(|c| Capture {
                 ingested: Timestamp(0),
+                heartbeat: None,
                 ..c
             })
             .collect();
@@ -2438,7 +2569,7 @@ mod tests {
                     bytes: 20,
                     flows: flows.len() as u64,
                 };
-                s.finish_capture(cap, &t, CaptureStatus::Complete, None)
+                s.finish_capture(cap, &t, CaptureStatus::Complete, &[])
                     .unwrap();
                 ids.push(cap);
             }
@@ -2495,7 +2626,7 @@ mod tests {
                 cap,
                 &CaptureTotals::default(),
                 CaptureStatus::Complete,
-                Some(1),
+                &[1],
             )
             .unwrap();
         }

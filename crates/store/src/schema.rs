@@ -592,6 +592,26 @@ impl Dialect {
             .join(",\n  ")
     }
 
+    /// The statements that take a version-2 database to version 3, in this dialect (run in
+    /// one transaction with the new version's row): the writer and heartbeat columns of
+    /// `captures`, the index of alerts by capture (replacing a capture removes its alerts),
+    /// and the flow count of each capture still `ingesting` (version 3 keeps it
+    /// current batch by batch; version 2 wrote it at the end only).
+    pub fn migrate_to_v3(&self) -> Vec<String> {
+        let mut v: Vec<String> = CAPTURE_WRITER_COLUMNS
+            .iter()
+            .map(|(name, ty)| format!("ALTER TABLE captures ADD COLUMN {name} {}", self.of(*ty)))
+            .collect();
+        v.push(ALERTS_CAPTURE_INDEX.to_string());
+        v.push(format!(
+            "UPDATE captures SET flows = (SELECT COUNT(*) FROM flows \
+               WHERE flows.id >= captures.id * {seq} AND flows.id < (captures.id + 1) * {seq}) \
+             WHERE status = 'ingesting'",
+            seq = 1i64 << FLOW_SEQ_BITS
+        ));
+        v
+    }
+
     /// The tables besides `flows`, in this dialect.
     pub fn tables(&self) -> String {
         let numbers: String = crate::rollup::WINDOW_NUMBER_COLUMNS
@@ -599,8 +619,14 @@ impl Dialect {
             .chain(["external_bytes"].iter())
             .map(|c| format!("  {c} {{INT}} NOT NULL,\n"))
             .collect();
+        let writer = CAPTURE_WRITER_COLUMNS
+            .iter()
+            .map(|(name, ty)| format!("  {name} {}", self.of(*ty)))
+            .collect::<Vec<_>>()
+            .join(",\n");
         TABLES
             .replace("{WINDOW_NUMBERS}", &numbers)
+            .replace("{CAPTURE_WRITER}", &writer)
             .replace("{INT}", self.int)
             .replace("{REAL}", self.float)
             .replace("{TEXT}", self.text)
@@ -610,6 +636,21 @@ impl Dialect {
             .replace("{ROLLUP}", self.rollup_suffix)
     }
 }
+
+/// The columns of `captures` that name its writer, so that a capture left `ingesting` tells
+/// whether its writer still runs (see `model::Writer`): host name, boot id, pid, the
+/// process's start time (clock ticks after boot), and the heartbeat, the time of its last
+/// committed batch (set when the ingest begins). Added by schema version 3.
+pub const CAPTURE_WRITER_COLUMNS: [(&str, DbType); 5] = [
+    ("writer_host", DbType::Text),
+    ("writer_boot", DbType::Text),
+    ("writer_pid", DbType::Int),
+    ("writer_start", DbType::Int),
+    ("heartbeat", DbType::Time),
+];
+
+/// The index of alerts by capture, added by schema version 3.
+const ALERTS_CAPTURE_INDEX: &str = "CREATE INDEX alerts_capture ON alerts (capture_id)";
 
 /// Every table but `flows` (whose columns come from [`flow_columns`]), with the indexes the
 /// dashboard's queries use. Placeholders in braces are the dialect's types.
@@ -627,7 +668,8 @@ CREATE TABLE captures (
   packets {INT} NOT NULL DEFAULT 0,
   bytes {INT} NOT NULL DEFAULT 0,
   flows {INT} NOT NULL DEFAULT 0,
-  status {TEXT} NOT NULL CHECK (status IN ('ingesting', 'complete', 'failed'))
+  status {TEXT} NOT NULL CHECK (status IN ('ingesting', 'complete', 'failed')),
+{CAPTURE_WRITER}
 );
 CREATE INDEX captures_sha256 ON captures (sha256);
 
@@ -705,6 +747,7 @@ CREATE TABLE alerts (
 CREATE INDEX alerts_raised ON alerts (raised_at);
 CREATE INDEX alerts_severity ON alerts (severity, raised_at);
 CREATE INDEX alerts_src ON alerts (src_ip, raised_at);
+CREATE INDEX alerts_capture ON alerts (capture_id);
 
 CREATE TABLE audit_log (
   id {SERIAL_PK},

@@ -10,13 +10,17 @@ use flow::window::report::WindowReport;
 use flow::FlowRecord;
 use packet::Timestamp;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, ToSql, TransactionBehavior,
+};
 
 use crate::model::*;
 use crate::query::{self, Sql};
 use crate::rollup::{self, BatchRollup};
 use crate::schema::{self, DbType, DbValue, Dialect};
-use crate::{now_us, query_err, Result, Store, StoreError, DAY_US, SCHEMA_VERSION};
+use crate::{
+    now_us, query_err, Result, SchemaAction, Store, StoreError, DAY_US, MINUTE_US, SCHEMA_VERSION,
+};
 
 /// SQLite's types.
 pub const DIALECT: Dialect = Dialect {
@@ -30,8 +34,40 @@ pub const DIALECT: Dialect = Dialect {
     rollup_suffix: " WITHOUT ROWID",
 };
 
-/// How long a statement waits for another writer before failing with "database is locked".
-const BUSY_TIMEOUT_MS: u64 = 3000;
+/// How long a write waits for another process's write transaction (a batch, the end of a
+/// capture, retention) before failing with "database is locked".
+const BUSY_TIMEOUT_MS: u64 = 60_000;
+
+/// How long opening waits for the write lock: longer than another writer's batch takes,
+/// shorter than [`BUSY_TIMEOUT_MS`], so that a file held by a long transaction is refused
+/// before any work, saying so.
+const OPEN_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// SQLite's smallest default `max_page_count` (builds since 3.45 allow 2^32 - 2 pages): a
+/// lower limit was set on purpose, and is what a "database or disk is full" met.
+const DEFAULT_MAX_PAGES: i64 = 1_073_741_823;
+
+/// What "database is locked" means to a user, once SQLite gave up waiting for `waited_ms`.
+fn locked_message(e: &rusqlite::Error, waited_ms: u64) -> String {
+    format!(
+        "another process holds the write lock and kept it over {} s ({e})",
+        waited_ms / 1000
+    )
+}
+
+/// An error of ours that ends a write transaction (rolling it back). rusqlite has no variant
+/// for a caller's own error; this one's message is the error's, as is.
+fn abort(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(e.into())
+}
+
+/// Whether SQLite gave up waiting for another connection's lock.
+fn is_locked(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
 
 /// An address as stored: its family's byte (4 or 6) then its bytes, so that blocks compare as
 /// ranges and IPv4 and IPv6 never mix.
@@ -88,19 +124,36 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `path`, checks it can be written and is not
     /// newer than this binary, and migrates it.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, false)
+    }
+
+    /// Like [`SqliteStore::open`], for reading or maintenance: never creates a database; a
+    /// missing file, or one without netvigil's `schema_version` table, is refused untouched.
+    pub fn open_existing(path: &Path) -> Result<Self> {
+        Self::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, existing: bool) -> Result<Self> {
         let target = path.display().to_string();
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
             target: target.clone(),
             message: e.to_string(),
         };
+        if existing && !path.exists() {
+            return Err(open_err(&"no such file"));
+        }
+        // Without SQLITE_OPEN_CREATE, a file removed since is an error, never a new database.
+        let create = if existing {
+            OpenFlags::empty()
+        } else {
+            OpenFlags::SQLITE_OPEN_CREATE
+        };
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | create | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| open_err(&e))?;
-        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+        conn.busy_timeout(std::time::Duration::from_millis(OPEN_BUSY_TIMEOUT_MS))
             .map_err(|e| open_err(&e))?;
         // SQLite falls back to read-only when the file cannot be written; say so now.
         if conn
@@ -108,6 +161,22 @@ impl SqliteStore {
             .map_err(|e| open_err(&e))?
         {
             return Err(open_err(&"the file is read-only"));
+        }
+        // Checked before setup, which would turn any SQLite file into a netvigil database.
+        if existing {
+            let known: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master \
+                     WHERE type = 'table' AND name = 'schema_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| open_err(&e))?;
+            if known == 0 {
+                return Err(open_err(
+                    &"not a netvigil database (it has no schema_version table)",
+                ));
+            }
         }
         let mut s = SqliteStore {
             conn,
@@ -117,7 +186,53 @@ impl SqliteStore {
             StoreError::Query { message, .. } => open_err(&message),
             other => other,
         })?;
+        s.conn
+            .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))
+            .map_err(|e| open_err(&e))?;
         Ok(s)
+    }
+
+    /// Runs `op` in one write transaction, begun IMMEDIATE: the write lock is taken first, so
+    /// another process's write is waited for (up to [`BUSY_TIMEOUT_MS`]). A DEFERRED one
+    /// reads first and fails at once on its first write when another process committed
+    /// since (WAL mode's SQLITE_BUSY, which the busy handler does not retry).
+    fn write<T>(
+        &mut self,
+        context: &str,
+        op: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let done = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let v = op(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        })();
+        done.map_err(|e| self.write_err(context, e))
+    }
+
+    /// A failed write, naming its cause once: another process holding the write lock, a
+    /// full file system, the database's page limit, or SQLite's own message.
+    fn write_err(&self, context: &str, e: rusqlite::Error) -> StoreError {
+        let message = if is_locked(&e) {
+            locked_message(&e, BUSY_TIMEOUT_MS)
+        } else if e.sqlite_error_code() == Some(ErrorCode::DiskFull) {
+            // SQLite says "database or disk is full" for both.
+            match self
+                .conn
+                .query_row("PRAGMA max_page_count", [], |r| r.get::<_, i64>(0))
+            {
+                Ok(pages) if pages < DEFAULT_MAX_PAGES => format!(
+                    "the database is full: it reached its limit of {pages} pages \
+                     (PRAGMA max_page_count)"
+                ),
+                _ => "no space left on device".to_string(),
+            }
+        } else {
+            e.to_string()
+        };
+        self.err(context, message)
     }
 
     fn err(&self, context: &str, e: impl std::fmt::Display) -> StoreError {
@@ -147,8 +262,15 @@ impl SqliteStore {
         // Take the write lock now: a read-only or locked file fails here, before any work.
         let tx = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| query_err(&target, "taking the write lock", e))?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| {
+                let message = if is_locked(&e) {
+                    locked_message(&e, OPEN_BUSY_TIMEOUT_MS)
+                } else {
+                    e.to_string()
+                };
+                query_err(&target, "taking the write lock", message)
+            })?;
         let has_version: i64 = tx
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'",
@@ -166,7 +288,19 @@ impl SqliteStore {
             )
             .map_err(|e| query_err(&target, "reading the schema version", e))?
         };
-        if crate::check_schema(&self.target, version)? {
+        let action = crate::check_schema(&self.target, version)?;
+        if action == SchemaAction::Migrate {
+            for statement in DIALECT.migrate_to_v3() {
+                tx.execute(&statement, [])
+                    .map_err(|e| query_err(&target, "migrating the schema to version 3", e))?;
+            }
+            tx.execute(
+                "INSERT INTO schema_version VALUES (?1, ?2, ?3)",
+                params![SCHEMA_VERSION, now_us(), env!("CARGO_PKG_VERSION")],
+            )
+            .map_err(|e| query_err(&target, "recording the schema version", e))?;
+        }
+        if action == SchemaAction::Create {
             let ddl = format!(
                 "CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL, netvigil TEXT NOT NULL);
                  CREATE TABLE flows (\n  {}\n);
@@ -191,6 +325,8 @@ impl SqliteStore {
             )
             .map_err(|e| query_err(&target, "recording the schema version", e))?;
         }
+        crate::views::create_sqlite(&tx)
+            .map_err(|e| query_err(&target, "creating the views", e))?;
         tx.commit()
             .map_err(|e| query_err(&target, "creating the schema", e))
     }
@@ -270,6 +406,16 @@ impl SqliteStore {
             bytes: r.get::<_, i64>(10)? as u64,
             flows: r.get::<_, i64>(11)? as u64,
             status: CaptureStatus::parse(&status).unwrap_or(CaptureStatus::Failed),
+            writer: match r.get::<_, Option<String>>(13)? {
+                Some(host) => Some(Writer {
+                    host,
+                    boot_id: r.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                    pid: r.get::<_, Option<i64>>(15)?.unwrap_or(0) as u32,
+                    start: r.get::<_, Option<i64>>(16)?.unwrap_or(0) as u64,
+                }),
+                None => None,
+            },
+            heartbeat: r.get::<_, Option<i64>>(17)?.map(Timestamp),
         })
     }
 
@@ -296,6 +442,8 @@ impl SqliteStore {
         })
     }
 
+    /// Removes a capture: its flows with their share of the rollups, its windows, its alerts
+    /// (those of the capture and those about its flows) with theirs, and its row.
     fn delete_capture_rows(tx: &Connection, cap: CaptureId) -> rusqlite::Result<()> {
         // Flow ids of a capture are one contiguous rowid range.
         let lo = flow_row_id(cap, 0);
@@ -306,9 +454,53 @@ impl SqliteStore {
             params![lo, hi],
         )?;
         tx.execute("DELETE FROM windows WHERE capture_id = ?1", params![cap])?;
+        let span: (Option<i64>, Option<i64>) = tx.query_row(
+            "SELECT MIN(raised_at), MAX(raised_at) FROM alerts \
+             WHERE capture_id = ?1 OR (flow_id >= ?2 AND flow_id < ?3)",
+            params![cap, lo, hi],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        tx.execute(
+            "DELETE FROM alerts WHERE capture_id = ?1 OR (flow_id >= ?2 AND flow_id < ?3)",
+            params![cap, lo, hi],
+        )?;
+        if let (Some(first), Some(last)) = span {
+            recount_alert_minutes(tx, first, last)?;
+        }
         tx.execute("DELETE FROM captures WHERE id = ?1", params![cap])?;
         Ok(())
     }
+}
+
+/// Rewrites the rows of `alerts_1m` for the minutes from `first` to `last` (alert times) from
+/// the alerts stored in them. After alerts are removed, their share cannot be subtracted: a
+/// minute's highest severity may have been one of them.
+fn recount_alert_minutes(tx: &Connection, first: i64, last: i64) -> rusqlite::Result<()> {
+    let from = first.div_euclid(MINUTE_US) * MINUTE_US;
+    let to = (last.div_euclid(MINUTE_US) + 1) * MINUTE_US;
+    tx.execute(
+        "DELETE FROM alerts_1m WHERE bucket >= ?1 AND bucket < ?2",
+        params![from, to],
+    )?;
+    tx.execute(
+        &format!(
+            "INSERT INTO alerts_1m (bucket, src_ip, kind, alerts, max_severity) \
+             SELECT raised_at - ((raised_at % {MINUTE_US}) + {MINUTE_US}) % {MINUTE_US}, \
+               COALESCE(src_ip, ?3), kind, COUNT(*), MAX(severity) \
+             FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2 GROUP BY 1, 2, 3"
+        ),
+        params![from, to, ip_blob(rollup::NO_ADDRESS)],
+    )?;
+    Ok(())
+}
+
+/// Marks a committed batch of `flows` flows of capture `cap`: its heartbeat (now) and its
+/// flow count, which then tell how far an ingest that died got, and when it last wrote.
+fn heartbeat(tx: &Connection, cap: CaptureId, flows: usize) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE captures SET heartbeat = ?2, flows = flows + ?3 WHERE id = ?1",
+        params![cap, now_us(), flows as i64],
+    )
 }
 
 /// Removes flows' contributions from the rollups (for flows matching `cond`), so replacing a
@@ -515,48 +707,53 @@ fn upsert_rollups(tx: &Connection, b: &BatchRollup) -> rusqlite::Result<()> {
 }
 
 const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \
-    start_time, end_time, packets, bytes, flows, status";
+    start_time, end_time, packets, bytes, flows, status, writer_host, writer_boot, writer_pid, \
+    writer_start, heartbeat";
 
 impl Store for SqliteStore {
     fn target(&self) -> &str {
         &self.target
     }
 
-    fn capture_by_sha256(&mut self, sha256: &str) -> Result<Option<Capture>> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {CAPTURE_COLUMNS} FROM captures WHERE sha256 = ?1 \
-                     ORDER BY id DESC LIMIT 1"
-                ),
-                params![sha256],
-                Self::capture_row,
-            )
-            .optional()
-            .map_err(|e| self.err("looking up the capture", e))
+    fn captures_by_sha256(&mut self, sha256: &str) -> Result<Vec<Capture>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CAPTURE_COLUMNS} FROM captures WHERE sha256 = ?1 ORDER BY id"
+            ))
+            .map_err(|e| self.err("looking up the capture", e))?;
+        let rows = st
+            .query_map(params![sha256], Self::capture_row)
+            .map_err(|e| self.err("looking up the capture", e))?
+            .collect::<rusqlite::Result<Vec<_>>>();
+        rows.map_err(|e| self.err("looking up the capture", e))
     }
 
     fn begin_capture(&mut self, c: &NewCapture) -> Result<CaptureId> {
-        let target = self.target.clone();
-        let err = |e: rusqlite::Error| query_err(&target, "starting the capture", e);
-        let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "INSERT INTO captures (name, sha256, size, interface, sensor, ingested_at, status) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ingesting')",
-            params![
-                c.name,
-                c.sha256,
-                c.size as i64,
-                c.interface,
-                c.sensor,
-                now_us()
-            ],
-        )
-        .map_err(err)?;
-        let id = tx.last_insert_rowid();
-        Self::audit(&tx, "ingest.begin", &format!("capture {id}"), &c.name).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(id)
+        let w = Writer::this_process();
+        self.write("starting the capture", |tx| {
+            let now = now_us();
+            tx.execute(
+                "INSERT INTO captures (name, sha256, size, interface, sensor, ingested_at, \
+                   status, writer_host, writer_boot, writer_pid, writer_start, heartbeat) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ingesting', ?7, ?8, ?9, ?10, ?6)",
+                params![
+                    c.name,
+                    c.sha256,
+                    c.size as i64,
+                    c.interface,
+                    c.sensor,
+                    now,
+                    w.host,
+                    w.boot_id,
+                    w.pid,
+                    w.start as i64
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            Self::audit(tx, "ingest.begin", &format!("capture {id}"), &c.name)?;
+            Ok(id)
+        })
     }
 
     fn insert_flows(
@@ -568,76 +765,67 @@ impl Store for SqliteStore {
         let Some(first) = flows.first() else {
             return Ok(());
         };
-        let target = self.target.clone();
         let context = format!("writing flows of capture {capture}");
-        let err = |e: rusqlite::Error| query_err(&target, &context, e);
-        let tx = self.conn.transaction().map_err(err)?;
-        let done: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM flows WHERE id = ?1",
-                params![flow_row_id(capture, first.id)],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        if done.is_some() {
-            return Ok(());
-        }
-        {
-            let cols = schema::flow_columns();
-            let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-            let mut st = tx
-                .prepare_cached(&format!(
+        self.write(&context, |tx| {
+            let done: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM flows WHERE id = ?1",
+                    params![flow_row_id(capture, first.id)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if done.is_some() {
+                return Ok(());
+            }
+            {
+                let cols = schema::flow_columns();
+                let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+                let mut st = tx.prepare_cached(&format!(
                     "INSERT INTO flows ({}) VALUES ({})",
                     schema::flow_column_list(),
                     placeholders.join(", ")
-                ))
-                .map_err(err)?;
-            for (i, r) in flows.iter().enumerate() {
-                let score = scores.get(i).and_then(Option::as_ref);
-                for (j, c) in cols.iter().enumerate() {
-                    st.raw_bind_parameter(j + 1, schema::value(c, capture, r, score))
-                        .map_err(err)?;
+                ))?;
+                for (i, r) in flows.iter().enumerate() {
+                    let score = scores.get(i).and_then(Option::as_ref);
+                    for (j, c) in cols.iter().enumerate() {
+                        st.raw_bind_parameter(j + 1, schema::value(c, capture, r, score))?;
+                    }
+                    st.raw_execute()?;
                 }
-                st.raw_execute().map_err(err)?;
             }
-        }
-        upsert_rollups(&tx, &BatchRollup::of_flows(flows)).map_err(err)?;
-        tx.commit().map_err(err)
+            upsert_rollups(tx, &BatchRollup::of_flows(flows))?;
+            heartbeat(tx, capture, flows.len())?;
+            Ok(())
+        })
     }
 
     fn insert_windows(&mut self, capture: CaptureId, windows: &[WindowReport]) -> Result<()> {
-        let target = self.target.clone();
         let context = format!("writing windows of capture {capture}");
-        let err = |e: &dyn std::fmt::Display| query_err(&target, &context, e);
-        let tx = self.conn.transaction().map_err(|e| err(&e))?;
-        {
+        self.write(&context, |tx| {
             let cols: Vec<&str> = rollup::WINDOW_NUMBER_COLUMNS.to_vec();
-            let mut st = tx
-                .prepare_cached(&format!(
-                    "INSERT OR REPLACE INTO windows (capture_id, start_time, {}, external_bytes, report) \
-                     VALUES ({})",
-                    cols.join(", "),
-                    (1..=cols.len() + 4)
-                        .map(|i| format!("?{i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-                .map_err(|e| err(&e))?;
+            let mut st = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO windows (capture_id, start_time, {}, external_bytes, report) \
+                 VALUES ({})",
+                cols.join(", "),
+                (1..=cols.len() + 4)
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))?;
             for w in windows {
-                let json = serde_json::to_string(w).map_err(|e| err(&e))?;
+                let json = serde_json::to_string(w).map_err(abort)?;
                 let nums = rollup::window_numbers(w);
-                st.raw_bind_parameter(1, capture).map_err(|e| err(&e))?;
-                st.raw_bind_parameter(2, w.start_us).map_err(|e| err(&e))?;
+                st.raw_bind_parameter(1, capture)?;
+                st.raw_bind_parameter(2, w.start_us)?;
                 for (i, n) in nums.iter().enumerate() {
-                    st.raw_bind_parameter(3 + i, n).map_err(|e| err(&e))?;
+                    st.raw_bind_parameter(3 + i, n)?;
                 }
-                st.raw_bind_parameter(3 + nums.len(), &json)
-                    .map_err(|e| err(&e))?;
-                st.raw_execute().map_err(|e| err(&e))?;
+                st.raw_bind_parameter(3 + nums.len(), &json)?;
+                st.raw_execute()?;
             }
-        }
-        tx.commit().map_err(|e| err(&e))
+            heartbeat(tx, capture, 0)?;
+            Ok(())
+        })
     }
 
     fn finish_capture(
@@ -645,62 +833,54 @@ impl Store for SqliteStore {
         capture: CaptureId,
         t: &CaptureTotals,
         status: CaptureStatus,
-        replaces: Option<CaptureId>,
+        replaces: &[CaptureId],
     ) -> Result<()> {
-        let target = self.target.clone();
         let context = format!("finishing capture {capture}");
-        let err = |e: rusqlite::Error| query_err(&target, &context, e);
-        let tx = self.conn.transaction().map_err(err)?;
-        if let Some(old) = replaces {
-            Self::delete_capture_rows(&tx, old).map_err(err)?;
+        self.write(&context, |tx| {
+            for &old in replaces {
+                Self::delete_capture_rows(tx, old)?;
+                Self::audit(
+                    tx,
+                    "ingest.replace",
+                    &format!("capture {old}"),
+                    &format!("replaced by capture {capture}"),
+                )?;
+            }
+            if let (Some(a), Some(b)) = (t.start, t.end) {
+                seal_hours(tx, a.0, b.0)?;
+            }
+            tx.execute(
+                "UPDATE captures SET start_time = ?2, end_time = ?3, packets = ?4, bytes = ?5, \
+                 flows = ?6, status = ?7, heartbeat = ?8 WHERE id = ?1",
+                params![
+                    capture,
+                    t.start.map(|t| t.0),
+                    t.end.map(|t| t.0),
+                    t.packets as i64,
+                    t.bytes as i64,
+                    t.flows as i64,
+                    status.as_str(),
+                    now_us()
+                ],
+            )?;
             Self::audit(
-                &tx,
-                "ingest.replace",
-                &format!("capture {old}"),
-                &format!("replaced by capture {capture}"),
-            )
-            .map_err(err)?;
-        }
-        if let (Some(a), Some(b)) = (t.start, t.end) {
-            seal_hours(&tx, a.0, b.0).map_err(err)?;
-        }
-        tx.execute(
-            "UPDATE captures SET start_time = ?2, end_time = ?3, packets = ?4, bytes = ?5, \
-             flows = ?6, status = ?7 WHERE id = ?1",
-            params![
-                capture,
-                t.start.map(|t| t.0),
-                t.end.map(|t| t.0),
-                t.packets as i64,
-                t.bytes as i64,
-                t.flows as i64,
-                status.as_str()
-            ],
-        )
-        .map_err(err)?;
-        Self::audit(
-            &tx,
-            "ingest.end",
-            &format!("capture {capture}"),
-            &format!("{} flows, {}", t.flows, status.as_str()),
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)
+                tx,
+                "ingest.end",
+                &format!("capture {capture}"),
+                &format!("{} flows, {}", t.flows, status.as_str()),
+            )?;
+            Ok(())
+        })
     }
 
     fn insert_alerts(&mut self, alerts: &[NewAlert]) -> Result<Vec<i64>> {
-        let target = self.target.clone();
-        let err = |e: rusqlite::Error| query_err(&target, "writing alerts", e);
-        let tx = self.conn.transaction().map_err(err)?;
-        let mut ids = Vec::with_capacity(alerts.len());
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO alerts (raised_at, capture_id, flow_id, window_start, src_ip, \
-                     dst_ip, kind, severity, confidence, model_version, detail) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(err)?;
+        self.write("writing alerts", |tx| {
+            let mut ids = Vec::with_capacity(alerts.len());
+            let mut st = tx.prepare_cached(
+                "INSERT INTO alerts (raised_at, capture_id, flow_id, window_start, src_ip, \
+                 dst_ip, kind, severity, confidence, model_version, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
             for a in alerts {
                 st.execute(params![
                     a.time.0,
@@ -714,18 +894,15 @@ impl Store for SqliteStore {
                     a.confidence,
                     a.model,
                     a.detail
-                ])
-                .map_err(err)?;
+                ])?;
                 ids.push(tx.last_insert_rowid());
             }
-            let mut up = tx
-                .prepare_cached(
-                    "INSERT INTO alerts_1m VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (bucket, src_ip, kind) DO UPDATE SET \
-                       alerts = alerts + excluded.alerts, \
-                       max_severity = MAX(max_severity, excluded.max_severity)",
-                )
-                .map_err(err)?;
+            let mut up = tx.prepare_cached(
+                "INSERT INTO alerts_1m VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (bucket, src_ip, kind) DO UPDATE SET \
+                   alerts = alerts + excluded.alerts, \
+                   max_severity = MAX(max_severity, excluded.max_severity)",
+            )?;
             for ((bucket, ip, kind), s) in rollup::alerts_of(alerts) {
                 up.execute(params![
                     bucket,
@@ -733,17 +910,13 @@ impl Store for SqliteStore {
                     kind,
                     s.alerts as i64,
                     s.max_severity
-                ])
-                .map_err(err)?;
+                ])?;
             }
-        }
-        tx.commit().map_err(err)?;
-        Ok(ids)
+            Ok(ids)
+        })
     }
 
     fn retain(&mut self, policy: &RetentionPolicy) -> Result<RetentionReport> {
-        let target = self.target.clone();
-        let err = |e: rusqlite::Error| query_err(&target, "applying retention", e);
         // The cutoff: the age limit, moved later a day at a time while the data is too big.
         let mut cutoff = policy.before.map(|t| t.0);
         if let Some(max) = policy.max_bytes {
@@ -768,44 +941,50 @@ impl Store for SqliteStore {
         };
         // Whole hours, so the hourly rollups lose exactly the flows that go.
         let cut = cut.div_euclid(crate::HOUR_US) * crate::HOUR_US;
-        let tx = self.conn.transaction().map_err(err)?;
-        let flows = tx
-            .execute("DELETE FROM flows WHERE first_seen < ?1", params![cut])
-            .map_err(err)? as u64;
-        for t in ["talkers_1m", "ports_1m", "protocols_1m", "alerts_1m"] {
-            tx.execute(&format!("DELETE FROM {t} WHERE bucket < ?1"), params![cut])
-                .map_err(err)?;
-        }
-        // Hourly rows go when their whole hour is before the cutoff.
-        for t in ["talkers_1h", "ports_1h"] {
-            tx.execute(
-                &format!("DELETE FROM {t} WHERE bucket + {} <= ?1", crate::HOUR_US),
+        let (flows, windows, alerts) = self.write("applying retention", |tx| {
+            // Alerts raised after the cut about flows that go, go with them.
+            const ORPHANED: &str = "FROM alerts WHERE raised_at >= ?1 AND flow_id IS NOT NULL \
+                AND EXISTS (SELECT 1 FROM flows f \
+                  WHERE f.id = alerts.flow_id AND f.first_seen < ?1)";
+            let span: (Option<i64>, Option<i64>) = tx.query_row(
+                &format!("SELECT MIN(raised_at), MAX(raised_at) {ORPHANED}"),
                 params![cut],
-            )
-            .map_err(err)?;
-        }
-        let windows = tx
-            .execute("DELETE FROM windows WHERE start_time < ?1", params![cut])
-            .map_err(err)? as u64;
-        let alerts = tx
-            .execute("DELETE FROM alerts WHERE raised_at < ?1", params![cut])
-            .map_err(err)? as u64;
-        Self::audit(
-            &tx,
-            "retention",
-            "flows",
-            &format!(
-                "before {}: {flows} flows, {windows} windows, {alerts} alerts",
-                Timestamp(cut).rfc3339()
-            ),
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let mut alerts = tx.execute(&format!("DELETE {ORPHANED}"), params![cut])? as u64;
+            let flows = tx.execute("DELETE FROM flows WHERE first_seen < ?1", params![cut])? as u64;
+            for t in ["talkers_1m", "ports_1m", "protocols_1m", "alerts_1m"] {
+                tx.execute(&format!("DELETE FROM {t} WHERE bucket < ?1"), params![cut])?;
+            }
+            // Hourly rows go when their whole hour is before the cutoff.
+            for t in ["talkers_1h", "ports_1h"] {
+                tx.execute(
+                    &format!("DELETE FROM {t} WHERE bucket + {} <= ?1", crate::HOUR_US),
+                    params![cut],
+                )?;
+            }
+            let windows =
+                tx.execute("DELETE FROM windows WHERE start_time < ?1", params![cut])? as u64;
+            alerts += tx.execute("DELETE FROM alerts WHERE raised_at < ?1", params![cut])? as u64;
+            if let (Some(first), Some(last)) = span {
+                recount_alert_minutes(tx, first, last)?;
+            }
+            Self::audit(
+                tx,
+                "retention",
+                "flows",
+                &format!(
+                    "before {}: {flows} flows, {windows} windows, {alerts} alerts",
+                    Timestamp(cut).rfc3339()
+                ),
+            )?;
+            Ok((flows, windows, alerts))
+        })?;
         // Give the freed pages back to the file system (outside the transaction: it only
         // moves free pages).
         self.conn
             .execute_batch("PRAGMA incremental_vacuum;")
-            .map_err(err)?;
+            .map_err(|e| self.write_err("applying retention", e))?;
         Ok(RetentionReport {
             flows,
             windows,
@@ -981,31 +1160,26 @@ impl Store for SqliteStore {
     }
 
     fn drop_flow_day(&mut self, day: i64, expected: u64) -> Result<u64> {
-        let target = self.target.clone();
         let context = format!("dropping day {}", Timestamp(day * DAY_US).rfc3339());
-        let err = |e: &dyn std::fmt::Display| query_err(&target, &context, e);
         let (lo, hi) = (day * DAY_US, (day + 1) * DAY_US);
-        let tx = self.conn.transaction().map_err(|e| err(&e))?;
-        let n = tx
-            .execute(
+        self.write(&context, |tx| {
+            let n = tx.execute(
                 "DELETE FROM flows WHERE first_seen >= ?1 AND first_seen < ?2",
                 params![lo, hi],
-            )
-            .map_err(|e| err(&e))? as u64;
-        if n != expected {
-            // Dropping the transaction rolls it back.
-            return Err(err(&format!(
-                "{n} flows in the database, {expected} archived: nothing dropped"
-            )));
-        }
-        Self::audit(
-            &tx,
-            "archive.drop",
-            "flows",
-            &format!("{n} flows of {}", Timestamp(lo).rfc3339()),
-        )
-        .map_err(|e| err(&e))?;
-        tx.commit().map_err(|e| err(&e))?;
-        Ok(n)
+            )? as u64;
+            if n != expected {
+                // An error rolls the transaction back.
+                return Err(abort(format!(
+                    "{n} flows in the database, {expected} archived: nothing dropped"
+                )));
+            }
+            Self::audit(
+                tx,
+                "archive.drop",
+                "flows",
+                &format!("{n} flows of {}", Timestamp(lo).rfc3339()),
+            )?;
+            Ok(n)
+        })
     }
 }

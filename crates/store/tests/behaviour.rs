@@ -93,6 +93,22 @@ impl Backend {
             }
         }
     }
+
+    /// Reads one integer beside the store (SQL both backends understand).
+    fn query_i64(&self, sql: &str) -> i64 {
+        match self {
+            Backend::Sqlite(p) => rusqlite::Connection::open(p)
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Backend::Postgres { schema, .. } => {
+                let mut c = postgres::Client::connect(PG, postgres::NoTls).unwrap();
+                c.batch_execute(&format!("SET search_path TO {schema}"))
+                    .unwrap();
+                c.query_one(sql, &[]).unwrap().get(0)
+            }
+        }
+    }
 }
 
 impl Drop for Backend {
@@ -136,6 +152,10 @@ both!(
     a_batch_written_twice_is_stored_once,
     days_scan_and_drop_for_the_archive,
     training_export_keeps_scored_flows_in_the_confidence_band,
+    a_stored_copy_tells_whether_its_writer_still_runs,
+    forcing_replaces_every_copy_with_its_alerts_and_rollup_shares,
+    retention_removes_alerts_with_their_flows_and_recounts_their_minutes,
+    a_version_2_database_is_migrated_in_place_keeping_its_rows,
 );
 
 fn new_capture(name: &str) -> NewCapture {
@@ -168,7 +188,7 @@ fn ingest(
         flows: flows.len() as u64,
         ..CaptureTotals::default()
     };
-    s.finish_capture(cap, &totals, CaptureStatus::Complete, None)
+    s.finish_capture(cap, &totals, CaptureStatus::Complete, &[])
         .unwrap();
     cap
 }
@@ -442,10 +462,9 @@ fn a_replaced_capture_leaves_one_copy_and_matching_rollups(b: Backend) {
     let talkers_before = s.top_talkers(TimeRange::ALL, 50).unwrap();
     let ports_before = s.top_ports(TimeRange::ALL, 50).unwrap();
     let found = s
-        .capture_by_sha256(new_capture("webex").sha256.as_deref().unwrap())
-        .unwrap()
+        .captures_by_sha256(new_capture("webex").sha256.as_deref().unwrap())
         .unwrap();
-    assert_eq!(found.id, first);
+    assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first]);
     // The replacement is written beside the old copy, which goes when it completes.
     let second = s.begin_capture(&new_capture("webex")).unwrap();
     for chunk in flows.chunks(300) {
@@ -457,7 +476,7 @@ fn a_replaced_capture_leaves_one_copy_and_matching_rollups(b: Backend) {
         flows: flows.len() as u64,
         ..Default::default()
     };
-    s.finish_capture(second, &totals, CaptureStatus::Complete, Some(first))
+    s.finish_capture(second, &totals, CaptureStatus::Complete, &[first])
         .unwrap();
     let caps = s.captures().unwrap();
     assert_eq!(caps.iter().map(|c| c.id).collect::<Vec<_>>(), vec![second]);
@@ -736,4 +755,419 @@ fn training_export_keeps_scored_flows_in_the_confidence_band(b: Backend) {
     expect.sort();
     assert_eq!(got, expect);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One alert about each of `flows` of capture `cap`, raised at its last packet by its source,
+/// of the severity `severity` gives it.
+fn alerts_about(cap: CaptureId, flows: &[FlowRecord], severity: u8) -> Vec<NewAlert> {
+    flows
+        .iter()
+        .map(|f| NewAlert {
+            time: f.last,
+            capture: Some(cap),
+            flow: Some(flow_row_id(cap, f.id)),
+            window: None,
+            src: Some(f.src),
+            dst: Some(f.dst),
+            kind: ["port_scan", "syn_flood"][(f.id % 2) as usize].into(),
+            severity: severity.min(1 + (f.id % 5) as u8),
+            confidence: 0.9,
+            model: "rules-1".into(),
+            detail: "{}".into(),
+        })
+        .collect()
+}
+
+/// The alert rollup's answers: alerts per minute, and per source (alerts, highest severity).
+type AlertSums = (Vec<(i64, u64)>, HashMap<IpAddr, (u64, u8)>);
+
+/// What the alert rollup should say about `alerts`.
+fn alert_sums(alerts: &[NewAlert]) -> AlertSums {
+    let mut rate: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut by_src: HashMap<IpAddr, (u64, u8)> = HashMap::new();
+    for a in alerts {
+        *rate
+            .entry(a.time.0.div_euclid(MINUTE_US) * MINUTE_US)
+            .or_default() += 1;
+        let e = by_src.entry(a.src.unwrap()).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(a.severity);
+    }
+    (rate.into_iter().collect(), by_src)
+}
+
+/// The alert rollup as stored: per minute, and per source.
+fn stored_alert_sums(s: &mut dyn Store) -> AlertSums {
+    let rate = s.attack_rate(TimeRange::ALL).unwrap();
+    let top = s.top_attackers(TimeRange::ALL, 100_000).unwrap();
+    (
+        rate.iter().map(|m| (m.minute.0, m.count)).collect(),
+        top.iter()
+            .map(|a| (a.ip, (a.alerts, a.max_severity)))
+            .collect(),
+    )
+}
+
+fn a_stored_copy_tells_whether_its_writer_still_runs(b: Backend) {
+    let mut s = b.open();
+    let me = Writer::this_process();
+    assert!(me.pid > 0 && me.start > 0 && !me.boot_id.is_empty() && !me.host.is_empty());
+    let (flows, _) = meter("webex.pcap");
+    let sha = new_capture("webex").sha256.unwrap();
+    let live = s.begin_capture(&new_capture("webex")).unwrap();
+    s.insert_flows(live, &flows[..10], &[]).unwrap();
+    let stored = s.captures_by_sha256(&sha).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].writer.as_ref(), Some(&me));
+    assert_eq!(stored[0].flows, 10);
+    let who = format!("pid {} on {}", me.pid, me.host);
+
+    // This process writes it: even --force refuses, naming the writer.
+    let e = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, true).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, StoreError::BeingWritten { .. }), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "capture {live} is still being written by {who} (last batch "
+        )) && msg.contains("wait for that run, or stop it first"),
+        "{msg}"
+    );
+
+    // Written from another host: judged by the heartbeat, and said to be a guess.
+    b.exec(
+        "UPDATE captures SET writer_host = 'sensor-b'",
+        "UPDATE captures SET writer_host = 'sensor-b'",
+    );
+    let msg = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!(
+            "capture {live} is presumably still being written by pid {} on sensor-b",
+            me.pid
+        )) && msg.contains("a guess from that heartbeat"),
+        "{msg}"
+    );
+    b.exec(
+        "UPDATE captures SET heartbeat = heartbeat - 600000000",
+        "UPDATE captures SET heartbeat = heartbeat - interval '10 minutes'",
+    );
+    let msg = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!(
+            "capture {live} was interrupted after storing 10 flows: its writer, pid {} on \
+             sensor-b, has written nothing for 10 min (a guess from that heartbeat",
+            me.pid
+        )) && msg.ends_with("use --force to replace it"),
+        "{msg}"
+    );
+    assert_eq!(
+        store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, true).unwrap(),
+        vec![live]
+    );
+
+    // This host before a reboot, and a reused pid: dead for sure.
+    let dead =
+        format!("capture {live} was interrupted: its writer, {who}, died after storing 10 flows");
+    for (sqlite, postgres) in [
+        (
+            format!(
+                "UPDATE captures SET writer_host = '{}', writer_boot = 'b00t'",
+                me.host
+            ),
+            format!(
+                "UPDATE captures SET writer_host = '{}', writer_boot = 'b00t'",
+                me.host
+            ),
+        ),
+        (
+            format!(
+                "UPDATE captures SET writer_boot = '{}', writer_start = writer_start + 1",
+                me.boot_id
+            ),
+            format!(
+                "UPDATE captures SET writer_boot = '{}', writer_start = writer_start + 1",
+                me.boot_id
+            ),
+        ),
+    ] {
+        b.exec(&sqlite, &postgres);
+        let msg = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(&dead), "{msg}");
+        assert_eq!(
+            store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, true).unwrap(),
+            vec![live]
+        );
+    }
+
+    // Ended copies say how.
+    s.finish_capture(
+        live,
+        &CaptureTotals {
+            flows: 10,
+            ..CaptureTotals::default()
+        },
+        CaptureStatus::Failed,
+        &[],
+    )
+    .unwrap();
+    let msg = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!("capture {live} failed after storing 10 flows")),
+        "{msg}"
+    );
+    assert!(store::copies_to_replace(s.as_mut(), "other", "0123", false)
+        .unwrap()
+        .is_empty());
+}
+
+fn forcing_replaces_every_copy_with_its_alerts_and_rollup_shares(b: Backend) {
+    let mut s = b.open();
+    let me = Writer::this_process();
+    let (flows, windows) = meter("webex.pcap");
+    let sha = new_capture("webex").sha256.unwrap();
+    // An ingest killed after two batches and its alerts (its pid is another process's now),
+    // a complete copy and a failed one, each with alerts of the highest severity.
+    let dead = s.begin_capture(&new_capture("webex")).unwrap();
+    for chunk in flows.chunks(20).take(2) {
+        s.insert_flows(dead, chunk, &[]).unwrap();
+    }
+    s.insert_alerts(&alerts_about(dead, &flows[..40], 5))
+        .unwrap();
+    let reuse = format!("UPDATE captures SET writer_start = writer_start + 1 WHERE id = {dead}");
+    b.exec(&reuse, &reuse);
+    let complete = ingest(s.as_mut(), "webex", &flows, &windows, 20);
+    s.insert_alerts(&alerts_about(complete, &flows, 5)).unwrap();
+    let failed = s.begin_capture(&new_capture("webex")).unwrap();
+    s.insert_flows(failed, &flows[..20], &[]).unwrap();
+    s.insert_alerts(&alerts_about(failed, &flows[..20], 5))
+        .unwrap();
+    let totals = CaptureTotals {
+        flows: 20,
+        ..CaptureTotals::default()
+    };
+    s.finish_capture(failed, &totals, CaptureStatus::Failed, &[])
+        .unwrap();
+
+    // Refused without --force, each copy said for what it is.
+    let msg = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, false)
+        .unwrap_err()
+        .to_string();
+    let target = s.target().to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "{target}: webex.pcap was already analyzed (sha256 {sha}): capture {dead} was \
+             interrupted: its writer, pid {} on {}, died after storing 40 flows, capture \
+             {complete} is complete ({} flows), capture {failed} failed after storing 20 flows; \
+             use --force to replace them",
+            me.pid,
+            me.host,
+            flows.len()
+        )
+    );
+    let replaces = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, true).unwrap();
+    assert_eq!(replaces, vec![dead, complete, failed]);
+
+    // The new copy, with alerts of at most severity 3, replaces all three when it completes.
+    let new = s.begin_capture(&new_capture("webex")).unwrap();
+    for chunk in flows.chunks(20) {
+        s.insert_flows(new, chunk, &[]).unwrap();
+    }
+    s.insert_windows(new, &windows).unwrap();
+    let alerts = alerts_about(new, &flows, 3);
+    s.insert_alerts(&alerts).unwrap();
+    let totals = CaptureTotals {
+        flows: flows.len() as u64,
+        ..CaptureTotals::default()
+    };
+    s.finish_capture(new, &totals, CaptureStatus::Complete, &replaces)
+        .unwrap();
+
+    // What is left is one ingest of the capture: its flows, rollups, windows and alerts.
+    let caps = s.captures().unwrap();
+    assert_eq!(caps.iter().map(|c| c.id).collect::<Vec<_>>(), vec![new]);
+    assert_eq!(count_flows(s.as_mut()), flows.len() as u64);
+    let want = talkers(&flows.iter().collect::<Vec<_>>());
+    let got = s.top_talkers(TimeRange::ALL, 100_000).unwrap();
+    assert_eq!(got.len(), want.len());
+    for t in &got {
+        assert_eq!(want.get(&t.ip), Some(t));
+    }
+    let protocols: u64 = s
+        .protocols(TimeRange::ALL)
+        .unwrap()
+        .iter()
+        .map(|p| p.flows)
+        .sum();
+    assert_eq!(protocols, flows.len() as u64);
+    assert_eq!(
+        s.windows(TimeRange::ALL, None).unwrap().len(),
+        windows.len()
+    );
+    let stored = s.alerts(&AlertFilter::default(), 100_000).unwrap();
+    assert_eq!(stored.len(), alerts.len());
+    assert!(stored.iter().all(|a| a.alert.capture == Some(new)));
+    let (rate, by_src) = alert_sums(&alerts);
+    assert!(by_src.values().all(|v| v.1 <= 3));
+    assert_eq!(stored_alert_sums(s.as_mut()), (rate, by_src));
+}
+
+fn retention_removes_alerts_with_their_flows_and_recounts_their_minutes(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("dropbox.pcap");
+    let cap = ingest(s.as_mut(), "dropbox", &flows, &windows, 100);
+    let cut = Timestamp(1_483_228_800_000_000); // 2017-01-01, on the hour
+    let gone = flows.iter().find(|f| f.first < cut).unwrap();
+    let kept = flows.iter().find(|f| f.first >= cut).unwrap();
+    let about = |f: &FlowRecord, t: i64, severity: u8| NewAlert {
+        flow: Some(flow_row_id(cap, f.id)),
+        capture: Some(cap),
+        ..alert(t, "198.51.100.7", "port_scan", severity)
+    };
+    let t = cut.0 + 30_000_000;
+    let alerts = vec![
+        // Before the cut: goes.
+        about(gone, cut.0 - 1, 4),
+        // After the cut, about a flow that goes: goes with it, and its severity from the
+        // minute's rollup.
+        about(gone, t, 5),
+        // After the cut, about a flow that stays, and about a window: they stay.
+        about(kept, t + 1, 3),
+        NewAlert {
+            capture: Some(cap),
+            window: Some(cut),
+            ..alert(t + 2, "198.51.100.7", "port_scan", 2)
+        },
+    ];
+    s.insert_alerts(&alerts).unwrap();
+    let report = s
+        .retain(&RetentionPolicy {
+            before: Some(cut),
+            max_bytes: None,
+        })
+        .unwrap();
+    assert_eq!(report.alerts, 2);
+    let left: Vec<NewAlert> = s
+        .alerts(&AlertFilter::default(), 100)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.alert)
+        .collect();
+    assert_eq!(left, vec![alerts[3].clone(), alerts[2].clone()]);
+    let minute = t.div_euclid(MINUTE_US) * MINUTE_US;
+    let want = (
+        vec![(minute, 2)],
+        HashMap::from([("198.51.100.7".parse().unwrap(), (2, 3))]),
+    );
+    assert_eq!(alert_sums(&left), want);
+    assert_eq!(stored_alert_sums(s.as_mut()), want);
+}
+
+fn a_version_2_database_is_migrated_in_place_keeping_its_rows(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    let done = ingest(s.as_mut(), "webex", &flows, &windows, 20);
+    s.insert_alerts(&alerts_about(done, &flows[..5], 5))
+        .unwrap();
+    let other = NewCapture {
+        sha256: Some("ab".repeat(32)),
+        ..new_capture("webex")
+    };
+    let left = s.begin_capture(&other).unwrap();
+    s.insert_flows(left, &flows[..20], &[]).unwrap();
+    s.insert_flows(left, &flows[20..40], &[]).unwrap();
+    drop(s);
+    // Version 2 is version 3 without the writer columns and the alerts-by-capture index; it
+    // counted a capture's flows when its ingest ended only.
+    let columns = [
+        "writer_host",
+        "writer_boot",
+        "writer_pid",
+        "writer_start",
+        "heartbeat",
+    ];
+    let drops: Vec<String> = columns
+        .iter()
+        .map(|c| format!("ALTER TABLE captures DROP COLUMN {c};"))
+        .collect();
+    let rest = "DROP INDEX alerts_capture; \
+                UPDATE captures SET flows = 0 WHERE status = 'ingesting'; \
+                DELETE FROM schema_version;";
+    b.exec(
+        &format!(
+            "{} {rest} INSERT INTO schema_version VALUES (2, 0, '0.1.0');",
+            drops.concat()
+        ),
+        &format!(
+            "{} {rest} INSERT INTO schema_version VALUES (2, now(), '0.1.0');",
+            drops.concat()
+        ),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 2);
+
+    let mut s = b.open();
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 3);
+    let caps = s.captures().unwrap();
+    assert_eq!(
+        caps.iter()
+            .map(|c| (
+                c.id,
+                c.status,
+                c.flows,
+                c.writer.is_none(),
+                c.heartbeat.is_none()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (left, CaptureStatus::Ingesting, 40, true, true),
+            (
+                done,
+                CaptureStatus::Complete,
+                flows.len() as u64,
+                true,
+                true
+            ),
+        ]
+    );
+    assert_eq!(count_flows(s.as_mut()), flows.len() as u64 + 40);
+    let back = s.flow(flow_row_id(done, flows[7].id)).unwrap().unwrap();
+    assert_eq!(row(&back.record), row(&flows[7]));
+    assert_eq!(s.alerts(&AlertFilter::default(), 100).unwrap().len(), 5);
+    assert_eq!(
+        s.windows(TimeRange::ALL, Some(done)).unwrap().len(),
+        windows.len()
+    );
+    // The ingest left by the old version has no writer to ask: it is taken as interrupted.
+    let sha = other.sha256.unwrap();
+    let msg = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!(
+            "capture {left} was interrupted (written by a netvigil that recorded no writer) \
+             after storing 40 flows"
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, true).unwrap(),
+        vec![left]
+    );
+    // New captures record their writer; a second open changes nothing.
+    let third = s.begin_capture(&new_capture("third")).unwrap();
+    drop(s);
+    let mut s = b.open();
+    assert_eq!(b.query_i64("SELECT COUNT(*) FROM schema_version"), 2);
+    let newest = s.captures().unwrap().remove(0);
+    assert_eq!(
+        (newest.id, newest.writer),
+        (third, Some(Writer::this_process()))
+    );
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use flow::columns::{Column, Value};
+use flow::window::report::WindowReport;
 use flow::FlowRecord;
 use packet::Timestamp;
 use serde_json::{Map, Number, Value as Json};
@@ -11,7 +12,7 @@ use serde_json::{Map, Number, Value as Json};
 use super::{label_values, layout_columns, ExportError, FlowSink, Layout, LABEL_COLUMNS};
 use crate::model::Score;
 
-fn json(v: Value<'_>) -> Json {
+pub(crate) fn json(v: Value<'_>) -> Json {
     match v {
         Value::Text(s) => Json::String(s.into_owned()),
         Value::Int(i) => Json::Number(i.into()),
@@ -69,6 +70,45 @@ impl FlowSink for JsonlSink {
     }
 
     fn finish(&mut self) -> Result<(), ExportError> {
+        self.out.flush().map_err(|source| ExportError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// A JSON Lines writer of traffic windows: one window report per line, as the store holds
+/// it (`docs/windows.md`).
+pub struct WindowSink {
+    out: Box<dyn Write + Send>,
+    path: PathBuf,
+    line: Vec<u8>,
+}
+
+impl WindowSink {
+    /// A writer to `out` (named `path` in errors).
+    pub fn new(out: Box<dyn Write + Send>, path: PathBuf) -> Self {
+        WindowSink {
+            out,
+            path,
+            line: Vec::new(),
+        }
+    }
+
+    /// Writes one window.
+    pub fn write(&mut self, w: &WindowReport) -> Result<(), ExportError> {
+        self.line.clear();
+        let io = |source| ExportError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        serde_json::to_writer(&mut self.line, w).map_err(|e| io(e.into()))?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line).map_err(io)
+    }
+
+    /// Flushes everything.
+    pub fn finish(&mut self) -> Result<(), ExportError> {
         self.out.flush().map_err(|source| ExportError::Io {
             path: self.path.clone(),
             source,

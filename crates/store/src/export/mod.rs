@@ -1,5 +1,7 @@
-//! File exports of flow records. Column names and order come from `flow::columns`.
+//! File exports of flow records (column names and order from `flow::columns`), and of stored
+//! alerts and windows.
 
+mod alerts;
 mod csv;
 mod jsonl;
 mod parquet;
@@ -12,8 +14,9 @@ use flow::FlowRecord;
 
 use crate::model::Score;
 
+pub use self::alerts::{alert_schema, alert_values, open_alerts, AlertSink, ALERT_COLUMNS};
 pub use self::csv::CsvSink;
-pub use self::jsonl::JsonlSink;
+pub use self::jsonl::{JsonlSink, WindowSink};
 pub use self::parquet::{schema as parquet_schema, ParquetSink};
 
 /// An export file format.

@@ -41,27 +41,32 @@ pub fn schema(layout: Layout, labels: bool) -> Schema {
         layout_columns(layout)
             .into_iter()
             .map(|(_, c)| {
-                let (ty, nullable) = match c.ty() {
-                    ColumnType::Text => (DataType::Utf8, true),
-                    ColumnType::Int => (DataType::Int64, c == Column::Vlan),
-                    ColumnType::Float => (DataType::Float64, false),
-                    ColumnType::Time => (
-                        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                        false,
-                    ),
+                let nullable = match c.ty() {
+                    ColumnType::Text => true,
+                    ColumnType::Int => c == Column::Vlan,
+                    ColumnType::Float | ColumnType::Time => false,
                 };
-                Field::new(c.name(), ty, nullable)
+                Field::new(c.name(), arrow_type(c.ty()), nullable)
             })
             .chain(label_fields.into_iter().filter(|_| labels))
             .collect::<Vec<_>>(),
     )
 }
 
-/// A Parquet writer of flow records.
-pub struct ParquetSink {
+/// The Arrow type of a column type; times are µs, UTC.
+pub(crate) fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Text => DataType::Utf8,
+        ColumnType::Int => DataType::Int64,
+        ColumnType::Float => DataType::Float64,
+        ColumnType::Time => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    }
+}
+
+/// A Parquet file of typed rows, buffered and written a row group at a time.
+pub(crate) struct ParquetTable {
     writer: Option<ArrowWriter<Box<dyn Write + Send>>>,
     schema: Arc<Schema>,
-    cols: Vec<Column>,
     builders: Vec<Builder>,
     rows: usize,
     path: PathBuf,
@@ -74,15 +79,14 @@ fn parquet_err(path: &std::path::Path, e: impl std::fmt::Display) -> ExportError
     }
 }
 
-impl ParquetSink {
-    /// A writer to `out` (named `path` in errors).
-    pub fn new(
+impl ParquetTable {
+    /// A writer of rows of `schema` (whose fields are of [`arrow_type`]s) to `out`.
+    pub(crate) fn new(
         out: Box<dyn Write + Send>,
-        layout: Layout,
-        labels: bool,
+        schema: Schema,
         path: PathBuf,
     ) -> Result<Self, ExportError> {
-        let schema = Arc::new(schema(layout, labels));
+        let schema = Arc::new(schema);
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(3).map_err(|e| parquet_err(&path, e))?,
@@ -90,21 +94,47 @@ impl ParquetSink {
             .build();
         let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))
             .map_err(|e| parquet_err(&path, e))?;
-        let cols: Vec<Column> = layout_columns(layout).into_iter().map(|c| c.1).collect();
-        let mut builders: Vec<Builder> = cols.iter().map(|c| new_builder(c.ty())).collect();
-        if labels {
-            builders.push(Builder::Text(StringBuilder::new()));
-            builders.push(Builder::Float(Float64Builder::new()));
-            builders.push(Builder::Float(Float64Builder::new()));
-        }
-        Ok(ParquetSink {
+        let builders = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Int64 => Builder::Int(Int64Builder::new()),
+                DataType::Float64 => Builder::Float(Float64Builder::new()),
+                DataType::Timestamp(..) => Builder::Time(TimestampMicrosecondBuilder::new()),
+                _ => Builder::Text(StringBuilder::new()),
+            })
+            .collect();
+        Ok(ParquetTable {
             writer: Some(writer),
             schema,
-            cols,
             builders,
             rows: 0,
             path,
         })
+    }
+
+    /// Adds one row: a value per field, in order (a value of another type is NULL).
+    pub(crate) fn push<'v>(
+        &mut self,
+        values: impl IntoIterator<Item = Value<'v>>,
+    ) -> Result<(), ExportError> {
+        for (b, v) in self.builders.iter_mut().zip(values) {
+            match (b, v) {
+                (Builder::Text(b), Value::Text(s)) => b.append_value(s),
+                (Builder::Text(b), _) => b.append_null(),
+                (Builder::Int(b), Value::Int(i)) => b.append_value(i),
+                (Builder::Int(b), _) => b.append_null(),
+                (Builder::Float(b), Value::Float(f)) => b.append_value(f),
+                (Builder::Float(b), _) => b.append_null(),
+                (Builder::Time(b), Value::Time(t)) => b.append_value(t),
+                (Builder::Time(b), _) => b.append_null(),
+            }
+        }
+        self.rows += 1;
+        if self.rows >= ROWS_PER_BATCH {
+            self.flush_batch()?;
+        }
+        Ok(())
     }
 
     fn flush_batch(&mut self) -> Result<(), ExportError> {
@@ -131,14 +161,37 @@ impl ParquetSink {
         self.rows = 0;
         Ok(())
     }
+
+    /// Writes the last row group and the footer.
+    pub(crate) fn finish(&mut self) -> Result<(), ExportError> {
+        self.flush_batch()?;
+        if let Some(w) = self.writer.take() {
+            w.close().map_err(|e| parquet_err(&self.path, e))?;
+        }
+        Ok(())
+    }
 }
 
-fn new_builder(ty: ColumnType) -> Builder {
-    match ty {
-        ColumnType::Text => Builder::Text(StringBuilder::new()),
-        ColumnType::Int => Builder::Int(Int64Builder::new()),
-        ColumnType::Float => Builder::Float(Float64Builder::new()),
-        ColumnType::Time => Builder::Time(TimestampMicrosecondBuilder::new()),
+/// A Parquet writer of flow records.
+pub struct ParquetSink {
+    table: ParquetTable,
+    cols: Vec<Column>,
+    labels: bool,
+}
+
+impl ParquetSink {
+    /// A writer to `out` (named `path` in errors).
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        layout: Layout,
+        labels: bool,
+        path: PathBuf,
+    ) -> Result<Self, ExportError> {
+        Ok(ParquetSink {
+            table: ParquetTable::new(out, schema(layout, labels), path)?,
+            cols: layout_columns(layout).into_iter().map(|c| c.1).collect(),
+            labels,
+        })
     }
 }
 
@@ -148,36 +201,16 @@ impl FlowSink for ParquetSink {
     }
 
     fn write_scored(&mut self, r: &FlowRecord, score: Option<&Score>) -> Result<(), ExportError> {
-        let labels = (self.builders.len() > self.cols.len()).then(|| label_values(score));
-        let values = self
-            .cols
-            .iter()
-            .map(|c| c.value(r))
-            .chain(labels.into_iter().flatten());
-        for (b, v) in self.builders.iter_mut().zip(values) {
-            match (b, v) {
-                (Builder::Text(b), Value::Text(s)) => b.append_value(s),
-                (Builder::Text(b), _) => b.append_null(),
-                (Builder::Int(b), Value::Int(i)) => b.append_value(i),
-                (Builder::Int(b), _) => b.append_null(),
-                (Builder::Float(b), Value::Float(f)) => b.append_value(f),
-                (Builder::Float(b), _) => b.append_null(),
-                (Builder::Time(b), Value::Time(t)) => b.append_value(t),
-                (Builder::Time(b), _) => b.append_null(),
-            }
-        }
-        self.rows += 1;
-        if self.rows >= ROWS_PER_BATCH {
-            self.flush_batch()?;
-        }
-        Ok(())
+        let labels = self.labels.then(|| label_values(score));
+        self.table.push(
+            self.cols
+                .iter()
+                .map(|c| c.value(r))
+                .chain(labels.into_iter().flatten()),
+        )
     }
 
     fn finish(&mut self) -> Result<(), ExportError> {
-        self.flush_batch()?;
-        if let Some(w) = self.writer.take() {
-            w.close().map_err(|e| parquet_err(&self.path, e))?;
-        }
-        Ok(())
+        self.table.finish()
     }
 }

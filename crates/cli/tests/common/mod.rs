@@ -1,0 +1,108 @@
+//! What the command-line tests share: the binary, the shared captures, scratch directories,
+//! process output, and PostgreSQL schemas of their own. Each test file uses part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `netvigil` binary under test.
+pub fn nv() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netvigil"))
+}
+
+/// A file of the shared test data (`$NETVIGIL_DATA`, else `../shared/data` beside the
+/// repository).
+pub fn data(rel: &str) -> PathBuf {
+    let base = match std::env::var_os("NETVIGIL_DATA") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    };
+    base.join(rel)
+}
+
+/// One of NFStream's test captures.
+pub fn pcap(name: &str) -> PathBuf {
+    data("nfstream/pcaps").join(name)
+}
+
+/// An empty scratch directory named after the test (and this process).
+pub fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("netvigil-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A run's standard error, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `cmd` and asserts it succeeded.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
+    out
+}
+
+/// The test server (trust auth); `NETVIGIL_PG_TEST_URL` overrides it.
+pub fn pg_base() -> String {
+    std::env::var("NETVIGIL_PG_TEST_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// Rows of a query run by `psql` (session time zone UTC+05:30, so that a rendering that
+/// follows the session's zone would show), cells as psql prints them (NULL: empty).
+pub fn psql(sql: &str) -> Vec<Vec<String>> {
+    let out = Command::new("psql")
+        .env("PGTZ", "Asia/Kolkata")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(["-F", "\x1f", "-R", "\x1e", "-c", sql])
+        .arg(pg_base())
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "psql {sql}: {}", stderr(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end_matches('\n')
+        .split('\x1e')
+        .filter(|r| !r.is_empty())
+        .map(|r| r.split('\x1f').map(str::to_string).collect())
+        .collect()
+}
+
+/// A PostgreSQL schema of one test, dropped before and after.
+pub struct PgSchema {
+    /// The schema's name.
+    pub name: String,
+}
+
+impl PgSchema {
+    /// A fresh schema for `test` (of this process).
+    pub fn new(test: &str) -> PgSchema {
+        let name = format!("nv_test_{test}_{}", std::process::id());
+        psql(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+        PgSchema { name }
+    }
+
+    /// The `--db` URL that stores into it.
+    pub fn url(&self) -> String {
+        let base = pg_base();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}schema={}", self.name)
+    }
+
+    /// Whether the schema exists.
+    pub fn exists(&self) -> bool {
+        psql(&format!(
+            "SELECT COUNT(*) FROM pg_namespace WHERE nspname = '{}'",
+            self.name
+        )) == [["1"]]
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+    }
+}
