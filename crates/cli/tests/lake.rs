@@ -17,21 +17,6 @@ use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value as Json};
 
-/// Files under `dir` ending in `.ext`, sorted (`date=YYYY-MM-DD` sorts by date).
-fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_under(&p, ext));
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// `export`, `retain` and `archive` on `db`, each with what it needs, output under `dir`.
 fn read_commands(db: &str, dir: &Path) -> Vec<Command> {
     let mut export = nv();

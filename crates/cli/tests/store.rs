@@ -111,20 +111,6 @@ fn arrow_cell(c: &dyn Array, i: usize) -> String {
     }
 }
 
-fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_under(&p, ext));
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn exported_parquet_reads_back_as_the_metered_flows_partitioned_by_date() {
     let d = temp("export");

@@ -45,6 +45,21 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Files under `dir` ending in `.ext`, sorted (`date=YYYY-MM-DD` sorts by date).
+pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p, ext));
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The test server (trust auth); `NETVIGIL_PG_TEST_URL` overrides it.
 pub fn pg_base() -> String {
     std::env::var("NETVIGIL_PG_TEST_URL")
