@@ -24,7 +24,8 @@ use crate::BadInput;
 /// Arguments of `netvigil analyze`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap, pcapng) or directories of them; several are merged in time order.
+    /// Capture files (pcap, pcapng), directories of them, FIFOs, or `-` for standard input;
+    /// several are merged in time order.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Flow rules: `cic` (fixed CICFlowMeter semantics) or `nfstream` (NFStream's).
@@ -39,13 +40,15 @@ pub struct AnalyzeArgs {
     /// Most flows tracked at once; beyond it the oldest is evicted (counted in the summary).
     #[arg(long, default_value_t = 4_000_000)]
     pub max_flows: usize,
-    /// Output format (`none`: the summary only). Default: csv, or none with `--db`.
+    /// Output format (`none`: the summary only). Default: from the `-o` name (.csv, .jsonl,
+    /// .ndjson, .parquet), else csv, or none with `--db` and no `-o`.
     #[arg(long, value_parser = ["csv", "jsonl", "parquet", "none"])]
     pub format: Option<String>,
     /// CSV column layout: `canonical` or `cic2017` (the original CIC-IDS2017 header).
     #[arg(long, default_value = "canonical", value_parser = ["canonical", "cic2017"])]
     pub layout: String,
-    /// Output file (`-` for standard output).
+    /// Output file (`-` for standard output); written under a temporary name and renamed into
+    /// place when the run ends. It may not be an input or another output.
     #[arg(long, short, default_value = "-")]
     pub out: PathBuf,
     /// Home networks (comma-separated CIDRs) for the Direction column and the inbound/outbound

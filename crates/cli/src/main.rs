@@ -41,7 +41,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Meter capture files into flows and write them (CSV, JSON Lines), with a summary on stderr.
+    /// Meter captures (files, FIFOs, standard input) into flows and write them (CSV, JSON Lines,
+    /// Parquet), score them and raise alerts, with a summary on stderr.
     Analyze(Box<analyze::AnalyzeArgs>),
     /// Write a synthetic capture with realistic conversations (deterministic by seed).
     Gen(gen::GenArgs),
