@@ -83,6 +83,23 @@ enum Cmd {
     },
 }
 
+/// An error and its causes on one line, each cause once: many errors already end with their
+/// cause's text (`writing x.csv: No space left on device`), which the chain would repeat.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Writes the manual: the top page to standard output, or every command's page into `dir`.
 fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<analyze::Outcome> {
     use anyhow::Context;
@@ -153,11 +170,11 @@ fn main() -> ExitCode {
         Ok(analyze::Outcome::BadInput) => ExitCode::from(EXIT_BAD_INPUT),
         Ok(analyze::Outcome::Interrupted(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
         Err(e) if e.is::<BadInput>() => {
-            eprintln!("netvigil: {e:#}");
+            eprintln!("netvigil: {}", error_text(&e));
             ExitCode::from(EXIT_BAD_INPUT)
         }
         Err(e) => {
-            eprintln!("netvigil: internal error: {e:#}");
+            eprintln!("netvigil: internal error: {}", error_text(&e));
             ExitCode::from(EXIT_INTERNAL)
         }
     }

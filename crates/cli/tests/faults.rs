@@ -318,3 +318,53 @@ fn a_full_disk_names_its_cause_once_and_leaves_the_store_consistent() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Outputs on a full file system: the error names the output and its cause, and neither the
+/// final name nor a temporary file is left behind.
+#[test]
+fn an_output_on_a_full_disk_names_its_file_and_leaves_nothing_behind() {
+    let d = temp("full-out");
+    let cap = capture(&d);
+    let mnt = d.join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .output();
+    match mounted {
+        Ok(o) if o.status.success() => {}
+        other => {
+            eprintln!("skipped: cannot mount a 1 MB tmpfs here (needs root): {other:?}");
+            return;
+        }
+    }
+    let result = std::panic::catch_unwind(|| {
+        for (flag, name) in [("-o", "flows.csv"), ("--windows-out", "w.jsonl")] {
+            let out = mnt.join(name);
+            let mut cmd = nv();
+            cmd.arg("analyze").arg(&cap).args(["-q", "--no-detect"]);
+            if flag == "--windows-out" {
+                cmd.args(["--format", "none", "--windows", "1s"]);
+            }
+            let o = cmd.arg(flag).arg(&out).output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert_eq!(o.status.code(), Some(1), "{flag}: {err}");
+            assert!(err.contains(&out.display().to_string()), "{flag}: {err}");
+            assert_eq!(
+                err.to_lowercase()
+                    .matches("no space left on device")
+                    .count(),
+                1,
+                "{flag}: the cause is named once: {err}"
+            );
+            assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+            let left: Vec<_> = std::fs::read_dir(&mnt).unwrap().collect();
+            assert!(left.is_empty(), "{flag}: {left:?} left behind");
+        }
+    });
+    let _ = Command::new("umount").arg(&mnt).output();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
