@@ -343,13 +343,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
             if windows_out.is_none() && db_windows.is_none() {
                 return Ok(());
             }
-            let report = if w.src_ips.len().max(w.dst_ips.len()).max(w.dst_ports.len()) > out_keep {
-                let mut small = w.clone();
-                small.compact(out_keep);
-                small.report()
-            } else {
-                w.report()
-            };
+            let report = written_report(w, out_keep);
             if let Some((g, o)) = &mut windows_out {
                 serde_json::to_writer(&mut *o, &report)
                     .map_err(std::io::Error::from)
@@ -367,10 +361,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     .map_err(crate::ingest::writer_cause)?;
     sink.finish_detection()?;
     file_sink.finish()?;
-    if let Some((_, o)) = &mut windows_out {
-        o.flush().with_context(|| {
-            format!("writing {}", windows_out_path(&args.windows_out).display())
-        })?;
+    if let Some((g, o)) = &mut windows_out {
+        o.flush()
+            .with_context(|| format!("writing {}", g.path().display()))?;
     }
     if !args.quiet {
         report.summary.print(&inputs, report.elapsed_s);
@@ -454,9 +447,16 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     })
 }
 
-fn windows_out_path(p: &Option<PathBuf>) -> &std::path::Path {
-    p.as_deref()
-        .unwrap_or(std::path::Path::new("--windows-out"))
+/// A window's report as `--windows-out` and the store get it: its address and port lists
+/// compacted to `keep` entries (bounded estimates beyond, docs/windows.md).
+pub fn written_report(w: &Window, keep: usize) -> flow::window::report::WindowReport {
+    if w.src_ips.len().max(w.dst_ips.len()).max(w.dst_ports.len()) > keep {
+        let mut small = w.clone();
+        small.compact(keep);
+        small.report()
+    } else {
+        w.report()
+    }
 }
 
 /// Scores each batch of flows (with detection on), then writes them to the file export and,

@@ -1417,33 +1417,19 @@ fn directions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flow::{EndReason, HomeNet, Meter, MeterConfig, Profile, Window, WindowConfig};
-    use packet::{FileSource, PacketSource};
-
-    /// `../shared/data` beside the checkout (or `$NETVIGIL_DATA`).
-    fn data_dir() -> PathBuf {
-        if let Some(d) = std::env::var_os("NETVIGIL_DATA") {
-            return PathBuf::from(d);
-        }
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-    }
+    use flow::{Window, WindowConfig};
 
     /// Meters a capture as `netvigil analyze` does, with windows of `width_us`.
     fn meter(path: &Path, width_us: i64) -> Vec<Window> {
-        let mut src =
-            FileSource::open(path, 0).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut meter = Meter::new(MeterConfig::new(Profile::Cic), HomeNet::default())
-            .with_windows(WindowConfig {
-                width_us,
-                ..WindowConfig::default()
-            });
-        let (mut flows, mut windows) = (Vec::new(), Vec::new());
-        while let Ok(n @ 1..) = src.fill_batch(64) {
-            meter.packet_batch(&src, n, &mut flows, |_, _| {});
-            meter.drain_windows(&mut windows);
-        }
-        while meter.finish(EndReason::Eof, usize::MAX, &mut flows) {}
-        meter.drain_windows(&mut windows);
+        let mut windows = Vec::new();
+        let cfg = WindowConfig {
+            width_us,
+            ..WindowConfig::default()
+        };
+        crate::testdata::meter(path, cfg, &mut |w: &Window| {
+            windows.push(w.clone());
+            Ok(())
+        });
         windows
     }
 
@@ -1520,7 +1506,10 @@ mod tests {
 
     #[test]
     fn renders_every_chart_of_a_capture() {
-        let windows = meter(&data_dir().join("nfstream/pcaps/webex.pcap"), 1_000_000);
+        let windows = meter(
+            &crate::testdata::path("nfstream/pcaps/webex.pcap"),
+            1_000_000,
+        );
         assert!(windows.len() >= 5, "{} windows", windows.len());
         let (reports, summary) = reports(&windows);
         assert!(summary.tcp.segments > 0 && summary.src_ips.entries.len() > 3);
@@ -1534,7 +1523,10 @@ mod tests {
     /// switches to dates and the windows are binned.
     #[test]
     fn renders_a_multi_day_span() {
-        let windows = meter(&data_dir().join("nfstream/pcaps/webex.pcap"), 1_000_000);
+        let windows = meter(
+            &crate::testdata::path("nfstream/pcaps/webex.pcap"),
+            1_000_000,
+        );
         let (mut reports, summary) = reports(&windows);
         let base = reports[0].start_us;
         for (i, r) in reports.iter_mut().enumerate() {
@@ -1642,7 +1634,10 @@ mod tests {
     /// The bars of the talkers and ports charts are the console's top lists, in its units.
     #[test]
     fn the_bar_charts_show_the_consoles_top_lists_in_its_units() {
-        let windows = meter(&data_dir().join("nfstream/pcaps/webex.pcap"), 1_000_000);
+        let windows = meter(
+            &crate::testdata::path("nfstream/pcaps/webex.pcap"),
+            1_000_000,
+        );
         let (_, summary) = reports(&windows);
         let talkers = talkers_chart(&summary).expect("talkers");
         assert_eq!(talkers.note, None);
@@ -1667,7 +1662,10 @@ mod tests {
     /// under the server's port, not under the client's ephemeral one.
     #[test]
     fn the_ports_chart_plots_service_ports() {
-        let windows = meter(&data_dir().join("nfstream/pcaps/webex.pcap"), 1_000_000);
+        let windows = meter(
+            &crate::testdata::path("nfstream/pcaps/webex.pcap"),
+            1_000_000,
+        );
         let (_, summary) = reports(&windows);
         let ports = ports_chart(&summary).expect("ports");
         assert_eq!(ports.rows[0].0, "tcp/443 https");

@@ -224,43 +224,22 @@ mod tests {
     /// webex.pcap's windows (10 s) written as a windows file keeping `keep` keys per list, read
     /// back as `netvigil chart` reads them, merged.
     fn windows_file_summary(keep: usize) -> WindowReport {
-        let data = match std::env::var_os("NETVIGIL_DATA") {
-            Some(d) => PathBuf::from(d),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        };
-        let path = data.join("nfstream/pcaps/webex.pcap");
-        let mut src = FileSource::open(&path, 0).unwrap_or_else(|e| panic!("{e}"));
-        let mut sink = export::open(
-            ExportFormat::None,
-            Layout::Canonical,
-            Box::new(std::io::sink()),
-            PathBuf::from("-"),
-        )
-        .expect("sink");
         let mut lines = String::new();
-        meter(
-            &mut src as &mut dyn PacketSource,
-            MeterConfig::new(Profile::Cic),
-            HomeNet::default(),
-            Some(WindowConfig {
+        crate::testdata::meter(
+            &crate::testdata::path("nfstream/pcaps/webex.pcap"),
+            WindowConfig {
                 width_us: 10_000_000,
                 ..WindowConfig::default()
-            }),
-            sink.as_mut(),
+            },
             &mut |w: &Window| {
                 // As `analyze --windows-out` writes them: compacted to `--window-keep`.
-                let mut w = w.clone();
-                if w.src_ips.len().max(w.dst_ips.len()).max(w.dst_ports.len()) > keep {
-                    w.compact(keep);
-                }
-                lines.push_str(&serde_json::to_string(&w.report())?);
+                lines.push_str(&serde_json::to_string(&crate::analyze::written_report(
+                    w, keep,
+                ))?);
                 lines.push('\n');
                 Ok(())
             },
-            0,
-            false,
-        )
-        .expect("meter");
+        );
         let file = std::env::temp_dir().join(format!(
             "netvigil-chart-windows-{keep}-{}.jsonl",
             std::process::id()

@@ -12,6 +12,8 @@ mod lake_cmd;
 mod model_cmd;
 mod output;
 mod summary;
+#[cfg(test)]
+mod testdata;
 
 use std::process::ExitCode;
 

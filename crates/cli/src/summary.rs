@@ -900,41 +900,11 @@ pub fn print_detection(t: &DetectTally) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flow::{HomeNet, MeterConfig, Profile, WindowConfig};
-    use packet::{FileSource, PacketSource};
-    use store::export::{self, ExportFormat, Layout};
-
-    /// `../shared/data` beside the checkout (or `$NETVIGIL_DATA`).
-    fn data(rel: &str) -> PathBuf {
-        let dir = match std::env::var_os("NETVIGIL_DATA") {
-            Some(d) => PathBuf::from(d),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        };
-        dir.join(rel)
-    }
+    use flow::WindowConfig;
 
     /// The summary `netvigil analyze` builds for one capture (default profile and windows).
     fn summarize(path: &Path) -> Summary {
-        let mut src = FileSource::open(path, 0).unwrap_or_else(|e| panic!("{e}"));
-        let mut sink = export::open(
-            ExportFormat::None,
-            Layout::Canonical,
-            Box::new(std::io::sink()),
-            PathBuf::from("-"),
-        )
-        .expect("sink");
-        let report = crate::analyze::meter(
-            &mut src as &mut dyn PacketSource,
-            MeterConfig::new(Profile::Cic),
-            HomeNet::default(),
-            Some(WindowConfig::default()),
-            sink.as_mut(),
-            &mut |_: &Window| Ok(()),
-            0,
-            false,
-        )
-        .expect("meter");
-        report.summary
+        crate::testdata::meter(path, WindowConfig::default(), &mut |_: &Window| Ok(())).summary
     }
 
     fn console(width: usize) -> Console {
@@ -1124,7 +1094,7 @@ mod tests {
     /// webex.pcap as `netvigil analyze` summarizes it, in the JSON of `--summary-json`.
     #[test]
     fn the_json_summary_of_a_capture() {
-        let path = data("nfstream/pcaps/webex.pcap");
+        let path = crate::testdata::path("nfstream/pcaps/webex.pcap");
         let s = summarize(&path);
         let j = s.to_json(std::slice::from_ref(&path), 0.25, Some(&tally()));
         let text = path.display().to_string();

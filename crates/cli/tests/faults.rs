@@ -10,8 +10,7 @@ mod common;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -62,29 +61,6 @@ fn ingest(cap: &Path, db: &Path, force: bool) -> Command {
         c.arg("--force");
     }
     c
-}
-
-fn count(db: &Path, sql: &str) -> i64 {
-    Connection::open(db)
-        .ok()
-        .and_then(|c| c.query_row(sql, [], |r| r.get::<_, i64>(0)).ok())
-        .unwrap_or(0)
-}
-
-/// Waits until `sql` counts at least `n` (the child still running), then sends `signal`.
-fn signal_when(child: &mut Child, db: &Path, sql: &str, n: i64, signal: i32) {
-    let started = Instant::now();
-    while count(db, sql) < n {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the ingest ended before the fault ({sql} < {n})"
-        );
-        assert!(started.elapsed() < Duration::from_secs(180));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    unsafe {
-        libc::kill(child.id() as i32, signal);
-    }
 }
 
 /// Every stored table except the audit log and the schema version, rows as text, sorted;

@@ -8,7 +8,6 @@ use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -265,29 +264,14 @@ fn a_sigkilled_ingest_leaves_a_sound_database_of_whole_batches() {
         .args(["--db-batch", &batch.to_string(), "-q"])
         .spawn()
         .unwrap();
-    let started = Instant::now();
     // Kill it once a few batches are in, while it is still writing.
-    loop {
-        let n = rusqlite::Connection::open(&db)
-            .ok()
-            .and_then(|c| {
-                c.query_row("SELECT COUNT(*) FROM flows", [], |r| r.get::<_, i64>(0))
-                    .ok()
-            })
-            .unwrap_or(0);
-        if n >= 5 * batch {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ingest ended before it was killed"
-        );
-        assert!(started.elapsed() < Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGKILL);
-    }
+    signal_when(
+        &mut child,
+        &db,
+        "SELECT COUNT(*) FROM flows",
+        5 * batch,
+        libc::SIGKILL,
+    );
     let status = child.wait().unwrap();
     assert!(!status.success());
     let c = rusqlite::Connection::open(&db).unwrap();
@@ -351,33 +335,10 @@ fn kill_while_writing(db: &Path, capture: &Path, args: &[&str], id: i64, flows: 
         .arg("-q")
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let stored = |db: &Path| {
-        rusqlite::Connection::open(db)
-            .ok()
-            .and_then(|c| {
-                c.query_row(
-                    "SELECT COUNT(*) FROM flows WHERE capture_id = ?1",
-                    [id],
-                    |r| r.get::<_, i64>(0),
-                )
-                .ok()
-            })
-            .unwrap_or(0)
-    };
-    while stored(db) < flows {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ingest ended before it was killed"
-        );
-        assert!(started.elapsed() < Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGKILL);
-    }
+    let sql = format!("SELECT COUNT(*) FROM flows WHERE capture_id = {id}");
+    signal_when(&mut child, db, &sql, flows, libc::SIGKILL);
     assert!(!child.wait().unwrap().success());
-    (child.id(), stored(db))
+    (child.id(), count(db, &sql))
 }
 
 /// What a database holds, summed: captures, flows, every rollup, alerts and their rollup,

@@ -97,9 +97,40 @@ pub fn of_flow(sport: u16, dport: u16, proto: u8) -> &'static str {
     }
 }
 
+/// The port of a packet's service, the same for both directions of a conversation (so that
+/// per-packet port counts put replies under the server's port): the port of the better rank
+/// (see `rank`); of one rank, the one with a service name; else the lower number. Unlike
+/// [`of_flow`], which knows the flow's direction, rank comes first: a client's ephemeral port
+/// that matches a registration by chance does not win.
+#[inline]
+pub fn port_of(sport: u16, dport: u16, proto: u8) -> u16 {
+    let (rs, rd) = (rank(sport), rank(dport));
+    if rs != rd {
+        return if rs < rd { sport } else { dport };
+    }
+    let named = |p: u16| !name(p, proto).is_empty();
+    match (named(sport), named(dport)) {
+        (true, false) => sport,
+        (false, true) => dport,
+        _ => sport.min(dport),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_service_port_is_the_servers_in_both_directions() {
+        // HTTPS from a Linux client, SIP between two servers, a web server on 8080, DNS.
+        assert_eq!(port_of(51155, 443, TCP), 443);
+        assert_eq!(port_of(443, 51155, TCP), 443);
+        assert_eq!(port_of(5060, 5060, UDP), 5060);
+        assert_eq!(port_of(41346, 8080, TCP), 8080);
+        assert_eq!(port_of(53, 53124, UDP), 53);
+        // Two unnamed ephemeral ports: the lower.
+        assert_eq!(port_of(60001, 50000, TCP), 50000);
+    }
 
     #[test]
     fn well_known_ports_have_their_iana_names() {

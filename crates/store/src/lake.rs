@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use packet::Timestamp;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::export::{self, AlertSink, ExportError, ExportFormat, FlowSink, Layout, WindowSink};
+use crate::export::{self, AlertSink, ExportError, ExportFormat, FlowSink, JsonLines, Layout};
 use crate::model::{AlertFilter, TimeRange};
 use crate::{day_of, Store, StoreError, DAY_US};
 
@@ -286,10 +286,10 @@ pub fn export_windows(
     dir: &Path,
 ) -> Result<Vec<PartitionFile>, LakeError> {
     let windows = store.windows(range, None)?;
-    let mut p: Partitioner<WindowSink> = Partitioner::new(
+    let mut p: Partitioner<JsonLines> = Partitioner::new(
         dir,
         "windows.jsonl",
-        Box::new(|out, path| Ok(WindowSink::new(out, path))),
+        Box::new(|out, path| Ok(JsonLines::new(out, path))),
         |s| s.finish(),
     );
     for w in &windows {

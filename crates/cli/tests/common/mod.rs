@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// The `netvigil` binary under test.
 pub fn nv() -> Command {
@@ -58,6 +59,31 @@ pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// What `sql` counts in the SQLite file `db`, or 0 while it cannot be read (not created yet).
+pub fn count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .ok()
+        .and_then(|c| c.query_row(sql, [], |r| r.get::<_, i64>(0)).ok())
+        .unwrap_or(0)
+}
+
+/// Waits until `sql` counts at least `n` in `db` while `child` still runs, then sends it
+/// `signal`: a fault that lands mid-ingest.
+pub fn signal_when(child: &mut Child, db: &Path, sql: &str, n: i64, signal: i32) {
+    let started = Instant::now();
+    while count(db, sql) < n {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the ingest ended before the fault ({sql} < {n})"
+        );
+        assert!(started.elapsed() < Duration::from_secs(180));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
 }
 
 /// The test server (trust auth); `NETVIGIL_PG_TEST_URL` overrides it.

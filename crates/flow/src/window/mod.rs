@@ -352,7 +352,7 @@ impl Window {
         self.distinct[1].insert(&m.dst.0);
         // Later fragments carry no L4 header, so no port.
         if matches!(m.proto, 6 | 17 | 132) && m.l4_header_len > 0 {
-            let key = port_key(m.proto, service_port(m.proto, m.sport, m.dport));
+            let key = port_key(m.proto, crate::service::port_of(m.sport, m.dport, m.proto));
             self.dst_ports.add(key, bytes);
             self.distinct[2].insert(&port_key_bytes(key));
             self.port_packets += 1;
@@ -508,31 +508,6 @@ fn distinct_count<K: std::hash::Hash + Eq + Copy + Ord>(t: &TopK<K>, d: &Distinc
         (t.len() as u64, true)
     } else {
         (d.estimate().round() as u64, false)
-    }
-}
-
-/// The port that names a packet's service, the same for both directions of a conversation:
-/// of its two ports, the one in the lower range (system below 1024, then below 32768, then the
-/// ephemeral ports clients draw from); in one range, the one with an IANA service name; else
-/// the lower number. Replies so count for the server's port, not the client's.
-#[inline]
-pub fn service_port(proto: u8, sport: u16, dport: u16) -> u16 {
-    fn range(p: u16) -> u8 {
-        match p {
-            0..=1023 => 0,
-            1024..=32767 => 1,
-            _ => 2,
-        }
-    }
-    let (rs, rd) = (range(sport), range(dport));
-    if rs != rd {
-        return if rs < rd { sport } else { dport };
-    }
-    let named = |p: u16| !crate::service::name(p, proto).is_empty();
-    match (named(sport), named(dport)) {
-        (true, false) => sport,
-        (false, true) => dport,
-        _ => sport.min(dport),
     }
 }
 
@@ -700,18 +675,6 @@ mod tests {
                 (180_000_000, 240_000_000, 1)
             ]
         );
-    }
-
-    #[test]
-    fn the_service_port_is_the_servers_in_both_directions() {
-        // HTTPS from a Linux client, SIP between two servers, a web server on 8080, DNS.
-        assert_eq!(service_port(6, 51155, 443), 443);
-        assert_eq!(service_port(6, 443, 51155), 443);
-        assert_eq!(service_port(17, 5060, 5060), 5060);
-        assert_eq!(service_port(6, 41346, 8080), 8080);
-        assert_eq!(service_port(17, 53, 53124), 53);
-        // Two unnamed ephemeral ports: the lower.
-        assert_eq!(service_port(6, 60001, 50000), 50000);
     }
 
     #[test]

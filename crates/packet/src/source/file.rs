@@ -250,6 +250,21 @@ enum Frame {
     Whole { name: Cow<'static, str> },
 }
 
+impl Frame {
+    /// A record or block of `total` bytes whose header is read, `buffered` bytes of it at hand.
+    fn of_length(buffered: usize, total: usize, name: Cow<'static, str>) -> Frame {
+        if buffered < total {
+            Frame::Short {
+                total,
+                in_header: false,
+                name,
+            }
+        } else {
+            Frame::Whole { name }
+        }
+    }
+}
+
 impl State {
     /// Frames the record or block at the head of `data` from its header alone. Only called
     /// when the parser failed, so a block that is all there is malformed inside.
@@ -277,15 +292,7 @@ impl State {
             }
             // At most 24 + 256 KiB: no overflow.
             let total = header + caplen as usize;
-            return if data.len() < total {
-                Frame::Short {
-                    total,
-                    in_header: false,
-                    name,
-                }
-            } else {
-                Frame::Whole { name }
-            };
+            return Frame::of_length(data.len(), total, name);
         }
         if data.len() < 8 {
             return Frame::Short {
@@ -358,15 +365,7 @@ impl State {
         }
         // At most MAX_BLOCK_LEN: fits a usize.
         let total = length as usize;
-        if data.len() < total {
-            Frame::Short {
-                total,
-                in_header: false,
-                name,
-            }
-        } else {
-            Frame::Whole { name }
-        }
+        Frame::of_length(data.len(), total, name)
     }
 }
 

@@ -82,11 +82,7 @@ pub fn open_alerts(
 ) -> Result<Box<dyn AlertSink>, ExportError> {
     Ok(match format {
         ExportFormat::Csv => Box::new(CsvAlerts::new(out, path)?),
-        ExportFormat::Jsonl => Box::new(JsonlAlerts {
-            out,
-            path,
-            line: Vec::new(),
-        }),
+        ExportFormat::Jsonl => Box::new(JsonlAlerts(super::JsonLines::new(out, path))),
         ExportFormat::Parquet => {
             Box::new(ParquetAlerts(ParquetTable::new(out, alert_schema(), path)?))
         }
@@ -146,11 +142,7 @@ impl AlertSink for CsvAlerts {
     }
 }
 
-struct JsonlAlerts {
-    out: Box<dyn Write + Send>,
-    path: PathBuf,
-    line: Vec<u8>,
-}
+struct JsonlAlerts(super::JsonLines);
 
 impl AlertSink for JsonlAlerts {
     fn write(&mut self, a: &Alert) -> Result<(), ExportError> {
@@ -165,21 +157,11 @@ impl AlertSink for JsonlAlerts {
             };
             m.insert(name.to_string(), v);
         }
-        self.line.clear();
-        let io = |source| ExportError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        serde_json::to_writer(&mut self.line, &m).map_err(|e| io(e.into()))?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line).map_err(io)
+        self.0.write(&m)
     }
 
     fn finish(&mut self) -> Result<(), ExportError> {
-        self.out.flush().map_err(|source| ExportError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.0.finish()
     }
 }
 

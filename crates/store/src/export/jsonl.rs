@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use flow::columns::{Column, Value};
-use flow::window::report::WindowReport;
 use flow::FlowRecord;
 use packet::Timestamp;
 use serde_json::{Map, Number, Value as Json};
@@ -24,10 +23,8 @@ pub(crate) fn json(v: Value<'_>) -> Json {
 
 /// A JSON Lines writer of flow records.
 pub struct JsonlSink {
-    out: Box<dyn Write + Send>,
+    lines: JsonLines,
     cols: Vec<Column>,
-    path: PathBuf,
-    line: Vec<u8>,
     labels: bool,
 }
 
@@ -35,10 +32,8 @@ impl JsonlSink {
     /// A writer to `out`.
     pub fn new(out: Box<dyn Write + Send>, layout: Layout, labels: bool, path: PathBuf) -> Self {
         JsonlSink {
-            out,
+            lines: JsonLines::new(out, path),
             cols: layout_columns(layout).into_iter().map(|c| c.1).collect(),
-            path,
-            line: Vec::new(),
             labels,
         }
     }
@@ -59,50 +54,40 @@ impl FlowSink for JsonlSink {
                 m.insert(k.to_string(), json(v));
             }
         }
-        self.line.clear();
-        let io = |source| ExportError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        serde_json::to_writer(&mut self.line, &m).map_err(|e| io(e.into()))?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line).map_err(io)
+        self.lines.write(&m)
     }
 
     fn finish(&mut self) -> Result<(), ExportError> {
-        self.out.flush().map_err(|source| ExportError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.lines.finish()
     }
 }
 
-/// A JSON Lines writer of traffic windows: one window report per line, as the store holds
-/// it (`docs/windows.md`).
-pub struct WindowSink {
+/// A JSON Lines writer: one serialisable value per line (flows, traffic windows as the store
+/// holds them, alerts), through one reused buffer; errors name the file.
+pub struct JsonLines {
     out: Box<dyn Write + Send>,
     path: PathBuf,
     line: Vec<u8>,
 }
 
-impl WindowSink {
+impl JsonLines {
     /// A writer to `out` (named `path` in errors).
     pub fn new(out: Box<dyn Write + Send>, path: PathBuf) -> Self {
-        WindowSink {
+        JsonLines {
             out,
             path,
             line: Vec::new(),
         }
     }
 
-    /// Writes one window.
-    pub fn write(&mut self, w: &WindowReport) -> Result<(), ExportError> {
+    /// Writes one value as a line.
+    pub fn write<T: serde::Serialize + ?Sized>(&mut self, v: &T) -> Result<(), ExportError> {
         self.line.clear();
         let io = |source| ExportError::Io {
             path: self.path.clone(),
             source,
         };
-        serde_json::to_writer(&mut self.line, w).map_err(|e| io(e.into()))?;
+        serde_json::to_writer(&mut self.line, v).map_err(|e| io(e.into()))?;
         self.line.push(b'\n');
         self.out.write_all(&self.line).map_err(io)
     }
