@@ -1,19 +1,16 @@
 //! `netvigil`: the command line.
 
-mod analyze;
-mod baseline_cmd;
+mod args;
 mod chart;
-mod chart_cmd;
-mod detection;
-mod features_cmd;
-mod gen;
-mod ingest;
-mod lake_cmd;
-mod model_cmd;
-mod output;
-mod summary;
+mod commands;
+mod console;
+mod generate;
+mod signals;
 #[cfg(test)]
 mod testdata;
+
+use commands::{analyze, baseline, chart as chart_cmd, demo, features, lake, model};
+use console::summary;
 
 use std::process::ExitCode;
 
@@ -47,9 +44,9 @@ enum Cmd {
     /// Parquet), score them and raise alerts, with a summary on stderr.
     Analyze(Box<analyze::AnalyzeArgs>),
     /// Write a synthetic capture with realistic conversations (deterministic by seed).
-    Gen(gen::GenArgs),
+    Gen(generate::GenArgs),
     /// Generate a capture, analyze it and print the summary: netvigil end to end in one command.
-    Demo(analyze::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Draw PNG charts of a capture's traffic (throughput, protocol mix, sizes, durations, top
     /// talkers and ports, TCP health, inbound/outbound) from a capture or a windows file.
     Chart(chart_cmd::ChartArgs),
@@ -57,21 +54,21 @@ enum Cmd {
     Features,
     /// Write stored flows (or, with `--what`, alerts or windows) as files partitioned by date
     /// (Parquet, CSV, JSON Lines), or flows as training data with labels and scores.
-    Export(lake_cmd::ExportArgs),
+    Export(lake::ExportArgs),
     /// Move whole days older than an age from the database to Parquet, dropping each day only
     /// after its file is written and verified.
-    Archive(lake_cmd::ArchiveArgs),
+    Archive(lake::ArchiveArgs),
     /// Remove stored data by age (and, on SQLite, by size), in one transaction.
-    Retain(lake_cmd::RetainArgs),
+    Retain(lake::RetainArgs),
     /// Train a flow classifier (gradient-boosted trees) from labelled flows.
-    Train(model_cmd::TrainArgs),
+    Train(model::TrainArgs),
     /// Wrap a LightGBM or XGBoost model as a netvigil model file (checked against the meter's
     /// features).
-    Import(model_cmd::ImportArgs),
+    Import(model::ImportArgs),
     /// Learn the window anomaly baseline from benign captures, or score captures against it.
-    Baseline(baseline_cmd::BaselineArgs),
+    Baseline(baseline::BaselineArgs),
     /// Evaluate a flow model on labelled flows: per-class and attack-vs-benign figures.
-    Eval(model_cmd::EvalArgs),
+    Eval(model::EvalArgs),
     /// Print a shell completion script: `netvigil completions bash > /etc/bash_completion.d/netvigil`.
     Completions {
         /// The shell.
@@ -103,14 +100,14 @@ fn error_text(e: &anyhow::Error) -> String {
 }
 
 /// Writes the manual: the top page to standard output, or every command's page into `dir`.
-fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<analyze::Outcome> {
+fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<Outcome> {
     use anyhow::Context;
     let cmd = <Cli as clap::CommandFactory>::command().version(env!("NETVIGIL_VERSION"));
     let Some(dir) = dir else {
         clap_mangen::Man::new(cmd)
             .render(&mut std::io::stdout())
             .context("writing the manual page")?;
-        return Ok(analyze::Outcome::Clean);
+        return Ok(Outcome::Clean);
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut pages = vec![("netvigil".to_string(), cmd.clone())];
@@ -123,9 +120,10 @@ fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<analyze::Outcome> 
         clap_mangen::Man::new(page)
             .render(&mut roff)
             .with_context(|| format!("rendering {name}.1"))?;
-        output::write_atomic(&dir.join(format!("{name}.1")), &roff)?;
+        pipeline::output::write_atomic(&dir.join(format!("{name}.1")), &roff)
+            .map_err(pipeline_error)?;
     }
-    Ok(analyze::Outcome::Clean)
+    Ok(Outcome::Clean)
 }
 
 /// An error that is the input's fault (exit 2), as opposed to ours (exit 1).
@@ -133,11 +131,32 @@ fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<analyze::Outcome> 
 #[error("{0}")]
 pub struct BadInput(pub String);
 
+/// How a run ended when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was read.
+    Clean,
+    /// Some input could not be read (reported); the rest was processed.
+    BadInput,
+    /// A signal stopped the run; what was read was processed (exit 128 + the signal).
+    Interrupted(i32),
+}
+
+/// A pipeline error as the exit status classes it: the user's input or configuration (exit
+/// 2), or our side and infrastructure, a lost database connection included (exit 1).
+pub fn pipeline_error(e: pipeline::PipelineError) -> anyhow::Error {
+    if e.is_bad_input() {
+        BadInput(e.to_string()).into()
+    } else {
+        e.into()
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Analyze(a) => analyze::run(&a),
-        Cmd::Gen(g) => gen::generate(&g).map(|r| {
+        Cmd::Gen(g) => generate::generate(&g).map(|r| {
             eprintln!(
                 "wrote {}: {} packets, {} flows, {} bytes",
                 g.out.display(),
@@ -145,32 +164,32 @@ fn main() -> ExitCode {
                 r.flows,
                 r.bytes
             );
-            analyze::Outcome::Clean
+            Outcome::Clean
         }),
-        Cmd::Demo(d) => analyze::demo(&d),
+        Cmd::Demo(d) => demo::run(&d),
         Cmd::Chart(c) => chart_cmd::run(&c),
-        Cmd::Export(a) => lake_cmd::export(&a),
-        Cmd::Archive(a) => lake_cmd::archive(&a),
-        Cmd::Retain(a) => lake_cmd::retain(&a),
-        Cmd::Train(a) => model_cmd::train(&a),
-        Cmd::Eval(a) => model_cmd::eval(&a),
-        Cmd::Import(a) => model_cmd::import(&a),
-        Cmd::Baseline(b) => baseline_cmd::run(&b),
+        Cmd::Export(a) => lake::export(&a),
+        Cmd::Archive(a) => lake::archive(&a),
+        Cmd::Retain(a) => lake::retain(&a),
+        Cmd::Train(a) => model::train(&a),
+        Cmd::Eval(a) => model::eval(&a),
+        Cmd::Import(a) => model::import(&a),
+        Cmd::Baseline(b) => baseline::run(&b),
         Cmd::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "netvigil", &mut std::io::stdout());
-            Ok(analyze::Outcome::Clean)
+            Ok(Outcome::Clean)
         }
         Cmd::Man { out } => man_pages(out.as_deref()),
         Cmd::Features => {
-            print!("{}", features_cmd::markdown());
-            Ok(analyze::Outcome::Clean)
+            print!("{}", features::markdown());
+            Ok(Outcome::Clean)
         }
     };
     match result {
-        Ok(analyze::Outcome::Clean) => ExitCode::from(EXIT_OK),
-        Ok(analyze::Outcome::BadInput) => ExitCode::from(EXIT_BAD_INPUT),
-        Ok(analyze::Outcome::Interrupted(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
+        Ok(Outcome::Clean) => ExitCode::from(EXIT_OK),
+        Ok(Outcome::BadInput) => ExitCode::from(EXIT_BAD_INPUT),
+        Ok(Outcome::Interrupted(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
         Err(e) if e.is::<BadInput>() => {
             eprintln!("netvigil: {}", error_text(&e));
             ExitCode::from(EXIT_BAD_INPUT)

@@ -291,10 +291,33 @@ fn analyze_scores_flows_and_stores_alerts_with_their_explanations() {
                 >= a["evidence"]["threshold"].as_f64().unwrap()
         );
     }
+    // Each names its flow by the stored id, with the flow's 5-tuple and first packet, in the
+    // file and in the store alike.
+    assert!(model.iter().all(|a| a["evidence"].get("flow").is_none()));
     assert_eq!(
-        count("SELECT COUNT(*) FROM alerts a JOIN flows f ON f.id = a.flow_id"),
+        count(
+            "SELECT COUNT(*) FROM alerts a JOIN flows f ON f.id = a.flow_id \
+             AND f.src_ip = a.src_ip AND f.dst_ip = a.dst_ip AND f.src_port = a.flow_src_port \
+             AND f.dst_port = a.flow_dst_port AND f.protocol = a.flow_protocol \
+             AND f.first_seen = a.flow_first_seen"
+        ),
         model.len() as i64
     );
+    let mut in_file: Vec<i64> = model
+        .iter()
+        .map(|a| a["flow"]["id"].as_i64().unwrap())
+        .collect();
+    let mut st = c
+        .prepare("SELECT flow_id FROM alerts WHERE flow_id IS NOT NULL")
+        .unwrap();
+    let mut stored: Vec<i64> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    in_file.sort_unstable();
+    stored.sort_unstable();
+    assert_eq!(in_file, stored);
 }
 
 #[test]

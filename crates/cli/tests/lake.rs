@@ -204,7 +204,7 @@ fn exported_identities(db: &str, dir: &Path) -> (Vec<Vec<String>>, Vec<Vec<Strin
     }
     flows.sort();
     let (h, rows) = csv_rows(&dir.join("alerts"));
-    let mut alerts = pick(&h, &rows, &["id", "raised_at", "src_ip", "dst_ip"]);
+    let mut alerts = pick(&h, &rows, &["id", "time", "src", "dst"]);
     for r in &mut alerts {
         r[1] = csv_time_as_iso(&r[1]);
     }
@@ -425,14 +425,17 @@ fn export_time(us: i64) -> String {
         .to_string()
 }
 
-/// Every stored alert as the JSON Lines export should write it, oldest first.
+/// Every stored alert as the JSON Lines export should write it (docs/alerts.md: the alert
+/// as `--alerts-out` writes it, with `id`, `capture`, `status` and `incident`), oldest first,
+/// read from the table's columns here.
 fn stored_alerts(db: &Path) -> Vec<Json> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut st = c
         .prepare(
-            "SELECT id, raised_at, capture_id, flow_id, window_start, src_ip, dst_ip, kind, \
-             severity, confidence, model_version, detail, status, incident_id FROM alerts \
-             ORDER BY raised_at, id",
+            "SELECT id, raised_at, detector, kind, src_ip, dst_ip, severity, confidence, \
+             model_version, flow_id, flow_src_port, flow_dst_port, flow_protocol, \
+             flow_first_seen, window_start, evidence, capture_id, status, incident_id \
+             FROM alerts ORDER BY raised_at, id",
         )
         .unwrap();
     let ip = |b: Option<Vec<u8>>| {
@@ -440,27 +443,66 @@ fn stored_alerts(db: &Path) -> Vec<Json> {
             .map(|ip| ip.to_string())
     };
     st.query_map([], |r| {
-        let detail: String = r.get(11)?;
+        let evidence: String = r.get(15)?;
+        let flow = match r.get::<_, Option<i64>>(9)? {
+            Some(id) => json!({
+                "id": id,
+                "src_port": r.get::<_, i64>(10)?,
+                "dst_port": r.get::<_, i64>(11)?,
+                "protocol": r.get::<_, i64>(12)?,
+                "first_seen_us": r.get::<_, i64>(13)?,
+            }),
+            None => Json::Null,
+        };
         Ok(json!({
             "id": r.get::<_, i64>(0)?,
-            "raised_at": export_time(r.get(1)?),
-            "capture_id": r.get::<_, Option<i64>>(2)?,
-            "flow_id": r.get::<_, Option<i64>>(3)?,
-            "window_start": r.get::<_, Option<i64>>(4)?.map(export_time),
-            "src_ip": ip(r.get(5)?),
-            "dst_ip": ip(r.get(6)?),
-            "kind": r.get::<_, String>(7)?,
-            "severity": r.get::<_, i64>(8)?,
-            "confidence": r.get::<_, f64>(9)?,
-            "model_version": r.get::<_, String>(10)?,
-            "detail": serde_json::from_str::<Json>(&detail).unwrap(),
-            "status": r.get::<_, String>(12)?,
-            "incident_id": r.get::<_, Option<i64>>(13)?,
+            "time": r.get::<_, i64>(1)?,
+            "detector": r.get::<_, String>(2)?,
+            "kind": r.get::<_, String>(3)?,
+            "src": ip(r.get(4)?),
+            "dst": ip(r.get(5)?),
+            "severity": r.get::<_, i64>(6)?,
+            "confidence": r.get::<_, f64>(7)?,
+            "version": r.get::<_, String>(8)?,
+            "flow": flow,
+            "window": r.get::<_, Option<i64>>(14)?,
+            "evidence": serde_json::from_str::<Json>(&evidence).unwrap(),
+            "capture": r.get::<_, Option<i64>>(16)?,
+            "status": r.get::<_, String>(17)?,
+            "incident": r.get::<_, Option<i64>>(18)?,
         }))
     })
     .unwrap()
     .map(Result::unwrap)
     .collect()
+}
+
+/// An alert's JSON as the CSV and Parquet exports flatten it: `flow.x` as `flow_x`, the
+/// evidence as JSON text (compared parsed), times as the exports write them.
+fn flat_alert(a: &Json) -> Json {
+    let time = |v: &Json| v.as_i64().map_or(Json::Null, |t| json!(export_time(t)));
+    let flow = |k: &str| a["flow"].get(k).cloned().unwrap_or(Json::Null);
+    json!({
+        "id": a["id"],
+        "time": time(&a["time"]),
+        "detector": a["detector"],
+        "kind": a["kind"],
+        "src": a["src"],
+        "dst": a["dst"],
+        "severity": a["severity"],
+        "confidence": a["confidence"],
+        "version": a["version"],
+        "flow_id": flow("id"),
+        "flow_src_port": flow("src_port"),
+        "flow_dst_port": flow("dst_port"),
+        "flow_protocol": flow("protocol"),
+        "flow_first_seen": time(&flow("first_seen_us")),
+        "window": time(&a["window"]),
+        "evidence": a["evidence"],
+        "capture": a["capture"],
+        "status": a["status"],
+        "incident": a["incident"],
+    })
 }
 
 fn parquet_batches(files: &[PathBuf]) -> Vec<RecordBatch> {
@@ -529,8 +571,29 @@ fn export_writes_exactly_the_stored_alerts_and_windows() {
         })
         .collect();
     assert_eq!(got, want);
+    // The model's alerts name their stored flow.
+    let model: Vec<&Json> = want.iter().filter(|a| a["detector"] == "model").collect();
+    assert!(!model.is_empty());
+    for a in model {
+        let f = &a["flow"];
+        let stored = sqlite_rows(
+            &db,
+            &format!(
+                "SELECT src_port, dst_port, protocol, first_seen FROM flows WHERE id = {}",
+                f["id"]
+            ),
+        );
+        let want = [
+            &f["src_port"],
+            &f["dst_port"],
+            &f["protocol"],
+            &f["first_seen_us"],
+        ]
+        .map(|v| v.to_string());
+        assert_eq!(stored, [want]);
+    }
 
-    // CSV: the same rows, under the table's column names.
+    // CSV: the same alerts, flattened under the JSON's names.
     export("alerts", "csv", "alerts-csv");
     let (header, rows) = csv_rows(&d.join("alerts-csv"));
     let names: Vec<&str> = store::export::ALERT_COLUMNS.iter().map(|c| c.0).collect();
@@ -543,7 +606,7 @@ fn export_writes_exactly_the_stored_alerts_and_windows() {
                 use flow::columns::ColumnType;
                 let v = match ty {
                     _ if cell.is_empty() => Json::Null,
-                    _ if *name == "detail" => serde_json::from_str(cell).unwrap(),
+                    _ if *name == "evidence" => serde_json::from_str(cell).unwrap(),
                     ColumnType::Int => json!(cell.parse::<i64>().unwrap()),
                     ColumnType::Float => json!(cell.parse::<f64>().unwrap()),
                     ColumnType::Text | ColumnType::Time => json!(cell),
@@ -553,7 +616,7 @@ fn export_writes_exactly_the_stored_alerts_and_windows() {
             Json::Object(m)
         })
         .collect();
-    assert_eq!(got, want);
+    assert_eq!(got, want.iter().map(flat_alert).collect::<Vec<_>>());
 
     // Parquet: typed columns, the same ids and times.
     export("alerts", "parquet", "alerts-parquet");
@@ -570,13 +633,10 @@ fn export_writes_exactly_the_stored_alerts_and_windows() {
         let ids = b.column(0).as_primitive::<Int64Type>();
         let times = b.column(1).as_primitive::<TimestampMicrosecondType>();
         for i in 0..b.num_rows() {
-            ids_times.push(json!([ids.value(i), export_time(times.value(i))]));
+            ids_times.push(json!([ids.value(i), times.value(i)]));
         }
     }
-    let want_ids_times: Vec<Json> = want
-        .iter()
-        .map(|a| json!([a["id"], a["raised_at"]]))
-        .collect();
+    let want_ids_times: Vec<Json> = want.iter().map(|a| json!([a["id"], a["time"]])).collect();
     assert_eq!(ids_times, want_ids_times);
 
     // Windows: each line is the stored report.

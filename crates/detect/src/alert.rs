@@ -1,12 +1,14 @@
 //! What every detector emits: one alert type for the flow model, the rule detectors and the
-//! window baseline, so the pipeline, the store and the console treat them alike.
+//! window baseline, and the one shape alerts have everywhere after: written by
+//! `--alerts-out`, stored (with an id, its capture, status and incident) and exported as is.
+//! The JSON schema, field by field, is docs/alerts.md (and docs/alert.schema.json).
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which detector raised an alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Detector {
     /// The flow classifier (tree ensemble).
@@ -17,8 +19,45 @@ pub enum Detector {
     Baseline,
 }
 
-/// An alert, before storage gives it an id.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+impl Detector {
+    /// Every detector.
+    pub const ALL: [Detector; 3] = [Detector::Model, Detector::Rule, Detector::Baseline];
+
+    /// The name in JSON and in the database (`model`, `rule`, `baseline`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Detector::Model => "model",
+            Detector::Rule => "rule",
+            Detector::Baseline => "baseline",
+        }
+    }
+
+    /// The detector of a name ([`Detector::as_str`]).
+    pub fn parse(s: &str) -> Option<Detector> {
+        Detector::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// The flow an alert is about: its stored id and, with the alert's `src` and `dst`, its
+/// 5-tuple, so that an alert reads without its flow (which retention may have removed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FlowRef {
+    /// The stored flow's id: `store::flow_row_id(capture, seq)`; without a store,
+    /// `flow_row_id(0, seq)`, which is the flow's sequence number in the run.
+    pub id: i64,
+    /// Source port (0 for protocols without ports).
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// IP protocol number (6 TCP, 17 UDP, …).
+    pub protocol: u8,
+    /// The flow's first packet (UTC µs).
+    pub first_seen_us: i64,
+}
+
+/// An alert, as a detector raises it; stored, it gains an id, its capture, a status and an
+/// incident (`store::StoredAlert`), and nothing else changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// When: the flow's last packet, or the end of the window(s) the evidence covers (UTC µs).
     pub time: i64,
@@ -36,11 +75,57 @@ pub struct Alert {
     pub confidence: f64,
     /// Model version, or the rule set / baseline version.
     pub version: String,
-    /// The flow it is about (its sequence number in the run), for model alerts.
-    pub flow: Option<u64>,
-    /// Start of the first window the evidence covers, for rule and baseline alerts.
+    /// The flow it is about, for model alerts.
+    pub flow: Option<FlowRef>,
+    /// Start of the first window the evidence covers, for rule and baseline alerts (UTC µs).
     pub window: Option<i64>,
     /// Why it fired: feature contributions, or rule/baseline evidence (counts, rates, window,
     /// top targets). JSON, stored with the alert as it is.
     pub evidence: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detectors_are_named_as_in_json() {
+        for d in Detector::ALL {
+            assert_eq!(
+                serde_json::to_value(d).unwrap(),
+                serde_json::Value::String(d.as_str().into())
+            );
+            assert_eq!(Detector::parse(d.as_str()), Some(d));
+        }
+        assert_eq!(Detector::parse("Model"), None);
+    }
+
+    #[test]
+    fn an_alert_reads_back_from_its_json() {
+        let a = Alert {
+            time: 1_499_432_461_123_456,
+            detector: Detector::Model,
+            kind: "DDoS".into(),
+            src: Some("172.16.0.1".parse().unwrap()),
+            dst: Some("2001:db8::1".parse().unwrap()),
+            severity: 4,
+            confidence: 0.1 + 0.2,
+            version: "netvigil-gbdt-1".into(),
+            flow: Some(FlowRef {
+                id: (3 << 40) | 17,
+                src_port: 51_234,
+                dst_port: 80,
+                protocol: 6,
+                first_seen_us: 1_499_432_460_000_001,
+            }),
+            window: None,
+            evidence: serde_json::json!({"p_attack": 0.93, "contributions": []}),
+        };
+        let text = serde_json::to_string(&a).unwrap();
+        assert!(text.starts_with(
+            "{\"time\":1499432461123456,\"detector\":\"model\",\"kind\":\"DDoS\",\
+             \"src\":\"172.16.0.1\",\"dst\":\"2001:db8::1\",\"severity\":4,"
+        ));
+        assert_eq!(serde_json::from_str::<Alert>(&text).unwrap(), a);
+    }
 }

@@ -1,13 +1,14 @@
 //! Detection: tree ensembles flattened for fast evaluation ([`ensemble`]), exact TreeSHAP
-//! explanations over the same trees ([`shap`]), import of models trained elsewhere
-//! ([`import`]), rule detectors over flows and windows ([`rules`]) and the window anomaly
-//! baseline ([`baseline`]). Every detector emits an [`Alert`]. A compute crate: no printing, no
-//! I/O beyond parsing what it is given.
+//! explanations over the same trees ([`shap`], remembered by [`explain`]), import of models
+//! trained elsewhere ([`import`]), rule detectors over flows and windows ([`rules`]) and the
+//! window anomaly baseline ([`baseline`]). Every detector emits an [`Alert`]. A compute crate:
+//! no printing, no I/O beyond parsing what it is given.
 
 pub mod alert;
 pub mod baseline;
 pub mod dataset;
 pub mod ensemble;
+pub mod explain;
 pub mod import;
 pub mod metrics;
 pub mod model;
@@ -16,7 +17,7 @@ pub mod score;
 pub mod shap;
 pub mod train;
 
-pub use alert::{Alert, Detector};
+pub use alert::{Alert, Detector, FlowRef};
 pub use ensemble::{Ensemble, Link, Missing, Node, Tree};
 pub use model::{Model, ModelError};
 pub use score::{FlowScore, Scorer};

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::ensemble::{Ensemble, Link, Missing, Tree};
 use crate::model::{probabilities, Model, ModelError};
-use crate::shap::{Prepared, Scratch};
+use crate::shap::{LeafTerms, Prepared, Scratch};
 
 /// Rows [`Scorer::score_block`] walks through a tree together.
 pub const BLOCK: usize = 8;
@@ -149,7 +149,12 @@ pub struct Scorer {
     threshold: f64,
     /// Per tree, what TreeSHAP needs besides the nodes.
     prepared: Vec<Prepared>,
+    /// Process-unique identity (see [`Scorer::id`]).
+    id: u64,
 }
+
+/// Identities handed to scorers.
+static NEXT_SCORER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Scorer {
     /// Compiles `model` for inputs named `available` (the meter's feature table). Refused, naming
@@ -170,6 +175,7 @@ impl Scorer {
             groups,
             rounds_div,
             model,
+            id: NEXT_SCORER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -367,17 +373,60 @@ impl Scorer {
 
     /// Exact TreeSHAP contributions of every input to class `class`'s raw score, the largest
     /// `top` by magnitude, largest first. For a binary (sigmoid) model, towards class 1 when
-    /// `class` = 1 and negated otherwise.
+    /// `class` = 1 and negated otherwise. [`crate::explain::Explainer`] gives the same
+    /// contributions, remembered for inputs that take the same path through every tree.
     pub fn explain(&self, x: &[f64], class: usize, top: usize) -> Vec<Contribution> {
         let e = &self.model.ensemble;
-        let nf = e.features.len();
-        let mut phi = vec![0.0; nf + 1];
         let x = &*e.inputs(x);
-        let group = if self.groups == 1 { 0 } else { class };
-        let mut scratch = Scratch::default();
+        let mut work = ShapWork::default();
+        self.shap_weights(x, class, &mut work);
+        work.ranked.truncate(top);
+        work.ranked
+            .iter()
+            .map(|&(f, weight)| Contribution {
+                feature: e.features[f].clone(),
+                value: x[f],
+                weight,
+            })
+            .collect()
+    }
+
+    /// Output group of class `class`'s score.
+    pub(crate) fn group_of(&self, class: usize) -> usize {
+        if self.groups == 1 {
+            0
+        } else {
+            class
+        }
+    }
+
+    /// Output groups (one tree per group and round).
+    pub(crate) fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// Process-unique identity of this scorer (what an explanation cache was filled for).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The non-zero TreeSHAP weights of class `class` for inputs `x` as the splits see them
+    /// (after [`Ensemble::inputs`]), scaled as [`Scorer::explain`] reports them, largest
+    /// magnitude first (ties in feature order), into `work.ranked`. They depend on `x` only
+    /// through the side each split sends it to.
+    pub(crate) fn shap_weights(&self, x: &[f64], class: usize, work: &mut ShapWork) {
+        let e = &self.model.ensemble;
+        let nf = e.features.len();
+        work.phi.clear();
+        work.phi.resize(nf + 1, 0.0);
+        let group = self.group_of(class);
         for (i, (t, p)) in e.trees.iter().zip(&self.prepared).enumerate() {
-            if i % self.groups == group {
-                p.shap(t, x, &mut phi, &mut scratch);
+            if i % self.groups != group {
+                continue;
+            }
+            match &mut work.leaves {
+                Some(leaves) => leaves.shap(i, p, t, x, &mut work.phi),
+                None => p.shap(t, x, &mut work.phi, &mut work.scratch),
             }
         }
         let sign = if self.groups == 1 && class == 0 {
@@ -387,17 +436,36 @@ impl Scorer {
         };
         let scale =
             sign / self.model.header.calibration.temperature / self.rounds_div.unwrap_or(1.0);
-        let mut out: Vec<Contribution> = (0..nf)
-            .filter(|&f| phi[f] != 0.0)
-            .map(|f| Contribution {
-                feature: e.features[f].clone(),
-                value: x[f],
-                weight: phi[f] * scale,
-            })
-            .collect();
-        out.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
-        out.truncate(top);
-        out
+        work.ranked.clear();
+        let phi = &work.phi;
+        work.ranked.extend(
+            (0..nf)
+                .filter(|&f| phi[f] != 0.0)
+                .map(|f| (f, phi[f] * scale)),
+        );
+        // Stable: equal magnitudes stay in feature order.
+        work.ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    }
+}
+
+/// Reusable buffers of [`Scorer::shap_weights`].
+#[derive(Default)]
+pub(crate) struct ShapWork {
+    phi: Vec<f64>,
+    scratch: Scratch,
+    /// Leaf terms remembered across explanations of one scorer (`None`: the plain recursion).
+    leaves: Option<LeafTerms>,
+    /// The result: (feature, weight), largest magnitude first.
+    pub(crate) ranked: Vec<(usize, f64)>,
+}
+
+impl ShapWork {
+    /// Buffers that remember leaf terms (for explaining many flows of one scorer).
+    pub(crate) fn remembering() -> ShapWork {
+        ShapWork {
+            leaves: Some(LeafTerms::default()),
+            ..ShapWork::default()
+        }
     }
 }
 

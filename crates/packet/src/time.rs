@@ -27,6 +27,16 @@ pub struct Timestamp(pub i64);
 pub const MICROS_PER_SEC: i64 = 1_000_000;
 
 impl Timestamp {
+    /// Now, by the system clock (the epoch when the clock is before it).
+    pub fn now() -> Self {
+        Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0),
+        )
+    }
+
     /// Builds a timestamp from seconds and a fraction of `units_per_sec` (truncating to µs);
     /// `None` when it does not fit (some 292,000 years from the epoch).
     pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Option<Self> {

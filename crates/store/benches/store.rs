@@ -5,7 +5,7 @@
 //! Flows are real records (metered from shared captures) re-addressed over a network of
 //! 2,000 home hosts and 50,000 outside addresses (skewed: a few hosts carry most flows),
 //! spread evenly over the 24 hours before a fixed end; 1 % of them raise an alert from one of
-//! 500 sources. Ingest goes through `Store::insert_flows` in batches of 10,000 (the CLI's
+//! 500 sources. Ingest goes through `StoreWriter::insert_flows` in batches of 10,000 (the CLI's
 //! default; `--batch N`); then each dashboard query runs `--runs` times and its p50/p95 are printed.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -135,26 +135,32 @@ fn main() {
             made += m0.elapsed().as_secs_f64();
             s.insert_flows(cap, &batch, &[]).unwrap();
             for r in batch.iter().filter(|r| r.id % 100 == 7) {
-                alerts.push(NewAlert {
-                    time: r.last,
-                    capture: Some(cap),
-                    flow: Some(flow_row_id(cap, r.id)),
-                    window: None,
+                alerts.push(Alert {
+                    time: r.last.0,
+                    detector: Detector::Model,
+                    kind: ["PortScan", "DDoS", "SSH-Patator"][(r.id % 3) as usize].into(),
                     src: Some(outside(skewed(500))),
                     dst: Some(r.src),
-                    kind: ["PortScan", "DDoS", "SSH-Patator"][(r.id % 3) as usize].into(),
                     severity: 1 + (r.id % 5) as u8,
                     confidence: 0.9,
-                    model: "bench".into(),
-                    detail: "{}".into(),
+                    version: "bench".into(),
+                    flow: Some(FlowRef {
+                        id: flow_row_id(cap, r.id),
+                        src_port: r.sport,
+                        dst_port: r.dport,
+                        protocol: r.proto,
+                        first_seen_us: r.first.0,
+                    }),
+                    window: None,
+                    evidence: serde_json::json!({}),
                 });
             }
             if alerts.len() >= batch_size {
-                s.insert_alerts(&alerts).unwrap();
+                s.insert_alerts(Some(cap), &alerts).unwrap();
                 alerts.clear();
             }
         }
-        s.insert_alerts(&alerts).unwrap();
+        s.insert_alerts(Some(cap), &alerts).unwrap();
         let totals = CaptureTotals {
             start: Some(Timestamp(END - 86_400_000_000)),
             end: Some(Timestamp(END)),

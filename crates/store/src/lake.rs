@@ -221,7 +221,10 @@ fn export_named(
     let mut p: Partitioner<Box<dyn FlowSink>> = Partitioner::new(
         dir,
         name,
-        Box::new(|out, path| export::open_with(spec.format, spec.layout, spec.labels, out, path)),
+        Box::new(|out, path| {
+            export::open_with(spec.format, spec.layout, spec.labels, out, path)
+                .map(|s| s as Box<dyn export::FlowSink>)
+        }),
         |s| s.finish(),
     );
     let mut failure: Option<ExportError> = None;
@@ -250,7 +253,8 @@ fn export_named(
 }
 
 /// Exports the alerts raised in a range (oldest first) into `dir`, one file per UTC day of
-/// their time, named `alerts.<ext>`, with [`export::ALERT_COLUMNS`]; returns the files
+/// their time, named `alerts.<ext>` (JSON Lines: each line a stored alert's JSON, as
+/// docs/alerts.md says; CSV and Parquet: [`export::ALERT_COLUMNS`]); returns the files
 /// written. The range's alerts are read at once (alerts are few next to flows).
 pub fn export_alerts(
     store: &mut dyn Store,
@@ -272,7 +276,7 @@ pub fn export_alerts(
         |s| s.finish(),
     );
     for a in &alerts {
-        p.write(a.alert.time.0, |s| s.write(a))?;
+        p.write(a.alert.time, |s| s.write(a))?;
     }
     Ok(p.done()?)
 }

@@ -3,10 +3,11 @@
 
 use std::net::IpAddr;
 
+pub use detect::{Alert, Detector, FlowRef};
 use flow::direction::Cidr;
 use flow::FlowRecord;
 use packet::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A capture's row id.
 pub type CaptureId = i64;
@@ -586,41 +587,18 @@ pub struct AttackerRow {
     pub max_severity: u8,
 }
 
-/// A new alert.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct NewAlert {
-    /// When (the flow's last packet or the window's end).
-    pub time: Timestamp,
-    /// Capture it came from.
-    pub capture: Option<CaptureId>,
-    /// The flow it is about.
-    pub flow: Option<i64>,
-    /// The window it is about (its start).
-    pub window: Option<Timestamp>,
-    /// Source (attacker).
-    pub src: Option<IpAddr>,
-    /// Destination (victim).
-    pub dst: Option<IpAddr>,
-    /// Attack type or rule name.
-    pub kind: String,
-    /// 1 (lowest) to 5.
-    pub severity: u8,
-    /// 0..1.
-    pub confidence: f64,
-    /// Model version or rule set version.
-    pub model: String,
-    /// Why: feature contributions or rule evidence, JSON.
-    pub detail: String,
-}
-
-/// A stored alert.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Alert {
+/// A stored alert: the alert exactly as its detector raised it (and `--alerts-out` wrote it),
+/// with the four things storing adds. Its JSON is the alert's JSON plus `id`, `capture`,
+/// `status` and `incident` (docs/alerts.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredAlert {
     /// Row id.
     pub id: i64,
     /// The alert.
     #[serde(flatten)]
-    pub alert: NewAlert,
+    pub alert: Alert,
+    /// The capture whose run raised it (`None` when written without one).
+    pub capture: Option<CaptureId>,
     /// new / acknowledged / dismissed / resolved.
     pub status: String,
     /// Incident it belongs to.

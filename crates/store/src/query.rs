@@ -12,7 +12,7 @@ use crate::model::{
     AlertFilter, CaptureId, FlowCursor, FlowFilter, FlowPage, IpFilter, StoredFlow, TimeRange,
 };
 use crate::rollup::{self, Buckets};
-use crate::schema::{flow_column_list, DbValue};
+use crate::schema::{alert_column_list, flow_column_list, DbValue};
 use crate::{StoreError, HOUR_US, MINUTE_US};
 
 /// A statement and its parameters.
@@ -403,11 +403,7 @@ pub fn attackers(range: TimeRange, n: usize) -> Sql {
     }
 }
 
-/// The columns of an alert row, in [`alerts`] order.
-pub const ALERT_COLUMNS: &str = "id, raised_at, capture_id, flow_id, window_start, src_ip, \
-    dst_ip, kind, severity, confidence, model_version, detail, status, incident_id";
-
-/// Alerts matching a filter, newest first.
+/// Alerts matching a filter, newest first, with the columns of [`crate::schema::ALERT_COLUMNS`].
 pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
     let mut sql = Sql {
         text: String::new(),
@@ -427,7 +423,8 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
     }
     let lim = sql.param(count(limit));
     sql.text = format!(
-        "SELECT {ALERT_COLUMNS} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC LIMIT {lim}"
+        "SELECT {} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC LIMIT {lim}",
+        alert_column_list()
     );
     sql
 }

@@ -11,7 +11,7 @@
 //!
 //! Readers always sum rows by key and skip keys whose flows sum to zero: on PostgreSQL the
 //! minute tables are append-only (a batch's sums are new rows; replacing a capture appends
-//! its share negated), see `pg::upsert_rollups`.
+//! its share negated), see `pg::rollups::upsert_rollups`.
 //!
 //! The SQL here is shared by both backends (numbered `$n` parameters mean the same in SQLite
 //! and PostgreSQL); each binds times and addresses in its own types.
@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use flow::FlowRecord;
 
-use crate::model::{NewAlert, TimeRange};
+use crate::model::{Alert, TimeRange};
 use crate::{HOUR_US, MINUTE_US};
 
 /// Sums of one talker in one bucket.
@@ -126,12 +126,12 @@ impl BatchRollup {
 pub const NO_ADDRESS: IpAddr = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
 
 /// Per-minute alert rows of a batch of alerts: (minute, source, kind).
-pub fn alerts_of(alerts: &[NewAlert]) -> HashMap<(i64, IpAddr, String), AlertSums> {
+pub fn alerts_of(alerts: &[Alert]) -> HashMap<(i64, IpAddr, String), AlertSums> {
     let mut out: HashMap<(i64, IpAddr, String), AlertSums> = HashMap::new();
     for a in alerts {
         let s = out
             .entry((
-                floor(a.time.0, MINUTE_US),
+                floor(a.time, MINUTE_US),
                 a.src.unwrap_or(NO_ADDRESS),
                 a.kind.clone(),
             ))

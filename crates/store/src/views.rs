@@ -25,23 +25,23 @@ enum Render {
     Time,
 }
 
-/// The columns of `alerts` (see `schema::TABLES`), and how `alerts_v` renders them.
-const ALERT_COLUMNS: [(&str, Render); 14] = [
-    ("id", Render::Plain),
-    ("raised_at", Render::Time),
-    ("capture_id", Render::Plain),
-    ("flow_id", Render::Plain),
-    ("window_start", Render::Time),
-    ("src_ip", Render::Ip),
-    ("dst_ip", Render::Ip),
-    ("kind", Render::Plain),
-    ("severity", Render::Plain),
-    ("confidence", Render::Plain),
-    ("model_version", Render::Plain),
-    ("detail", Render::Plain),
-    ("status", Render::Plain),
-    ("incident_id", Render::Plain),
-];
+/// How a view renders a column of a type.
+fn render_of(ty: DbType) -> Render {
+    match ty {
+        DbType::Ip => Render::Ip,
+        DbType::Time => Render::Time,
+        _ => Render::Plain,
+    }
+}
+
+/// The columns of `alerts_v`: every column of `alerts` ([`schema::ALERT_COLUMNS`], in the
+/// order of an alert's JSON), under the table's names.
+fn alert_view_columns() -> Vec<(String, Render)> {
+    schema::ALERT_COLUMNS
+        .iter()
+        .map(|(c, ty)| (c.to_string(), render_of(*ty)))
+        .collect()
+}
 
 /// The columns of `flows_v`: every column of `flows` in table order but the minute key and
 /// the encoded features, under the table's names.
@@ -49,14 +49,7 @@ fn flow_view_columns() -> Vec<(String, Render)> {
     schema::flow_columns()
         .iter()
         .filter(|c| !matches!(c.source, Source::Minute | Source::Features))
-        .map(|c| {
-            let render = match c.ty {
-                DbType::Ip => Render::Ip,
-                DbType::Time => Render::Time,
-                _ => Render::Plain,
-            };
-            (c.name.clone(), render)
-        })
+        .map(|c| (c.name.clone(), render_of(c.ty)))
         .collect()
 }
 
@@ -180,10 +173,7 @@ fn sqlite_view(name: &str, table: &str, columns: &[(String, Render)]) -> String 
 
 /// The SQLite views: (name, `CREATE VIEW` statement).
 pub fn sqlite_views() -> Vec<(&'static str, String)> {
-    let alerts: Vec<(String, Render)> = ALERT_COLUMNS
-        .iter()
-        .map(|(c, r)| (c.to_string(), *r))
-        .collect();
+    let alerts = alert_view_columns();
     vec![
         (
             VIEWS[0],
@@ -320,10 +310,7 @@ fn pg_select(table_alias: &str, columns: &[(String, Render)]) -> String {
 /// The PostgreSQL statements (drop the views, (re)create the decoder, create the views and
 /// mark `flows_v` with the digest of their SQL), and that mark.
 pub fn pg_statements() -> (String, String) {
-    let alerts: Vec<(String, Render)> = ALERT_COLUMNS
-        .iter()
-        .map(|(c, r)| (c.to_string(), *r))
-        .collect();
+    let alerts = alert_view_columns();
     let flows = flow_view_columns();
     // The features view: the flow's identity, the features, the score.
     const IDENTITY: [&str; 8] = [
@@ -372,7 +359,8 @@ FROM flows f CROSS JOIN LATERAL netvigil_features(f.features) AS d(v);",
 }
 
 /// Creates the PostgreSQL views (and their decoder) in the session's schema, unless those
-/// there were made from this binary's SQL (the comment on `flows_v` holds its digest).
+/// there were made from this binary's SQL (the comment on `flows_v` holds its digest) and
+/// are all there (a migration drops the views that read what it changes).
 pub fn create_pg(tx: &mut impl postgres::GenericClient) -> Result<(), postgres::Error> {
     let (sql, marker) = pg_statements();
     let current: Option<String> = tx
@@ -383,7 +371,14 @@ pub fn create_pg(tx: &mut impl postgres::GenericClient) -> Result<(), postgres::
             &[],
         )?
         .and_then(|r| r.get(0));
-    if current.as_deref() == Some(marker.as_str()) {
+    let present: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM pg_views WHERE schemaname = current_schema() \
+             AND viewname = ANY($1)",
+            &[&VIEWS.to_vec()],
+        )?
+        .get(0);
+    if current.as_deref() == Some(marker.as_str()) && present == VIEWS.len() as i64 {
         return Ok(());
     }
     tx.batch_execute(&sql)

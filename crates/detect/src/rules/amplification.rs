@@ -9,7 +9,7 @@
 //! TCP reflection (`amplification_synack`): SYN-ACKs the victim never asked for — spoofed SYNs
 //! sent to many servers, whose answers (and retransmissions) converge on the victim.
 
-use std::collections::HashMap;
+use super::HashMap;
 use std::net::IpAddr;
 
 use flow::{FlowRecord, F};
@@ -218,7 +218,7 @@ impl AmpState {
         }
         // A fragment sender counts for the one service it reflected most bytes of to that
         // victim (ties: the service name), so fragments are never counted twice.
-        let mut frag_service: HashMap<(IpAddr, IpAddr), (u64, &'static str)> = HashMap::new();
+        let mut frag_service: HashMap<(IpAddr, IpAddr), (u64, &'static str)> = HashMap::default();
         for (&(victim, service, refl), x) in &self.reflectors {
             if let Some(c) = cands.get_mut(&(victim, service)) {
                 c.reflectors.push((x.bytes, refl));

@@ -8,14 +8,15 @@
 //! longer or larger. Encrypted services hide whether a login failed, so the count is of
 //! attempts, not failures — hence thresholds above what a person or a scheduled job produces.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use flow::FlowRecord;
 use serde_json::{json, Map, Value};
 
 use super::{
-    cond, entry, is_host, keep_smallest, num, ratio, severity, widen, Budget, Finding, RuleConfig,
+    cond, entry, is_host, keep_smallest, num, ratio, severity, widen, Budget, Finding, HashMap,
+    RuleConfig,
 };
 
 /// Kind prefix: the service name follows (`brute_force_ssh`, …).

@@ -7,7 +7,7 @@
 //! packet of the latest, at least 1 s), not over the bucket, so a 2-second burst is rated as a
 //! 2-second burst.
 
-use std::collections::HashMap;
+use super::HashMap;
 use std::net::IpAddr;
 
 use flow::{FlowRecord, F};
@@ -132,7 +132,7 @@ impl FloodState {
     /// Findings of the bucket starting at `start`.
     pub fn findings(&self, cfg: &RuleConfig, start: i64, out: &mut Vec<Finding>) {
         // Victims over the volume and rate thresholds; the rest need no source ranking.
-        let mut candidates: HashMap<(IpAddr, FloodKind), Candidate> = HashMap::new();
+        let mut candidates: HashMap<(IpAddr, FloodKind), Candidate> = HashMap::default();
         for (&key, v) in &self.victims {
             let rate = v.count as f64 / span_s(v.first, v.last);
             let (min_count, min_rate) = match key.1 {

@@ -22,7 +22,7 @@ pub mod brute_force;
 pub mod flood;
 pub mod scan;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 
@@ -31,6 +31,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::alert::{Alert, Detector};
+
+/// How the rules' maps and sets hash their keys: seeded per process, as their keys (addresses,
+/// ports) come from the traffic.
+pub(crate) type KeyHasher = std::hash::RandomState;
+
+/// A map of rule state.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, KeyHasher>;
+
+/// A set of rule state.
+pub(crate) type HashSet<K> = std::collections::HashSet<K, KeyHasher>;
 
 /// Version of the rule set, written into every rule alert's `version`.
 pub const RULESET_VERSION: &str = "netvigil-rules/1";
@@ -1186,7 +1196,7 @@ mod tests {
             max: 2,
             ..Budget::default()
         };
-        let mut m: HashMap<u8, u8> = HashMap::new();
+        let mut m: HashMap<u8, u8> = HashMap::default();
         assert!(entry(&mut m, 1, &mut b).is_some());
         assert!(entry(&mut m, 1, &mut b).is_some());
         assert!(entry(&mut m, 2, &mut b).is_some());

@@ -9,7 +9,7 @@
 //! many services of one server never counts. Like Zeek's `scan.zeek`, which counts failed
 //! connections, but per bucket rather than a 5-minute interval.
 
-use std::collections::{HashMap, HashSet};
+use super::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use flow::{FlowRecord, F};
@@ -173,7 +173,7 @@ impl ScanState {
 
         // Horizontal: one finding per source, listing every port it swept (bounded).
         let min_hosts = cfg.scan_horizontal_min_hosts;
-        let mut by_src: HashMap<IpAddr, Vec<(&SweepKey, &SweepAgg)>> = HashMap::new();
+        let mut by_src: HashMap<IpAddr, Vec<(&SweepKey, &SweepAgg)>> = HashMap::default();
         for (k, s) in &self.sweeps {
             if s.hosts >= min_hosts {
                 by_src.entry(k.0).or_default().push((k, s));

@@ -1,5 +1,8 @@
-//! Stored alerts as files: one row per alert, with the columns (and names) of the `alerts`
-//! table, addresses as text; in CSV, JSON Lines (the detail nested as JSON) or Parquet.
+//! Stored alerts as files. JSON Lines: each line is the stored alert's JSON, which is the
+//! alert exactly as `--alerts-out` wrote it plus `id`, `capture`, `status` and `incident`
+//! (docs/alerts.md). CSV and Parquet: one row per alert, the same fields as flat columns
+//! ([`ALERT_COLUMNS`]: the flow's fields as `flow_…`, the evidence as JSON text), times as
+//! times.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -7,52 +10,63 @@ use std::path::PathBuf;
 
 use arrow_schema::{Field, Schema};
 use flow::columns::{ColumnType, Value};
-use serde_json::{Map, Value as Json};
 
 use super::parquet::{arrow_type, ParquetTable};
 use super::{ExportError, ExportFormat};
-use crate::model::Alert;
+use crate::model::StoredAlert;
 
-/// The columns of an alert export: name, type, and whether it may be empty.
-pub const ALERT_COLUMNS: [(&str, ColumnType, bool); 14] = [
+/// The columns of a CSV or Parquet alert export: name, type, and whether it may be empty.
+/// The names are the alert's JSON keys (docs/alerts.md), `flow.x` as `flow_x`.
+pub const ALERT_COLUMNS: [(&str, ColumnType, bool); 19] = [
     ("id", ColumnType::Int, false),
-    ("raised_at", ColumnType::Time, false),
-    ("capture_id", ColumnType::Int, true),
-    ("flow_id", ColumnType::Int, true),
-    ("window_start", ColumnType::Time, true),
-    ("src_ip", ColumnType::Text, true),
-    ("dst_ip", ColumnType::Text, true),
+    ("time", ColumnType::Time, false),
+    ("detector", ColumnType::Text, false),
     ("kind", ColumnType::Text, false),
+    ("src", ColumnType::Text, true),
+    ("dst", ColumnType::Text, true),
     ("severity", ColumnType::Int, false),
     ("confidence", ColumnType::Float, false),
-    ("model_version", ColumnType::Text, false),
-    ("detail", ColumnType::Text, false),
+    ("version", ColumnType::Text, false),
+    ("flow_id", ColumnType::Int, true),
+    ("flow_src_port", ColumnType::Int, true),
+    ("flow_dst_port", ColumnType::Int, true),
+    ("flow_protocol", ColumnType::Int, true),
+    ("flow_first_seen", ColumnType::Time, true),
+    ("window", ColumnType::Time, true),
+    ("evidence", ColumnType::Text, false),
+    ("capture", ColumnType::Int, true),
     ("status", ColumnType::Text, false),
-    ("incident_id", ColumnType::Int, true),
+    ("incident", ColumnType::Int, true),
 ];
 
 /// The values of [`ALERT_COLUMNS`] for an alert.
-pub fn alert_values(a: &Alert) -> [Value<'_>; 14] {
+pub fn alert_values(s: &StoredAlert) -> [Value<'_>; 19] {
     let opt_int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
     let ip = |v: Option<std::net::IpAddr>| {
         v.map_or(Value::Null, |ip| Value::Text(Cow::Owned(ip.to_string())))
     };
-    let n = &a.alert;
+    let a = &s.alert;
+    let f = a.flow.as_ref();
     [
-        Value::Int(a.id),
-        Value::Time(n.time.0),
-        opt_int(n.capture),
-        opt_int(n.flow),
-        n.window.map_or(Value::Null, |t| Value::Time(t.0)),
-        ip(n.src),
-        ip(n.dst),
-        Value::Text(Cow::Borrowed(&n.kind)),
-        Value::Int(i64::from(n.severity)),
-        Value::Float(n.confidence),
-        Value::Text(Cow::Borrowed(&n.model)),
-        Value::Text(Cow::Borrowed(&n.detail)),
-        Value::Text(Cow::Borrowed(&a.status)),
-        opt_int(a.incident),
+        Value::Int(s.id),
+        Value::Time(a.time),
+        Value::Text(Cow::Borrowed(a.detector.as_str())),
+        Value::Text(Cow::Borrowed(&a.kind)),
+        ip(a.src),
+        ip(a.dst),
+        Value::Int(i64::from(a.severity)),
+        Value::Float(a.confidence),
+        Value::Text(Cow::Borrowed(&a.version)),
+        opt_int(f.map(|f| f.id)),
+        opt_int(f.map(|f| i64::from(f.src_port))),
+        opt_int(f.map(|f| i64::from(f.dst_port))),
+        opt_int(f.map(|f| i64::from(f.protocol))),
+        f.map_or(Value::Null, |f| Value::Time(f.first_seen_us)),
+        a.window.map_or(Value::Null, Value::Time),
+        Value::Text(Cow::Owned(a.evidence.to_string())),
+        opt_int(s.capture),
+        Value::Text(Cow::Borrowed(&s.status)),
+        opt_int(s.incident),
     ]
 }
 
@@ -69,7 +83,7 @@ pub fn alert_schema() -> Schema {
 /// Somewhere alerts are written, one at a time.
 pub trait AlertSink {
     /// Writes one alert.
-    fn write(&mut self, a: &Alert) -> Result<(), ExportError>;
+    fn write(&mut self, a: &StoredAlert) -> Result<(), ExportError>;
     /// Flushes everything.
     fn finish(&mut self) -> Result<(), ExportError>;
 }
@@ -115,7 +129,7 @@ impl CsvAlerts {
 }
 
 impl AlertSink for CsvAlerts {
-    fn write(&mut self, a: &Alert) -> Result<(), ExportError> {
+    fn write(&mut self, a: &StoredAlert) -> Result<(), ExportError> {
         for v in alert_values(a) {
             self.cell.clear();
             super::csv::render(&mut self.cell, v);
@@ -145,19 +159,8 @@ impl AlertSink for CsvAlerts {
 struct JsonlAlerts(super::JsonLines);
 
 impl AlertSink for JsonlAlerts {
-    fn write(&mut self, a: &Alert) -> Result<(), ExportError> {
-        let mut m = Map::with_capacity(ALERT_COLUMNS.len());
-        for ((name, ..), v) in ALERT_COLUMNS.iter().zip(alert_values(a)) {
-            let v = match (*name, v) {
-                // The evidence is JSON: nested, so that `jq .detail` reads it.
-                ("detail", Value::Text(t)) => {
-                    serde_json::from_str(&t).unwrap_or_else(|_| Json::String(t.into_owned()))
-                }
-                (_, v) => super::jsonl::json(v),
-            };
-            m.insert(name.to_string(), v);
-        }
-        self.0.write(&m)
+    fn write(&mut self, a: &StoredAlert) -> Result<(), ExportError> {
+        self.0.write(a)
     }
 
     fn finish(&mut self) -> Result<(), ExportError> {
@@ -168,7 +171,7 @@ impl AlertSink for JsonlAlerts {
 struct ParquetAlerts(ParquetTable);
 
 impl AlertSink for ParquetAlerts {
-    fn write(&mut self, a: &Alert) -> Result<(), ExportError> {
+    fn write(&mut self, a: &StoredAlert) -> Result<(), ExportError> {
         self.0.push(alert_values(a))
     }
 
@@ -181,7 +184,7 @@ impl AlertSink for ParquetAlerts {
 struct NoAlerts;
 
 impl AlertSink for NoAlerts {
-    fn write(&mut self, _: &Alert) -> Result<(), ExportError> {
+    fn write(&mut self, _: &StoredAlert) -> Result<(), ExportError> {
         Ok(())
     }
     fn finish(&mut self) -> Result<(), ExportError> {

@@ -111,7 +111,7 @@ pub fn open(
     layout: Layout,
     out: Box<dyn Write + Send>,
     path: PathBuf,
-) -> Result<Box<dyn FlowSink>, ExportError> {
+) -> Result<Box<dyn FlowSink + Send>, ExportError> {
     open_with(format, layout, false, out, path)
 }
 
@@ -122,7 +122,7 @@ pub fn open_with(
     labels: bool,
     out: Box<dyn Write + Send>,
     path: PathBuf,
-) -> Result<Box<dyn FlowSink>, ExportError> {
+) -> Result<Box<dyn FlowSink + Send>, ExportError> {
     Ok(match format {
         ExportFormat::Csv => Box::new(CsvSink::new(out, layout, labels, path)?),
         ExportFormat::Jsonl => Box::new(JsonlSink::new(out, layout, labels, path)),
@@ -160,6 +160,25 @@ impl FlowSink for Discard {
 pub fn format_float(buf: &mut String, v: f64) {
     let mut r = ryu::Buffer::new();
     buf.push_str(r.format(v));
+}
+
+/// Appends [`format_float`]'s text of `v`. Integral values below 2^53 (most flow features:
+/// counts, sizes, microseconds) are written as the integer and `.0`, which is what ryū prints
+/// for them, without its shortest-digits search.
+#[inline]
+pub fn write_float(buf: &mut Vec<u8>, v: f64) {
+    const EXACT: f64 = (1u64 << 53) as f64;
+    // `as i64` rather than `trunc`, which is a libm call on baseline x86-64.
+    if v.abs() < EXACT && (v as i64) as f64 == v {
+        if v == 0.0 && v.is_sign_negative() {
+            buf.extend_from_slice(b"-0.0");
+        } else {
+            buf.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+            buf.extend_from_slice(b".0");
+        }
+    } else {
+        buf.extend_from_slice(ryu::Buffer::new().format(v).as_bytes());
+    }
 }
 
 /// The values of [`LABEL_COLUMNS`] for a score.

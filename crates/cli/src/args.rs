@@ -1,0 +1,145 @@
+//! Command-line values shared by several commands: window widths, ages, sizes, the flow
+//! output's format.
+
+use std::path::Path;
+
+use anyhow::Result;
+use store::export::ExportFormat;
+use store::RetentionPolicy;
+
+use crate::BadInput;
+
+pub use pipeline::DEFAULT_HOME_NET;
+
+/// Parses a window width (`500ms` is refused: 1 s … 1 h), in µs.
+pub fn parse_window(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with s, m or h, e.g. 60s"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{s:?}: unit must be s, m or h")),
+    };
+    let secs = n.saturating_mul(mult);
+    if !(1..=3600).contains(&secs) {
+        return Err(format!("{s:?}: must be between 1s and 1h"));
+    }
+    Ok(secs * 1_000_000)
+}
+
+/// The flow output's format: `--format`, else the `-o` file's extension (`.csv`, `.jsonl` or
+/// `.ndjson`, `.parquet`), else CSV (`none` with `--db` and no `-o`). An explicit format that
+/// contradicts the extension is refused.
+pub fn output_format(format: Option<&str>, out: &Path, db: bool) -> Result<ExportFormat> {
+    let stdout = out.as_os_str() == "-";
+    let by_name = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .and_then(|e| match e.as_str() {
+            "csv" => Some(ExportFormat::Csv),
+            "jsonl" | "ndjson" => Some(ExportFormat::Jsonl),
+            "parquet" => Some(ExportFormat::Parquet),
+            _ => None,
+        });
+    let Some(name) = format else {
+        return Ok(match by_name {
+            Some(f) => f,
+            None if stdout && db => ExportFormat::None,
+            None => ExportFormat::Csv,
+        });
+    };
+    let f = ExportFormat::parse(name).ok_or_else(|| BadInput(format!("unknown format {name}")))?;
+    match by_name {
+        _ if f == ExportFormat::None && !stdout => Err(BadInput(format!(
+            "--format none writes no flows, but -o names {}",
+            out.display()
+        ))
+        .into()),
+        Some(n) if n != f => Err(BadInput(format!(
+            "--format {name} contradicts -o {} (a {} file name); give one or make them agree",
+            out.display(),
+            match n {
+                ExportFormat::Csv => "CSV",
+                ExportFormat::Jsonl => "JSON Lines",
+                _ => "Parquet",
+            }
+        ))
+        .into()),
+        _ => Ok(f),
+    }
+}
+
+/// Parses an age: `90d`, `12h`, `30m`, `1w`.
+pub fn parse_age(s: &str) -> Result<i64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("{s}: expected e.g. 90d, 12h, 30m, 1w"))?;
+    let per = match unit {
+        "w" => 7 * store::DAY_US,
+        "d" => store::DAY_US,
+        "h" => store::HOUR_US,
+        "m" => store::MINUTE_US,
+        _ => return Err(format!("{s}: expected e.g. 90d, 12h, 30m, 1w")),
+    };
+    n.checked_mul(per)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("{s}: out of range"))
+}
+
+/// Parses a size: `500M`, `10G`, `1T`, or bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s}: expected e.g. 500M, 10G"))?;
+    let per: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("{s}: expected e.g. 500M, 10G")),
+    };
+    n.checked_mul(per)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("{s}: out of range"))
+}
+
+/// The retention policy of `--retain` / `--max-db-size`, as of now.
+pub fn policy(retain_us: Option<i64>, max_bytes: Option<u64>) -> Option<RetentionPolicy> {
+    if retain_us.is_none() && max_bytes.is_none() {
+        return None;
+    }
+    let now = packet::Timestamp::now().0;
+    Some(RetentionPolicy {
+        before: retain_us.map(|r| packet::Timestamp(now - r)),
+        max_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_sizes_parse_with_units() {
+        assert_eq!(parse_age("90d"), Ok(90 * store::DAY_US));
+        assert_eq!(parse_age("2w"), Ok(14 * store::DAY_US));
+        assert!(parse_age("90").is_err() && parse_age("d").is_err() && parse_age("0d").is_err());
+        assert_eq!(parse_size("10G"), Ok(10 << 30));
+        assert_eq!(parse_size("500MB"), Ok(500 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("12X").is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! One file per command. Commands use the pipeline and the console, never each other.
+
+pub mod analyze;
+pub mod baseline;
+pub mod chart;
+pub mod demo;
+pub mod features;
+pub mod lake;
+pub mod model;

@@ -1,0 +1,6 @@
+//! What the user sees on the terminal: the run summary, progress, number formatting. These
+//! observe the pipeline (its events and counters); they are not part of it.
+
+pub mod progress;
+pub mod session;
+pub mod summary;

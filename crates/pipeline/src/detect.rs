@@ -1,0 +1,386 @@
+//! The detect transform: every finished flow is scored by the flow model (in blocks), alerting
+//! flows are explained (exact TreeSHAP, cached), and flows and windows go through the rule
+//! detectors and, with a baseline, the window baseline. It keeps only bounded tallies for the
+//! summary; alerts go on to the sinks as events.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use detect::baseline::{Baseline, BaselineScorer};
+use detect::explain::Explainer;
+use detect::rules::{RuleConfig, RuleEngine};
+use detect::score::{Contribution, FlowScore};
+use detect::{Alert, Detector, FlowRef, Model, Scorer};
+use flow::{FlowRecord, Window};
+use serde::{Deserialize, Serialize};
+use store::{CaptureId, Score};
+
+use crate::error::{PipelineError, Result};
+use crate::event::FlowBatch;
+
+/// The bundled default model (trained by `scripts/train-default-model.sh`).
+pub static BUNDLED_MODEL: &[u8] = include_bytes!("../../../models/default.nvm");
+
+/// Alert sources tallied for the summary at most (beyond: counted as untracked).
+const MAX_TALLIED_SOURCES: usize = 65_536;
+
+/// Detection settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Flow model file (`None`: the bundled model).
+    pub model: Option<PathBuf>,
+    /// Alert when P(attack) is at least this (`None`: the model's threshold).
+    pub threshold: Option<f64>,
+    /// Features listed per model alert (0: no explanations).
+    pub explain_top: usize,
+    /// Run the rule detectors.
+    pub rules: bool,
+    /// Rule thresholds (JSON, any subset of docs/rules.md's keys).
+    pub rules_config: Option<PathBuf>,
+    /// Window baseline file (from `netvigil baseline learn`).
+    pub baseline: Option<PathBuf>,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            model: None,
+            threshold: None,
+            explain_top: 5,
+            rules: true,
+            rules_config: None,
+            baseline: None,
+        }
+    }
+}
+
+impl DetectConfig {
+    /// Checks the ranges; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(t) = self.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(PipelineError::config(
+                    "threshold",
+                    format!("{t}: must be in 0..1"),
+                ));
+            }
+        }
+        if self.explain_top > 1_000 {
+            return Err(PipelineError::config(
+                "explain_top",
+                format!("{}: at most 1000 features", self.explain_top),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the summary shows of detection.
+#[derive(Default, Debug)]
+pub struct DetectTally {
+    /// Flows scored.
+    pub scored: u64,
+    /// Alerts by (detector, kind): count and highest severity.
+    pub by_kind: HashMap<(Detector, String), (u64, u8)>,
+    /// Alerts by source address: count and highest severity.
+    pub by_source: HashMap<IpAddr, (u64, u8)>,
+    /// Alerts whose source was not tallied (the map was full).
+    pub untracked_sources: u64,
+    /// Model version.
+    pub model: String,
+    /// Threshold in force.
+    pub threshold: f64,
+    /// Rule state entries dropped for the memory bound.
+    pub rules_dropped: u64,
+    /// Flows that reached the rules after their bucket was evaluated.
+    pub rules_late: u64,
+    /// Explanations computed and taken from the cache.
+    pub explained: u64,
+    /// Explanations taken from the cache.
+    pub explain_cached: u64,
+}
+
+/// The meter's feature names, in record order: what models are checked against.
+pub fn meter_features() -> Vec<&'static str> {
+    flow::FEATURES.iter().map(|f| f.name).collect()
+}
+
+/// How messages name a model: its file, or the bundled one.
+pub fn model_label(path: Option<&Path>) -> String {
+    path.map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the bundled model".into())
+}
+
+/// Loads `path`, or the bundled model; a bad file is the input's fault and the error names
+/// the file and the field.
+pub fn load_model(path: Option<&Path>) -> Result<Model> {
+    match path {
+        Some(p) => {
+            let bytes = std::fs::read(p)
+                .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?;
+            Model::from_bytes(&bytes)
+                .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))
+        }
+        None => Model::from_bytes(BUNDLED_MODEL).map_err(|e| PipelineError::Thread {
+            component: "detect".into(),
+            message: format!("the bundled model is unreadable: {e}"),
+        }),
+    }
+}
+
+/// Loads `path` (or the bundled model) and compiles it for inputs named `features`; a model
+/// reading other features is the input's fault, named with the file.
+pub fn open_scorer(path: Option<&Path>, features: &[&str]) -> Result<Scorer> {
+    let model = load_model(path)?;
+    Scorer::new(model, features)
+        .map_err(|e| PipelineError::Input(format!("{}: {e}", model_label(path))))
+}
+
+/// The stage.
+pub struct Detect {
+    scorer: Scorer,
+    rules: Option<RuleEngine>,
+    baseline: Option<BaselineScorer>,
+    explain_top: usize,
+    /// Threads explanations are split over (at least 1).
+    explain_threads: usize,
+    explainer: Explainer,
+    /// The summary's figures.
+    pub tally: DetectTally,
+    inputs: Vec<Vec<f64>>,
+    scores: Vec<FlowScore>,
+    /// The capture the run is stored as, which makes a flow's stored id (`None`: not stored;
+    /// a flow's id is then its sequence number in the run).
+    capture: Option<CaptureId>,
+}
+
+impl Detect {
+    /// Builds the stage. Bad model, rule or baseline files are the input's fault and name the
+    /// file and field. A flow reaches the rules up to `lateness_us` after its first packet.
+    pub fn open(cfg: &DetectConfig, lateness_us: i64, explain_threads: usize) -> Result<Detect> {
+        cfg.validate()?;
+        let mut scorer = open_scorer(cfg.model.as_deref(), &meter_features())?;
+        if let Some(t) = cfg.threshold {
+            scorer.set_threshold(t);
+        }
+        let rules = if cfg.rules {
+            let mut rc = match &cfg.rules_config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?;
+                    serde_json::from_str::<RuleConfig>(&text)
+                        .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?
+                }
+                None => RuleConfig::default(),
+            };
+            // A flow reaches the rules when it ends, up to idle + active timeout after its
+            // first packet: keep its bucket open that long.
+            rc.lateness_s = rc.lateness_s.max((lateness_us / 1_000_000) as u64);
+            rc.validate()
+                .map_err(|e| PipelineError::Input(e.to_string()))?;
+            Some(RuleEngine::new(rc))
+        } else {
+            None
+        };
+        let baseline = match &cfg.baseline {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?;
+                let b = Baseline::from_json(&text)
+                    .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?;
+                Some(BaselineScorer::new(&b))
+            }
+            None => None,
+        };
+        let tally = DetectTally {
+            model: scorer.model().header.version.clone(),
+            threshold: scorer.threshold(),
+            ..DetectTally::default()
+        };
+        Ok(Detect {
+            scorer,
+            rules,
+            baseline,
+            explain_top: cfg.explain_top,
+            explain_threads: explain_threads.max(1),
+            explainer: Explainer::default(),
+            tally,
+            inputs: Vec::new(),
+            scores: Vec::new(),
+            capture: None,
+        })
+    }
+
+    /// The capture the run is stored as: model alerts then name their flow by its stored id
+    /// (`store::flow_row_id(capture, seq)`), in the store and in `--alerts-out` alike.
+    pub fn set_capture(&mut self, c: CaptureId) {
+        self.capture = Some(c);
+    }
+
+    /// Scores a batch of finished flows (their scores, in order, into `batch.scores`), runs
+    /// them through the rules and the baseline, and appends the alerts raised to `raised`.
+    pub fn flows(&mut self, batch: &mut FlowBatch, raised: &mut Vec<Alert>) {
+        let recs = &batch.flows;
+        let scores = &mut batch.scores;
+        scores.clear();
+        let start = raised.len();
+        {
+            let scorer = &self.scorer;
+            self.inputs.resize_with(recs.len(), Vec::new);
+            for (x, r) in self.inputs.iter_mut().zip(recs) {
+                scorer.inputs(&r.features, x);
+            }
+            let refs: Vec<&[f64]> = self.inputs[..recs.len()]
+                .iter()
+                .map(|x| x.as_slice())
+                .collect();
+            self.scores.clear();
+            scorer.score_block(&refs, &mut self.scores);
+            let classes = scorer.model().classes();
+            // Alerting flows: their class, then their explanations (exact, from the explainer's
+            // cache or computed, split over the explain threads).
+            let mut alerting: Vec<(usize, usize)> = Vec::new();
+            for (i, (s, x)) in self.scores.iter().zip(&self.inputs).enumerate() {
+                if scorer.alerts(s) {
+                    alerting.push((i, scorer.alert_class(x, s)));
+                }
+            }
+            let mut explanations = if self.explain_top == 0 || alerting.is_empty() {
+                vec![Vec::new(); alerting.len()]
+            } else {
+                let rows: Vec<(&[f64], usize)> = alerting
+                    .iter()
+                    .map(|&(i, class)| (self.inputs[i].as_slice(), class))
+                    .collect();
+                self.tally.explained += rows.len() as u64;
+                self.explainer
+                    .explain_many(scorer, &rows, self.explain_top, self.explain_threads)
+            }
+            .into_iter();
+            let version = &scorer.model().header.version;
+            let mut next = alerting.iter().peekable();
+            // Alerts in flow order: each flow's model alert, then what the rules and the
+            // baseline raise on it, so the order does not depend on how flows are batched.
+            for (i, (r, s)) in recs.iter().zip(&self.scores).enumerate() {
+                scores.push(Some(Score {
+                    label: classes[s.class].clone(),
+                    p_attack: s.p_attack,
+                    confidence: s.class_prob,
+                    model: version.clone(),
+                }));
+                if let Some(&(_, class)) = next.next_if(|(a, _)| *a == i) {
+                    let c = explanations.next().unwrap_or_default();
+                    raised.push(model_alert(scorer, self.capture, r, s, class, c));
+                }
+                if let Some(rules) = &mut self.rules {
+                    rules.flow(r, raised);
+                }
+                if let Some(b) = &mut self.baseline {
+                    b.flow(r, raised);
+                }
+            }
+            self.tally.scored += recs.len() as u64;
+            self.tally.explain_cached = self.explainer.stats().hits;
+        }
+        self.tally_alerts(start, raised);
+    }
+
+    /// A finished traffic window (for the baseline).
+    pub fn window(&mut self, w: &Window, raised: &mut Vec<Alert>) {
+        let start = raised.len();
+        if let Some(b) = &mut self.baseline {
+            b.window(w, raised);
+        }
+        self.tally_alerts(start, raised);
+    }
+
+    /// Whether the stage needs traffic windows (the baseline does).
+    pub fn wants_windows(&self) -> bool {
+        self.baseline.is_some()
+    }
+
+    /// End of input: the rules and the baseline flush what they hold.
+    pub fn finish(&mut self, raised: &mut Vec<Alert>) {
+        let start = raised.len();
+        if let Some(rules) = &mut self.rules {
+            rules.finish(raised);
+            let c = rules.counters();
+            self.tally.rules_dropped = c.dropped;
+            self.tally.rules_late = c.flows_late;
+        }
+        if let Some(b) = &mut self.baseline {
+            b.finish(raised);
+        }
+        self.tally_alerts(start, raised);
+    }
+
+    fn tally_alerts(&mut self, start: usize, raised: &[Alert]) {
+        for a in &raised[start..] {
+            let k = self
+                .tally
+                .by_kind
+                .entry((a.detector, a.kind.clone()))
+                .or_insert((0, 0));
+            k.0 += 1;
+            k.1 = k.1.max(a.severity);
+            if let Some(src) = a.src {
+                let n = self.tally.by_source.len();
+                match self.tally.by_source.get_mut(&src) {
+                    Some(s) => {
+                        s.0 += 1;
+                        s.1 = s.1.max(a.severity);
+                    }
+                    None if n < MAX_TALLIED_SOURCES => {
+                        self.tally.by_source.insert(src, (1, a.severity));
+                    }
+                    None => self.tally.untracked_sources += 1,
+                }
+            }
+        }
+    }
+}
+
+fn model_alert(
+    scorer: &Scorer,
+    capture: Option<CaptureId>,
+    r: &FlowRecord,
+    s: &FlowScore,
+    class: usize,
+    contributions: Vec<Contribution>,
+) -> Alert {
+    let m = scorer.model();
+    let name = &m.classes()[class];
+    // Confidence of the reported class: its probability, or P(attack) when the top class was
+    // benign and the alert came from the threshold.
+    let confidence = if class == s.class {
+        s.class_prob
+    } else {
+        s.p_attack
+    };
+    Alert {
+        time: r.last.0,
+        detector: Detector::Model,
+        kind: name.clone(),
+        src: Some(r.src),
+        dst: Some(r.dst),
+        severity: detect::score::severity(name, confidence),
+        confidence,
+        version: m.header.version.clone(),
+        flow: Some(FlowRef {
+            id: store::flow_row_id(capture.unwrap_or(0), r.id),
+            src_port: r.sport,
+            dst_port: r.dport,
+            protocol: r.proto,
+            first_seen_us: r.first.0,
+        }),
+        window: None,
+        evidence: serde_json::json!({
+            "p_attack": s.p_attack,
+            "class_probability": s.class_prob,
+            "threshold": scorer.threshold(),
+            "contributions": contributions,
+        }),
+    }
+}

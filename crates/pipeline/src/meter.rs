@@ -1,0 +1,208 @@
+//! The meter transform: decoder, flow table, traffic windows and app metadata over a source's
+//! packets, in the source's thread. It hands finished flows (in batches) and finished windows
+//! downstream in the order they finished.
+
+use flow::{FlowRecord, HomeNet, Meter, MeterConfig, MeterCounters, Window, WindowConfig};
+use packet::{DecodeError, Decoded, SourceError};
+
+use crate::counters::{Counters, DropCause};
+use crate::source::{Pull, Source};
+
+/// Packets read and metered together (their flows are looked up ahead; see `FlowTable`).
+pub const PACKET_BATCH: usize = 64;
+
+/// Decode errors kept with their place, for the summary.
+const ERROR_EXAMPLES: usize = 5;
+
+/// What the meter saw besides the flows.
+#[derive(Debug, Default)]
+pub struct MeterReport {
+    /// Packets read.
+    pub packets: u64,
+    /// Frames that carry no IP.
+    pub non_ip: u64,
+    /// Frames that could not be decoded.
+    pub decode_errors: u64,
+    /// Frames the profile ignores (`nfstream`: as NFStream does).
+    pub ignored: u64,
+    /// The first decode errors: input index, byte offset and error.
+    pub error_examples: Vec<(usize, u64, DecodeError)>,
+    /// The flow table's counters at the end.
+    pub table: MeterCounters,
+    /// Packets whose capture time lay far outside the capture's (docs/windows.md).
+    pub time_outliers: u64,
+    /// The earliest and latest of those times, as read.
+    pub time_outlier_span: Option<(packet::Timestamp, packet::Timestamp)>,
+    /// Input errors met (the rest of the input was read).
+    pub errors: Vec<SourceError>,
+    /// The signal that stopped the run before the end of its input.
+    pub interrupted: Option<i32>,
+    /// Flows emitted.
+    pub flows: u64,
+    /// Windows emitted.
+    pub windows: u64,
+}
+
+/// Where the meter's output goes (the next component, in this thread or behind an edge).
+pub trait Downstream {
+    /// Finished flows, in order. `Err`: downstream stopped (its error is reported there).
+    fn flows(&mut self, batch: Vec<FlowRecord>) -> Result<(), Stopped>;
+    /// A finished window, after the flows that finished before it.
+    fn window(&mut self, w: Window) -> Result<(), Stopped>;
+    /// The clock advanced without packets.
+    fn tick(&mut self, now_us: i64) -> Result<(), Stopped>;
+}
+
+/// Downstream stopped: a sink failed (its error is the run's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+/// The meter component.
+pub struct MeterStage {
+    meter: Meter,
+    batch_flows: usize,
+    pending: Vec<FlowRecord>,
+    done: Vec<FlowRecord>,
+    windows: Vec<Window>,
+    report: MeterReport,
+}
+
+impl MeterStage {
+    /// A meter; `windows`: cut traffic windows too.
+    pub fn new(
+        cfg: MeterConfig,
+        home: HomeNet,
+        windows: Option<WindowConfig>,
+        batch_flows: usize,
+    ) -> Self {
+        let mut meter = Meter::new(cfg, home);
+        if let Some(w) = windows {
+            meter = meter.with_windows(w);
+        }
+        MeterStage {
+            meter,
+            batch_flows: batch_flows.max(1),
+            pending: Vec::with_capacity(batch_flows.clamp(1, 4096)),
+            done: Vec::with_capacity(PACKET_BATCH),
+            windows: Vec::new(),
+            report: MeterReport::default(),
+        }
+    }
+
+    /// Reads `source` to its end (or until `stop` says a signal asked to stop), sending
+    /// flows and windows downstream; `Err(Stopped)` when downstream stopped first.
+    pub fn run(
+        &mut self,
+        source: &mut dyn Source,
+        down: &mut dyn Downstream,
+        counters: &Counters,
+        source_counters: &Counters,
+        stop: &dyn Fn() -> Option<i32>,
+    ) -> Result<(), Stopped> {
+        loop {
+            if let Some(sig) = stop() {
+                self.report.interrupted = Some(sig);
+                break;
+            }
+            let got = match source.pull(PACKET_BATCH) {
+                Ok(Pull::End) => break,
+                Ok(Pull::Packets(n)) => n,
+                Ok(Pull::Idle(now)) => {
+                    self.flush(down, counters)?;
+                    down.tick(now)?;
+                    continue;
+                }
+                Err(e) => {
+                    source_counters.dropped(DropCause::ReadError, 1);
+                    self.report.errors.push(e);
+                    continue;
+                }
+            };
+            source_counters.received(got as u64);
+            source_counters.emitted(got as u64);
+            source_counters.set("bytes", source.bytes_read());
+            counters.received(got as u64);
+            self.report.packets += got as u64;
+            let report = &mut self.report;
+            self.meter
+                .packet_batch(source.packets(), got, &mut self.done, |raw, d| match d {
+                    Ok(Decoded::Ip(_)) => {}
+                    Ok(Decoded::NonIp { .. }) => report.non_ip += 1,
+                    Ok(Decoded::Ignored) => report.ignored += 1,
+                    Err(e) => {
+                        report.decode_errors += 1;
+                        if report.error_examples.len() < ERROR_EXAMPLES {
+                            report.error_examples.push((raw.input, raw.offset, *e));
+                        }
+                    }
+                });
+            self.take(down, counters)?;
+        }
+        // A signal that came while a read was blocked (a pipe's writer also stopped, as
+        // Ctrl-C stops a whole pipeline) is seen here.
+        self.report.interrupted = self.report.interrupted.or_else(stop);
+        let reason = source.end_reason();
+        loop {
+            let more = self.meter.finish(reason, 1024, &mut self.done);
+            self.take(down, counters)?;
+            if !more {
+                break;
+            }
+        }
+        self.flush(down, counters)?;
+        let r = &mut self.report;
+        r.table = self.meter.table().counters().clone();
+        let decode = self.meter.decode_counters();
+        r.time_outliers = decode.time_outliers;
+        r.time_outlier_span = decode.time_outlier_span;
+        counters.dropped(DropCause::Undecodable, r.decode_errors);
+        counters.dropped(DropCause::NonIp, r.non_ip);
+        counters.dropped(DropCause::Ignored, r.ignored);
+        counters.set("flows", r.flows);
+        counters.set("windows", r.windows);
+        counters.set("evicted", r.table.evicted());
+        counters.set("time_outliers", r.time_outliers);
+        Ok(())
+    }
+
+    /// Moves the flows finished by the last packets into the pending batch, and sends
+    /// windows that finished (after the flows before them).
+    fn take(&mut self, down: &mut dyn Downstream, counters: &Counters) -> Result<(), Stopped> {
+        self.pending.append(&mut self.done);
+        self.meter.drain_windows(&mut self.windows);
+        if !self.windows.is_empty() {
+            self.flush(down, counters)?;
+            for w in self.windows.drain(..) {
+                self.report.windows += 1;
+                down.window(w)?;
+            }
+        } else if self.pending.len() >= self.batch_flows {
+            self.flush(down, counters)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, down: &mut dyn Downstream, counters: &Counters) -> Result<(), Stopped> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let n = self.pending.len();
+        let batch = std::mem::replace(
+            &mut self.pending,
+            Vec::with_capacity(self.batch_flows.clamp(1, 4096)),
+        );
+        self.report.flows += n as u64;
+        counters.emitted(n as u64);
+        down.flows(batch)
+    }
+
+    /// What the meter saw (complete after [`MeterStage::run`]).
+    pub fn report(&self) -> &MeterReport {
+        &self.report
+    }
+
+    /// Takes the report.
+    pub fn into_report(self) -> MeterReport {
+        self.report
+    }
+}

@@ -1,0 +1,218 @@
+//! Output files: never the same file as an input or as another output, written under a
+//! temporary name beside the final one and renamed into place only when the run succeeds.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{PipelineError, Result};
+
+/// What makes two paths the same file: the device and inode of an existing file, or, for a
+/// file not created yet, its directory's device and inode and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Identity {
+    File(u64, u64),
+    New(u64, u64, std::ffi::OsString),
+}
+
+fn identity(path: &Path) -> Option<Identity> {
+    if let Ok(m) = std::fs::metadata(path) {
+        return Some(Identity::File(m.dev(), m.ino()));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let m = std::fs::metadata(dir).ok()?;
+    Some(Identity::New(
+        m.dev(),
+        m.ino(),
+        path.file_name()?.to_owned(),
+    ))
+}
+
+/// Refuses (as bad input, before anything is opened for writing) an output that is the same
+/// file as an input or as another output. `outputs` pairs each path with the option that named
+/// it; `-` (standard input/output) is not a file and is skipped.
+pub fn check_distinct(inputs: &[PathBuf], outputs: &[(&str, &Path)]) -> Result<()> {
+    let is_std = |p: &Path| p.as_os_str() == "-";
+    let ins: Vec<(&PathBuf, Identity)> = inputs
+        .iter()
+        .filter(|p| !is_std(p))
+        .filter_map(|p| identity(p).map(|i| (p, i)))
+        .collect();
+    let mut seen: Vec<(&str, &Path, Identity)> = Vec::new();
+    for &(flag, out) in outputs {
+        if is_std(out) {
+            continue;
+        }
+        let Some(id) = identity(out) else {
+            continue;
+        };
+        if let Some((input, _)) = ins.iter().find(|(_, i)| *i == id) {
+            return Err(PipelineError::config(
+                format!("{flag} {}", out.display()),
+                format!(
+                    "is the input {}; refusing to overwrite an input",
+                    input.display()
+                ),
+            ));
+        }
+        if let Some((other, other_path, _)) = seen.iter().find(|(_, _, i)| *i == id) {
+            return Err(PipelineError::Input(format!(
+                "{flag} {} and {other} {} are the same file; give each output its own",
+                out.display(),
+                other_path.display()
+            )));
+        }
+        seen.push((flag, out, id));
+    }
+    Ok(())
+}
+
+/// A file being written under a temporary name in its final directory. [`OutputFile::commit`]
+/// syncs it and renames it over the final name; dropped without a commit (a failed run), the
+/// temporary file is removed and the final name is untouched.
+#[derive(Debug)]
+pub struct OutputFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+impl OutputFile {
+    /// Creates the temporary file for `path`; returns the guard and the file to write.
+    pub fn create(path: &Path) -> Result<(OutputFile, File)> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .ok_or_else(|| PipelineError::config(path.display().to_string(), "not a file name"))?;
+        let tmp = dir.join(format!(
+            ".{}.netvigil-{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let f = File::create(&tmp).map_err(|e| PipelineError::write(path, e))?;
+        Ok((
+            OutputFile {
+                tmp,
+                path: path.to_path_buf(),
+                done: false,
+            },
+            f,
+        ))
+    }
+
+    /// The final name.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Syncs the written file and renames it into place.
+    pub fn commit(mut self) -> Result<()> {
+        File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
+            .map_err(|e| PipelineError::write(&self.path, e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` as `path` through a temporary file, so a reader sees the old file or the
+/// new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (guard, mut f) = OutputFile::create(path)?;
+    f.write_all(bytes)
+        .and_then(|_| f.flush())
+        .map_err(|e| PipelineError::write(path, e))?;
+    drop(f);
+    guard.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("nv-output-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn an_output_that_is_an_input_by_another_name_is_refused() {
+        let d = dir("same");
+        let input = d.join("in.pcap");
+        std::fs::write(&input, b"x").unwrap();
+        std::fs::hard_link(&input, d.join("link.pcap")).unwrap();
+        std::os::unix::fs::symlink(&input, d.join("sym.pcap")).unwrap();
+        for alias in ["in.pcap", "link.pcap", "sym.pcap", "./in.pcap"] {
+            let out = d.join(alias);
+            let e = check_distinct(std::slice::from_ref(&input), &[("-o", &out)]).unwrap_err();
+            assert!(e.is_bad_input());
+            assert!(
+                e.to_string().contains("refusing to overwrite an input"),
+                "{e}"
+            );
+        }
+        assert!(check_distinct(&[input], &[("-o", &d.join("out.csv"))]).is_ok());
+    }
+
+    #[test]
+    fn two_outputs_naming_one_new_file_are_refused() {
+        let d = dir("two");
+        let a = d.join("x.jsonl");
+        let b = d.join("sub/../x.jsonl");
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        let e = check_distinct(&[], &[("-o", &a), ("--windows-out", &b)]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "--windows-out {} and -o {} are the same file; give each output its own",
+                b.display(),
+                a.display()
+            )
+        );
+        assert!(check_distinct(
+            &[],
+            &[("-o", Path::new("-")), ("--alerts-out", Path::new("-"))]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn an_uncommitted_output_leaves_the_final_name_untouched() {
+        let d = dir("commit");
+        let p = d.join("flows.csv");
+        std::fs::write(&p, b"old").unwrap();
+        {
+            let (_g, mut f) = OutputFile::create(&p).unwrap();
+            f.write_all(b"half").unwrap();
+        }
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            1,
+            "temporary file removed"
+        );
+        let (g, mut f) = OutputFile::create(&p).unwrap();
+        f.write_all(b"new").unwrap();
+        g.commit().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,530 @@
+//! The builder and the running topology: source → meter → detect → sinks.
+//!
+//! With one compute thread the meter and detect run in the caller's thread, one after the
+//! other; with more, detect (scoring, explanations, rules, baseline) gets its own thread behind
+//! a bounded edge, and explanations are split over the rest. Every sink has its own thread
+//! behind its own bounded edge. Events reach every sink in the order the meter produced them,
+//! so the output does not depend on the number of threads.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use detect::Alert;
+use flow::{FlowRecord, Window};
+
+use crate::config::PipelineConfig;
+use crate::counters::{ComponentSnapshot, Counters, Kind, Registry};
+use crate::detect::{Detect, DetectTally};
+use crate::edge::{edge, EdgeSender, WhenFull};
+use crate::error::{PipelineError, Result};
+use crate::event::{Event, FlowBatch, RunEnd};
+use crate::meter::{Downstream, MeterReport, MeterStage, Stopped};
+use crate::sink::alerts::AlertsSink;
+use crate::sink::flows::FlowsSink;
+use crate::sink::store::{describe, StoreSink, WrittenHandle};
+use crate::sink::windows::WindowsSink;
+use crate::sink::Sink;
+use crate::source::file::FileInput;
+use crate::source::Source;
+
+/// What goes down an edge to a sink.
+enum ToSink {
+    Event(Event),
+    End(RunEnd),
+}
+
+/// What goes down the edge from the meter to detect.
+enum ToDetect {
+    Flows(Vec<FlowRecord>),
+    Window(Box<Window>),
+    Tick(i64),
+    End(RunEnd),
+}
+
+/// A run, assembled and not started.
+pub struct Pipeline {
+    cfg: PipelineConfig,
+    source: Box<dyn Source>,
+    meter: MeterStage,
+    detect: Option<Detect>,
+    sinks: Vec<Box<dyn Sink>>,
+    registry: Arc<Registry>,
+    stop: Option<Arc<AtomicUsize>>,
+    written: Option<WrittenHandle>,
+    files: Vec<std::path::PathBuf>,
+}
+
+/// What a finished run reports.
+pub struct RunReport {
+    /// What the meter saw.
+    pub meter: MeterReport,
+    /// Detection's tallies, with detection on.
+    pub detect: Option<DetectTally>,
+    /// Every component's counters at the end.
+    pub counters: Vec<ComponentSnapshot>,
+    /// Wall time, seconds.
+    pub elapsed_s: f64,
+    /// What the store sink wrote, with one.
+    pub written: Option<crate::sink::store::Written>,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl RunReport {
+    /// Every input was read to its end without errors and no signal stopped the run.
+    pub fn complete(&self) -> bool {
+        self.meter.errors.is_empty() && self.meter.interrupted.is_none()
+    }
+
+    /// Makes every output visible (renames files into place). Call when the run succeeded.
+    pub fn commit(&mut self) -> Result<()> {
+        for s in &mut self.sinks {
+            s.commit()?;
+        }
+        Ok(())
+    }
+}
+
+impl Pipeline {
+    /// Assembles a run from `cfg`: opens the inputs, the store (refusing an input stored
+    /// already), detection (model, rules, baseline) and the output files.
+    pub fn build(cfg: &PipelineConfig) -> Result<Pipeline> {
+        cfg.validate()?;
+        let input = FileInput::open(&cfg.inputs)?;
+        let files = input.files().to_vec();
+        Self::with_source(cfg, Box::new(input), files)
+    }
+
+    /// Assembles a run reading `source` (`files`: what it reads, for the store's capture).
+    pub fn with_source(
+        cfg: &PipelineConfig,
+        source: Box<dyn Source>,
+        files: Vec<std::path::PathBuf>,
+    ) -> Result<Pipeline> {
+        cfg.validate()?;
+        let mcfg = cfg.meter.meter_config()?;
+        let home = cfg.meter.home()?;
+        let threads = cfg.compute_threads();
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        let mut written = None;
+        let mut stored_as = None;
+        if let Some(s) = &cfg.store {
+            let capture = describe(&files, &s.sensor)?;
+            let sink = StoreSink::open(s, &capture, cfg.windows.keep)?;
+            written = Some(sink.written());
+            stored_as = Some(sink.capture());
+            sinks.push(Box::new(sink));
+        }
+        let mut detect = match &cfg.detect {
+            Some(d) => Some(Detect::open(
+                d,
+                mcfg.idle_timeout_us + mcfg.active_timeout_us,
+                // The meter keeps one thread busy; explanations split over the others.
+                threads.saturating_sub(1).max(1),
+            )?),
+            None => None,
+        };
+        if let (Some(d), Some(c)) = (detect.as_mut(), stored_as) {
+            d.set_capture(c);
+        }
+        if let Some(f) = &cfg.flows {
+            if f.format != store::ExportFormat::None {
+                sinks.push(Box::new(FlowsSink::open(f, detect.is_some())?));
+            }
+        }
+        if let Some(w) = &cfg.windows_out {
+            sinks.push(Box::new(WindowsSink::open(w, cfg.windows.keep)?));
+        }
+        if let Some(a) = &cfg.alerts_out {
+            if detect.is_some() {
+                sinks.push(Box::new(AlertsSink::open(a)?));
+            }
+        }
+        // The windows are cut later, when every sink is known (see `run`).
+        let meter = MeterStage::new(mcfg, home, None, cfg.batch_flows);
+        Ok(Pipeline {
+            cfg: cfg.clone(),
+            source,
+            meter,
+            detect,
+            sinks,
+            registry: Arc::new(Registry::default()),
+            stop: None,
+            written,
+            files,
+        })
+    }
+
+    /// Adds a sink (an observer such as the console summary, or a viewer).
+    pub fn sink(&mut self, s: Box<dyn Sink>) {
+        self.sinks.push(s);
+    }
+
+    /// Stops the run at the next batch once `flag` holds a non-zero signal number.
+    pub fn stop_on(&mut self, flag: Arc<AtomicUsize>) {
+        self.stop = Some(flag);
+    }
+
+    /// The run's counters (read them while it runs, e.g. for progress).
+    pub fn counters(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry)
+    }
+
+    /// The input files, after expanding directories.
+    pub fn files(&self) -> &[std::path::PathBuf] {
+        &self.files
+    }
+
+    /// Bytes of the inputs, when known.
+    pub fn input_size(&self) -> Option<u64> {
+        self.source.size()
+    }
+
+    /// Runs to the end of the input (or a stop signal). An error of any component stops the
+    /// run and is returned; outputs are then not committed.
+    pub fn run(mut self) -> Result<RunReport> {
+        let started = Instant::now();
+        let reg = Arc::clone(&self.registry);
+        let source_c = reg.register(self.source.name(), Kind::Source);
+        let meter_c = reg.register("meter", Kind::Transform);
+        let detect_c = self
+            .detect
+            .as_ref()
+            .map(|_| reg.register("detect", Kind::Transform));
+
+        // Windows are cut when something uses them.
+        let wants_windows = self.cfg.windows.always
+            || self.sinks.iter().any(|s| s.wants_windows())
+            || self.detect.as_ref().is_some_and(|d| d.wants_windows());
+        if wants_windows {
+            let wcfg = self.cfg.windows.window_config(self.cfg.meter.home()?)?;
+            let mcfg = self.cfg.meter.meter_config()?;
+            self.meter = MeterStage::new(
+                mcfg,
+                self.cfg.meter.home()?,
+                Some(wcfg),
+                self.cfg.batch_flows,
+            );
+        }
+
+        // Sinks, each on its own thread behind its own edge.
+        let mut fanout = Fanout::default();
+        let mut handles: Vec<(String, JoinHandle<SinkResult>)> = Vec::new();
+        for sink in std::mem::take(&mut self.sinks) {
+            let name = sink.name().to_string();
+            let c = reg.register(&name, Kind::Sink);
+            let (tx, rx) = edge::<ToSink>(self.cfg.edge_capacity, sink.when_full(), Arc::clone(&c));
+            let h = std::thread::Builder::new()
+                .name(format!("netvigil-{name}"))
+                .spawn(move || run_sink(sink, rx, c))
+                .map_err(|e| PipelineError::Thread {
+                    component: name.clone(),
+                    message: e.to_string(),
+                })?;
+            fanout.edges.push(tx);
+            handles.push((name, h));
+        }
+
+        let stop_flag = self.stop.clone();
+        let stop = move || {
+            stop_flag
+                .as_ref()
+                .map(|f| f.load(Ordering::Relaxed) as i32)
+                .filter(|&s| s != 0)
+        };
+        let threads = self.cfg.compute_threads();
+        let mut detect_out: Option<Detect> = None;
+        let mut detect_failed = None;
+        let mut meter_stopped = false;
+        let mut sinks_down = false;
+
+        if threads <= 1 || self.detect.is_none() {
+            // Meter and detect in this thread.
+            let mut scoring = Scoring {
+                detect: self.detect.take(),
+                fanout,
+                alerts: Vec::new(),
+                counters: detect_c.clone(),
+            };
+            if self
+                .meter
+                .run(
+                    self.source.as_mut(),
+                    &mut scoring,
+                    &meter_c,
+                    &source_c,
+                    &stop,
+                )
+                .is_err()
+            {
+                meter_stopped = true;
+            }
+            let end = RunEnd {
+                complete: self.meter.report().errors.is_empty()
+                    && self.meter.report().interrupted.is_none(),
+            };
+            if !meter_stopped {
+                sinks_down = scoring.end(end).is_err();
+            }
+            detect_out = scoring.detect.take();
+        } else {
+            // Detect behind an edge on its own thread.
+            let dc = detect_c
+                .clone()
+                .unwrap_or_else(|| reg.register("detect", Kind::Transform));
+            let (tx, rx) = edge::<ToDetect>(
+                self.cfg.edge_capacity,
+                WhenFull::Block,
+                Arc::clone(&meter_c),
+            );
+            let scoring = Scoring {
+                detect: self.detect.take(),
+                fanout,
+                alerts: Vec::new(),
+                counters: Some(dc),
+            };
+            let h = std::thread::Builder::new()
+                .name("netvigil-detect".into())
+                .spawn(move || run_detect(scoring, rx))
+                .map_err(|e| PipelineError::Thread {
+                    component: "detect".into(),
+                    message: e.to_string(),
+                })?;
+            let mut to_detect = ToDetectSender { tx };
+            if self
+                .meter
+                .run(
+                    self.source.as_mut(),
+                    &mut to_detect,
+                    &meter_c,
+                    &source_c,
+                    &stop,
+                )
+                .is_err()
+            {
+                meter_stopped = true;
+            }
+            let end = RunEnd {
+                complete: self.meter.report().errors.is_empty()
+                    && self.meter.report().interrupted.is_none(),
+            };
+            let _ = to_detect.tx.send(ToDetect::End(end));
+            drop(to_detect);
+            match h.join() {
+                Ok((d, down)) => {
+                    detect_out = d;
+                    sinks_down = down;
+                }
+                Err(_) => {
+                    detect_failed = Some(PipelineError::Thread {
+                        component: "detect".into(),
+                        message: "panicked".into(),
+                    })
+                }
+            }
+        }
+
+        // Every sink ends (on the end event, or because the edges closed); the first error is
+        // the run's.
+        let mut first_error = detect_failed;
+        let mut sinks = Vec::new();
+        for (name, h) in handles {
+            match h.join() {
+                Ok((sink, Ok(()))) => sinks.push(sink),
+                Ok((_, Err(e))) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(PipelineError::Thread {
+                        component: name,
+                        message: "panicked".into(),
+                    });
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if meter_stopped || sinks_down {
+            return Err(PipelineError::Thread {
+                component: "pipeline".into(),
+                message: "a sink stopped without an error".into(),
+            });
+        }
+        let written = self
+            .written
+            .as_ref()
+            .and_then(|w| w.lock().ok().and_then(|w| w.clone()));
+        Ok(RunReport {
+            meter: self.meter.into_report(),
+            detect: detect_out.map(|d| d.tally),
+            counters: reg.snapshot(),
+            elapsed_s: started.elapsed().as_secs_f64(),
+            written,
+            sinks,
+        })
+    }
+}
+
+type SinkResult = (Box<dyn Sink>, Result<()>);
+
+/// A sink's thread: events until the end (finish) or until the edge closes without one (the
+/// run failed upstream: no finish, so nothing is committed and the store marks the capture
+/// failed when the sink is dropped).
+fn run_sink(mut sink: Box<dyn Sink>, rx: Receiver<ToSink>, c: Arc<Counters>) -> SinkResult {
+    for m in rx.iter() {
+        let r = match m {
+            ToSink::Event(e) => sink.event(&e, &c),
+            ToSink::End(end) => {
+                let r = sink.finish(end, &c);
+                return (sink, r);
+            }
+        };
+        if let Err(e) = r {
+            return (sink, Err(e));
+        }
+    }
+    (
+        sink,
+        Err(PipelineError::Thread {
+            component: c.name().to_string(),
+            message: "the run stopped before its end".into(),
+        }),
+    )
+}
+
+fn run_detect(mut s: Scoring, rx: Receiver<ToDetect>) -> (Option<Detect>, bool) {
+    let mut down = false;
+    for m in rx.iter() {
+        let r = match m {
+            ToDetect::Flows(f) => s.flows(f),
+            ToDetect::Window(w) => s.window(*w),
+            ToDetect::Tick(t) => s.tick(t),
+            ToDetect::End(end) => {
+                down = s.end(end).is_err();
+                return (s.detect.take(), down);
+            }
+        };
+        if r.is_err() {
+            down = true;
+            break;
+        }
+    }
+    (s.detect.take(), down)
+}
+
+/// The fan-out to every sink.
+#[derive(Default)]
+struct Fanout {
+    edges: Vec<EdgeSender<ToSink>>,
+}
+
+impl Fanout {
+    fn send(&self, e: Event) -> Result<(), Stopped> {
+        for tx in &self.edges {
+            tx.send(ToSink::Event(e.clone())).map_err(|_| Stopped)?;
+        }
+        Ok(())
+    }
+
+    fn end(&self, end: RunEnd) -> Result<(), Stopped> {
+        for tx in &self.edges {
+            tx.send(ToSink::End(end)).map_err(|_| Stopped)?;
+        }
+        Ok(())
+    }
+}
+
+/// Detect then the fan-out: in the meter's thread, or in its own.
+struct Scoring {
+    detect: Option<Detect>,
+    fanout: Fanout,
+    alerts: Vec<Alert>,
+    counters: Option<Arc<Counters>>,
+}
+
+impl Scoring {
+    fn send_alerts(&mut self) -> Result<(), Stopped> {
+        if self.alerts.is_empty() {
+            return Ok(());
+        }
+        if let Some(c) = &self.counters {
+            c.set(
+                "alerts",
+                c.snapshot().extra.get("alerts").copied().unwrap_or(0) + self.alerts.len() as u64,
+            );
+        }
+        let a = std::mem::take(&mut self.alerts);
+        self.fanout.send(Event::Alerts(Arc::new(a)))
+    }
+
+    fn end(&mut self, end: RunEnd) -> Result<(), Stopped> {
+        if let Some(d) = &mut self.detect {
+            d.finish(&mut self.alerts);
+        }
+        self.send_alerts()?;
+        self.fanout.end(end)
+    }
+}
+
+impl Downstream for Scoring {
+    fn flows(&mut self, flows: Vec<FlowRecord>) -> Result<(), Stopped> {
+        let mut b = FlowBatch {
+            flows,
+            scores: Vec::new(),
+        };
+        if let Some(d) = &mut self.detect {
+            if let Some(c) = &self.counters {
+                c.received(b.flows.len() as u64);
+            }
+            d.flows(&mut b, &mut self.alerts);
+            if let Some(c) = &self.counters {
+                c.emitted(b.flows.len() as u64);
+            }
+        }
+        self.fanout.send(Event::Flows(Arc::new(b)))?;
+        self.send_alerts()
+    }
+
+    fn window(&mut self, w: Window) -> Result<(), Stopped> {
+        if let Some(d) = &mut self.detect {
+            d.window(&w, &mut self.alerts);
+        }
+        self.fanout.send(Event::Window(Arc::new(w)))?;
+        self.send_alerts()
+    }
+
+    fn tick(&mut self, now_us: i64) -> Result<(), Stopped> {
+        self.fanout.send(Event::Tick(now_us))
+    }
+}
+
+/// The meter's side of the edge to detect.
+struct ToDetectSender {
+    tx: EdgeSender<ToDetect>,
+}
+
+impl Downstream for ToDetectSender {
+    fn flows(&mut self, batch: Vec<FlowRecord>) -> Result<(), Stopped> {
+        self.tx
+            .send(ToDetect::Flows(batch))
+            .map(|_| ())
+            .map_err(|_| Stopped)
+    }
+
+    fn window(&mut self, w: Window) -> Result<(), Stopped> {
+        self.tx
+            .send(ToDetect::Window(Box::new(w)))
+            .map(|_| ())
+            .map_err(|_| Stopped)
+    }
+
+    fn tick(&mut self, now_us: i64) -> Result<(), Stopped> {
+        self.tx
+            .send(ToDetect::Tick(now_us))
+            .map(|_| ())
+            .map_err(|_| Stopped)
+    }
+}

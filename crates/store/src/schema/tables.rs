@@ -1,0 +1,306 @@
+//! The tables in each SQL dialect ([`Dialect`]): `flows` from [`flow_columns`], the others
+//! from [`TABLES`], their indexes, and the migrations from schema versions 2 and 3.
+
+use super::{flow_columns, DbType};
+use crate::model::FLOW_SEQ_BITS;
+
+/// Column types of one SQL dialect.
+#[derive(Clone, Copy, Debug)]
+pub struct Dialect {
+    /// 64-bit integer.
+    pub int: &'static str,
+    /// Double.
+    pub float: &'static str,
+    /// Text.
+    pub text: &'static str,
+    /// UTC time.
+    pub time: &'static str,
+    /// IP address.
+    pub ip: &'static str,
+    /// Bytes.
+    pub bytes: &'static str,
+    /// An integer primary key the database assigns.
+    pub serial_pk: &'static str,
+    /// Appended to the rollup tables (SQLite: `WITHOUT ROWID`).
+    pub rollup_suffix: &'static str,
+    /// The last statements of the migration to version 4, in this dialect's JSON functions:
+    /// they fill the flow columns of a model alert whose flow is no longer stored (archived)
+    /// from the `"flow"` object version 3 kept in its evidence, then remove that object from
+    /// every model alert's evidence (the alert's `flow` holds it now). Evidence that is not
+    /// JSON is left as it is.
+    pub evidence_v4: &'static [&'static str],
+}
+
+impl Dialect {
+    fn of(&self, t: DbType) -> &'static str {
+        match t {
+            DbType::Int => self.int,
+            DbType::Float => self.float,
+            DbType::Text => self.text,
+            DbType::Time => self.time,
+            DbType::Ip => self.ip,
+            DbType::Bytes => self.bytes,
+        }
+    }
+
+    /// `name TYPE [NOT NULL]` of every flow column.
+    pub fn flow_column_defs(&self) -> String {
+        flow_columns()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}{}",
+                    c.name,
+                    self.of(c.ty),
+                    if c.nullable { "" } else { " NOT NULL" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",\n  ")
+    }
+
+    /// The statements that take a version-2 database to version 3, in this dialect (run in
+    /// one transaction with the new version's row): the writer and heartbeat columns of
+    /// `captures`, the index of alerts by capture (replacing a capture removes its alerts),
+    /// and the flow count of each capture still `ingesting` (version 3 keeps it
+    /// current batch by batch; version 2 wrote it at the end only).
+    pub fn migrate_to_v3(&self) -> Vec<String> {
+        let mut v: Vec<String> = CAPTURE_WRITER_COLUMNS
+            .iter()
+            .map(|(name, ty)| format!("ALTER TABLE captures ADD COLUMN {name} {}", self.of(*ty)))
+            .collect();
+        v.push(ALERTS_CAPTURE_INDEX.to_string());
+        v.push(format!(
+            "UPDATE captures SET flows = (SELECT COUNT(*) FROM flows \
+               WHERE flows.id >= captures.id * {seq} AND flows.id < (captures.id + 1) * {seq}) \
+             WHERE status = 'ingesting'",
+            seq = 1i64 << FLOW_SEQ_BITS
+        ));
+        v
+    }
+
+    /// The statements that take a version-3 database to version 4, in this dialect (run in
+    /// one transaction with the new version's row, before the views are made again): the
+    /// alert's detector and flow ([`ALERT_FLOW_COLUMNS`]) get columns, `detail` is renamed
+    /// `evidence`, the detector of each stored alert is inferred (an alert about a flow is the
+    /// model's, one of a `baseline-…` version the baseline's, the others the rules'), and each
+    /// model alert's flow columns are filled from its stored flow, or else from its evidence
+    /// (see [`Dialect::evidence_v4`]).
+    pub fn migrate_to_v4(&self) -> Vec<String> {
+        let mut v = vec![
+            // It reads `detail`; opening makes it again after the migration.
+            "DROP VIEW IF EXISTS alerts_v".to_string(),
+            "ALTER TABLE alerts RENAME COLUMN detail TO evidence".to_string(),
+            // SQLite adds a NOT NULL column only with a default; every row is set below.
+            format!(
+                "ALTER TABLE alerts ADD COLUMN detector {} NOT NULL DEFAULT 'rule' {DETECTOR_CHECK}",
+                self.text
+            ),
+        ];
+        v.extend(
+            ALERT_FLOW_COLUMNS
+                .iter()
+                .map(|(name, ty)| format!("ALTER TABLE alerts ADD COLUMN {name} {}", self.of(*ty))),
+        );
+        v.push(
+            "UPDATE alerts SET detector = CASE WHEN flow_id IS NOT NULL THEN 'model' \
+               WHEN model_version LIKE 'baseline-%' THEN 'baseline' ELSE 'rule' END"
+                .to_string(),
+        );
+        v.push(
+            "UPDATE alerts SET flow_src_port = f.src_port, flow_dst_port = f.dst_port, \
+               flow_protocol = f.protocol, flow_first_seen = f.first_seen \
+             FROM flows f WHERE f.id = alerts.flow_id"
+                .to_string(),
+        );
+        v.extend(self.evidence_v4.iter().map(|s| s.to_string()));
+        v
+    }
+
+    /// The tables besides `flows`, in this dialect.
+    pub fn tables(&self) -> String {
+        let numbers: String = crate::rollup::WINDOW_NUMBER_COLUMNS
+            .iter()
+            .chain(["external_bytes"].iter())
+            .map(|c| format!("  {c} {{INT}} NOT NULL,\n"))
+            .collect();
+        let flow = ALERT_FLOW_COLUMNS
+            .iter()
+            .map(|(name, ty)| format!(",\n  {name} {}", self.of(*ty)))
+            .collect::<String>();
+        let writer = CAPTURE_WRITER_COLUMNS
+            .iter()
+            .map(|(name, ty)| format!("  {name} {}", self.of(*ty)))
+            .collect::<Vec<_>>()
+            .join(",\n");
+        TABLES
+            .replace("{WINDOW_NUMBERS}", &numbers)
+            .replace("{CAPTURE_WRITER}", &writer)
+            .replace("{DETECTOR_CHECK}", DETECTOR_CHECK)
+            .replace("{ALERT_FLOW}", &flow)
+            .replace("{INT}", self.int)
+            .replace("{REAL}", self.float)
+            .replace("{TEXT}", self.text)
+            .replace("{TIME}", self.time)
+            .replace("{IP}", self.ip)
+            .replace("{SERIAL_PK}", self.serial_pk)
+            .replace("{ROLLUP}", self.rollup_suffix)
+    }
+}
+
+/// The columns of `captures` that name its writer, so that a capture left `ingesting` tells
+/// whether its writer still runs (see `model::Writer`): host name, boot id, pid, the
+/// process's start time (clock ticks after boot), and the heartbeat, the time of its last
+/// committed batch (set when the ingest begins). Added by schema version 3.
+pub const CAPTURE_WRITER_COLUMNS: [(&str, DbType); 5] = [
+    ("writer_host", DbType::Text),
+    ("writer_boot", DbType::Text),
+    ("writer_pid", DbType::Int),
+    ("writer_start", DbType::Int),
+    ("heartbeat", DbType::Time),
+];
+
+/// The columns of `captures` as a [`crate::Capture`] is read from them, in order.
+pub(crate) const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \
+    start_time, end_time, packets, bytes, flows, status, writer_host, writer_boot, writer_pid, \
+    writer_start, heartbeat";
+
+/// The columns of `alerts` that hold the flow an alert is about besides its id (`flow_id`):
+/// with the alert's addresses, the flow's 5-tuple, and its first packet. Added by schema
+/// version 4, after the detector; NULL when the alert is about no flow.
+pub const ALERT_FLOW_COLUMNS: [(&str, DbType); 4] = [
+    ("flow_src_port", DbType::Int),
+    ("flow_dst_port", DbType::Int),
+    ("flow_protocol", DbType::Int),
+    ("flow_first_seen", DbType::Time),
+];
+
+/// The detectors an alert may name (`detect::Detector`).
+const DETECTOR_CHECK: &str = "CHECK (detector IN ('model', 'rule', 'baseline'))";
+
+/// The index of alerts by capture, added by schema version 3.
+const ALERTS_CAPTURE_INDEX: &str = "CREATE INDEX alerts_capture ON alerts (capture_id)";
+
+/// Every table but `flows` (whose columns come from [`flow_columns`]), with the indexes the
+/// dashboard's queries use. Placeholders in braces are the dialect's types.
+const TABLES: &str = "
+CREATE TABLE captures (
+  id {SERIAL_PK},
+  name {TEXT} NOT NULL,
+  sha256 {TEXT},
+  size {INT} NOT NULL,
+  interface {TEXT},
+  sensor {TEXT} NOT NULL,
+  ingested_at {TIME} NOT NULL,
+  start_time {TIME},
+  end_time {TIME},
+  packets {INT} NOT NULL DEFAULT 0,
+  bytes {INT} NOT NULL DEFAULT 0,
+  flows {INT} NOT NULL DEFAULT 0,
+  status {TEXT} NOT NULL CHECK (status IN ('ingesting', 'complete', 'failed')),
+{CAPTURE_WRITER}
+);
+CREATE INDEX captures_sha256 ON captures (sha256);
+
+CREATE TABLE windows (
+  capture_id {INT} NOT NULL,
+  start_time {TIME} NOT NULL,
+{WINDOW_NUMBERS}  report {TEXT} NOT NULL,
+  PRIMARY KEY (capture_id, start_time)
+);
+CREATE INDEX windows_start ON windows (start_time);
+
+CREATE TABLE talkers_1m (
+  bucket {TIME} NOT NULL, ip {IP} NOT NULL,
+  bytes_sent {INT} NOT NULL, bytes_received {INT} NOT NULL,
+  packets_sent {INT} NOT NULL, packets_received {INT} NOT NULL, flows {INT} NOT NULL,
+  PRIMARY KEY (bucket, ip)
+){ROLLUP};
+CREATE TABLE talkers_1h (
+  bucket {TIME} NOT NULL, ip {IP} NOT NULL,
+  bytes_sent {INT} NOT NULL, bytes_received {INT} NOT NULL,
+  packets_sent {INT} NOT NULL, packets_received {INT} NOT NULL, flows {INT} NOT NULL,
+  PRIMARY KEY (bucket, ip)
+){ROLLUP};
+CREATE TABLE ports_1m (
+  bucket {TIME} NOT NULL, protocol {INT} NOT NULL, port {INT} NOT NULL,
+  flows {INT} NOT NULL, packets {INT} NOT NULL, bytes {INT} NOT NULL,
+  PRIMARY KEY (bucket, protocol, port)
+){ROLLUP};
+CREATE TABLE ports_1h (
+  bucket {TIME} NOT NULL, protocol {INT} NOT NULL, port {INT} NOT NULL,
+  flows {INT} NOT NULL, packets {INT} NOT NULL, bytes {INT} NOT NULL,
+  PRIMARY KEY (bucket, protocol, port)
+){ROLLUP};
+CREATE TABLE protocols_1m (
+  bucket {TIME} NOT NULL, protocol {INT} NOT NULL,
+  flows {INT} NOT NULL, packets {INT} NOT NULL, bytes {INT} NOT NULL,
+  PRIMARY KEY (bucket, protocol)
+){ROLLUP};
+CREATE TABLE alerts_1m (
+  bucket {TIME} NOT NULL, src_ip {IP} NOT NULL, kind {TEXT} NOT NULL,
+  alerts {INT} NOT NULL, max_severity {INT} NOT NULL,
+  PRIMARY KEY (bucket, src_ip, kind)
+){ROLLUP};
+
+CREATE TABLE incidents (
+  id {SERIAL_PK},
+  opened_at {TIME} NOT NULL,
+  updated_at {TIME} NOT NULL,
+  src_ip {IP},
+  title {TEXT} NOT NULL,
+  status {TEXT} NOT NULL DEFAULT 'OPEN'
+    CHECK (status IN ('OPEN', 'INVESTIGATING', 'RESOLVED', 'FALSE_POSITIVE')),
+  assignee {TEXT},
+  priority {INT} NOT NULL DEFAULT 3
+);
+CREATE INDEX incidents_updated ON incidents (updated_at);
+
+CREATE TABLE alerts (
+  id {SERIAL_PK},
+  raised_at {TIME} NOT NULL,
+  capture_id {INT},
+  flow_id {INT},
+  window_start {TIME},
+  src_ip {IP},
+  dst_ip {IP},
+  kind {TEXT} NOT NULL,
+  severity {INT} NOT NULL CHECK (severity BETWEEN 1 AND 5),
+  confidence {REAL} NOT NULL,
+  model_version {TEXT} NOT NULL,
+  evidence {TEXT} NOT NULL,
+  status {TEXT} NOT NULL DEFAULT 'new'
+    CHECK (status IN ('new', 'acknowledged', 'dismissed', 'resolved')),
+  incident_id {INT} REFERENCES incidents (id),
+  detector {TEXT} NOT NULL {DETECTOR_CHECK}{ALERT_FLOW}
+);
+CREATE INDEX alerts_raised ON alerts (raised_at);
+CREATE INDEX alerts_severity ON alerts (severity, raised_at);
+CREATE INDEX alerts_src ON alerts (src_ip, raised_at);
+CREATE INDEX alerts_capture ON alerts (capture_id);
+
+CREATE TABLE audit_log (
+  id {SERIAL_PK},
+  logged_at {TIME} NOT NULL,
+  actor {TEXT} NOT NULL,
+  action {TEXT} NOT NULL,
+  object {TEXT} NOT NULL,
+  detail {TEXT} NOT NULL
+);
+";
+
+/// The time index of `flows` (PostgreSQL's primary key `(first_seen, id)` is that index).
+pub const FLOW_TIME_INDEX: &str = "CREATE INDEX flows_first_seen ON flows (first_seen, id);";
+
+/// The other indexes of `flows` (on PostgreSQL, of every partition): addresses, destination
+/// port, and scored attacks by time. The address and port indexes lead with the minute, so
+/// the inserts of one batch (a minute or two of traffic) touch a few hundred pages however
+/// large the table grows; keyed by address first, every batch rewrote pages all over the
+/// index (the 10 M-flow SQLite run wrote 196 GB of WAL for a 3.4 GB file). Listings walk
+/// the minutes newest first instead (`query::FlowWalk`).
+pub const FLOW_INDEXES: &str = "
+CREATE INDEX flows_src_ip ON flows (minute_us, src_ip, first_seen, id);
+CREATE INDEX flows_dst_ip ON flows (minute_us, dst_ip, first_seen, id);
+CREATE INDEX flows_dst_port ON flows (minute_us, dst_port, first_seen, id);
+CREATE INDEX flows_label ON flows (label, first_seen, id) WHERE label IS NOT NULL;
+";

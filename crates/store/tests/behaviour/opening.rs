@@ -1,0 +1,265 @@
+//! Opening a database written by another version: a newer one is refused, versions 2 and 3
+//! are migrated in place.
+use store::*;
+
+use super::{alert, alerts_about, count_flows, ingest, meter, new_capture, row, Backend};
+
+/// Turns a current (version 4) database into what version 3 wrote: alerts without their
+/// detector and flow columns, the evidence in `detail`, a model alert's flow (ports,
+/// protocol, first packet) inside its evidence as `"flow"`.
+fn to_version_3(b: &Backend) {
+    let flow_columns = [
+        "flow_src_port",
+        "flow_dst_port",
+        "flow_protocol",
+        "flow_first_seen",
+    ];
+    let sqlite_drops: String = ["detector"]
+        .iter()
+        .chain(&flow_columns)
+        .map(|c| format!("ALTER TABLE alerts DROP COLUMN {c};"))
+        .collect();
+    let pg_drops = ["detector"]
+        .iter()
+        .chain(&flow_columns)
+        .map(|c| format!("DROP COLUMN {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let version = "DELETE FROM schema_version; INSERT INTO schema_version VALUES (3, 0, '0.1.0');";
+    b.exec(
+        &format!(
+            "DROP VIEW alerts_v;
+             UPDATE alerts SET evidence = json_set(evidence, '$.flow', json_object(
+               'src_port', flow_src_port, 'dst_port', flow_dst_port,
+               'protocol', flow_protocol, 'first_seen_us', flow_first_seen))
+             WHERE flow_id IS NOT NULL;
+             {sqlite_drops}
+             ALTER TABLE alerts RENAME COLUMN evidence TO detail;
+             {version}"
+        ),
+        &format!(
+            "DROP VIEW alerts_v;
+             UPDATE alerts SET evidence = jsonb_set(evidence::jsonb, '{{flow}}', jsonb_build_object(
+               'src_port', flow_src_port, 'dst_port', flow_dst_port, 'protocol', flow_protocol,
+               'first_seen_us', (extract(epoch FROM flow_first_seen) * 1000000)::bigint))::text
+             WHERE flow_id IS NOT NULL;
+             ALTER TABLE alerts {pg_drops};
+             ALTER TABLE alerts RENAME COLUMN evidence TO detail;
+             {}",
+            version.replace("(3, 0,", "(3, now(),")
+        ),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 3);
+}
+
+/// The columns of `alerts`.
+fn alert_table_columns(b: &Backend) -> i64 {
+    b.query_i64(match b {
+        Backend::Sqlite(_) => "SELECT COUNT(*) FROM pragma_table_info('alerts')",
+        Backend::Postgres { .. } => {
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'alerts'"
+        }
+    })
+}
+
+pub fn a_newer_schema_is_refused(b: Backend) {
+    drop(b.open());
+    b.exec(
+        "INSERT INTO schema_version VALUES (99, 0, 'future')",
+        "INSERT INTO schema_version VALUES (99, now(), 'future')",
+    );
+    match store::open(&b.db()) {
+        Err(e @ StoreError::TooNew { .. }) => {
+            if let StoreError::TooNew { found, known, .. } = e {
+                assert_eq!((found, known), (99, SCHEMA_VERSION));
+            }
+            let msg = e.to_string();
+            assert!(msg.contains("99") && msg.contains("newer"), "{msg}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a newer schema was accepted"),
+    }
+}
+
+pub fn a_version_2_database_is_migrated_in_place_keeping_its_rows(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    let done = ingest(s.as_mut(), "webex", &flows, &windows, 20);
+    let alerts = alerts_about(done, &flows[..5], 5);
+    let ids = s.insert_alerts(Some(done), &alerts).unwrap();
+    let other = NewCapture {
+        sha256: Some("ab".repeat(32)),
+        ..new_capture("webex")
+    };
+    let left = s.begin_capture(&other).unwrap();
+    s.insert_flows(left, &flows[..20], &[]).unwrap();
+    s.insert_flows(left, &flows[20..40], &[]).unwrap();
+    drop(s);
+    to_version_3(&b);
+    // Version 2 is version 3 without the writer columns and the alerts-by-capture index; it
+    // counted a capture's flows when its ingest ended only.
+    let columns = [
+        "writer_host",
+        "writer_boot",
+        "writer_pid",
+        "writer_start",
+        "heartbeat",
+    ];
+    let drops: Vec<String> = columns
+        .iter()
+        .map(|c| format!("ALTER TABLE captures DROP COLUMN {c};"))
+        .collect();
+    let rest = "DROP INDEX alerts_capture; \
+                UPDATE captures SET flows = 0 WHERE status = 'ingesting'; \
+                DELETE FROM schema_version;";
+    b.exec(
+        &format!(
+            "{} {rest} INSERT INTO schema_version VALUES (2, 0, '0.1.0');",
+            drops.concat()
+        ),
+        &format!(
+            "{} {rest} INSERT INTO schema_version VALUES (2, now(), '0.1.0');",
+            drops.concat()
+        ),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 2);
+
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    let caps = s.captures().unwrap();
+    assert_eq!(
+        caps.iter()
+            .map(|c| (
+                c.id,
+                c.status,
+                c.flows,
+                c.writer.is_none(),
+                c.heartbeat.is_none()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (left, CaptureStatus::Ingesting, 40, true, true),
+            (
+                done,
+                CaptureStatus::Complete,
+                flows.len() as u64,
+                true,
+                true
+            ),
+        ]
+    );
+    assert_eq!(count_flows(s.as_mut()), flows.len() as u64 + 40);
+    let back = s.flow(flow_row_id(done, flows[7].id)).unwrap().unwrap();
+    assert_eq!(row(&back.record), row(&flows[7]));
+    // Its alerts read back as they were raised.
+    let mut back: Vec<(i64, Alert)> = s
+        .alerts(&AlertFilter::default(), 100)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.id, a.alert))
+        .collect();
+    back.sort_by_key(|a| a.0);
+    assert_eq!(back, ids.into_iter().zip(alerts).collect::<Vec<_>>());
+    assert_eq!(
+        s.windows(TimeRange::ALL, Some(done)).unwrap().len(),
+        windows.len()
+    );
+    // The ingest left by the old version has no writer to ask: it is taken as interrupted.
+    let sha = other.sha256.unwrap();
+    let msg = store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!(
+            "capture {left} was interrupted (written by a netvigil that recorded no writer) \
+             after storing 40 flows"
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        store::copies_to_replace(s.as_mut(), "webex.pcap", &sha, true).unwrap(),
+        vec![left]
+    );
+    // New captures record their writer; a second open changes nothing.
+    let third = s.begin_capture(&new_capture("third")).unwrap();
+    drop(s);
+    let mut s = b.open();
+    assert_eq!(b.query_i64("SELECT COUNT(*) FROM schema_version"), 2);
+    let newest = s.captures().unwrap().remove(0);
+    assert_eq!(
+        (newest.id, newest.writer),
+        (third, Some(Writer::this_process()))
+    );
+}
+
+pub fn a_version_3_database_is_migrated_in_place_keeping_every_alert_field(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    let cap = ingest(s.as_mut(), "webex", &flows, &windows, 20);
+    let window = flows[0].first.0.div_euclid(MINUTE_US) * MINUTE_US;
+    let mut alerts = alerts_about(cap, &flows[..6], 4);
+    alerts.push(Alert {
+        window: Some(window),
+        version: "netvigil-rules/1".into(),
+        ..alert(window + MINUTE_US, "198.51.100.7", "port_scan", 3)
+    });
+    alerts.push(Alert {
+        detector: Detector::Baseline,
+        kind: "window_anomaly".into(),
+        src: None,
+        version: "baseline-0123456789ab".into(),
+        window: Some(window),
+        ..alert(window + MINUTE_US, "198.51.100.7", "port_scan", 2)
+    });
+    let ids = s.insert_alerts(Some(cap), &alerts).unwrap();
+    drop(s);
+    let fresh = alert_table_columns(&b);
+    assert_eq!(fresh, schema::ALERT_COLUMNS.len() as i64);
+    // The flows of two alerts were archived: those alerts' flows are read from their
+    // evidence, the others' from the stored flows.
+    let archived = format!(
+        "DELETE FROM flows WHERE id IN ({}, {})",
+        flow_row_id(cap, flows[0].id),
+        flow_row_id(cap, flows[1].id)
+    );
+    b.exec(&archived, &archived);
+    to_version_3(&b);
+    let with_flow = "SELECT COUNT(*) FROM alerts WHERE {} LIKE '%\"flow\"%'";
+    assert_eq!(b.query_i64(&with_flow.replace("{}", "detail")), 6);
+
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(alert_table_columns(&b), fresh);
+    assert_eq!(b.query_i64(&with_flow.replace("{}", "evidence")), 0);
+    let mut back: Vec<(i64, Alert, Option<CaptureId>)> = s
+        .alerts(&AlertFilter::default(), 100)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.id, a.alert, a.capture))
+        .collect();
+    back.sort_by_key(|a| a.0);
+    let want: Vec<_> = ids
+        .into_iter()
+        .zip(alerts)
+        .map(|(id, a)| (id, a, Some(cap)))
+        .collect();
+    assert_eq!(back, want);
+    // The view shows the new columns.
+    assert_eq!(
+        b.query_i64(
+            "SELECT COUNT(*) FROM alerts_v WHERE detector = 'model' AND flow_src_port IS NOT NULL"
+        ),
+        6
+    );
+    // A second open migrates nothing.
+    drop(s);
+    drop(b.open());
+    assert_eq!(b.query_i64("SELECT COUNT(*) FROM schema_version"), 2);
+}
