@@ -10,7 +10,6 @@ mod signals;
 mod testdata;
 
 use commands::{analyze, baseline, chart as chart_cmd, demo, features, lake, model};
-use console::summary;
 
 use std::process::ExitCode;
 

@@ -73,17 +73,36 @@ pub fn check_distinct(inputs: &[PathBuf], outputs: &[(&str, &Path)]) -> Result<(
 
 /// A file being written under a temporary name in its final directory. [`OutputFile::commit`]
 /// syncs it and renames it over the final name; dropped without a commit (a failed run), the
-/// temporary file is removed and the final name is untouched.
+/// temporary file is removed and the final name is untouched. An output that exists and is
+/// not a regular file (`/dev/null`, a FIFO, a terminal) is written in place: renaming over it
+/// would replace the device or pipe with a file.
 #[derive(Debug)]
 pub struct OutputFile {
-    tmp: PathBuf,
+    /// The temporary file, for a regular file; `None` when written in place.
+    tmp: Option<PathBuf>,
     path: PathBuf,
     done: bool,
 }
 
 impl OutputFile {
-    /// Creates the temporary file for `path`; returns the guard and the file to write.
+    /// Creates the temporary file for `path` (or opens `path` itself when it is a device or
+    /// a FIFO); returns the guard and the file to write.
     pub fn create(path: &Path) -> Result<(OutputFile, File)> {
+        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| PipelineError::write(path, e))?;
+            return Ok((
+                OutputFile {
+                    tmp: None,
+                    path: path.to_path_buf(),
+                    done: false,
+                },
+                f,
+            ));
+        }
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -99,7 +118,7 @@ impl OutputFile {
         let f = File::create(&tmp).map_err(|e| PipelineError::write(path, e))?;
         Ok((
             OutputFile {
-                tmp,
+                tmp: Some(tmp),
                 path: path.to_path_buf(),
                 done: false,
             },
@@ -112,12 +131,14 @@ impl OutputFile {
         &self.path
     }
 
-    /// Syncs the written file and renames it into place.
+    /// Syncs the written file and renames it into place (a device or FIFO: nothing to do).
     pub fn commit(mut self) -> Result<()> {
-        File::open(&self.tmp)
-            .and_then(|f| f.sync_all())
-            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
-            .map_err(|e| PipelineError::write(&self.path, e))?;
+        if let Some(tmp) = &self.tmp {
+            File::open(tmp)
+                .and_then(|f| f.sync_all())
+                .and_then(|()| std::fs::rename(tmp, &self.path))
+                .map_err(|e| PipelineError::write(&self.path, e))?;
+        }
         self.done = true;
         Ok(())
     }
@@ -125,8 +146,8 @@ impl OutputFile {
 
 impl Drop for OutputFile {
     fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let (false, Some(tmp)) = (self.done, &self.tmp) {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }
@@ -192,6 +213,41 @@ mod tests {
             &[("-o", Path::new("-")), ("--alerts-out", Path::new("-"))]
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_device_or_fifo_output_is_written_in_place_not_replaced_by_a_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let (g, mut f) = OutputFile::create(Path::new("/dev/null")).unwrap();
+        f.write_all(b"flows").unwrap();
+        g.commit().unwrap();
+        let m = std::fs::metadata("/dev/null").unwrap();
+        assert!(
+            m.file_type().is_char_device(),
+            "/dev/null is still the device"
+        );
+        let d = dir("fifo");
+        let fifo = d.join("out.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        let (g, mut f) = OutputFile::create(&fifo).unwrap();
+        f.write_all(b"through the pipe").unwrap();
+        drop(f);
+        g.commit().unwrap();
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            1,
+            "no temporary file"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::kit::style::{
 use super::kit::timeline::Timeline;
 use super::kit::{Area, DrawResult};
 use super::SIZE;
-use crate::summary::percent;
+use crate::console::summary::percent;
 
 /// Draws the TCP health chart of `windows` (`s` is their merge).
 pub(super) fn draw(

@@ -34,7 +34,7 @@ use crate::alert::{Alert, Detector};
 
 /// How the rules' maps and sets hash their keys: seeded per process, as their keys (addresses,
 /// ports) come from the traffic.
-pub(crate) type KeyHasher = std::hash::RandomState;
+pub(crate) type KeyHasher = ahash::RandomState;
 
 /// A map of rule state.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, KeyHasher>;
