@@ -152,6 +152,48 @@ impl Drop for OutputFile {
     }
 }
 
+/// A JSON Lines output file (one object per line) written through an [`OutputFile`].
+pub struct JsonLinesFile {
+    guard: Option<OutputFile>,
+    path: PathBuf,
+    out: std::io::BufWriter<File>,
+}
+
+impl JsonLinesFile {
+    /// Creates the output (a temporary file beside `path`).
+    pub fn create(path: &Path) -> Result<Self> {
+        let (guard, f) = OutputFile::create(path)?;
+        Ok(JsonLinesFile {
+            guard: Some(guard),
+            path: path.to_path_buf(),
+            out: std::io::BufWriter::new(f),
+        })
+    }
+
+    /// Writes `v` as one line.
+    pub fn write<T: serde::Serialize>(&mut self, v: &T) -> Result<()> {
+        serde_json::to_writer(&mut self.out, v)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"))
+            .map_err(|e| PipelineError::write(&self.path, e))
+    }
+
+    /// Flushes what is buffered.
+    pub fn flush(&mut self) -> Result<()> {
+        self.out
+            .flush()
+            .map_err(|e| PipelineError::write(&self.path, e))
+    }
+
+    /// Renames the finished file into place (after [`JsonLinesFile::flush`]).
+    pub fn commit(&mut self) -> Result<()> {
+        match self.guard.take() {
+            Some(g) => g.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Writes `bytes` as `path` through a temporary file, so a reader sees the old file or the
 /// new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

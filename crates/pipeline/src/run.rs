@@ -246,6 +246,7 @@ impl Pipeline {
                 detect: self.detect.take(),
                 fanout,
                 alerts: Vec::new(),
+                raised: 0,
                 counters: detect_c.clone(),
             };
             if self
@@ -283,6 +284,7 @@ impl Pipeline {
                 detect: self.detect.take(),
                 fanout,
                 alerts: Vec::new(),
+                raised: 0,
                 counters: Some(dc),
             };
             let h = std::thread::Builder::new()
@@ -442,6 +444,8 @@ struct Scoring {
     detect: Option<Detect>,
     fanout: Fanout,
     alerts: Vec<Alert>,
+    /// Alerts sent so far (the `alerts` figure of detect's counters).
+    raised: u64,
     counters: Option<Arc<Counters>>,
 }
 
@@ -450,11 +454,9 @@ impl Scoring {
         if self.alerts.is_empty() {
             return Ok(());
         }
+        self.raised += self.alerts.len() as u64;
         if let Some(c) = &self.counters {
-            c.set(
-                "alerts",
-                c.snapshot().extra.get("alerts").copied().unwrap_or(0) + self.alerts.len() as u64,
-            );
+            c.set("alerts", self.raised);
         }
         let a = std::mem::take(&mut self.alerts);
         self.fanout.send(Event::Alerts(Arc::new(a)))

@@ -1,15 +1,13 @@
 //! Alerts as JSON Lines, one object per alert as detect raised it (schema: docs/alerts.md).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::counters::Counters;
-use crate::error::{PipelineError, Result};
+use crate::error::Result;
 use crate::event::{Event, RunEnd};
-use crate::output::OutputFile;
+use crate::output::JsonLinesFile;
 use crate::sink::Sink;
 
 /// Where alerts are written.
@@ -22,28 +20,15 @@ pub struct AlertsConfig {
 
 /// The alerts sink.
 pub struct AlertsSink {
-    guard: Option<OutputFile>,
-    out: BufWriter<File>,
+    out: JsonLinesFile,
 }
 
 impl AlertsSink {
     /// Opens the output (a temporary file beside the final one).
     pub fn open(cfg: &AlertsConfig) -> Result<Self> {
-        let (g, f) = OutputFile::create(&cfg.path)?;
         Ok(AlertsSink {
-            guard: Some(g),
-            out: BufWriter::new(f),
+            out: JsonLinesFile::create(&cfg.path)?,
         })
-    }
-
-    fn fail(&self, e: std::io::Error) -> PipelineError {
-        PipelineError::write(
-            self.guard
-                .as_ref()
-                .map(|g| g.path().to_path_buf())
-                .unwrap_or_default(),
-            e,
-        )
     }
 }
 
@@ -56,10 +41,7 @@ impl Sink for AlertsSink {
         if let Event::Alerts(all) = e {
             c.received(all.len() as u64);
             for a in all.iter() {
-                serde_json::to_writer(&mut self.out, a)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| self.out.write_all(b"\n"))
-                    .map_err(|e| self.fail(e))?;
+                self.out.write(a)?;
             }
             c.emitted(all.len() as u64);
         }
@@ -67,13 +49,10 @@ impl Sink for AlertsSink {
     }
 
     fn finish(&mut self, _: RunEnd, _: &Counters) -> Result<()> {
-        self.out.flush().map_err(|e| self.fail(e))
+        self.out.flush()
     }
 
     fn commit(&mut self) -> Result<()> {
-        match self.guard.take() {
-            Some(g) => g.commit(),
-            None => Ok(()),
-        }
+        self.out.commit()
     }
 }
