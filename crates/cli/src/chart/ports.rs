@@ -7,7 +7,8 @@ use super::kit::layout::no_data;
 use super::kit::numbers::{count_tick, human_count};
 use super::kit::style::PURPLE;
 use super::kit::{Area, DrawResult};
-use crate::console::summary::{at_least, estimate_note, percent, port_label, top_ports};
+use crate::console::format::percent;
+use crate::console::summary::{at_least, estimate_note, port_label, top_ports};
 
 /// The ports chart: the console's top destination ports, by packets; `None` without TCP, UDP
 /// or SCTP traffic.

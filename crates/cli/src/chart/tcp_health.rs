@@ -15,7 +15,7 @@ use super::kit::style::{
 use super::kit::timeline::Timeline;
 use super::kit::{Area, DrawResult};
 use super::SIZE;
-use crate::console::summary::percent;
+use crate::console::format::percent;
 
 /// Draws the TCP health chart of `windows` (`s` is their merge).
 pub(super) fn draw(

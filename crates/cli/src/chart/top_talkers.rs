@@ -7,9 +7,8 @@ use super::kit::layout::no_data;
 use super::kit::numbers::{human_count, short_tick};
 use super::kit::style::BLUE;
 use super::kit::{Area, DrawResult};
-use crate::console::summary::{
-    at_least, estimate_note, human_bytes, iec_scale, percent, top_talkers,
-};
+use crate::console::format::{human_bytes, iec_scale, percent};
+use crate::console::summary::{at_least, estimate_note, top_talkers};
 
 /// The top talkers chart: the console's top sources, by frame bytes sent; `None` without IP
 /// traffic.

@@ -194,7 +194,7 @@ pub fn retain(a: &RetainArgs) -> Result<Outcome> {
         } else {
             format!(" ({} partitions dropped)", r.partitions.len())
         },
-        crate::console::summary::human_bytes(store.size_bytes()?)
+        crate::console::format::human_bytes(store.size_bytes()?)
     );
     Ok(Outcome::Clean)
 }

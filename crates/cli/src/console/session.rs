@@ -58,7 +58,7 @@ pub fn run(mut p: Pipeline, opts: &ConsoleOptions) -> Result<(RunReport, Outcome
     if opts.print {
         summary.print(&inputs, report.elapsed_s);
         if let Some(d) = &report.detect {
-            crate::console::summary::print_detection(d);
+            crate::console::detection::print_detection(d);
         }
         if let Some(w) = &report.written {
             eprintln!(

@@ -23,8 +23,11 @@ use serde_json::{json, Value};
 
 use pipeline::{DetectTally, MeterReport};
 
+use super::detection::detection_json;
+use super::format::{human_bytes, percent};
+
 /// Rows of the top lists.
-const TOP: usize = 10;
+pub(crate) const TOP: usize = 10;
 /// Input names listed in the summary's first line; beyond, a count.
 const INPUTS_LISTED: usize = 3;
 /// Version of the layout [`Summary::to_json`] writes.
@@ -90,7 +93,7 @@ impl Console {
 
     /// A table in the summary's style, fitted to the width. A one-row table that cannot fit
     /// even with its labels wrapped becomes a line of "label value" pairs.
-    fn table(&self, header: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
+    pub(crate) fn table(&self, header: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
         if let [row] = rows {
             if min_table_width(header, rows) > self.width {
                 let pairs: Vec<String> = header
@@ -149,7 +152,7 @@ impl Console {
 
     /// `text` wrapped to the width between words, continuation lines indented by two spaces;
     /// a word wider than the line stays whole.
-    fn wrap(&self, text: &str) -> String {
+    pub(crate) fn wrap(&self, text: &str) -> String {
         wrap(text, self.width)
     }
 }
@@ -200,12 +203,12 @@ fn wrap(text: &str, width: usize) -> String {
 }
 
 /// `s` as one word for layout: its spaces do not break.
-fn glue(s: &str) -> String {
+pub(crate) fn glue(s: &str) -> String {
     s.replace(' ', &GLUE.to_string())
 }
 
 /// Finished text: glued spaces become spaces again.
-fn unglue(s: &str) -> String {
+pub(crate) fn unglue(s: &str) -> String {
     s.replace(GLUE, " ")
 }
 
@@ -545,49 +548,6 @@ impl Summary {
     }
 }
 
-/// The detection part of [`Summary::to_json`].
-fn detection_json(t: &DetectTally) -> Value {
-    let kinds: Vec<Value> = sorted_kinds(t)
-        .into_iter()
-        .map(|((det, kind), (n, sev))| {
-            json!({"detector": det, "kind": kind, "alerts": n, "max_severity": sev})
-        })
-        .collect();
-    let sources: Vec<Value> = sorted_sources(t)
-        .into_iter()
-        .take(TOP)
-        .map(|(ip, (n, sev))| json!({"ip": ip, "alerts": n, "max_severity": sev}))
-        .collect();
-    json!({
-        "model": t.model,
-        "threshold": t.threshold,
-        "flows_scored": t.scored,
-        "alerts": t.by_kind.values().map(|v| v.0).sum::<u64>(),
-        "by_kind": kinds,
-        "top_sources": sources,
-        "alerts_from_unlisted_sources": t.untracked_sources,
-        "rules_state_dropped": t.rules_dropped,
-        "rules_flows_late": t.rules_late,
-    })
-}
-
-/// What alerts are tallied by: detector and kind.
-type KindKey = (detect::Detector, String);
-
-/// Alert counts by (detector, kind), most alerts first, then by detector and kind.
-fn sorted_kinds(t: &DetectTally) -> Vec<(&KindKey, &(u64, u8))> {
-    let mut kinds: Vec<_> = t.by_kind.iter().collect();
-    kinds.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
-    kinds
-}
-
-/// Alert counts by source, most alerts first, then by address.
-fn sorted_sources(t: &DetectTally) -> Vec<(&std::net::IpAddr, &(u64, u8))> {
-    let mut srcs: Vec<_> = t.by_source.iter().collect();
-    srcs.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
-    srcs
-}
-
 /// The first [`TOP`] of a talker list (largest first, as the report keeps them).
 pub fn top_talkers(entries: &[Talker]) -> &[Talker] {
     &entries[..entries.len().min(TOP)]
@@ -771,122 +731,10 @@ fn class_name(c: ProtoClass) -> &'static str {
     }
 }
 
-/// `part` as a share of `whole`: "12.3%", "<0.1%" for a small non-zero share, "0%".
-pub fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 || part == 0 {
-        return "0%".into();
-    }
-    let p = part as f64 * 100.0 / whole as f64;
-    if p < 0.1 {
-        "<0.1%".into()
-    } else {
-        format!("{p:.1}%")
-    }
-}
-
-/// Binary (IEC) byte units, smallest first.
-const IEC: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-
-/// The IEC unit for values up to `max` bytes: its size and name (1024 → "KiB"). The charts
-/// scale their byte axes with it, so they speak the console's units.
-pub fn iec_scale(max: f64) -> (f64, &'static str) {
-    let mut d = 1.0;
-    let mut u = 0;
-    while max >= d * 1024.0 && u < IEC.len() - 1 {
-        d *= 1024.0;
-        u += 1;
-    }
-    (d, IEC[u])
-}
-
-/// Bytes with a binary unit: "950 B", "12.3 KiB", "4.5 GiB".
-pub fn human_bytes(b: u64) -> String {
-    let (d, unit) = iec_scale(b as f64);
-    if d == 1.0 {
-        format!("{b} B")
-    } else {
-        format!("{:.1} {unit}", b as f64 / d)
-    }
-}
-
-/// The detection part of the summary: alerts by detector and kind, and the top sources.
-pub fn render_detection(t: &DetectTally, console: &Console) -> String {
-    let total: u64 = t.by_kind.values().map(|v| v.0).sum();
-    let mut out = String::from("\n");
-    out.push_str(&console.wrap(&format!(
-        "Detection: {} flows scored by {} (alert at attack probability ≥ {}); {}",
-        t.scored,
-        t.model,
-        glue(&format!("{:.6}", t.threshold)),
-        glue(&format!(
-            "{total} alert{}",
-            if total == 1 { "" } else { "s" }
-        ))
-    )));
-    if total > 0 {
-        let rows: Vec<Vec<String>> = sorted_kinds(t)
-            .into_iter()
-            .map(|((det, kind), (n, sev))| {
-                let det = match det {
-                    detect::Detector::Model => "model",
-                    detect::Detector::Rule => "rule",
-                    detect::Detector::Baseline => "baseline",
-                };
-                vec![det.into(), kind.clone(), n.to_string(), sev.to_string()]
-            })
-            .collect();
-        out.push_str(&console.table(
-            &["detector", "kind", "alerts", "max severity (1-5)"],
-            &rows,
-            &[2, 3],
-        ));
-        let rows: Vec<Vec<String>> = sorted_sources(t)
-            .into_iter()
-            .take(TOP)
-            .map(|(ip, (n, sev))| vec![ip.to_string(), n.to_string(), sev.to_string()])
-            .collect();
-        out.push_str(&console.table(
-            &["top alert sources", "alerts", "max severity (1-5)"],
-            &rows,
-            &[1, 2],
-        ));
-        if t.untracked_sources > 0 {
-            out.push_str(&console.wrap(&format!(
-                "({} more alerts came from sources not listed: the summary counts alerts for \
-                 at most {} sources)",
-                t.untracked_sources,
-                t.by_source.len()
-            )));
-        }
-    }
-    if t.rules_dropped > 0 {
-        out.push_str(&console.wrap(&format!(
-            "rules: the scan, flood, amplification and brute-force rules reached their memory \
-             limit and left {} sources, targets or ports untracked, so their alerts may \
-             undercount; raise max_entries in --rules-config to track them (docs/rules.md)",
-            t.rules_dropped
-        )));
-    }
-    if t.rules_late > 0 {
-        out.push_str(&console.wrap(&format!(
-            "rules: {} flows ended too long after they started to be counted by the scan, flood, \
-             amplification and brute-force rules (those rules had already checked that time), \
-             so their alerts may undercount; raise lateness_s in --rules-config to count them \
-             (docs/rules.md)",
-            t.rules_late
-        )));
-    }
-    unglue(&out)
-}
-
-/// Prints [`render_detection`] to stderr.
-pub fn print_detection(t: &DetectTally) {
-    eprint!("{}", render_detection(t, &Console::stderr()));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::detection::tests::tally;
 
     /// The summary `netvigil analyze` builds for one capture (default profile and windows).
     fn summarize(path: &Path) -> Summary {
@@ -981,20 +829,6 @@ mod tests {
     }
 
     #[test]
-    fn units_are_binary_and_shares_never_round_to_zero() {
-        assert_eq!(human_bytes(950), "950 B");
-        assert_eq!(human_bytes(1024), "1.0 KiB");
-        assert_eq!(human_bytes(864_903), "844.6 KiB");
-        assert_eq!(human_bytes(4_080_218_931), "3.8 GiB");
-        assert_eq!(iec_scale(1023.0), (1.0, "B"));
-        assert_eq!(iec_scale(5.0 * 1024.0 * 1024.0), (1_048_576.0, "MiB"));
-        assert_eq!(percent(1, 2000), "<0.1%");
-        assert_eq!(percent(0, 2000), "0%");
-        assert_eq!(percent(5, 0), "0%");
-        assert_eq!(percent(1, 3), "33.3%");
-    }
-
-    #[test]
     fn many_inputs_are_counted_not_listed() {
         let dir = Path::new("/data/pcaps");
         let inputs: Vec<PathBuf> = (0..151).map(|i| dir.join(format!("c{i}.pcap"))).collect();
@@ -1029,52 +863,6 @@ mod tests {
                  ≥ marks a lower bound; see docs/windows.md"
             )
         );
-    }
-
-    fn tally() -> DetectTally {
-        let mut t = DetectTally {
-            scored: 57,
-            model: "netvigil-gbdt-test".into(),
-            threshold: 0.5,
-            rules_dropped: 3,
-            rules_late: 930,
-            ..DetectTally::default()
-        };
-        t.by_kind
-            .insert((detect::Detector::Model, "DoS Hulk".into()), (4, 4));
-        t.by_kind.insert(
-            (detect::Detector::Rule, "port_scan_vertical".into()),
-            (1, 3),
-        );
-        t.by_source
-            .insert("10.8.0.1".parse().expect("address"), (5, 4));
-        t
-    }
-
-    #[test]
-    fn the_rules_lines_say_what_the_counts_mean_for_the_alerts() {
-        let out = render_detection(&tally(), &console(80));
-        assert!(!out.contains("bucket"), "{out}");
-        let flat = out.replace("\n  ", " ");
-        assert!(
-            flat.contains(
-                "rules: 930 flows ended too long after they started to be counted by the scan, \
-                 flood, amplification and brute-force rules (those rules had already checked \
-                 that time), so their alerts may undercount; raise lateness_s in --rules-config \
-                 to count them (docs/rules.md)"
-            ),
-            "{out}"
-        );
-        assert!(
-            flat.contains(
-                "rules: the scan, flood, amplification and brute-force rules reached their \
-                 memory limit and left 3 sources, targets or ports untracked, so their alerts \
-                 may undercount; raise max_entries in --rules-config to track them \
-                 (docs/rules.md)"
-            ),
-            "{out}"
-        );
-        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
     }
 
     /// webex.pcap as `netvigil analyze` summarizes it, in the JSON of `--summary-json`.

@@ -9,7 +9,7 @@ use super::layout::header;
 use super::numbers::{count_tick, human_count};
 use super::style::{anchored, text, INK, MUTED, VALUE_PX};
 use super::{Area, DrawResult};
-use crate::console::summary::percent;
+use crate::console::format::percent;
 
 /// A histogram to draw as columns.
 pub(crate) struct Columns<'c> {

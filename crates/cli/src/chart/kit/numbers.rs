@@ -1,9 +1,9 @@
 //! Numbers in words for tick labels, subtitles and values. Bytes and shares come from the
-//! summary's own functions ([`crate::console::summary::human_bytes`], [`crate::console::summary::percent`]); these
+//! summary's own functions ([`crate::console::format::human_bytes`], [`crate::console::format::percent`]); these
 //! are the ones only the charts need.
 
 /// SI scale of `max`: divisor and prefix ("", "k", "M", "G", "T", "P"), for bit rates and
-/// counts (bytes use [`crate::console::summary::iec_scale`]).
+/// counts (bytes use [`crate::console::format::iec_scale`]).
 pub(crate) fn si(max: f64) -> (f64, &'static str) {
     const PREFIXES: [(f64, &str); 5] =
         [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];

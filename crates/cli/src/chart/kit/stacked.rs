@@ -10,7 +10,7 @@ use super::style::INK;
 use super::timeline::Timeline;
 use super::{Area, DrawResult};
 use crate::chart::SIZE;
-use crate::console::summary::{human_bytes, iec_scale, percent};
+use crate::console::format::{human_bytes, iec_scale, percent};
 
 /// Width of the legend column, pixels.
 const LEGEND_PX: u32 = 250;
