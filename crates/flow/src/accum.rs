@@ -250,13 +250,13 @@ impl Accum {
     #[inline]
     pub fn prefetch_periods(&self) {
         if let Some(p) = &self.periods {
-            crate::table::prefetch_bytes(
+            crate::shard::prefetch_bytes(
                 &**p as *const ActiveIdle as *const u8,
                 std::mem::size_of::<ActiveIdle>(),
             );
         }
         if let TcpState::Full(s) = &self.tcp {
-            crate::table::prefetch_bytes(
+            crate::shard::prefetch_bytes(
                 &**s as *const TcpAnalysis as *const u8,
                 std::mem::size_of::<TcpAnalysis>(),
             );

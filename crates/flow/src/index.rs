@@ -62,7 +62,7 @@ impl FlowIndex {
     /// Hints the CPU to load the bucket `hash` starts probing at.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        crate::table::prefetch_bytes(&self.buckets[self.home(hash)] as *const u64 as *const u8, 8);
+        crate::shard::prefetch_bytes(&self.buckets[self.home(hash)] as *const u64 as *const u8, 8);
     }
 
     /// Slots whose entries carry `hash`'s fingerprint, in probe order, until `accept` says yes.

@@ -1,10 +1,12 @@
 //! Flow keys: one canonical key for both directions of a conversation.
 
+use std::hash::{Hash, Hasher};
+
 use packet::decode::{IpAddrBytes, PacketMeta};
 
 /// Canonical flow key: the lower (address, port) endpoint first, so both directions of a
 /// conversation hash alike. VLAN and tunnel are part of the key only when the profile says so.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     /// Lower endpoint address.
     pub lo_ip: IpAddrBytes,
@@ -35,7 +37,9 @@ impl FlowKey {
         vlan: u16,
         tunnel: u8,
     ) -> (FlowKey, bool) {
-        let src_lower = (p.src, sport) <= (p.dst, dport);
+        // As integers: the same order as the bytes', without a memcmp per packet.
+        let src_lower =
+            (u128::from_be_bytes(p.src.0), sport) <= (u128::from_be_bytes(p.dst.0), dport);
         let (lo_ip, lo_port, hi_ip, hi_port) = if src_lower {
             (p.src, sport, p.dst, dport)
         } else {
@@ -54,5 +58,23 @@ impl FlowKey {
             },
             src_lower,
         )
+    }
+}
+
+/// Every field, in four words (the hash of every packet: the derived one writes a dozen
+/// pieces).
+impl Hash for FlowKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(self.lo_ip.0));
+        h.write_u128(u128::from_ne_bytes(self.hi_ip.0));
+        h.write_u64(
+            self.lo_port as u64
+                | (self.hi_port as u64) << 16
+                | (self.vlan as u64) << 32
+                | (self.proto as u64) << 48
+                | (self.tunnel as u64) << 56,
+        );
+        h.write_u8(self.ip_version);
     }
 }

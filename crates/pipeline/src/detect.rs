@@ -12,7 +12,7 @@ use detect::explain::Explainer;
 use detect::rules::{RuleConfig, RuleEngine};
 use detect::score::{Contribution, FlowScore};
 use detect::{Alert, Detector, FlowRef, Model, Scorer};
-use flow::{FlowRecord, Window};
+use flow::{FlowRecord, MeterConfig, Window};
 use serde::{Deserialize, Serialize};
 use store::{CaptureId, Score};
 
@@ -96,6 +96,8 @@ pub struct DetectTally {
     pub rules_dropped: u64,
     /// Flows that reached the rules after their bucket was evaluated.
     pub rules_late: u64,
+    /// Flows that reached the baseline after their window was scored.
+    pub baseline_late: u64,
     /// Explanations computed and taken from the cache.
     pub explained: u64,
     /// Explanations taken from the cache.
@@ -158,8 +160,10 @@ pub struct Detect {
 
 impl Detect {
     /// Builds the stage. Bad model, rule or baseline files are the input's fault and name the
-    /// file and field. A flow reaches the rules up to `lateness_us` after its first packet.
-    pub fn open(cfg: &DetectConfig, lateness_us: i64, explain_threads: usize) -> Result<Detect> {
+    /// file and field. `meter` says how late flows come: up to its idle + active timeout after
+    /// their first packet (for the rules), its idle timeout after their last (the baseline).
+    pub fn open(cfg: &DetectConfig, meter: &MeterConfig, explain_threads: usize) -> Result<Detect> {
+        let lateness_us = meter.idle_timeout_us + meter.active_timeout_us;
         cfg.validate()?;
         let mut scorer = open_scorer(cfg.model.as_deref(), &meter_features())?;
         if let Some(t) = cfg.threshold {
@@ -190,7 +194,11 @@ impl Detect {
                     .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?;
                 let b = Baseline::from_json(&text)
                     .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?;
-                Some(BaselineScorer::new(&b))
+                // A sweep tick (10 ms) after the idle timeout, with room to spare.
+                Some(BaselineScorer::with_lateness(
+                    &b,
+                    meter.idle_timeout_us.saturating_add(1_000_000),
+                ))
             }
             None => None,
         };
@@ -312,6 +320,7 @@ impl Detect {
         }
         if let Some(b) = &mut self.baseline {
             b.finish(raised);
+            self.tally.baseline_late = b.counters().buckets.late_flows;
         }
         self.tally_alerts(start, raised);
     }

@@ -2,7 +2,7 @@
 //! packets, in the source's thread. It hands finished flows (in batches) and finished windows
 //! downstream in the order they finished.
 
-use flow::{FlowRecord, HomeNet, Meter, MeterConfig, MeterCounters, Window, WindowConfig};
+use flow::{FlowRecord, HomeNet, MeterConfig, MeterCounters, ShardedMeter, Window, WindowConfig};
 use packet::{DecodeError, Decoded, SourceError};
 
 use crate::counters::{Counters, DropCause};
@@ -57,9 +57,10 @@ pub trait Downstream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stopped;
 
-/// The meter component.
+/// The meter component: one thread at `threads = 1`; from 2, the flow table is sharded by
+/// key over `threads` threads (the output is the same for any number).
 pub struct MeterStage {
-    meter: Meter,
+    meter: ShardedMeter,
     batch_flows: usize,
     pending: Vec<FlowRecord>,
     done: Vec<FlowRecord>,
@@ -68,14 +69,15 @@ pub struct MeterStage {
 }
 
 impl MeterStage {
-    /// A meter; `windows`: cut traffic windows too.
+    /// A meter on `threads` threads; `windows`: cut traffic windows too.
     pub fn new(
         cfg: MeterConfig,
         home: HomeNet,
         windows: Option<WindowConfig>,
         batch_flows: usize,
+        threads: usize,
     ) -> Self {
-        let mut meter = Meter::new(cfg, home);
+        let mut meter = ShardedMeter::new(cfg, home, threads.max(1));
         if let Some(w) = windows {
             meter = meter.with_windows(w);
         }
@@ -108,6 +110,9 @@ impl MeterStage {
                 Ok(Pull::End) => break,
                 Ok(Pull::Packets(n)) => n,
                 Ok(Pull::Idle(now)) => {
+                    // Time passed without packets: flows and windows due by now end.
+                    self.meter.advance(now, &mut self.done);
+                    self.take(down, counters)?;
                     self.flush(down, counters)?;
                     down.tick(now)?;
                     continue;
@@ -151,7 +156,7 @@ impl MeterStage {
         }
         self.flush(down, counters)?;
         let r = &mut self.report;
-        r.table = self.meter.table().counters().clone();
+        r.table = self.meter.counters();
         let decode = self.meter.decode_counters();
         r.time_outliers = decode.time_outliers;
         r.time_outlier_span = decode.time_outlier_span;

@@ -120,7 +120,7 @@ impl Pipeline {
         let mut detect = match &cfg.detect {
             Some(d) => Some(Detect::open(
                 d,
-                mcfg.idle_timeout_us + mcfg.active_timeout_us,
+                &mcfg,
                 // The meter keeps one thread busy; explanations split over the others.
                 threads.saturating_sub(1).max(1),
             )?),
@@ -143,7 +143,7 @@ impl Pipeline {
             }
         }
         // The windows are cut later, when every sink is known (see `run`).
-        let meter = MeterStage::new(mcfg, home, None, cfg.batch_flows);
+        let meter = MeterStage::new(mcfg, home, None, cfg.batch_flows, threads);
         Ok(Pipeline {
             cfg: cfg.clone(),
             source,
@@ -206,6 +206,7 @@ impl Pipeline {
                 self.cfg.meter.home()?,
                 Some(wcfg),
                 self.cfg.batch_flows,
+                self.cfg.compute_threads(),
             );
         }
 

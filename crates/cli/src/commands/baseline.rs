@@ -272,6 +272,12 @@ pub fn score(args: &ScoreArgs) -> Result<Outcome> {
             String::new()
         }
     );
+    if c.buckets.late_flows > 0 {
+        eprintln!(
+            "netvigil: {} flows came after their window was scored and were left out of it",
+            c.buckets.late_flows
+        );
+    }
     Ok(outcome)
 }
 

@@ -29,6 +29,7 @@ pub fn detection_json(t: &DetectTally) -> Value {
         "alerts_from_unlisted_sources": t.untracked_sources,
         "rules_state_dropped": t.rules_dropped,
         "rules_flows_late": t.rules_late,
+        "baseline_flows_late": t.baseline_late,
     })
 }
 
@@ -116,6 +117,13 @@ pub fn render_detection(t: &DetectTally, console: &Console) -> String {
             t.rules_late
         )));
     }
+    if t.baseline_late > 0 {
+        out.push_str(&console.wrap(&format!(
+            "baseline: {} flows came after their window was scored and were left out of it \
+             (the meter's idle timeout is longer than the baseline waits; docs/baseline.md)",
+            t.baseline_late
+        )));
+    }
     unglue(&out)
 }
 
@@ -135,7 +143,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// A tally with model and rule alerts and both rule counters set.
+    /// A tally with model and rule alerts, both rule counters and the baseline's set.
     pub(crate) fn tally() -> DetectTally {
         let mut t = DetectTally {
             scored: 57,
@@ -143,6 +151,7 @@ pub(crate) mod tests {
             threshold: 0.5,
             rules_dropped: 3,
             rules_late: 930,
+            baseline_late: 12,
             ..DetectTally::default()
         };
         t.by_kind
@@ -157,7 +166,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_rules_lines_say_what_the_counts_mean_for_the_alerts() {
+    fn the_rules_and_baseline_lines_say_what_the_counts_mean_for_the_alerts() {
         let out = render_detection(&tally(), &console(80));
         assert!(!out.contains("bucket"), "{out}");
         let flat = out.replace("\n  ", " ");
@@ -176,6 +185,13 @@ pub(crate) mod tests {
                  memory limit and left 3 sources, targets or ports untracked, so their alerts \
                  may undercount; raise max_entries in --rules-config to track them \
                  (docs/rules.md)"
+            ),
+            "{out}"
+        );
+        assert!(
+            flat.contains(
+                "baseline: 12 flows came after their window was scored and were left out of it \
+                 (the meter's idle timeout is longer than the baseline waits; docs/baseline.md)"
             ),
             "{out}"
         );

@@ -943,6 +943,7 @@ mod tests {
                 "alerts_from_unlisted_sources": 0,
                 "rules_state_dropped": 3,
                 "rules_flows_late": 930,
+                "baseline_flows_late": 12,
             })
         );
         assert_eq!(s.to_json(&[], 0.0, None)["detection"], Value::Null);

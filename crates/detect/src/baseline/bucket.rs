@@ -1,15 +1,17 @@
-//! Flows into the traffic window in which the meter ended them; and the bounded memory of
-//! destinations already seen.
+//! Flows into the traffic window of their last packet; and the bounded memory of destinations
+//! already seen.
 //!
-//! A flow is counted in the window that is open when it ends (the window `flow::Window` counts
-//! it in as `flows_ended`), not in the one of its first packet: the meter expires idle flows
-//! lazily (a few per packet, in packet time), so how long after its start a flow is emitted has
-//! no bound in sparse traffic, and a bucket keyed by first packet could never be closed for
-//! sure. Keyed by end, a window's bucket is complete when the window is: alerts come out with
-//! the window, nothing arrives late, one bucket is open at a time. The flows' own first and last
-//! packet times go into the evidence.
+//! A flow is counted in the window of its last packet: a property of the flow, so the buckets
+//! do not depend on when the meter happens to export it (its sweep period, its threads, the
+//! table's partitions). The meter exports a flow at most its idle timeout (plus a sweep tick)
+//! after its last packet, so a window's bucket is complete once a traffic window starting that
+//! lateness after its end is reported: buckets of the last few windows stay open, and a
+//! window's alerts come out that much later. Memory stays bounded (lateness / width + 2
+//! buckets). The meter's clock moves with IP packets only: flows that end while only non-IP
+//! frames (ARP, STP) cut windows can come after their window was scored; they are counted
+//! (`late_flows`), not folded into another window.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use flow::{FlowRecord, Window};
@@ -20,6 +22,8 @@ use super::features::{ip_bytes, Agg, FlowFacts};
 const GLOBAL_EXACT: usize = 65_536;
 /// Distinct keys a host aggregate counts exactly before it estimates.
 const HOST_EXACT: usize = 128;
+/// Most buckets open at once (with traffic windows, about lateness / width + 2 are).
+const MAX_OPEN: usize = 64;
 
 /// One window's aggregates: global and per source host.
 #[derive(Debug)]
@@ -101,28 +105,43 @@ pub struct BucketCounters {
     pub host_flows_dropped: u64,
     /// Traffic windows offered.
     pub windows: u64,
+    /// Flows whose window had been scored when they came (the meter held them longer than the
+    /// lateness): counted here only.
+    pub late_flows: u64,
     /// First and last packet time of the flows counted, µs.
     pub span: Option<(i64, i64)>,
 }
 
-/// Collects the flows that end until the next traffic window arrives, then hands them over as
-/// that window's bucket.
+/// Collects flows into the window of their last packet, and hands a window's bucket over once
+/// no flow of it can still come: when a traffic window reported starts the lateness or more
+/// after the bucket's end.
 #[derive(Debug)]
 pub(crate) struct Bucketer {
     width_us: i64,
     max_hosts: usize,
-    open: Option<Bucket>,
+    lateness_us: i64,
+    /// Open buckets by window start: at most about `lateness / width + 2` of them.
+    open: BTreeMap<i64, Bucket>,
+    /// Windows up to here (exclusive end) were handed over: a flow of one of them is late.
+    closed_until: i64,
     pub dests: DestMemory,
     pub counters: BucketCounters,
     pub ready: Vec<Bucket>,
 }
 
 impl Bucketer {
-    pub(crate) fn new(width_us: i64, max_hosts: usize, dests: DestMemory) -> Self {
+    pub(crate) fn new(
+        width_us: i64,
+        max_hosts: usize,
+        lateness_us: i64,
+        dests: DestMemory,
+    ) -> Self {
         Bucketer {
             width_us: width_us.max(1),
             max_hosts,
-            open: None,
+            lateness_us: lateness_us.max(0),
+            open: BTreeMap::new(),
+            closed_until: i64::MIN,
             dests,
             counters: BucketCounters::default(),
             ready: Vec::new(),
@@ -136,11 +155,18 @@ impl Bucketer {
             None => (f.first_us, f.last_us),
             Some((a, b)) => (a.min(f.first_us), b.max(f.last_us)),
         });
+        let start = f.last_us.div_euclid(self.width_us) * self.width_us;
+        if start < self.closed_until {
+            // Its window was scored already (a meter's idle timeout over the lateness given
+            // here, or a clock held by non-IP frames): counted, not folded into another window.
+            self.counters.late_flows += 1;
+            return;
+        }
         let new_dst = self.dests.observe(f.dst);
-        let b = self.open.get_or_insert_with(|| Bucket {
-            // Provisional: the window that arrives next gives the real bounds.
-            start_us: 0,
-            end_us: 0,
+        let width = self.width_us;
+        let b = self.open.entry(start).or_insert_with(|| Bucket {
+            start_us: start,
+            end_us: start.saturating_add(width),
             global: Agg::new(GLOBAL_EXACT, true),
             hosts: HashMap::new(),
         });
@@ -155,25 +181,42 @@ impl Bucketer {
             }
             None => self.counters.host_flows_dropped += 1,
         }
-    }
-
-    /// A traffic window finished: the flows that ended since the previous one are its bucket.
-    pub(crate) fn window(&mut self, w: &Window) {
-        self.counters.windows += 1;
-        if let Some(mut b) = self.open.take() {
-            b.start_us = w.start_us;
-            b.end_us = w.end_us;
-            self.ready.push(b);
+        if self.open.len() > MAX_OPEN {
+            // Only without traffic windows (nothing else closes buckets): memory stays bounded.
+            self.close_before(i64::MAX, 1);
         }
     }
 
-    /// End of input: flows after the last window (none when the meter's windows were all
-    /// passed on) form a bucket of the window of their last packet.
+    /// A traffic window finished. A window is cut by the first frame in it, and the meter
+    /// sweeps its idle flows at that frame, before it reports the window: so when a window
+    /// starting at `s` is reported, every flow whose last packet is before `s - lateness` was
+    /// passed on. (A flow's end time is not such a clock: the sweep after the packet that ended
+    /// a flow can still export flows idle for long before it.)
+    pub(crate) fn window(&mut self, w: &Window) {
+        self.counters.windows += 1;
+        self.close_before(w.start_us, usize::MAX);
+    }
+
+    /// Hands over, oldest first and at most `most` of them, the buckets no flow can reach any
+    /// more once the meter has swept up to `swept_us`.
+    fn close_before(&mut self, swept_us: i64, most: usize) {
+        for _ in 0..most {
+            let Some(entry) = self.open.first_entry() else {
+                break;
+            };
+            let end = entry.get().end_us;
+            if end.saturating_add(self.lateness_us) > swept_us {
+                break;
+            }
+            self.closed_until = self.closed_until.max(end);
+            self.ready.push(entry.remove());
+        }
+    }
+
+    /// End of input: every open bucket is complete.
     pub(crate) fn finish(&mut self) {
-        if let Some(mut b) = self.open.take() {
-            let last = b.global.span.map_or(0, |s| s.1);
-            b.start_us = last.div_euclid(self.width_us) * self.width_us;
-            b.end_us = b.start_us.saturating_add(self.width_us);
+        while let Some((_, b)) = self.open.pop_first() {
+            self.closed_until = self.closed_until.max(b.end_us);
             self.ready.push(b);
         }
     }
@@ -182,6 +225,39 @@ impl Bucketer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::testutil::{at, flow};
+
+    const MIN: i64 = 60_000_000;
+
+    fn window(start: i64) -> Window {
+        Window::new(start, start + MIN, 16, 0)
+    }
+
+    #[test]
+    fn flows_count_in_the_window_of_their_last_packet_and_close_after_the_lateness() {
+        let mut b = Bucketer::new(MIN, 16, 2 * MIN, DestMemory::new(&[], 64));
+        let f = flow("10.0.0.1", 1000, "10.0.0.2", 53, 17, [1, 1], [40, 80]);
+        // Both end in window 1 (the first starts in window 0).
+        b.flow(&at(f.clone(), 30_000_000, MIN));
+        b.flow(&at(f.clone(), MIN + 5, 10));
+        // Window 1's bucket closes with the first window reported that starts the lateness
+        // (2 minutes) after its end.
+        b.window(&window(2 * MIN));
+        b.window(&window(3 * MIN));
+        assert!(b.ready.is_empty());
+        b.window(&window(4 * MIN));
+        assert_eq!(b.ready.len(), 1);
+        assert_eq!((b.ready[0].start_us, b.ready[0].end_us), (MIN, 2 * MIN));
+        assert_eq!(b.ready[0].global.flows, 2);
+        // A flow of a window already handed over is counted, not folded into another.
+        b.flow(&at(f.clone(), 0, 10));
+        assert_eq!(b.counters.late_flows, 1);
+        b.flow(&at(f, 4 * MIN, 10));
+        b.finish();
+        let starts: Vec<i64> = b.ready.iter().map(|x| x.start_us).collect();
+        assert_eq!(starts, [MIN, 4 * MIN]);
+        assert_eq!(b.counters.flows, 4);
+    }
 
     #[test]
     fn destination_memory_is_bounded_and_remembers_recent_ones() {

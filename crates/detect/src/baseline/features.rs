@@ -1,7 +1,7 @@
 //! The window feature table (the one source of truth for learning, scoring and the baseline
 //! file) and the per-window accumulators the features are computed from.
 //!
-//! Every feature is computed from the [`FlowRecord`]s whose first packet fell in the window
+//! Every feature is computed from the [`FlowRecord`]s whose last packet fell in the window
 //! (the "bucket" of the flow), globally and per source host. Flows, not the window's talker
 //! summaries, are the input because the per-host figures the baseline needs (distinct
 //! destinations and ports of one source, unanswered SYNs, resets, short-lived connections) are

@@ -4,7 +4,7 @@
 //! and the file format.
 //!
 //! ```text
-//! FlowRecords ──▶ bucket of the window open when they ended ──(window done)──▶ feature vectors
+//! FlowRecords ──▶ bucket of their last packet's window ──(lateness passed)──▶ feature vectors
 //! Windows ─(clock)─┘        global + per source host
 //!   learn: vectors ──▶ median / MAD per feature ──▶ Baseline (JSON file)
 //!   score: vectors ──▶ robust z per feature ──▶ score = max contribution ──▶ Alert
@@ -55,6 +55,10 @@ pub const DEFAULT_THRESHOLD: f64 = 6.0;
 pub const DEFAULT_CONTRIBUTION_Z: f64 = 3.0;
 /// Default least count of the marked quantity for a burst marker.
 pub const DEFAULT_MARKER_MIN_COUNT: u64 = 10;
+/// Default lateness of a flow, µs: the meter's default idle timeout (120 s) plus a second. A
+/// flow reaches the baseline at most its idle timeout (and a 10 ms sweep tick) after its last
+/// packet; a window is scored once the meter's clock is this far past its end.
+pub const DEFAULT_LATENESS_US: i64 = 121_000_000;
 /// Default lower score edges of severities 2, 3, 4 and 5 (severity 1 starts at the threshold).
 pub const DEFAULT_SEVERITY_EDGES: [f64; 4] = [8.0, 10.0, 12.0, 14.0];
 
@@ -79,6 +83,9 @@ pub struct BaselineConfig {
     pub max_host_alerts: usize,
     /// Names of the inputs learned from (for the fingerprint).
     pub inputs: Vec<String>,
+    /// How long after its last packet a flow may still come, µs (the meter's idle timeout
+    /// plus a second; not stored).
+    pub lateness_us: i64,
 }
 
 impl Default for BaselineConfig {
@@ -93,6 +100,7 @@ impl Default for BaselineConfig {
             marker_min_count: DEFAULT_MARKER_MIN_COUNT,
             max_host_alerts: 100,
             inputs: Vec::new(),
+            lateness_us: DEFAULT_LATENESS_US,
         }
     }
 }
@@ -289,7 +297,12 @@ impl BaselineLearner {
     pub fn new(cfg: BaselineConfig) -> Self {
         let dests = DestMemory::new(&[], cfg.max_known_destinations);
         BaselineLearner {
-            buckets: Bucketer::new(cfg.width_us, cfg.max_hosts_per_window, dests),
+            buckets: Bucketer::new(
+                cfg.width_us,
+                cfg.max_hosts_per_window,
+                cfg.lateness_us,
+                dests,
+            ),
             global: Reservoir::new(cfg.max_samples),
             host: Reservoir::new(cfg.max_samples),
             hosts: features::KeySet::new(65_536),
@@ -397,13 +410,32 @@ impl BaselineScorer {
         );
         BaselineScorer {
             version: baseline.id(),
-            buckets: Bucketer::new(baseline.width_us, baseline.max_hosts_per_window, dests),
+            buckets: Bucketer::new(
+                baseline.width_us,
+                baseline.max_hosts_per_window,
+                DEFAULT_LATENESS_US,
+                dests,
+            ),
             baseline: baseline.clone(),
             counters: ScoreCounters::default(),
         }
     }
 
-    /// Takes a finished flow (alerts of windows closed by it, rarely any, go to `out`).
+    /// The same, for a meter whose flows come up to `lateness_us` after their last packet (its
+    /// idle timeout plus a second).
+    pub fn with_lateness(baseline: &Baseline, lateness_us: i64) -> Self {
+        let mut s = Self::new(baseline);
+        s.buckets = Bucketer::new(
+            baseline.width_us,
+            baseline.max_hosts_per_window,
+            lateness_us,
+            s.buckets.dests.clone(),
+        );
+        s
+    }
+
+    /// Takes a finished flow (alerts only when too many windows are open with no traffic
+    /// window to close them; they go to `out`).
     pub fn flow(&mut self, r: &FlowRecord, out: &mut Vec<Alert>) {
         self.buckets.flow(r);
         self.emit(out);

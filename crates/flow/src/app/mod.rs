@@ -20,6 +20,21 @@ fn is_dns_port(p: u16) -> bool {
     matches!(p, 53 | 5353 | 5355)
 }
 
+/// Whether [`inspect`] can learn anything from `payload`: when not, it returns false and leaves
+/// `app` as it was, whatever the bytes (so a caller may hand it any other non-empty payload of
+/// which this is also false, e.g. one zero byte, instead of copying the real one).
+#[inline]
+pub(crate) fn may_learn(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> bool {
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    is_dns_port(sport)
+        || is_dns_port(dport)
+        || (proto == 17 && (sport == 1900 || dport == 1900))
+        // A TLS record, or an HTTP method's first capital.
+        || (proto == 6 && (first == 0x16 || first.is_ascii_uppercase()))
+}
+
 /// Looks at one payload; fills what it finds into `app` (allocated on the first find).
 /// Returns true once nothing more is to be learnt from this flow.
 pub fn inspect(
@@ -117,4 +132,47 @@ pub(crate) fn printable(b: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use packet::{decode, Decoded, FileSource, PacketSource};
+
+    #[test]
+    fn inspect_learns_nothing_from_a_payload_may_learn_rejects() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+        let opts = crate::Profile::Cic.decode_options();
+        let (mut learnable, mut rejected) = (0, 0);
+        for c in [
+            "chrissanders-packets/http_espn.pcapng",
+            "chrissanders-packets/ek_to_cryptowall4.pcapng",
+            "markofu-pcaps/PracticalPacketAnalysis/ppa-capture-files/ftp-crack.pcap",
+            "nfstream/pcaps/skype_no_unknown.pcap",
+            "nfstream/pcaps/http_ipv6.pcap",
+            "zeek/Traces/wikipedia.pcap",
+        ] {
+            let mut src = FileSource::open(&data.join(c), 0).expect("open");
+            while let Ok(Some(raw)) = src.next_packet() {
+                let Ok(Decoded::Ip(m)) = decode(raw.link, raw.ts, raw.wire_len, raw.data, &opts)
+                else {
+                    continue;
+                };
+                if m.payload.is_empty() {
+                    continue;
+                }
+                if may_learn(m.proto, m.sport, m.dport, m.payload) {
+                    learnable += 1;
+                    continue;
+                }
+                rejected += 1;
+                for p in [m.payload, &[0u8][..]] {
+                    let mut app = None;
+                    assert!(!inspect(&mut app, m.proto, m.sport, m.dport, p), "{c}");
+                    assert!(app.is_none(), "{c}: {:?}", m.payload.get(..16));
+                }
+            }
+        }
+        assert!(learnable > 500 && rejected > 5000, "{learnable} {rejected}");
+    }
 }

@@ -569,6 +569,8 @@ pub struct Windower {
     cfg: WindowConfig,
     current: Option<Window>,
     done: Vec<Window>,
+    /// The latest time the clock advanced to without a frame ([`Windower::advance`]).
+    advanced: Option<i64>,
 }
 
 impl Windower {
@@ -579,6 +581,7 @@ impl Windower {
             cfg,
             current: None,
             done: Vec::new(),
+            advanced: None,
         }
     }
 
@@ -611,19 +614,33 @@ impl Windower {
         self.at(ts).non_ip(ts, wire_len);
     }
 
-    /// Counts flows that ended, in the open window (the one of the packet that ended them).
+    /// Counts flows that ended, in the open window (the one of the packet that ended them, or
+    /// of the time the clock advanced to).
     pub fn flows_ended(&mut self, recs: &[FlowRecord]) {
         if recs.is_empty() {
             return;
         }
-        let ts = match &self.current {
-            Some(c) => c.start_us,
-            None => recs[0].last.micros(),
+        let ts = match (&self.current, self.advanced) {
+            (Some(c), _) => c.start_us,
+            (None, Some(t)) => t,
+            (None, None) => recs[0].last.micros(),
         };
         let w = self.at(ts);
         for r in recs {
             w.flow_ended(r);
         }
+    }
+
+    /// The clock advanced to `now` without a frame: the open window closes if it ends at or
+    /// before `now`. The next window opens with the next frame, or with flows ended meanwhile
+    /// (in the window of `now`).
+    pub fn advance(&mut self, now: i64) {
+        if self.current.as_ref().is_some_and(|c| now >= c.end_us) {
+            if let Some(finished) = self.current.take() {
+                self.done.push(finished);
+            }
+        }
+        self.advanced = Some(self.advanced.map_or(now, |t| t.max(now)));
     }
 
     /// Closes the open window (end of input).
