@@ -26,17 +26,7 @@ if [ ! -f "$pcap" ]; then
   "$nv" gen --flows 100000 --packets 1000000 --concurrent 40000 --rate 2000 --seed 1 --out "$pcap" 2>/dev/null
 fi
 
-best() { # best wall time of 5 runs of "$@"
-  local b="" t s e
-  for _ in 1 2 3 4 5; do
-    s=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    e=$(date +%s.%N)
-    t=$(awk "BEGIN{print $e-$s}")
-    if [ -z "$b" ] || awk "BEGIN{exit !($t < $b)}"; then b=$t; fi
-  done
-  echo "$b"
-}
+. bench/best.sh
 
 # Packets, and the digest of every flow in order, at 1 and 2 threads (not timed).
 one=$("$ex" "$pcap" 1 digest)

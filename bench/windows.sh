@@ -22,17 +22,7 @@ read -r flows packets conc rate <<<"${1:-100000 1000000 40000 2000}"
 pcap="$work/windows-$flows-$packets-$conc.pcap"
 [ -f "$pcap" ] || "$nv" gen --flows "$flows" --packets "$packets" --concurrent "$conc" --rate "$rate" --seed 1 --out "$pcap" 2>/dev/null
 
-best() { # best wall time of 5 runs of "$@"
-  local b="" t s e
-  for _ in 1 2 3 4 5; do
-    s=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    e=$(date +%s.%N)
-    t=$(awk "BEGIN{print $e-$s}")
-    if [ -z "$b" ] || awk "BEGIN{exit !($t < $b)}"; then b=$t; fi
-  done
-  echo "$b"
-}
+. bench/best.sh
 
 base=$(best "$nv" analyze -q --no-detect "$pcap" --format none --no-app-metadata)
 meta=$(best "$nv" analyze -q --no-detect "$pcap" --format none)
