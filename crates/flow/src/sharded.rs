@@ -791,44 +791,37 @@ impl Many {
     /// Applies a chunk's events in stamp order; with windows, frame by frame.
     fn merge(&mut self, chunk: &Chunk, heads: &mut [Head], out: &mut Vec<FlowRecord>) {
         let mut tick_at = 0;
-        let Some(w) = &mut self.windows else {
-            merge_through(
-                heads,
-                &chunk.ticks,
-                &mut tick_at,
-                u64::MAX,
-                &mut self.order,
-                out,
-            );
-            return;
-        };
-        for f in &chunk.frames {
-            let (pos, before) = match *f {
-                Frame::Other { ts, len } => {
-                    w.undecoded(ts, len);
-                    continue;
-                }
-                Frame::Ip {
-                    lane,
-                    i,
-                    meta,
-                    ts,
-                    len,
-                } => {
-                    let (lane, i) = (lane as usize, i as usize);
-                    let m = chunk.metas[meta as usize];
-                    let o = heads[lane].o.outcomes.get(i).copied().unwrap_or_default();
-                    w.frame(ts, len, &Decoded::Ip(m), o.retrans, o.new_flow);
-                    (chunk.lanes[lane].steps[i].pos, out.len())
-                }
-                Frame::Advance { now, pos } => {
-                    w.advance(now);
-                    (pos, out.len())
-                }
-            };
-            merge_through(heads, &chunk.ticks, &mut tick_at, pos, &mut self.order, out);
-            w.flows_ended(&out[before..]);
+        // With windows, frame by frame: each frame, then the flows it ended.
+        if let Some(w) = &mut self.windows {
+            for f in &chunk.frames {
+                let (pos, before) = match *f {
+                    Frame::Other { ts, len } => {
+                        w.undecoded(ts, len);
+                        continue;
+                    }
+                    Frame::Ip {
+                        lane,
+                        i,
+                        meta,
+                        ts,
+                        len,
+                    } => {
+                        let (lane, i) = (lane as usize, i as usize);
+                        let m = chunk.metas[meta as usize];
+                        let o = heads[lane].o.outcomes.get(i).copied().unwrap_or_default();
+                        w.frame(ts, len, &Decoded::Ip(m), o.retrans, o.new_flow);
+                        (chunk.lanes[lane].steps[i].pos, out.len())
+                    }
+                    Frame::Advance { now, pos } => {
+                        w.advance(now);
+                        (pos, out.len())
+                    }
+                };
+                merge_through(heads, &chunk.ticks, &mut tick_at, pos, &mut self.order, out);
+                w.flows_ended(&out[before..]);
+            }
         }
+        // The rest of the chunk (all of it without windows).
         let before = out.len();
         merge_through(
             heads,
@@ -838,7 +831,9 @@ impl Many {
             &mut self.order,
             out,
         );
-        w.flows_ended(&out[before..]);
+        if let Some(w) = &mut self.windows {
+            w.flows_ended(&out[before..]);
+        }
     }
 
     fn advance(&mut self, now_us: i64, out: &mut Vec<FlowRecord>) {
