@@ -5,7 +5,6 @@
 //! fixture), and with a cache too small to hold anything for long.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use detect::ensemble::{Ensemble, Missing};
 use detect::explain::{ExplainStats, Explainer};
@@ -185,21 +184,7 @@ fn inputs_in_the_same_split_intervals_share_one_explanation_with_their_own_value
 fn fixture() -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("detect-explain");
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import_fixture.py");
-        let out = Command::new("python3")
-            .arg(&script)
-            .arg(data_dir())
-            .arg(&dir)
-            .output()
-            .expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "the import fixture failed (scripts/setup.sh installs lightgbm and xgboost): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
+        common::train_import_fixture(Path::new(env!("CARGO_TARGET_TMPDIR")).join("detect-explain"))
     })
 }
 

@@ -3,7 +3,6 @@
 //! contributions.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use detect::import::{lightgbm, xgboost};
 use detect::shap::contributions;
@@ -11,7 +10,6 @@ use detect::Ensemble;
 use serde_json::Value;
 
 mod common;
-use common::data_dir;
 
 struct Fixture {
     dir: PathBuf,
@@ -26,20 +24,8 @@ fn fixture() -> &'static Fixture {
 }
 
 fn train() -> Fixture {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("detect-import");
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import_fixture.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(data_dir())
-        .arg(&dir)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "the import fixture failed (scripts/setup.sh installs lightgbm and xgboost): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir =
+        common::train_import_fixture(Path::new(env!("CARGO_TARGET_TMPDIR")).join("detect-import"));
     let expected =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     Fixture { dir, expected }

@@ -36,3 +36,12 @@ pub struct RunEnd {
     /// Every input was read to its end without errors and no signal stopped it.
     pub complete: bool,
 }
+
+impl RunEnd {
+    /// How the run that `meter` reports on ended.
+    pub fn of(meter: &crate::meter::MeterReport) -> Self {
+        RunEnd {
+            complete: meter.errors.is_empty() && meter.interrupted.is_none(),
+        }
+    }
+}

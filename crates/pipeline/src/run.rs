@@ -263,10 +263,7 @@ impl Pipeline {
             {
                 meter_stopped = true;
             }
-            let end = RunEnd {
-                complete: self.meter.report().errors.is_empty()
-                    && self.meter.report().interrupted.is_none(),
-            };
+            let end = RunEnd::of(self.meter.report());
             if !meter_stopped {
                 sinks_down = scoring.end(end).is_err();
             }
@@ -309,10 +306,7 @@ impl Pipeline {
             {
                 meter_stopped = true;
             }
-            let end = RunEnd {
-                complete: self.meter.report().errors.is_empty()
-                    && self.meter.report().interrupted.is_none(),
-            };
+            let end = RunEnd::of(self.meter.report());
             let _ = to_detect.tx.send(ToDetect::End(end));
             drop(to_detect);
             match h.join() {

@@ -17,6 +17,7 @@ use pipeline::{Event, MeterSettings, Pipeline, PipelineConfig, WindowSettings};
 
 use crate::args::{parse_window, DEFAULT_HOME_NET};
 use crate::console::progress::Progress;
+use crate::console::session::report_input_errors;
 use crate::{BadInput, Outcome};
 
 /// Arguments of `netvigil baseline`.
@@ -126,14 +127,7 @@ fn meter_inputs(
     let report = p.run().map_err(crate::pipeline_error);
     progress.finish();
     let report = report?;
-    for e in &report.meter.errors {
-        eprintln!("netvigil: {e}");
-    }
-    let outcome = if report.meter.errors.is_empty() {
-        Outcome::Clean
-    } else {
-        Outcome::BadInput
-    };
+    let outcome = report_input_errors(&report.meter.errors);
     Ok((files, outcome))
 }
 

@@ -11,6 +11,7 @@ use pipeline::{Event, Pipeline, PipelineConfig, WindowSettings};
 
 use crate::args::{parse_window, DEFAULT_HOME_NET};
 use crate::chart::series::{self, Rebucket};
+use crate::console::session::report_input_errors;
 use crate::{BadInput, Outcome};
 
 /// Arguments of `netvigil chart`.
@@ -80,14 +81,7 @@ fn meter_windows(args: &ChartArgs) -> Result<(Vec<flow::Window>, Outcome)> {
     })));
     p.stop_on(crate::signals::stop_flag());
     let report = p.run().map_err(crate::pipeline_error)?;
-    for e in &report.meter.errors {
-        eprintln!("netvigil: {e}");
-    }
-    let outcome = if report.meter.errors.is_empty() {
-        Outcome::Clean
-    } else {
-        Outcome::BadInput
-    };
+    let outcome = report_input_errors(&report.meter.errors);
     // The sink (and its handle on the buckets) lives on in the report: take them out.
     let windows = rb
         .lock()

@@ -52,9 +52,7 @@ pub fn run(mut p: Pipeline, opts: &ConsoleOptions) -> Result<(RunReport, Outcome
         .map(|mut s| std::mem::take(&mut *s))
         .unwrap_or_default();
     summary.meter_report(&report.meter);
-    for e in &report.meter.errors {
-        eprintln!("netvigil: {e}");
-    }
+    let read = report_input_errors(&report.meter.errors);
     if opts.print {
         summary.print(&inputs, report.elapsed_s);
         if let Some(d) = &report.detect {
@@ -106,10 +104,18 @@ pub fn run(mut p: Pipeline, opts: &ConsoleOptions) -> Result<(RunReport, Outcome
         );
         return Ok((report, Outcome::Interrupted(sig)));
     }
-    let outcome = if report.meter.errors.is_empty() {
+    Ok((report, read))
+}
+
+/// Prints each input error of a run that read on past them, and what they make of it:
+/// `BadInput` when there was one, else `Clean`.
+pub fn report_input_errors(errors: &[packet::SourceError]) -> Outcome {
+    for e in errors {
+        eprintln!("netvigil: {e}");
+    }
+    if errors.is_empty() {
         Outcome::Clean
     } else {
         Outcome::BadInput
-    };
-    Ok((report, outcome))
+    }
 }

@@ -15,6 +15,26 @@ pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
 }
 
+/// Runs `tests/import_fixture.py` into `dir` (models trained with the real LightGBM and XGBoost
+/// on CIC-IDS2017 flows, their test rows and the libraries' own predictions in
+/// `expected.json`) and returns `dir`.
+pub fn train_import_fixture(dir: PathBuf) -> PathBuf {
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import_fixture.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(data_dir())
+        .arg(&dir)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the import fixture failed (scripts/setup.sh installs lightgbm and xgboost): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 /// Meters `src` (with `windows`, traffic windows too), handing flows and windows to `on_flow`
 /// and `on_window` in the order the meter emits them; the input errors met (reading goes on
 /// after each, as `analyze` does).

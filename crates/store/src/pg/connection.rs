@@ -219,18 +219,11 @@ impl PgStore {
                 tx.batch_execute(&statement)
                     .map_err(|e| pg_err(target, what, e))?;
             }
-            tx.execute(
-                "INSERT INTO schema_version VALUES ($1, $2, $3)",
-                &[
-                    &SCHEMA_VERSION,
-                    &PgTime(now_us()),
-                    &env!("CARGO_PKG_VERSION"),
-                ],
-            )
-            .map_err(|e| pg_err(target, "recording the schema version", e))?;
         }
         if action == SchemaAction::Create {
             tx.batch_execute(&schema_ddl()).map_err(q)?;
+        }
+        if action != SchemaAction::Use {
             tx.execute(
                 "INSERT INTO schema_version VALUES ($1, $2, $3)",
                 &[

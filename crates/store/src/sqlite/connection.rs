@@ -220,11 +220,6 @@ impl SqliteStore {
                 tx.execute(&statement, [])
                     .map_err(|e| query_err(&target, what, e))?;
             }
-            tx.execute(
-                "INSERT INTO schema_version VALUES (?1, ?2, ?3)",
-                params![SCHEMA_VERSION, now_us(), env!("CARGO_PKG_VERSION")],
-            )
-            .map_err(|e| query_err(&target, "recording the schema version", e))?;
         }
         if action == SchemaAction::Create {
             let ddl = format!(
@@ -245,6 +240,8 @@ impl SqliteStore {
             );
             tx.execute_batch(&ddl)
                 .map_err(|e| query_err(&target, "creating the schema", e))?;
+        }
+        if action != SchemaAction::Use {
             tx.execute(
                 "INSERT INTO schema_version VALUES (?1, ?2, ?3)",
                 params![SCHEMA_VERSION, now_us(), env!("CARGO_PKG_VERSION")],
