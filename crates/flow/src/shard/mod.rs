@@ -44,15 +44,16 @@ use crate::record::{AppMeta, EndReason, FlowRecord};
 use crate::table::{MeterConfig, MeterCounters, PacketOutcome};
 use crate::ACTIVITY_TIMEOUT_US;
 
+mod clock;
+mod memory;
+mod slab;
+
+pub(crate) use clock::{Step, Tick, Ticker};
+use memory::{ConnMemory, Memo};
+use slab::Slab;
+
 /// Partitions of the key space: the most shards a table can be spread over.
 pub const PARTITIONS: usize = 16;
-
-/// The table sweeps idle flows when its clock advanced this much (ms), as NFStream sweeps its
-/// cache.
-const SCAN_MS: i64 = 10;
-
-/// Entries of the `cic` connection memory (64k memos, 2 MiB).
-const MEMORY_ENTRIES: usize = 1 << 16;
 
 /// The hasher of flow keys: fixed seeds, so every shard and the dispatcher agree.
 pub(crate) fn key_hasher() -> ahash::RandomState {
@@ -77,83 +78,6 @@ pub(crate) fn partition_of(hash: u64, partitions: usize) -> usize {
     }
 }
 
-/// An IP packet's place: its position in the stream of IP packets (from 1) and the table clock
-/// after it (µs).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Step {
-    pub pos: u64,
-    pub now: i64,
-}
-
-/// A sweep, after position `pos`, at clock `now` (µs).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Tick {
-    pub pos: u64,
-    pub now: i64,
-}
-
-/// The table clock over the stream of IP packets in order: each packet's [`Step`] and the
-/// sweep [`Tick`]s. Under `nfstream` the clock is monotonic and a late packet takes its time.
-#[derive(Clone, Debug)]
-pub(crate) struct Ticker {
-    clock: i64,
-    last_scan_ms: i64,
-    pos: u64,
-}
-
-impl Ticker {
-    /// Before the first packet.
-    pub fn new() -> Self {
-        Ticker {
-            clock: i64::MIN,
-            last_scan_ms: i64::MIN / 2,
-            pos: 0,
-        }
-    }
-
-    /// The next IP packet, at `ts`: its step, and the sweep after it if one is due.
-    #[inline]
-    pub fn packet(&mut self, ts: i64) -> (Step, Option<Tick>) {
-        self.pos += 1;
-        self.clock = self.clock.max(ts);
-        let step = Step {
-            pos: self.pos,
-            now: self.clock,
-        };
-        (step, self.tick())
-    }
-
-    /// The clock moves to `now` without a packet (as a packet of an unrelated flow would move
-    /// it): its position and the sweep, if one is due. `None` (and nothing changes) when `now`
-    /// is not after the clock.
-    pub fn advance(&mut self, now: i64) -> Option<(u64, Option<Tick>)> {
-        if now <= self.clock {
-            return None;
-        }
-        self.pos += 1;
-        self.clock = now;
-        Some((self.pos, self.tick()))
-    }
-
-    #[inline]
-    fn tick(&mut self) -> Option<Tick> {
-        let ms = self.clock.div_euclid(1000);
-        if ms - self.last_scan_ms < SCAN_MS {
-            return None;
-        }
-        self.last_scan_ms = ms;
-        Some(Tick {
-            pos: self.pos,
-            now: self.clock,
-        })
-    }
-
-    /// The clock (µs), `None` before the first packet.
-    pub fn clock(&self) -> Option<i64> {
-        (self.clock != i64::MIN).then_some(self.clock)
-    }
-}
-
 /// TCP close tracking as the reference does it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum TcpPhase {
@@ -163,100 +87,6 @@ enum TcpPhase {
     SecondFin,
     /// Closed: by FIN handshake or RST. Packets still join until a new SYN or expiry.
     Closed(bool),
-}
-
-/// What the `cic` profile remembers of a TCP connection whose flow expired idle, so that a
-/// later packet of it continues the connection as the reference does: same direction (the
-/// client stays forward even if the server speaks first) and `Total TCP Flow Time` carried on.
-#[derive(Clone, Copy, Debug, Default)]
-struct Memo {
-    /// The key's 64-bit hash (0: empty); the hash stands for the key.
-    hash: u64,
-    /// Cumulative time up to the old flow's last packet.
-    carried: i64,
-    last: i64,
-    fwd_is_lo: bool,
-    closed: bool,
-}
-
-/// Remembered connections in a fixed direct-mapped cache (a newer memo overwrites an older one
-/// in its place): constant memory, no bookkeeping per entry. Each of the [`MEMORY_ENTRIES`]
-/// places belongs to one partition ([`partition_of`]); a shard keeps the places of its own
-/// partitions only, so the shards of a table share the memory's size between them.
-#[derive(Default)]
-struct ConnMemory {
-    /// Allocated on the first memo.
-    slots: Vec<Memo>,
-    /// One bit per slot, set while it holds a memo: checked first, so the common case (a new
-    /// flow with nothing remembered) touches a few KiB instead of the slots.
-    present: Vec<u64>,
-    /// The index among this shard's partitions of each partition (`u16::MAX`: not here).
-    local: Vec<u16>,
-    /// Places per partition.
-    per_part: usize,
-    /// Slots kept here (0: no memory).
-    len: usize,
-}
-
-impl ConnMemory {
-    /// The memory of a shard holding `mine` of `partitions` partitions; `enabled`: whether the
-    /// profile continues connections at all.
-    fn new(enabled: bool, mine: &[usize], partitions: usize) -> Self {
-        let per_part = MEMORY_ENTRIES.div_ceil(partitions);
-        let mut local = vec![u16::MAX; partitions];
-        for (i, &p) in mine.iter().enumerate() {
-            local[p] = i as u16;
-        }
-        ConnMemory {
-            slots: Vec::new(),
-            present: Vec::new(),
-            local,
-            per_part,
-            len: if enabled { mine.len() * per_part } else { 0 },
-        }
-    }
-
-    /// A memo's place: bits of the hash that also decide its key's partition
-    /// ([`partition_of`]), so that every key of one place is in one partition.
-    fn place(hash: u64) -> usize {
-        (hash >> 32) as usize & (MEMORY_ENTRIES - 1)
-    }
-
-    /// The slot of a place here (one slot per place of this shard's partitions).
-    #[inline]
-    fn slot(&self, hash: u64) -> Option<usize> {
-        let place = Self::place(hash);
-        let partitions = self.local.len();
-        let local = *self.local.get(partition_of(hash, partitions))?;
-        (local != u16::MAX).then(|| local as usize * self.per_part + place / partitions)
-    }
-
-    fn remember(&mut self, memo: Memo) {
-        if self.len == 0 {
-            return;
-        }
-        let Some(i) = self.slot(memo.hash) else {
-            return;
-        };
-        if self.slots.is_empty() {
-            self.slots = vec![Memo::default(); self.len];
-            self.present = vec![0; self.len.div_ceil(64)];
-        }
-        self.slots[i] = memo;
-        self.present[i / 64] |= 1 << (i % 64);
-    }
-
-    fn take(&mut self, hash: u64) -> Option<Memo> {
-        if self.slots.is_empty() || hash == 0 {
-            return None;
-        }
-        let i = self.slot(hash)?;
-        if self.present[i / 64] & (1 << (i % 64)) == 0 || self.slots[i].hash != hash {
-            return None;
-        }
-        self.present[i / 64] &= !(1 << (i % 64));
-        Some(std::mem::take(&mut self.slots[i]))
-    }
 }
 
 /// A packet keyed and hashed ahead of its turn (by `process_batch`, or by the dispatcher of a
@@ -392,77 +222,6 @@ struct Part {
     queue: BinaryHeap<Reverse<Queued>>,
     live: usize,
     bound: usize,
-}
-
-/// Cells in chunks of 64, 128, … up to 4,096 cells, then 4,096 each: growing never moves a
-/// cell, a small table stays small, and a large one wastes at most one partly filled chunk.
-#[derive(Default)]
-struct Slab {
-    chunks: Vec<Box<[Cell]>>,
-    len: u32,
-}
-
-/// log2 of the first chunk's size.
-const FIRST_CHUNK_BITS: u32 = 6;
-/// log2 of the largest chunk's size.
-const LAST_CHUNK_BITS: u32 = 12;
-/// Cells in the growing chunks (64 + 128 + … + 4,096).
-const GROWING_CELLS: u32 = (1 << (LAST_CHUNK_BITS + 1)) - (1 << FIRST_CHUNK_BITS);
-
-impl Slab {
-    /// (chunk, offset) of cell `i`.
-    #[inline]
-    fn locate(i: u32) -> (usize, usize) {
-        if i < GROWING_CELLS {
-            // Chunk k holds cells [64·(2^k − 1), 64·(2^(k+1) − 1)).
-            let c = i as u64 + (1 << FIRST_CHUNK_BITS);
-            let k = 63 - c.leading_zeros() - FIRST_CHUNK_BITS;
-            (k as usize, (c - (1u64 << (k + FIRST_CHUNK_BITS))) as usize)
-        } else {
-            let j = i - GROWING_CELLS;
-            let growing = (LAST_CHUNK_BITS - FIRST_CHUNK_BITS + 1) as usize;
-            (
-                growing + (j >> LAST_CHUNK_BITS) as usize,
-                (j & ((1 << LAST_CHUNK_BITS) - 1)) as usize,
-            )
-        }
-    }
-
-    fn chunk_size(k: usize) -> usize {
-        1usize << (k as u32 + FIRST_CHUNK_BITS).min(LAST_CHUNK_BITS)
-    }
-
-    fn push(&mut self, cell: Cell) {
-        let i = self.len;
-        let (k, _) = Self::locate(i);
-        if k == self.chunks.len() {
-            self.chunks
-                .push((0..Self::chunk_size(k)).map(|_| Cell::default()).collect());
-        }
-        self.len += 1;
-        self[i] = cell;
-    }
-
-    fn len(&self) -> u32 {
-        self.len
-    }
-}
-
-impl std::ops::Index<u32> for Slab {
-    type Output = Cell;
-    #[inline]
-    fn index(&self, i: u32) -> &Cell {
-        let (k, o) = Self::locate(i);
-        &self.chunks[k][o]
-    }
-}
-
-impl std::ops::IndexMut<u32> for Slab {
-    #[inline]
-    fn index_mut(&mut self, i: u32) -> &mut Cell {
-        let (k, o) = Self::locate(i);
-        &mut self.chunks[k][o]
-    }
 }
 
 /// A slab cell.
@@ -1163,24 +922,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slab_chunks_double_and_every_cell_has_one_place() {
-        assert_eq!(Slab::locate(0), (0, 0));
-        assert_eq!(Slab::locate(63), (0, 63));
-        assert_eq!(Slab::locate(64), (1, 0));
-        assert_eq!(Slab::locate(191), (1, 127));
-        assert_eq!(Slab::locate(192), (2, 0));
-        assert_eq!(Slab::locate(GROWING_CELLS - 1), (6, 4095));
-        assert_eq!(Slab::locate(GROWING_CELLS), (7, 0));
-        assert_eq!(Slab::locate(GROWING_CELLS + 4096), (8, 0));
-        let mut seen = std::collections::HashSet::new();
-        for i in 0..100_000 {
-            let (k, o) = Slab::locate(i);
-            assert!(o < Slab::chunk_size(k));
-            assert!(seen.insert((k, o)));
-        }
-    }
-
-    #[test]
     fn a_tracked_flow_stays_within_its_memory_budget() {
         // Slab cell + index bucket (8 B, the table at worst 3/8 full) + heap entry: the
         // per-flow share of the table; docs/benchmarks.md measures the real RSS.
@@ -1197,69 +938,5 @@ mod tests {
             std::mem::size_of::<Accum>()
         );
         assert!(per_flow <= 512, "{per_flow} B per flow");
-    }
-
-    #[test]
-    fn every_key_of_one_memory_place_is_in_one_partition() {
-        for n in [1, 2, 3, 7, PARTITIONS] {
-            let mut part_of_place = std::collections::HashMap::new();
-            let mut h = 0x9e37_79b9_7f4a_7c15u64;
-            for _ in 0..20_000 {
-                h = h
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let p = partition_of(h, n);
-                assert_eq!(*part_of_place.entry(ConnMemory::place(h)).or_insert(p), p);
-            }
-        }
-    }
-
-    #[test]
-    fn the_shards_of_a_table_keep_one_memory_slot_per_place_between_them() {
-        for partitions in [1, 3, 7, PARTITIONS] {
-            for shards in (1..=4).filter(|&s| s <= partitions) {
-                let memories: Vec<ConnMemory> = (0..shards)
-                    .map(|s| {
-                        let mine: Vec<usize> =
-                            (0..partitions).filter(|p| p % shards == s).collect();
-                        ConnMemory::new(true, &mine, partitions)
-                    })
-                    .collect();
-                let total: usize = memories.iter().map(|m| m.len).sum();
-                assert!(total >= MEMORY_ENTRIES && total < MEMORY_ENTRIES + partitions);
-                let mut seen = std::collections::HashSet::new();
-                for place in 0..MEMORY_ENTRIES as u64 {
-                    let hash = place << 32;
-                    let owner = partition_of(hash, partitions) % shards;
-                    for (s, m) in memories.iter().enumerate() {
-                        let slot = m.slot(hash);
-                        assert_eq!(slot.is_some(), s == owner, "{partitions} {shards} {place}");
-                        if let Some(i) = slot {
-                            assert!(i < m.len && seen.insert((s, i)));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn the_ticker_sweeps_every_10_ms_of_clock_and_ignores_a_clock_going_back() {
-        let mut t = Ticker::new();
-        let ticks: Vec<bool> = [0, 5_000, 9_999, 10_000, 3_000, 25_000]
-            .iter()
-            .map(|&ts| t.packet(ts).1.is_some())
-            .collect();
-        assert_eq!(ticks, [true, false, false, true, false, true]);
-        assert_eq!(t.clock(), Some(25_000));
-        assert!(t.advance(20_000).is_none());
-        assert_eq!(
-            t.advance(30_000).map(|(pos, t)| (pos, t.is_some())),
-            Some((7, false))
-        );
-        assert_eq!(
-            t.advance(35_000).map(|(pos, t)| (pos, t.is_some())),
-            Some((8, true))
-        );
     }
 }
