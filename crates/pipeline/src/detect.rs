@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use detect::baseline::{Baseline, BaselineScorer};
+use detect::baseline::{lateness_after_idle, Baseline, BaselineScorer};
 use detect::explain::Explainer;
 use detect::rules::{RuleConfig, RuleEngine};
 use detect::score::{Contribution, FlowScore};
@@ -194,10 +194,9 @@ impl Detect {
                     .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?;
                 let b = Baseline::from_json(&text)
                     .map_err(|e| PipelineError::Input(format!("{}: {e}", p.display())))?;
-                // A sweep tick (10 ms) after the idle timeout, with room to spare.
                 Some(BaselineScorer::with_lateness(
                     &b,
-                    meter.idle_timeout_us.saturating_add(1_000_000),
+                    lateness_after_idle(meter.idle_timeout_us),
                 ))
             }
             None => None,

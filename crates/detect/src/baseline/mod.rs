@@ -55,10 +55,15 @@ pub const DEFAULT_THRESHOLD: f64 = 6.0;
 pub const DEFAULT_CONTRIBUTION_Z: f64 = 3.0;
 /// Default least count of the marked quantity for a burst marker.
 pub const DEFAULT_MARKER_MIN_COUNT: u64 = 10;
-/// Default lateness of a flow, µs: the meter's default idle timeout (120 s) plus a second. A
-/// flow reaches the baseline at most its idle timeout (and a 10 ms sweep tick) after its last
-/// packet; a window is scored once the meter's clock is this far past its end.
-pub const DEFAULT_LATENESS_US: i64 = 121_000_000;
+/// How late after its last packet a flow can reach the baseline, µs, from a meter with idle
+/// timeout `idle_timeout_us`: that timeout and a 10 ms sweep tick, with room to spare (a
+/// second). A window is scored once the meter's clock is this far past its end.
+pub const fn lateness_after_idle(idle_timeout_us: i64) -> i64 {
+    idle_timeout_us.saturating_add(1_000_000)
+}
+
+/// Default lateness of a flow, µs: after the meter's default idle timeout (120 s).
+pub const DEFAULT_LATENESS_US: i64 = lateness_after_idle(120_000_000);
 /// Default lower score edges of severities 2, 3, 4 and 5 (severity 1 starts at the threshold).
 pub const DEFAULT_SEVERITY_EDGES: [f64; 4] = [8.0, 10.0, 12.0, 14.0];
 
@@ -402,8 +407,14 @@ pub struct BaselineScorer {
 }
 
 impl BaselineScorer {
-    /// A scorer of `baseline`.
+    /// A scorer of `baseline`, for a meter with the default idle timeout.
     pub fn new(baseline: &Baseline) -> Self {
+        Self::with_lateness(baseline, DEFAULT_LATENESS_US)
+    }
+
+    /// A scorer of `baseline` for a meter whose flows come up to `lateness_us` after their last
+    /// packet ([`lateness_after_idle`] of its idle timeout).
+    pub fn with_lateness(baseline: &Baseline, lateness_us: i64) -> Self {
         let dests = DestMemory::new(
             &baseline.known_destinations,
             baseline.max_known_destinations,
@@ -413,25 +424,12 @@ impl BaselineScorer {
             buckets: Bucketer::new(
                 baseline.width_us,
                 baseline.max_hosts_per_window,
-                DEFAULT_LATENESS_US,
+                lateness_us,
                 dests,
             ),
             baseline: baseline.clone(),
             counters: ScoreCounters::default(),
         }
-    }
-
-    /// The same, for a meter whose flows come up to `lateness_us` after their last packet (its
-    /// idle timeout plus a second).
-    pub fn with_lateness(baseline: &Baseline, lateness_us: i64) -> Self {
-        let mut s = Self::new(baseline);
-        s.buckets = Bucketer::new(
-            baseline.width_us,
-            baseline.max_hosts_per_window,
-            lateness_us,
-            s.buckets.dests.clone(),
-        );
-        s
     }
 
     /// Takes a finished flow (alerts only when too many windows are open with no traffic
