@@ -9,7 +9,9 @@ mod signals;
 #[cfg(test)]
 mod testdata;
 
-use commands::{analyze, baseline, chart as chart_cmd, demo, features, lake, model};
+use commands::{
+    alerts, analyze, baseline, chart as chart_cmd, demo, eval_alerts, features, lake, model,
+};
 
 use std::process::ExitCode;
 
@@ -59,6 +61,8 @@ enum Cmd {
     Archive(lake::ArchiveArgs),
     /// Remove stored data by age (and, on SQLite, by size), in one transaction.
     Retain(lake::RetainArgs),
+    /// List stored alerts (one per attack episode), newest first, with their summaries.
+    Alerts(alerts::AlertsArgs),
     /// Train a flow classifier (gradient-boosted trees) from labelled flows.
     Train(model::TrainArgs),
     /// Wrap a LightGBM or XGBoost model as a netvigil model file (checked against the meter's
@@ -68,6 +72,9 @@ enum Cmd {
     Baseline(baseline::BaselineArgs),
     /// Evaluate a flow model on labelled flows: per-class and attack-vs-benign figures.
     Eval(model::EvalArgs),
+    /// Score alert episodes against a ground truth (`gen --attacks`): per scenario detected,
+    /// family, attacker, victim and delay; then the false episodes (docs/generator.md).
+    EvalAlerts(eval_alerts::EvalAlertsArgs),
     /// Print a shell completion script: `netvigil completions bash > /etc/bash_completion.d/netvigil`.
     Completions {
         /// The shell.
@@ -163,6 +170,15 @@ fn main() -> ExitCode {
                 r.flows,
                 r.bytes
             );
+            if let Some(t) = g.truth_path() {
+                eprintln!(
+                    "{} attack scenarios ({} packets, {} flows); ground truth in {}",
+                    r.scenarios,
+                    r.attack_packets,
+                    r.attack_flows,
+                    t.display()
+                );
+            }
             Outcome::Clean
         }),
         Cmd::Demo(d) => demo::run(&d),
@@ -170,8 +186,10 @@ fn main() -> ExitCode {
         Cmd::Export(a) => lake::export(&a),
         Cmd::Archive(a) => lake::archive(&a),
         Cmd::Retain(a) => lake::retain(&a),
+        Cmd::Alerts(a) => alerts::run(&a),
         Cmd::Train(a) => model::train(&a),
         Cmd::Eval(a) => model::eval(&a),
+        Cmd::EvalAlerts(a) => eval_alerts::run(&a),
         Cmd::Import(a) => model::import(&a),
         Cmd::Baseline(b) => baseline::run(&b),
         Cmd::Completions { shell } => {

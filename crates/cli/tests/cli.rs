@@ -118,8 +118,52 @@ fn demo_generates_meters_and_summarizes() {
         "{err}"
     );
     let csv = std::fs::read_to_string(dir.join("flows.csv")).unwrap();
-    // Every generated conversation is a flow (none lasts past the 120 s timeouts).
-    assert_eq!(csv.lines().count() - 1, 300);
+    // Every generated conversation is a flow (none lasts past the 120 s timeouts), and the
+    // demo's five attacks add theirs: a 1,000-port scan, 5,000 spoofed SYNs, 60 SSH logins, 50
+    // DNS reflectors (a UDP and a fragments flow each), 40 SQL injection requests.
+    assert_eq!(csv.lines().count() - 1, 300 + 6_200);
+    let truth = dir.join("demo.truth.jsonl");
+    assert!(err.contains(&truth.display().to_string()), "{err}");
+    let truth: Vec<serde_json::Value> = std::fs::read_to_string(&truth)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut names: Vec<&str> = truth
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "dns_amplification",
+            "port_scan_vertical",
+            "sql_injection",
+            "ssh_brute_force",
+            "syn_flood_spoofed"
+        ]
+    );
+    // The demo shows real detections: the rules find four of them, each on its victim.
+    let alerts: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (scenario, kind) in [
+        ("port_scan_vertical", "port_scan_vertical"),
+        ("syn_flood_spoofed", "syn_flood"),
+        ("ssh_brute_force", "brute_force_ssh"),
+        ("dns_amplification", "amplification_dns"),
+    ] {
+        let victim = &truth.iter().find(|r| r["scenario"] == scenario).unwrap()["victim"];
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a["detector"] == "rule" && a["kind"] == kind && a["dst"] == *victim),
+            "no {kind} alert on {victim}"
+        );
+    }
     let windows = std::fs::read_to_string(dir.join("windows.jsonl")).unwrap();
     let packets: u64 = windows
         .lines()
@@ -139,7 +183,7 @@ fn demo_generates_meters_and_summarizes() {
     assert_eq!(packets, generated);
     // The demo stores into the embedded default, replacing its previous run.
     assert!(
-        err.contains("stored capture") && err.contains("300 flows"),
+        err.contains("stored capture") && err.contains("6500 flows"),
         "{err}"
     );
     let again = nv()
@@ -160,7 +204,7 @@ fn demo_generates_meters_and_summarizes() {
         .output()
         .unwrap();
     let msg = String::from_utf8_lossy(&flows.stderr);
-    assert!(msg.contains("exported 300 flows"), "{msg}");
+    assert!(msg.contains("exported 6500 flows"), "{msg}");
     for f in [
         "throughput.png",
         "protocol_mix.png",

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::family::Family;
+
 /// Which detector raised an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,14 +57,20 @@ pub struct FlowRef {
     pub first_seen_us: i64,
 }
 
-/// An alert, as a detector raises it; stored, it gains an id, its capture, a status and an
-/// incident (`store::StoredAlert`), and nothing else changes.
+/// An alert: one attack episode (`crate::episode`) — every detector's hits on one attacker or
+/// victim, grouped — or, before grouping, one detector's hit. Stored, it gains an id, its
+/// capture, a status and an incident (`store::StoredAlert`), and nothing else changes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
-    /// When: the flow's last packet, or the end of the window(s) the evidence covers (UTC µs).
+    /// When it was last seen: the last flow's last packet, or the end of the window(s) the
+    /// evidence covers (UTC µs).
     pub time: i64,
-    /// Which detector.
+    /// When it was first seen (UTC µs).
+    pub first_seen: i64,
+    /// The detector that names it: the rule or baseline when one took part, else the model.
     pub detector: Detector,
+    /// What an analyst reads it as.
+    pub family: Family,
     /// Attack class (model) or rule name (`port_scan`, `syn_flood`, …).
     pub kind: String,
     /// Source (attacker), when one is known.
@@ -75,13 +83,68 @@ pub struct Alert {
     pub confidence: f64,
     /// Model version, or the rule set / baseline version.
     pub version: String,
-    /// The flow it is about, for model alerts.
+    /// Flows the episode covers (a hit: the flows its evidence counts).
+    pub flows: u64,
+    /// The flow it is about: a model hit's flow; an episode's strongest model flow.
     pub flow: Option<FlowRef>,
+    /// The Community ID (v1, seed 0) of `flow`, as Zeek and Suricata compute it.
+    pub community_id: Option<String>,
     /// Start of the first window the evidence covers, for rule and baseline alerts (UTC µs).
     pub window: Option<i64>,
+    /// One sentence saying what happened, with figures and units.
+    pub summary: String,
     /// Why it fired: feature contributions, or rule/baseline evidence (counts, rates, window,
     /// top targets). JSON, stored with the alert as it is.
     pub evidence: serde_json::Value,
+}
+
+impl Alert {
+    /// Completes a detector's hit before grouping: `first_seen` from the flow's first packet or
+    /// the window's start, the family of its kind, the flows its evidence counts (a model hit:
+    /// its one flow).
+    pub fn into_hit(mut self) -> Alert {
+        self.first_seen = self
+            .flow
+            .map(|f| f.first_seen_us)
+            .or(self.window)
+            .unwrap_or(self.time)
+            .min(self.time);
+        self.family = Family::of_kind(&self.kind);
+        self.flows = match self.detector {
+            Detector::Model => 1,
+            // A rule or baseline hit counts the flows its evidence names, and is evidence of
+            // one flow at least.
+            _ => ["flows", "connections", "probes", "attempts", "requests"]
+                .iter()
+                .find_map(|k| self.evidence.get(*k).and_then(|v| v.as_u64()))
+                .unwrap_or(1)
+                .max(1),
+        };
+        self
+    }
+}
+
+impl Default for Alert {
+    fn default() -> Self {
+        Alert {
+            time: 0,
+            first_seen: 0,
+            detector: Detector::Rule,
+            family: Family::Anomaly,
+            kind: String::new(),
+            src: None,
+            dst: None,
+            severity: 1,
+            confidence: 0.0,
+            version: String::new(),
+            flows: 0,
+            flow: None,
+            community_id: None,
+            window: None,
+            summary: String::new(),
+            evidence: serde_json::Value::Null,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -120,12 +183,18 @@ mod tests {
             }),
             window: None,
             evidence: serde_json::json!({"p_attack": 0.93, "contributions": []}),
-        };
+            ..Alert::default()
+        }
+        .into_hit();
+        assert_eq!(a.first_seen, 1_499_432_460_000_001);
+        assert_eq!(a.family, Family::Ddos);
+        assert_eq!(a.flows, 1);
         let text = serde_json::to_string(&a).unwrap();
         assert!(text.starts_with(
-            "{\"time\":1499432461123456,\"detector\":\"model\",\"kind\":\"DDoS\",\
-             \"src\":\"172.16.0.1\",\"dst\":\"2001:db8::1\",\"severity\":4,"
-        ));
+            "{\"time\":1499432461123456,\"first_seen\":1499432460000001,\"detector\":\"model\",\
+             \"family\":\"ddos\",\"kind\":\"DDoS\",\"src\":\"172.16.0.1\",\"dst\":\"2001:db8::1\",\
+             \"severity\":4,"
+        ), "{text}");
         assert_eq!(serde_json::from_str::<Alert>(&text).unwrap(), a);
     }
 }

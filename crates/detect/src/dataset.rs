@@ -84,6 +84,60 @@ impl Dataset {
         d
     }
 
+    /// Appends every row of `other` as class `class`, its columns taken by feature name (rows
+    /// of benign captures added to labelled data). `Err` names the features `other` lacks.
+    pub fn append_as(&mut self, other: &Dataset, class: u32) -> Result<(), String> {
+        let mut at = Vec::with_capacity(self.features.len());
+        let mut missing = Vec::new();
+        for f in &self.features {
+            match other.features.iter().position(|g| g == f) {
+                Some(i) => at.push(i),
+                None => missing.push(f.as_str()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing.join(", "));
+        }
+        let mut row = vec![0.0; at.len()];
+        for r in 0..other.len() {
+            let src = other.row(r);
+            for (v, &i) in row.iter_mut().zip(&at) {
+                *v = src[i];
+            }
+            self.push(&row, class, other.time[r], other.key[r]);
+        }
+        Ok(())
+    }
+
+    /// Per feature, the 5th, 50th and 95th percentiles (nearest rank) of `rows` of class
+    /// `class`; empty when there are none.
+    pub fn quantiles(&self, rows: &[usize], class: u32) -> Vec<[f64; 3]> {
+        let of: Vec<usize> = rows
+            .iter()
+            .copied()
+            .filter(|&r| self.y[r] == class)
+            .collect();
+        if of.is_empty() {
+            return Vec::new();
+        }
+        let mut col = Vec::with_capacity(of.len());
+        (0..self.features.len())
+            .map(|j| {
+                col.clear();
+                col.extend(of.iter().map(|&r| self.row(r)[j]).filter(|v| !v.is_nan()));
+                col.sort_by(f64::total_cmp);
+                let q = |p: f64| {
+                    if col.is_empty() {
+                        f64::NAN
+                    } else {
+                        col[((p * col.len() as f64).ceil() as usize).clamp(1, col.len()) - 1]
+                    }
+                };
+                [q(0.05), q(0.5), q(0.95)]
+            })
+            .collect()
+    }
+
     /// SHA-256 over the feature names, classes, and the labels then values (bit patterns) of
     /// `rows`, in order: what a model records as its training data's fingerprint.
     pub fn fingerprint_of(&self, rows: &[usize]) -> String {
@@ -170,6 +224,35 @@ pub fn time_split(d: &Dataset, test_fraction: f64) -> Option<Split> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn appended_rows_take_their_columns_by_name_and_the_given_class() {
+        let mut a = Dataset::new(vec!["x".into(), "y".into()]);
+        let c = a.class_index("BENIGN");
+        a.push(&[1.0, 2.0], c, None, [0; 32]);
+        let mut b = Dataset::new(vec!["y".into(), "z".into(), "x".into()]);
+        let k = b.class_index("DDoS");
+        b.push(&[20.0, 0.0, 10.0], k, None, [1; 32]);
+        a.append_as(&b, c).unwrap();
+        assert_eq!(a.row(1), &[10.0, 20.0]);
+        assert_eq!(a.y, vec![0, 0]);
+        let mut short = Dataset::new(vec!["y".into()]);
+        short.push(&[1.0], 0, None, [2; 32]);
+        assert_eq!(a.append_as(&short, c), Err("x".into()));
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank_over_the_class_rows() {
+        let mut d = Dataset::new(vec!["x".into()]);
+        for i in 1..=100 {
+            d.push(&[i as f64], (i % 2 == 0) as u32, None, [0; 32]);
+        }
+        d.classes = vec!["a".into(), "b".into()];
+        let rows: Vec<usize> = (0..100).collect();
+        // Class 1 holds 2, 4, …, 100.
+        assert_eq!(d.quantiles(&rows, 1), vec![[6.0, 50.0, 96.0]]);
+        assert!(d.quantiles(&rows, 7).is_empty());
+    }
+
     use super::*;
 
     fn toy() -> Dataset {

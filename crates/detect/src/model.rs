@@ -139,6 +139,14 @@ pub struct Header {
     pub training: Training,
     /// Measured figures (evaluation JSON), if any.
     pub metrics: serde_json::Value,
+    /// IP protocols whose flows the model may alert on (empty: any). The bundled model
+    /// learned its attack classes from TCP flows only, so other flows are left to the rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_protocols: Vec<u8>,
+    /// Per input feature, the 5th, 50th and 95th percentiles of the benign training rows:
+    /// what explanations compare a flow's value with (empty: not recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub benign_quantiles: Vec<[f64; 3]>,
 }
 
 /// A loaded model.
@@ -404,6 +412,16 @@ fn describe(h: &mut Header, e: &Ensemble) {
 fn check_header(h: &Header, groups: usize) -> Result<(), ModelError> {
     if h.features.is_empty() {
         return Err(field("header.features", "empty"));
+    }
+    if !h.benign_quantiles.is_empty() && h.benign_quantiles.len() != h.features.len() {
+        return Err(field(
+            "header.benign_quantiles",
+            format!(
+                "{} rows for {} features",
+                h.benign_quantiles.len(),
+                h.features.len()
+            ),
+        ));
     }
     if h.classes.len() < 2 {
         return Err(field(

@@ -801,6 +801,8 @@ pub fn fit(
             rounds: report.rounds,
         },
         metrics: serde_json::Value::Null,
+        alert_protocols: Vec::new(),
+        benign_quantiles: Vec::new(),
     };
     Ok(Fitted {
         model: crate::model::Model::new(ens, header),

@@ -51,8 +51,14 @@ pub enum Column {
     HttpHost,
     /// `HTTP Method`.
     HttpMethod,
+    /// `HTTP URI`.
+    HttpUri,
+    /// `HTTP User-Agent`.
+    HttpUserAgent,
     /// `Direction`.
     Direction,
+    /// `Community ID`.
+    CommunityId,
 }
 
 /// The type of a column's values.
@@ -93,7 +99,7 @@ const IDENTITY: [Column; 7] = [
     Column::Timestamp,
 ];
 
-const OWN: [Column; 14] = [
+const OWN: [Column; 17] = [
     Column::Vlan,
     Column::FwdWireBytes,
     Column::BwdWireBytes,
@@ -107,7 +113,10 @@ const OWN: [Column; 14] = [
     Column::TlsAlpn,
     Column::HttpHost,
     Column::HttpMethod,
+    Column::HttpUri,
+    Column::HttpUserAgent,
     Column::Direction,
+    Column::CommunityId,
 ];
 
 /// All columns in canonical order.
@@ -143,7 +152,10 @@ impl Column {
             Column::TlsAlpn => "TLS ALPN",
             Column::HttpHost => "HTTP Host",
             Column::HttpMethod => "HTTP Method",
+            Column::HttpUri => "HTTP URI",
+            Column::HttpUserAgent => "HTTP User-Agent",
             Column::Direction => "Direction",
+            Column::CommunityId => "Community ID",
         }
     }
 
@@ -169,7 +181,10 @@ impl Column {
             | Column::TlsAlpn
             | Column::HttpHost
             | Column::HttpMethod
-            | Column::Direction => ColumnType::Text,
+            | Column::HttpUri
+            | Column::HttpUserAgent
+            | Column::Direction
+            | Column::CommunityId => ColumnType::Text,
         }
     }
 
@@ -216,7 +231,14 @@ impl Column {
             Column::TlsAlpn => text(&r.app.tls_alpn),
             Column::HttpHost => text(&r.app.http_host),
             Column::HttpMethod => text(&r.app.http_method),
+            Column::HttpUri => text(&r.app.http_uri),
+            Column::HttpUserAgent => text(&r.app.http_user_agent),
             Column::Direction => Value::Text(Cow::Borrowed(r.direction.as_str())),
+            // Computed here, at export, never while metering.
+            Column::CommunityId => match r.community_id() {
+                Some(id) => Value::Text(Cow::Owned(id)),
+                None => Value::Null,
+            },
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod accum;
 pub mod app;
 pub mod clock;
 pub mod columns;
+pub mod community_id;
 pub mod direction;
 pub(crate) mod export;
 pub mod features;

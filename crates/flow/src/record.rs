@@ -80,6 +80,12 @@ pub struct AppMeta {
     pub http_host: Option<String>,
     /// HTTP method of the first request.
     pub http_method: Option<String>,
+    /// HTTP request target (URI) of the first request, as sent (at most
+    /// `app::http::MAX_URI_BYTES` bytes).
+    pub http_uri: Option<String>,
+    /// HTTP `User-Agent` of the first request (at most `app::http::MAX_USER_AGENT_BYTES`
+    /// bytes).
+    pub http_user_agent: Option<String>,
 }
 
 impl AppMeta {
@@ -153,5 +159,35 @@ impl FlowRecord {
     /// Total packets.
     pub fn total_packets(&self) -> u64 {
         self.packets[0] + self.packets[1]
+    }
+
+    /// The flow's Community ID v1 (seed 0; see [`crate::community_id`]), or `None` where the
+    /// record lacks what the hash reads (the spec allows an empty value there): protocol 0
+    /// (under `cic`, any protocol but TCP, UDP, ICMP and ICMPv6, and later fragments: the real
+    /// number is not kept), ICMP without the first packet's type and code (the `nfstream`
+    /// profile reads none), and SCTP without ports (`nfstream` reads none; port 0 is not a
+    /// valid SCTP port). Computed on demand, at export: never while metering.
+    pub fn community_id(&self) -> Option<String> {
+        self.community_id_seeded(0)
+    }
+
+    /// [`FlowRecord::community_id`] with another seed (for monitors configured with one).
+    pub fn community_id_seeded(&self, seed: u16) -> Option<String> {
+        let (sport, dport) = match self.proto {
+            0 => return None,
+            1 | 58 => {
+                let t = self.feature(crate::features::F::IcmpType);
+                let c = self.feature(crate::features::F::IcmpCode);
+                if !(0.0..=255.0).contains(&t) || !(0.0..=255.0).contains(&c) {
+                    return None;
+                }
+                (t as u16, c as u16)
+            }
+            132 if self.sport == 0 && self.dport == 0 => return None,
+            _ => (self.sport, self.dport),
+        };
+        Some(crate::community_id::community_id(
+            self.src, self.dst, sport, dport, self.proto, seed,
+        ))
     }
 }

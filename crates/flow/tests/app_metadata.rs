@@ -238,3 +238,152 @@ fn name_sets_per_capture_equal_tshark_with_every_difference_explained() {
     );
     assert!(equal >= 100, "{equal}");
 }
+
+/// What one flow's first HTTP request says: (source port, destination port, request target,
+/// User-Agent).
+type HttpFirst = (u16, u16, Option<&'static str>, Option<&'static str>);
+
+/// Request target and User-Agent of every flow with an HTTP request in a few captures, as
+/// tshark 4.0.17 reads the first request of each conversation:
+/// `tshark -r F -Y http.request -T fields -e tcp.srcport -e udp.srcport -e tcp.dstport
+/// -e udp.dstport -e http.request.uri -e http.user_agent`. Where netvigil differs by rule
+/// (docs/features.md), tshark's value is in a comment: a target is read up to the version
+/// (tshark stops at the first space), and a User-Agent in a later segment is not seen.
+const HTTP_FIRST_REQUESTS: &[(&str, &[HttpFirst])] = &[
+    (
+        "ndpi/pcap/ipp.pcap",
+        &[
+            (55341, 631, Some("/ipp/"), Some("CUPS/1.3.4")),
+            (55342, 631, Some("/ipp/"), Some("CUPS/1.3.4")),
+            (55343, 631, Some("/ipp/"), Some("CUPS/1.3.4")),
+        ],
+    ),
+    (
+        "nfstream/pcaps/webex.pcap",
+        &[
+            (
+                59756,
+                80,
+                Some("/json/1.3/registerDevice"),
+                Some("Dalvik/1.6.0 (Linux; U; Android 4.4.2; LG-D855 Build/KVT49L.A1412087656)"),
+            ),
+            (
+                59757,
+                80,
+                Some("/json/1.3/applicationOpen"),
+                Some("Dalvik/1.6.0 (Linux; U; Android 4.4.2; LG-D855 Build/KVT49L.A1412087656)"),
+            ),
+        ],
+    ),
+    (
+        // SSDP searches over UDP, and HTTP to a captive-portal check and to TVs.
+        "nfstream/pcaps/anyconnect-vpn.pcap",
+        &[
+            (
+                56884,
+                80,
+                Some("/success.txt?ipv4"),
+                Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.13; rv:69.0) Gecko/20100101 Firefox/69.0"),
+            ),
+            (
+                56917,
+                80,
+                Some("/success.txt"),
+                Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.13; rv:69.0) Gecko/20100101 Firefox/69.0"),
+            ),
+            (
+                56954,
+                8008,
+                Some("/ssdp/device-desc.xml"),
+                Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/77.0.3865.90 Safari/537.36"),
+            ),
+            (
+                56955,
+                8060,
+                Some("/dial/dd.xml"),
+                Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/77.0.3865.90 Safari/537.36"),
+            ),
+            (57547, 1900, Some("*"), Some("Google Chrome/77.0.3865.90 Mac OS X")),
+            (61328, 1900, Some("*"), Some("Google Chrome/77.0.3865.90 Mac OS X")),
+        ],
+    ),
+    (
+        // The request's header lines come one segment each: tshark, reassembling, shows
+        // User-Agent "uclient-fetch".
+        "nfstream/pcaps/http-lines-split.pcap",
+        &[(39236, 31337, Some("/"), None)],
+    ),
+    (
+        // `CONNECT mailin03.sul.t-online.de:25 / HTTP/1.0`: tshark's target is
+        // "mailin03.sul.t-online.de:25".
+        "zeek/Traces/http/connect-with-smtp.pcap",
+        &[(3378, 8240, Some("mailin03.sul.t-online.de:25 /"), None)],
+    ),
+    (
+        // `POST  /  HTTP/1.0`, two spaces each side: tshark's target is "" (between the
+        // first two spaces).
+        "suricata-verify/tests/detect-pcre/detect-pcre-04/input.pcap",
+        &[
+            (6666, 63, Some("/"), Some("Mozilla")),
+            (6666, 93, Some("/"), Some("Mozilla")),
+        ],
+    ),
+];
+
+#[test]
+fn http_request_targets_and_user_agents_match_tshark_in_named_captures() {
+    for (pcap, want) in HTTP_FIRST_REQUESTS {
+        let (flows, err) = meter_file(&data_dir().join(pcap), Profile::Cic);
+        assert!(err.is_none(), "{pcap}: {err:?}");
+        let mut got: Vec<(u16, u16, Option<&str>, Option<&str>)> = flows
+            .iter()
+            .filter(|r| r.app.http_method.is_some())
+            .map(|r| {
+                (
+                    r.sport,
+                    r.dport,
+                    r.app.http_uri.as_deref(),
+                    r.app.http_user_agent.as_deref(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, *want, "{pcap}");
+    }
+}
+
+/// A Nikto probe with a command in its target (ndpi/pcap/WebattackRCE.pcap, frame 535): the
+/// target is kept whole up to the version, as Zeek reads it; tshark 4.0 shows
+/// "/cgi-bin/handler/netsonar;cat" and calls the rest the version.
+#[test]
+fn a_target_with_spaces_is_kept_up_to_the_version() {
+    let (flows, err) = meter_file(
+        &data_dir().join("ndpi/pcap/WebattackRCE.pcap"),
+        Profile::Cic,
+    );
+    assert!(err.is_none(), "{err:?}");
+    let injected: Vec<(u16, Option<&str>, Option<&str>)> = flows
+        .iter()
+        .filter(|r| {
+            r.app
+                .http_uri
+                .as_deref()
+                .is_some_and(|u| u.contains("netsonar"))
+        })
+        .map(|r| {
+            (
+                r.sport,
+                r.app.http_uri.as_deref(),
+                r.app.http_user_agent.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        injected,
+        [(
+            50632,
+            Some("/cgi-bin/handler/netsonar;cat /etc/passwd|?data=Download"),
+            Some("Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:001070)")
+        )]
+    );
+}

@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use detect::baseline::{lateness_after_idle, Baseline, BaselineScorer};
+use detect::episode::{Closed, EpisodeConfig, EpisodeCounters, Episodes, ModelInputs};
 use detect::explain::Explainer;
 use detect::rules::{RuleConfig, RuleEngine};
-use detect::score::{Contribution, FlowScore};
+use detect::score::FlowScore;
 use detect::{Alert, Detector, FlowRef, Model, Scorer};
 use flow::{FlowRecord, MeterConfig, Window};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,8 @@ pub struct DetectConfig {
     pub rules_config: Option<PathBuf>,
     /// Window baseline file (from `netvigil baseline learn`).
     pub baseline: Option<PathBuf>,
+    /// How hits are grouped into episodes (docs/alerts.md).
+    pub episodes: EpisodeConfig,
 }
 
 impl Default for DetectConfig {
@@ -52,6 +55,7 @@ impl Default for DetectConfig {
             rules: true,
             rules_config: None,
             baseline: None,
+            episodes: EpisodeConfig::default(),
         }
     }
 }
@@ -102,6 +106,42 @@ pub struct DetectTally {
     pub explained: u64,
     /// Explanations taken from the cache.
     pub explain_cached: u64,
+    /// What the episode grouping did.
+    pub episodes: EpisodeCounters,
+    /// Flows over the threshold that raised no model hit: of a protocol the model does not
+    /// alert on, one-way, or to a multicast or broadcast address (left to the rules).
+    pub model_gated: ModelGated,
+}
+
+/// Flows over the model's threshold left to the rules, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ModelGated {
+    /// Of a protocol outside the model's `alert_protocols`.
+    pub protocol: u64,
+    /// No packet answered the flow's first.
+    pub one_way: u64,
+    /// To a multicast or broadcast address.
+    pub multicast: u64,
+}
+
+/// Why a flow over the threshold raises no model hit, if it does not. The model classifies
+/// conversations; what has no answer or no single receiver (scans of closed ports, floods,
+/// discovery traffic) is left to the rules, which count it for what it is.
+fn gated(r: &FlowRecord, protocols: &[u8], g: &mut ModelGated) -> bool {
+    let multicast = match r.dst {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_multicast(),
+    };
+    if !protocols.is_empty() && !protocols.contains(&r.proto) {
+        g.protocol += 1;
+    } else if r.packets[1] == 0 {
+        g.one_way += 1;
+    } else if multicast {
+        g.multicast += 1;
+    } else {
+        return false;
+    }
+    true
 }
 
 /// The meter's feature names, in record order: what models are checked against.
@@ -149,6 +189,12 @@ pub struct Detect {
     /// Threads explanations are split over (at least 1).
     explain_threads: usize,
     explainer: Explainer,
+    episodes: Episodes,
+    /// Hits of the current batch, before grouping.
+    hits: Vec<Alert>,
+    closed: Vec<Closed>,
+    /// The latest last packet seen (UTC µs): the episodes' clock.
+    clock: i64,
     /// The summary's figures.
     pub tally: DetectTally,
     inputs: Vec<Vec<f64>>,
@@ -201,6 +247,17 @@ impl Detect {
             }
             None => None,
         };
+        // An episode waits for the rules' and the baseline's late verdicts on its traffic: a
+        // rule alert comes when its episode of buckets ends, up to `merge_max_buckets + 1`
+        // buckets and the lateness after its first flow; the baseline's, its lateness and
+        // three windows after the window.
+        let mut ep = cfg.episodes.clone();
+        let mut late_s = (lateness_after_idle(meter.idle_timeout_us) / 1_000_000) as u64 + 3 * 60;
+        if let Some(r) = &rules {
+            let c = r.config();
+            late_s = late_s.max(c.lateness_s + (u64::from(c.merge_max_buckets) + 1) * c.bucket_s);
+        }
+        ep.hold_s = ep.hold_s.max(ep.quiet_s + late_s);
         let tally = DetectTally {
             model: scorer.model().header.version.clone(),
             threshold: scorer.threshold(),
@@ -213,6 +270,10 @@ impl Detect {
             explain_top: cfg.explain_top,
             explain_threads: explain_threads.max(1),
             explainer: Explainer::default(),
+            episodes: Episodes::new(ep),
+            hits: Vec::new(),
+            closed: Vec::new(),
+            clock: i64::MIN,
             tally,
             inputs: Vec::new(),
             scores: Vec::new(),
@@ -227,12 +288,12 @@ impl Detect {
     }
 
     /// Scores a batch of finished flows (their scores, in order, into `batch.scores`), runs
-    /// them through the rules and the baseline, and appends the alerts raised to `raised`.
+    /// them through the rules and the baseline, groups every hit into episodes and appends
+    /// the episodes that closed to `raised`.
     pub fn flows(&mut self, batch: &mut FlowBatch, raised: &mut Vec<Alert>) {
         let recs = &batch.flows;
         let scores = &mut batch.scores;
         scores.clear();
-        let start = raised.len();
         {
             let scorer = &self.scorer;
             self.inputs.resize_with(recs.len(), Vec::new);
@@ -246,30 +307,9 @@ impl Detect {
             self.scores.clear();
             scorer.score_block(&refs, &mut self.scores);
             let classes = scorer.model().classes();
-            // Alerting flows: their class, then their explanations (exact, from the explainer's
-            // cache or computed, split over the explain threads).
-            let mut alerting: Vec<(usize, usize)> = Vec::new();
-            for (i, (s, x)) in self.scores.iter().zip(&self.inputs).enumerate() {
-                if scorer.alerts(s) {
-                    alerting.push((i, scorer.alert_class(x, s)));
-                }
-            }
-            let mut explanations = if self.explain_top == 0 || alerting.is_empty() {
-                vec![Vec::new(); alerting.len()]
-            } else {
-                let rows: Vec<(&[f64], usize)> = alerting
-                    .iter()
-                    .map(|&(i, class)| (self.inputs[i].as_slice(), class))
-                    .collect();
-                self.tally.explained += rows.len() as u64;
-                self.explainer
-                    .explain_many(scorer, &rows, self.explain_top, self.explain_threads)
-            }
-            .into_iter();
             let version = &scorer.model().header.version;
-            let mut next = alerting.iter().peekable();
-            // Alerts in flow order: each flow's model alert, then what the rules and the
-            // baseline raise on it, so the order does not depend on how flows are batched.
+            // Hits in flow order: each flow's model hit, then what the rules and the baseline
+            // raise on it, so the grouping does not depend on how flows are batched.
             for (i, (r, s)) in recs.iter().zip(&self.scores).enumerate() {
                 scores.push(Some(Score {
                     label: classes[s.class].clone(),
@@ -277,30 +317,48 @@ impl Detect {
                     confidence: s.class_prob,
                     model: version.clone(),
                 }));
-                if let Some(&(_, class)) = next.next_if(|(a, _)| *a == i) {
-                    let c = explanations.next().unwrap_or_default();
-                    raised.push(model_alert(scorer, self.capture, r, s, class, c));
+                self.clock = self.clock.max(r.last.0);
+                if scorer.alerts(s)
+                    && !gated(
+                        r,
+                        &scorer.model().header.alert_protocols,
+                        &mut self.tally.model_gated,
+                    )
+                {
+                    let x = &self.inputs[i];
+                    let class = scorer.alert_class(x, s);
+                    let hit = model_hit(scorer, self.capture, r, s, class);
+                    let inputs = (self.explain_top > 0).then(|| ModelInputs {
+                        x: x.clone(),
+                        class,
+                    });
+                    self.episodes.hit(hit, inputs, &mut self.closed);
                 }
                 if let Some(rules) = &mut self.rules {
-                    rules.flow(r, raised);
+                    rules.flow(r, &mut self.hits);
                 }
                 if let Some(b) = &mut self.baseline {
-                    b.flow(r, raised);
+                    b.flow(r, &mut self.hits);
+                }
+                for h in self.hits.drain(..) {
+                    self.episodes.hit(h, None, &mut self.closed);
                 }
             }
             self.tally.scored += recs.len() as u64;
-            self.tally.explain_cached = self.explainer.stats().hits;
         }
-        self.tally_alerts(start, raised);
+        self.episodes.advance(self.clock, &mut self.closed);
+        self.emit(raised);
     }
 
     /// A finished traffic window (for the baseline).
     pub fn window(&mut self, w: &Window, raised: &mut Vec<Alert>) {
-        let start = raised.len();
         if let Some(b) = &mut self.baseline {
-            b.window(w, raised);
+            b.window(w, &mut self.hits);
         }
-        self.tally_alerts(start, raised);
+        for h in self.hits.drain(..) {
+            self.episodes.hit(h, None, &mut self.closed);
+        }
+        self.emit(raised);
     }
 
     /// Whether the stage needs traffic windows (the baseline does).
@@ -308,19 +366,56 @@ impl Detect {
         self.baseline.is_some()
     }
 
-    /// End of input: the rules and the baseline flush what they hold.
+    /// End of input: the rules and the baseline flush what they hold, and every open episode
+    /// closes.
     pub fn finish(&mut self, raised: &mut Vec<Alert>) {
-        let start = raised.len();
         if let Some(rules) = &mut self.rules {
-            rules.finish(raised);
+            rules.finish(&mut self.hits);
             let c = rules.counters();
             self.tally.rules_dropped = c.dropped;
             self.tally.rules_late = c.flows_late;
         }
         if let Some(b) = &mut self.baseline {
-            b.finish(raised);
+            b.finish(&mut self.hits);
             self.tally.baseline_late = b.counters().buckets.late_flows;
         }
+        for h in self.hits.drain(..) {
+            self.episodes.hit(h, None, &mut self.closed);
+        }
+        self.episodes.finish(&mut self.closed);
+        self.emit(raised);
+    }
+
+    /// Explains the closed episodes' strongest model flows and appends the episodes.
+    fn emit(&mut self, raised: &mut Vec<Alert>) {
+        let start = raised.len();
+        if !self.closed.is_empty() && self.explain_top > 0 {
+            let rows: Vec<(&[f64], usize)> = self
+                .closed
+                .iter()
+                .flat_map(|c| c.explain.iter().map(|m| (m.x.as_slice(), m.class)))
+                .collect();
+            if !rows.is_empty() {
+                self.tally.explained += rows.len() as u64;
+                let mut explained = self
+                    .explainer
+                    .explain_many(&self.scorer, &rows, self.explain_top, self.explain_threads)
+                    .into_iter();
+                for c in &mut self.closed {
+                    let Some(strongest) = c.alert.evidence["model"]["strongest"].as_array_mut()
+                    else {
+                        continue;
+                    };
+                    for s in strongest.iter_mut().take(c.explain.len()) {
+                        s["contributions"] =
+                            serde_json::json!(explained.next().unwrap_or_default());
+                    }
+                }
+                self.tally.explain_cached = self.explainer.stats().hits;
+            }
+        }
+        raised.extend(self.closed.drain(..).map(|c| c.alert));
+        self.tally.episodes = self.episodes.counters();
         self.tally_alerts(start, raised);
     }
 
@@ -350,13 +445,13 @@ impl Detect {
     }
 }
 
-fn model_alert(
+/// A flagged flow's hit (explained later, if among its episode's strongest).
+fn model_hit(
     scorer: &Scorer,
     capture: Option<CaptureId>,
     r: &FlowRecord,
     s: &FlowScore,
     class: usize,
-    contributions: Vec<Contribution>,
 ) -> Alert {
     let m = scorer.model();
     let name = &m.classes()[class];
@@ -388,7 +483,9 @@ fn model_alert(
             "p_attack": s.p_attack,
             "class_probability": s.class_prob,
             "threshold": scorer.threshold(),
-            "contributions": contributions,
         }),
+        community_id: r.community_id(),
+        ..Alert::default()
     }
+    .into_hit()
 }

@@ -70,6 +70,7 @@ fn run(capture: &Path, threads: usize, dir: &Path, with_db: bool) -> Option<Outp
         }),
         alerts_out: Some(AlertsConfig {
             path: o.alerts.clone(),
+            format: Default::default(),
         }),
         store: o.db.as_ref().map(|db| StoreConfig {
             db: db.display().to_string(),

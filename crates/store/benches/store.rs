@@ -153,6 +153,7 @@ fn main() {
                     }),
                     window: None,
                     evidence: serde_json::json!({}),
+                    ..Alert::default()
                 });
             }
             if alerts.len() >= batch_size {

@@ -151,6 +151,16 @@ pub fn read(files: &[PathBuf], label: &str) -> Result<Dataset, DatasetError> {
     }
 }
 
+/// The file name a row's split key is made of when the data has no `id` column: the name
+/// only, so that where the data was put (a temporary directory) does not move rows between
+/// training and validation.
+fn key_name(file: &Path) -> String {
+    file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
 /// Where each of the dataset's features is in a file's columns.
 fn map_columns(
     file: &Path,
@@ -228,6 +238,7 @@ fn read_csv(
     first: &mut String,
 ) -> Result<(), DatasetError> {
     let fname = file.display().to_string();
+    let key_file = key_name(file);
     let f = File::open(file).map_err(|e| io(file, e))?;
     let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(f);
     let header: Vec<String> = r
@@ -273,7 +284,7 @@ fn read_csv(
         }
         let class = ds.class_index(class);
         let time = ts.and_then(|t| rec.get(t)).and_then(parse_time);
-        let key = row_key(id.and_then(|i| rec.get(i)), &fname, row);
+        let key = row_key(id.and_then(|i| rec.get(i)), &key_file, row);
         ds.push(&values, class, time, key);
     }
     Ok(())
@@ -320,6 +331,7 @@ fn read_parquet(
     first: &mut String,
 ) -> Result<(), DatasetError> {
     let fname = file.display().to_string();
+    let key_file = key_name(file);
     let f = File::open(file).map_err(|e| io(file, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| io(file, e))?;
     let schema = builder.schema().clone();
@@ -399,7 +411,7 @@ fn read_parquet(
                 &values,
                 class,
                 time,
-                row_key(key_text.as_deref(), &fname, row),
+                row_key(key_text.as_deref(), &key_file, row),
             );
         }
         base += batch.num_rows();

@@ -26,8 +26,10 @@ pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
 /// vector in one column and leads the address and port indexes with the minute; version 3
 /// records each capture's writer and heartbeat (`schema::CAPTURE_WRITER_COLUMNS`); version 4
 /// stores every field of an alert (`detect::Alert`): its detector and the flow it is about
-/// (`schema::ALERT_FLOW_COLUMNS`), and its evidence in `evidence` (was `detail`).
-pub const SCHEMA_VERSION: i64 = 4;
+/// (`schema::ALERT_FLOW_COLUMNS`), and its evidence in `evidence` (was `detail`); version 5
+/// stores each flow's first HTTP request target and User-Agent and its Community ID
+/// (`schema::FLOW_COLUMNS_V5`), and alerts as episodes (`schema::ALERT_EPISODE_COLUMNS`).
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -44,7 +46,8 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2 or 3): take it to the current one in place, in one transaction.
+    /// An older version (2, 3 or 4): take it to the current one in place, in one
+    /// transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -64,11 +67,20 @@ impl SchemaAction {
                     .map(|s| ("migrating the schema to version 3", s)),
             );
         }
+        if from < 4 {
+            v.extend(
+                dialect
+                    .migrate_to_v4()
+                    .into_iter()
+                    .map(|s| ("migrating the schema to version 4", s)),
+            );
+        }
         v.extend(
             dialect
-                .migrate_to_v4()
+                .migrate_to_v5()
                 .into_iter()
-                .map(|s| ("migrating the schema to version 4", s)),
+                .chain(dialect.migrate_alerts_to_v5())
+                .map(|s| ("migrating the schema to version 5", s)),
         );
         v
     }
@@ -80,7 +92,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2 | 3 => Ok(SchemaAction::Migrate { from: version }),
+        2..=4 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,

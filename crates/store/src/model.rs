@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-pub use detect::{Alert, Detector, FlowRef};
+pub use detect::{Alert, Detector, Family, FlowRef};
 use flow::direction::Cidr;
 use flow::FlowRecord;
 use packet::Timestamp;
@@ -614,6 +614,12 @@ pub struct AlertFilter {
     pub min_severity: Option<u8>,
     /// Source address.
     pub src: Option<IpAddr>,
+    /// Source or destination address.
+    pub host: Option<IpAddr>,
+    /// Kind (model class or rule), exactly.
+    pub kind: Option<String>,
+    /// Family (`dos`, `scan`, …).
+    pub family: Option<String>,
 }
 
 /// What retention removes.

@@ -421,6 +421,19 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
         let p = sql.param(DbValue::Ip(ip));
         let _ = write!(w, " AND src_ip = {p}");
     }
+    if let Some(ip) = f.host {
+        let p = sql.param(DbValue::Ip(ip));
+        let q = sql.param(DbValue::Ip(ip));
+        let _ = write!(w, " AND (src_ip = {p} OR dst_ip = {q})");
+    }
+    if let Some(k) = &f.kind {
+        let p = sql.param(DbValue::Text(k.clone().into()));
+        let _ = write!(w, " AND kind = {p}");
+    }
+    if let Some(k) = &f.family {
+        let p = sql.param(DbValue::Text(k.clone().into()));
+        let _ = write!(w, " AND family = {p}");
+    }
     let lim = sql.param(count(limit));
     sql.text = format!(
         "SELECT {} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC LIMIT {lim}",

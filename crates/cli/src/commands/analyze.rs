@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use pipeline::detect::DetectConfig;
-use pipeline::sink::alerts::AlertsConfig;
+use pipeline::sink::alerts::{AlertsConfig, AlertsFormat};
 use pipeline::sink::flows::FlowsConfig;
 use pipeline::sink::store::StoreConfig;
 use pipeline::sink::windows::WindowsConfig;
@@ -126,9 +126,13 @@ pub struct DetectArgs {
     /// Window anomaly baseline file (from `netvigil baseline learn`).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
-    /// Write every alert as one JSON object per line.
+    /// Write every alert (one per attack episode) as one JSON object per line.
     #[arg(long)]
     pub alerts_out: Option<PathBuf>,
+    /// The layout of --alerts-out: `netvigil` (docs/alerts.md) or `eve` (Suricata EVE
+    /// `alert` records).
+    #[arg(long, default_value = "netvigil", value_parser = ["netvigil", "eve"])]
+    pub alerts_format: String,
 }
 
 impl Default for DetectArgs {
@@ -143,6 +147,7 @@ impl Default for DetectArgs {
             no_rules: false,
             baseline: None,
             alerts_out: None,
+            alerts_format: "netvigil".into(),
         }
     }
 }
@@ -180,6 +185,7 @@ pub fn config(args: &AnalyzeArgs, format: ExportFormat) -> PipelineConfig {
             rules: !d.no_rules,
             rules_config: d.rules_config.clone(),
             baseline: d.baseline.clone(),
+            ..DetectConfig::default()
         }),
         flows: (format != ExportFormat::None).then(|| FlowsConfig {
             path: args.out.clone(),
@@ -187,7 +193,14 @@ pub fn config(args: &AnalyzeArgs, format: ExportFormat) -> PipelineConfig {
             layout,
         }),
         windows_out: args.windows_out.clone().map(|path| WindowsConfig { path }),
-        alerts_out: d.alerts_out.clone().map(|path| AlertsConfig { path }),
+        alerts_out: d.alerts_out.clone().map(|path| AlertsConfig {
+            path,
+            format: if d.alerts_format == "eve" {
+                AlertsFormat::Eve
+            } else {
+                AlertsFormat::Netvigil
+            },
+        }),
         store: args.db.clone().map(|db| StoreConfig {
             db,
             sensor: args.sensor.clone().unwrap_or_else(host_name),

@@ -1,5 +1,6 @@
-//! `netvigil demo`: generate a capture, run the pipeline on it (flows CSV, traffic windows,
-//! alerts, the embedded store), print the summary, draw the charts.
+//! `netvigil demo`: generate a capture (benign traffic and a few labelled attacks, with their
+//! ground truth), run the pipeline on it (flows CSV, traffic windows, alerts, the embedded
+//! store), print the summary, draw the charts.
 
 use std::path::PathBuf;
 
@@ -22,7 +23,7 @@ pub struct DemoArgs {
     /// Working directory for the generated capture and flows.
     #[arg(long, default_value = "target/demo")]
     pub dir: PathBuf,
-    /// Flows to generate.
+    /// Benign flows to generate (the attacks add theirs).
     #[arg(long, default_value_t = 20_000)]
     pub flows: u64,
     /// Packets to generate.
@@ -30,12 +31,18 @@ pub struct DemoArgs {
     pub packets: u64,
 }
 
+/// The attacks the demo mixes in: one of each common family the rules detect, and a web attack.
+pub const DEMO_ATTACKS: &str =
+    "port_scan_vertical,syn_flood_spoofed,ssh_brute_force,dns_amplification,sql_injection";
+
 /// Runs `netvigil demo`.
 pub fn run(args: &DemoArgs) -> Result<Outcome> {
     crate::signals::stop_on_signals()?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let pcap = args.dir.join("demo.pcap");
+    let truth = args.dir.join("demo.truth.jsonl");
+    let alerts = args.dir.join("alerts.jsonl");
     let csv = args.dir.join("flows.csv");
     let windows = args.dir.join("windows.jsonl");
     let db = args.dir.join("netvigil.db");
@@ -49,6 +56,8 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         rate: 2_000.0,
         start: 1_700_000_000,
         out: pcap.clone(),
+        attacks: Some(DEMO_ATTACKS.into()),
+        truth: Some(truth.clone()),
     };
     let r = generate(&g)?;
     eprintln!(
@@ -57,6 +66,12 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         r.packets,
         r.flows,
         r.bytes
+    );
+    eprintln!(
+        "with {} attack scenarios ({} flows); their ground truth is in {}",
+        r.scenarios,
+        r.attack_flows,
+        truth.display()
     );
     let cfg = PipelineConfig {
         inputs: vec![pcap],
@@ -75,7 +90,8 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
             path: windows.clone(),
         }),
         alerts_out: Some(AlertsConfig {
-            path: args.dir.join("alerts.jsonl"),
+            path: alerts.clone(),
+            format: Default::default(),
         }),
         // The embedded default store; the demo's capture is the same every run, so replace it.
         store: Some(StoreConfig {
@@ -106,6 +122,13 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         db.display(),
         windows.display(),
         charts.display()
+    );
+    eprintln!(
+        "alerts in {}; score them against the truth: netvigil eval-alerts --truth {} --alerts {} --flows {}",
+        alerts.display(),
+        truth.display(),
+        alerts.display(),
+        r.flows
     );
     Ok(outcome)
 }

@@ -74,7 +74,10 @@ fn own_doc(c: Column) -> &'static str {
         Column::TlsAlpn => "ALPN protocols offered by the first TLS ClientHello, `,`-separated in its order (e.g. `h2,http/1.1`)",
         Column::HttpHost => "Host header of the first HTTP request (also SSDP)",
         Column::HttpMethod => "method of the first HTTP request (GET, POST, …; M-SEARCH and NOTIFY for SSDP)",
+        Column::HttpUri => "request target of the first HTTP request as sent (path and query, `*`, or an absolute URI; spaces included up to the version), at most 2,048 bytes",
+        Column::HttpUserAgent => "User-Agent header of the first HTTP request, at most 512 bytes",
         Column::Direction => "inbound, outbound, internal or external relative to --home-net",
+        Column::CommunityId => "Community ID v1 of the flow (seed 0, base64: `1:…=`), as Zeek and Suricata write it; empty for protocol 0 and for ICMP or SCTP flows the profile keys without their type or ports",
         Column::Feature(_) => "",
     }
 }

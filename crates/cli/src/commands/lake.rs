@@ -14,7 +14,7 @@ use crate::BadInput;
 use crate::Outcome;
 
 /// The database a command reads unless `--db` names another.
-const DEFAULT_DB: &str = "netvigil.db";
+pub const DEFAULT_DB: &str = "netvigil.db";
 
 /// Arguments of `netvigil export`.
 #[derive(clap::Args, Debug, Clone)]

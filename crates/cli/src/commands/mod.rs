@@ -1,9 +1,11 @@
 //! One file per command. Commands use the pipeline and the console, never each other.
 
+pub mod alerts;
 pub mod analyze;
 pub mod baseline;
 pub mod chart;
 pub mod demo;
+pub mod eval_alerts;
 pub mod features;
 pub mod lake;
 pub mod model;

@@ -30,6 +30,15 @@ pub struct TrainArgs {
     /// The benign class (default: the class named BENIGN, Benign, Normal or Normal Traffic).
     #[arg(long)]
     pub benign_class: Option<String>,
+    /// More benign flows: files (or directories) whose every row is trained as the benign
+    /// class, whatever their label column says — e.g. netvigil's exports of captures known
+    /// to be benign. They train every model, and are never in an evaluation's test rows.
+    #[arg(long = "benign-data", num_args = 1..)]
+    pub benign_data: Vec<PathBuf>,
+    /// IP protocols the model may alert on, by name or number (`tcp`, `udp`, `icmp`, `6`):
+    /// recorded in the model; flows of other protocols get no model alerts.
+    #[arg(long = "alert-protocols", value_delimiter = ',', value_parser = parse_protocol)]
+    pub alert_protocols: Vec<u8>,
     /// Where to write the model.
     #[arg(long, short)]
     pub out: PathBuf,
@@ -110,9 +119,42 @@ fn benign_index(d: &Dataset, name: Option<&str>) -> Result<usize> {
     })
 }
 
+/// An IP protocol by name or number.
+fn parse_protocol(s: &str) -> Result<u8, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "tcp" => Ok(6),
+        "udp" => Ok(17),
+        "icmp" => Ok(1),
+        "icmpv6" | "ipv6-icmp" => Ok(58),
+        "sctp" => Ok(132),
+        n => n
+            .parse()
+            .map_err(|_| format!("{s:?}: expected tcp, udp, icmp, icmpv6, sctp or a number 0-255")),
+    }
+}
+
 /// `netvigil train`.
 pub fn train(a: &TrainArgs) -> Result<Outcome> {
-    let (d, files) = read_data(&a.data, &a.label_column)?;
+    let (mut d, mut files) = read_data(&a.data, &a.label_column)?;
+    // Rows of the labelled data: the evaluation splits are taken over these only.
+    let labelled = d.len();
+    if !a.benign_data.is_empty() {
+        let benign = benign_index(&d, a.benign_class.as_deref())? as u32;
+        let (extra, extra_files) = read_data(&a.benign_data, &a.label_column)?;
+        d.append_as(&extra, benign).map_err(|missing| {
+            BadInput(format!(
+                "{}: the benign data lacks feature(s) the labelled data has: {missing}",
+                extra_files.join(", ")
+            ))
+        })?;
+        eprintln!(
+            "added {} benign flows from {} file(s)",
+            extra.len(),
+            extra_files.len()
+        );
+        files.extend(extra_files);
+    }
+    let extra_rows: Vec<usize> = (labelled..d.len()).collect();
     let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
     pipeline::output::check_distinct(&paths, &[("--out", &a.out)])
         .map_err(crate::pipeline_error)?;
@@ -147,15 +189,19 @@ pub fn train(a: &TrainArgs) -> Result<Outcome> {
     );
     let mut metrics = serde_json::Map::new();
     if a.eval {
+        // Splits of the labelled rows; the benign data joins every training side.
+        let labelled_rows: Vec<usize> = (0..labelled).collect();
+        let base = d.subset(&labelled_rows);
         let splits = [
-            ("stratified 70/30", Some(stratified_split(&d, 0.3))),
-            ("time 70/30", time_split(&d, 0.3)),
+            ("stratified 70/30", Some(stratified_split(&base, 0.3))),
+            ("time 70/30", time_split(&base, 0.3)),
         ];
         for (name, split) in splits {
-            let Some(split) = split else {
+            let Some(mut split) = split else {
                 eprintln!("{name}: skipped (some rows have no parseable Timestamp)");
                 continue;
             };
+            split.train.extend_from_slice(&extra_rows);
             let t0 = Instant::now();
             let f = fit(&d, &split.train, benign, &params, a.target_fpr)
                 .map_err(|e| BadInput(format!("{name} split: {e}")))?;
@@ -184,6 +230,8 @@ pub fn train(a: &TrainArgs) -> Result<Outcome> {
     // identifies the rows).
     f.model.header.training.files = file_names(&files);
     f.model.header.metrics = serde_json::Value::Object(metrics);
+    f.model.header.alert_protocols = a.alert_protocols.clone();
+    f.model.header.benign_quantiles = d.quantiles(&all, benign as u32);
     let bytes = f.model.to_bytes();
     pipeline::output::write_atomic(&a.out, &bytes).map_err(crate::pipeline_error)?;
     eprintln!(
@@ -398,6 +446,8 @@ pub fn import(a: &ImportArgs) -> Result<Outcome> {
             ..Default::default()
         },
         metrics: serde_json::Value::Null,
+        alert_protocols: Vec::new(),
+        benign_quantiles: Vec::new(),
     };
     let model = Model::new(ens, header);
     // Refuse here, not at the first analyze, a model the meter cannot feed.

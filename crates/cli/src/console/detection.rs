@@ -30,6 +30,8 @@ pub fn detection_json(t: &DetectTally) -> Value {
         "rules_state_dropped": t.rules_dropped,
         "rules_flows_late": t.rules_late,
         "baseline_flows_late": t.baseline_late,
+        "episodes": t.episodes,
+        "model_flows_left_to_rules": t.model_gated,
     })
 }
 
@@ -99,6 +101,37 @@ pub fn render_detection(t: &DetectTally, console: &Console) -> String {
                 t.by_source.len()
             )));
         }
+    }
+    let [model, rule, baseline] = t.episodes.hits;
+    if model + rule + baseline > 0 {
+        out.push_str(&console.wrap(&format!(
+            "Each alert is one attack episode: {} hit{} grouped ({model} flows flagged by the \
+             model, {rule} rule and {baseline} baseline findings; docs/alerts.md)",
+            model + rule + baseline,
+            if model + rule + baseline == 1 {
+                ""
+            } else {
+                "s"
+            }
+        )));
+    }
+    let g = &t.model_gated;
+    if g.protocol + g.one_way + g.multicast > 0 {
+        out.push_str(&console.wrap(&format!(
+            "model: {} flows over the threshold were left to the rules: {} of a protocol the \
+             model does not alert on, {} one-way, {} to multicast or broadcast",
+            g.protocol + g.one_way + g.multicast,
+            g.protocol,
+            g.one_way,
+            g.multicast
+        )));
+    }
+    if t.episodes.closed_early > 0 {
+        out.push_str(&console.wrap(&format!(
+            "episodes: {} closed early for the bound on open episodes, so one attack may show \
+             as several alerts",
+            t.episodes.closed_early
+        )));
     }
     if t.rules_dropped > 0 {
         out.push_str(&console.wrap(&format!(

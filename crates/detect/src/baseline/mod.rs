@@ -557,7 +557,9 @@ impl BaselineScorer {
             flow: None,
             window: Some(b.start_us),
             evidence,
+            ..Alert::default()
         }
+        .into_hit()
     }
 }
 

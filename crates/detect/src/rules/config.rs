@@ -19,8 +19,8 @@ pub struct RuleConfig {
     /// How long after a bucket's end (in packet time) it is evaluated, seconds: at least the
     /// meter's idle plus active timeout, so every flow that started in it has been emitted.
     pub lateness_s: u64,
-    /// Most keys tracked over all open buckets (each ≈ 100 bytes), a quarter per rule family;
-    /// beyond, new keys are dropped and counted.
+    /// Most keys tracked over all open buckets and the state kept across buckets (each ≈ 100
+    /// bytes), split evenly over the rule families; beyond, new keys are dropped and counted.
     pub max_entries: usize,
     /// Length of the bounded lists in evidence (top sources, targets, reflectors, ports).
     pub top_n: usize,
@@ -86,6 +86,63 @@ pub struct RuleConfig {
     pub brute_force_max_client_bytes: u64,
     /// Brute force: TCP ports treated as HTTP logins.
     pub brute_force_http_ports: Vec<u16>,
+
+    /// Web attacks: matching requests from one source to one server in a bucket.
+    pub web_min_requests: u64,
+
+    /// HTTP flood: connections carrying an HTTP request to one server port in a bucket.
+    pub http_flood_min_requests: u64,
+    /// HTTP flood: those connections per second over their span (at least 1 s).
+    pub http_flood_min_rate: f64,
+    /// Slow HTTP: slow connections from one source to one server port in a bucket.
+    pub slow_http_min_connections: u64,
+    /// Slow HTTP: shortest connection that counts as slow, seconds.
+    pub slow_http_min_duration_s: f64,
+    /// Slow HTTP: client payload bytes per second below which a connection is slow.
+    pub slow_http_max_client_rate: f64,
+    /// Slow HTTP: TCP server ports watched.
+    pub slow_http_ports: Vec<u16>,
+
+    /// DNS tunnel: query packets one client sends for names under one registered domain in a
+    /// bucket (each flow's client packets shared evenly over the names the meter kept of it).
+    pub dns_tunnel_min_queries: u64,
+    /// DNS tunnel: distinct names under that domain among those the meter kept.
+    pub dns_tunnel_min_names: u64,
+    /// DNS tunnel: distinct names per name kept (names asked again and again are polling).
+    pub dns_tunnel_min_distinct_share: f64,
+    /// DNS tunnel: mean length of those names' subdomain parts, characters.
+    pub dns_tunnel_min_mean_len: f64,
+    /// DNS tunnel: Shannon entropy of the subdomain characters, bits per character.
+    pub dns_tunnel_min_entropy: f64,
+    /// DNS tunnel, one encoded name: subdomain length from which one name holding a character
+    /// no host name has is a tunnel alone…
+    pub dns_tunnel_long_name_len: u64,
+    /// … when its own characters have at least this entropy, bits per character.
+    pub dns_tunnel_long_name_entropy: f64,
+    /// DNS tunnel: domains (and their subdomains) never counted.
+    pub dns_tunnel_ignore_domains: Vec<String>,
+
+    /// Beaconing: check-ins (connections more than 1 s apart) needed to judge a series.
+    pub beacon_min_connections: u64,
+    /// Beaconing: most recent check-ins kept per series.
+    pub beacon_max_samples: u64,
+    /// Beaconing: how long a series is remembered after its last check-in, seconds.
+    pub beacon_horizon_s: u64,
+    /// Beaconing: shortest median interval between check-ins, seconds.
+    pub beacon_min_interval_s: f64,
+    /// Beaconing: least interval regularity score (0–1).
+    pub beacon_min_regularity: f64,
+    /// Beaconing: least size consistency score (0–1).
+    pub beacon_min_size_score: f64,
+    /// Beaconing: destination ports never counted (periodic infrastructure protocols).
+    pub beacon_ignore_ports: Vec<u16>,
+
+    /// Exfiltration: payload bytes one internal host sends one external host in the window.
+    pub exfil_min_bytes: u64,
+    /// Exfiltration: bytes sent per byte received over the window.
+    pub exfil_min_ratio: f64,
+    /// Exfiltration: the sliding window, seconds (whole buckets, at least one).
+    pub exfil_window_s: u64,
 }
 
 impl Default for RuleConfig {
@@ -93,7 +150,7 @@ impl Default for RuleConfig {
         RuleConfig {
             bucket_s: 60,
             lateness_s: 300,
-            max_entries: 1_000_000,
+            max_entries: 2_250_000,
             top_n: 5,
             merge_max_buckets: 10,
             scan_vertical_min_ports: 25,
@@ -120,6 +177,31 @@ impl Default for RuleConfig {
             brute_force_max_duration_s: 30.0,
             brute_force_max_client_bytes: 10_000,
             brute_force_http_ports: vec![80, 443, 8000, 8080, 8443, 8888],
+            web_min_requests: 1,
+            http_flood_min_requests: 1000,
+            http_flood_min_rate: 20.0,
+            slow_http_min_connections: 50,
+            slow_http_min_duration_s: 30.0,
+            slow_http_max_client_rate: 100.0,
+            slow_http_ports: vec![80, 443, 8080, 8443],
+            dns_tunnel_min_queries: 50,
+            dns_tunnel_min_names: 6,
+            dns_tunnel_min_distinct_share: 0.5,
+            dns_tunnel_min_mean_len: 20.0,
+            dns_tunnel_min_entropy: 3.5,
+            dns_tunnel_long_name_len: 52,
+            dns_tunnel_long_name_entropy: 4.0,
+            dns_tunnel_ignore_domains: vec!["in-addr.arpa".into(), "ip6.arpa".into()],
+            beacon_min_connections: 8,
+            beacon_max_samples: 64,
+            beacon_horizon_s: 7200,
+            beacon_min_interval_s: 5.0,
+            beacon_min_regularity: 0.8,
+            beacon_min_size_score: 0.8,
+            beacon_ignore_ports: vec![53, 67, 123, 137, 138, 1900, 5353, 5355],
+            exfil_min_bytes: 100_000_000,
+            exfil_min_ratio: 10.0,
+            exfil_window_s: 3600,
         }
     }
 }
@@ -235,6 +317,39 @@ const RATE_MAX: f64 = 1e9;
 /// Accepted range of `scan_udp_ignore_ports` and `brute_force_http_ports` (and their length).
 const PORT_LIST_RANGE: &str = "[low, high] UDP ports with low ≤ high";
 const HTTP_PORTS_RANGE: &str = "a list of at most 64 distinct ports from 1 to 65535";
+/// Accepted range of `dns_tunnel_ignore_domains`.
+const DOMAINS_RANGE: &str = "a list of at most 256 distinct lowercase domain names \
+                             (1 to 253 characters, no leading or trailing dot)";
+/// Most check-ins a beacon series may keep (and so ask for).
+const BEACON_SAMPLES_MAX: u64 = 1024;
+/// The keys whose values are lists: (the scalar key they follow, key, accepted range).
+const LISTS: [(&str, &str, &str); 5] = [
+    (
+        "scan_horizontal_min_hosts",
+        "scan_udp_ignore_ports",
+        PORT_LIST_RANGE,
+    ),
+    (
+        "brute_force_max_client_bytes",
+        "brute_force_http_ports",
+        HTTP_PORTS_RANGE,
+    ),
+    (
+        "slow_http_max_client_rate",
+        "slow_http_ports",
+        HTTP_PORTS_RANGE,
+    ),
+    (
+        "dns_tunnel_long_name_entropy",
+        "dns_tunnel_ignore_domains",
+        DOMAINS_RANGE,
+    ),
+    (
+        "beacon_min_size_score",
+        "beacon_ignore_ports",
+        HTTP_PORTS_RANGE,
+    ),
+];
 
 /// A configuration the engine cannot run with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -253,7 +368,7 @@ pub enum RuleConfigError {
 
 impl RuleConfig {
     /// Every scalar key with its value and accepted range (`docs/rules.md` lists them).
-    fn ranges(&self) -> [(&'static str, Num, Range); 27] {
+    fn ranges(&self) -> [(&'static str, Num, Range); 49] {
         use Num::{F, U};
         use Range::{Above, Int, Real};
         [
@@ -372,22 +487,122 @@ impl RuleConfig {
                 U(self.brute_force_max_client_bytes),
                 Int(1, BYTES_MAX),
             ),
+            (
+                "web_min_requests",
+                U(self.web_min_requests),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "http_flood_min_requests",
+                U(self.http_flood_min_requests),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "http_flood_min_rate",
+                F(self.http_flood_min_rate),
+                Above(0.0, RATE_MAX),
+            ),
+            (
+                "slow_http_min_connections",
+                U(self.slow_http_min_connections),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "slow_http_min_duration_s",
+                F(self.slow_http_min_duration_s),
+                Above(0.0, 86_400.0),
+            ),
+            (
+                "slow_http_max_client_rate",
+                F(self.slow_http_max_client_rate),
+                Above(0.0, RATE_MAX),
+            ),
+            (
+                "dns_tunnel_min_queries",
+                U(self.dns_tunnel_min_queries),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "dns_tunnel_min_names",
+                U(self.dns_tunnel_min_names),
+                Int(1, COUNT_MAX),
+            ),
+            (
+                "dns_tunnel_min_distinct_share",
+                F(self.dns_tunnel_min_distinct_share),
+                Real(0.0, 1.0),
+            ),
+            (
+                "dns_tunnel_min_mean_len",
+                F(self.dns_tunnel_min_mean_len),
+                Real(0.0, 253.0),
+            ),
+            (
+                "dns_tunnel_min_entropy",
+                F(self.dns_tunnel_min_entropy),
+                Real(0.0, 8.0),
+            ),
+            (
+                "dns_tunnel_long_name_len",
+                U(self.dns_tunnel_long_name_len),
+                Int(1, 253),
+            ),
+            (
+                "dns_tunnel_long_name_entropy",
+                F(self.dns_tunnel_long_name_entropy),
+                Real(0.0, 8.0),
+            ),
+            (
+                "beacon_min_connections",
+                U(self.beacon_min_connections),
+                Int(3, BEACON_SAMPLES_MAX),
+            ),
+            (
+                "beacon_max_samples",
+                U(self.beacon_max_samples),
+                Int(3, BEACON_SAMPLES_MAX),
+            ),
+            (
+                "beacon_horizon_s",
+                U(self.beacon_horizon_s),
+                Int(60, 2_592_000),
+            ),
+            (
+                "beacon_min_interval_s",
+                F(self.beacon_min_interval_s),
+                Real(0.0, 86_400.0),
+            ),
+            (
+                "beacon_min_regularity",
+                F(self.beacon_min_regularity),
+                Real(0.0, 1.0),
+            ),
+            (
+                "beacon_min_size_score",
+                F(self.beacon_min_size_score),
+                Real(0.0, 1.0),
+            ),
+            (
+                "exfil_min_bytes",
+                U(self.exfil_min_bytes),
+                Int(1, BYTES_MAX),
+            ),
+            ("exfil_min_ratio", F(self.exfil_min_ratio), Above(0.0, 1e6)),
+            ("exfil_window_s", U(self.exfil_window_s), Int(1, 604_800)),
         ]
     }
 
     /// Every key and its accepted range, in `docs/rules.md` order.
     pub fn documented_ranges() -> Vec<(&'static str, String)> {
-        let mut v: Vec<(&'static str, String)> = RuleConfig::default()
-            .ranges()
-            .iter()
-            .map(|(k, _, r)| (*k, r.to_string()))
-            .collect();
-        let at = v
-            .iter()
-            .position(|(k, _)| *k == "syn_flood_min_attempts")
-            .unwrap_or(v.len());
-        v.insert(at, ("scan_udp_ignore_ports", PORT_LIST_RANGE.to_string()));
-        v.push(("brute_force_http_ports", HTTP_PORTS_RANGE.to_string()));
+        let mut v = Vec::new();
+        for (k, _, r) in RuleConfig::default().ranges() {
+            v.push((k, r.to_string()));
+            for (after, key, range) in LISTS {
+                if after == k {
+                    v.push((key, range.to_string()));
+                }
+            }
+        }
         v
     }
 
@@ -420,16 +635,44 @@ impl RuleConfig {
                 PORT_LIST_RANGE,
             ));
         }
-        let ports = &self.brute_force_http_ports;
-        let repeated = ports
+        for (key, ports) in [
+            ("brute_force_http_ports", &self.brute_force_http_ports),
+            ("slow_http_ports", &self.slow_http_ports),
+            ("beacon_ignore_ports", &self.beacon_ignore_ports),
+        ] {
+            let repeated = ports
+                .iter()
+                .enumerate()
+                .any(|(i, p)| ports[..i].contains(p));
+            if ports.len() > 64 || ports.contains(&0) || repeated {
+                return Err(bad(key, format!("{ports:?}"), HTTP_PORTS_RANGE));
+            }
+        }
+        let domains = &self.dns_tunnel_ignore_domains;
+        let malformed = |d: &String| {
+            d.is_empty()
+                || d.len() > 253
+                || d.starts_with('.')
+                || d.ends_with('.')
+                || d.bytes().any(|b| b.is_ascii_uppercase())
+        };
+        let repeated = domains
             .iter()
             .enumerate()
-            .any(|(i, p)| ports[..i].contains(p));
-        if ports.len() > 64 || ports.contains(&0) || repeated {
+            .any(|(i, d)| domains[..i].contains(d));
+        if domains.len() > 256 || domains.iter().any(malformed) || repeated {
             return Err(bad(
-                "brute_force_http_ports",
-                format!("{ports:?}"),
-                HTTP_PORTS_RANGE,
+                "dns_tunnel_ignore_domains",
+                format!("{domains:?}"),
+                DOMAINS_RANGE,
+            ));
+        }
+        // A series never holds more check-ins than it keeps.
+        if self.beacon_min_connections > self.beacon_max_samples {
+            return Err(bad(
+                "beacon_min_connections",
+                self.beacon_min_connections,
+                &format!("at most beacon_max_samples ({})", self.beacon_max_samples),
             ));
         }
         Ok(())

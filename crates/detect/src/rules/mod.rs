@@ -1,6 +1,9 @@
 //! Rule detectors over flows: port scans ([`scan`]), SYN/UDP/ICMP floods ([`flood`]),
-//! reflection and amplification by service ([`amplification`]) and brute force against login
-//! services ([`brute_force`]). `docs/rules.md` documents every rule, threshold and evidence field.
+//! reflection and amplification by service ([`amplification`]), brute force against login
+//! services ([`brute_force`]), web attacks in HTTP requests ([`web`]), HTTP floods and slow
+//! HTTP ([`http_abuse`]), DNS tunnels ([`dns_tunnel`]), C2 beaconing ([`beacon`]) and
+//! exfiltration ([`exfiltration`]). `docs/rules.md` documents every rule, threshold and evidence
+//! field.
 //!
 //! Flows are counted into epoch-aligned time buckets ([`RuleConfig::bucket_s`]) by their first
 //! packet. Flows arrive in emission order (when they end, not when they start), so a bucket is
@@ -12,16 +15,24 @@
 //! episode ends, reaches that length, or at [`RuleEngine::finish`]. Output order is
 //! deterministic: by bucket, then by (kind, src, dst).
 //!
-//! Memory is bounded by [`RuleConfig::max_entries`] tracked keys over all open buckets, split
-//! evenly over the four rule families so that one (say, scan state for a flood's spoofed
+//! Memory is bounded by [`RuleConfig::max_entries`] tracked keys over all open buckets and the
+//! state kept across buckets (brute-force history, beacon series, exfiltration windows), split
+//! evenly over the nine rule families so that one (say, scan state for a flood's spoofed
 //! sources) cannot starve another; what does not fit is dropped and counted
 //! ([`RuleCounters::dropped`], and `state_dropped` in the evidence of the bucket's alerts).
+//! Every family's per-flow work starts with a branch or two that lets the flows it does not
+//! look at through (no request target, no DNS name, not outbound …) without allocating.
 
 pub mod amplification;
+pub mod beacon;
 pub mod brute_force;
 mod config;
+pub mod dns_tunnel;
+pub mod exfiltration;
 pub mod flood;
+pub mod http_abuse;
 pub mod scan;
+pub mod web;
 
 pub use config::{Range, RuleConfig, RuleConfigError};
 
@@ -219,6 +230,19 @@ pub(crate) fn top<K: Ord + Clone>(
     v
 }
 
+/// Appends a family's findings ordered by (kind, src, dst), the strongest first, then by `T`:
+/// the engine keeps the first of each (kind, src, dst), so which one it keeps does not depend
+/// on a map's order when a family has several keys per (src, dst) (ports, domains).
+pub(crate) fn push_sorted<T: Ord>(mut found: Vec<(Finding, T)>, out: &mut Vec<Finding>) {
+    found.sort_by(|(a, ta), (b, tb)| {
+        (&a.kind, a.src, a.dst)
+            .cmp(&(&b.kind, b.src, b.dst))
+            .then(b.margin.total_cmp(&a.margin))
+            .then(ta.cmp(tb))
+    });
+    out.extend(found.into_iter().map(|(f, _)| f));
+}
+
 /// Keeps the `n` smallest keys, sorted (a deterministic sample of a distinct set).
 pub(crate) fn keep_smallest<K: Ord + Copy>(v: &mut Vec<K>, k: K, n: usize) {
     if let Err(pos) = v.binary_search(&k) {
@@ -243,18 +267,38 @@ const SCAN: usize = 0;
 const FLOOD: usize = 1;
 const AMP: usize = 2;
 const BRUTE: usize = 3;
+const WEB: usize = 4;
+const HTTP: usize = 5;
+const DNS: usize = 6;
+const BEACON: usize = 7;
+const EXFIL: usize = 8;
+/// Rule families (each with an even share of `max_entries`).
+const FAMILIES: usize = 9;
 
-/// State of one time bucket, per rule family.
+/// State of one time bucket, per rule family (beacon series live across buckets, in the
+/// engine).
 #[derive(Default)]
 struct Bucket {
     scan: scan::ScanState,
     flood: flood::FloodState,
     amp: amplification::AmpState,
     brute: brute_force::BruteState,
+    web: web::WebState,
+    http: http_abuse::HttpState,
+    dns: dns_tunnel::DnsState,
+    exfil: exfiltration::ExfilState,
     /// Entries this bucket holds in each family's budget.
-    entries: [usize; 4],
+    entries: [usize; FAMILIES],
     /// Entries each family dropped while filling this bucket.
-    dropped: [u64; 4],
+    dropped: [u64; FAMILIES],
+}
+
+/// Buffers reused across flows (no allocation per flow once grown).
+#[derive(Default)]
+struct Scratch {
+    web: web::Matcher,
+    web_hits: web::Matches,
+    dns: dns_tunnel::Scratch,
 }
 
 /// An alert held while its episode may continue into the next bucket.
@@ -278,13 +322,18 @@ pub struct RuleEngine {
     buckets: BTreeMap<i64, Bucket>,
     /// Brute-force counts of the buckets evaluated recently (the sliding count's history).
     brute_history: brute_force::History,
+    /// Beacon series (kept across buckets for `beacon_horizon_s`).
+    beacons: beacon::Beacons,
+    /// Exfiltration volumes of the buckets in the window.
+    exfil_history: exfiltration::History,
+    scratch: Scratch,
     /// Every bucket starting before this has been evaluated.
     closed_before: i64,
     /// Latest last-packet time seen (the packet clock, as far as flows tell it).
     watermark: i64,
     pending: BTreeMap<AlertKey, Pending>,
     /// One budget per rule family.
-    budgets: [Budget; 4],
+    budgets: [Budget; FAMILIES],
     counters: RuleCounters,
 }
 
@@ -295,10 +344,13 @@ impl RuleEngine {
         RuleEngine {
             lateness_us: (cfg.lateness_s.min(86_400 * 365) as i64) * 1_000_000,
             budgets: std::array::from_fn(|_| Budget {
-                max: (cfg.max_entries / 4).max(1),
+                max: (cfg.max_entries / FAMILIES).max(1),
                 ..Budget::default()
             }),
             brute_history: brute_force::History::new(cfg.brute_force_buckets.clamp(1, 1440)),
+            beacons: beacon::Beacons::default(),
+            exfil_history: exfiltration::History::default(),
+            scratch: Scratch::default(),
             cfg,
             bucket_us,
             buckets: BTreeMap::new(),
@@ -324,13 +376,20 @@ impl RuleEngine {
         } else {
             let b = self.buckets.entry(start).or_default();
             let before = self.budgets.each_ref().map(|x| (x.used, x.dropped));
-            let [s, f, a, bf] = &mut self.budgets;
-            b.scan.observe(r, &self.cfg, s);
+            let [s, f, a, bf, w, h, d, bc, ex] = &mut self.budgets;
+            let cfg = &self.cfg;
+            let sc = &mut self.scratch;
+            b.scan.observe(r, cfg, s);
             b.flood.observe(r, f);
             b.amp.observe(r, a);
-            b.brute.observe(r, &self.cfg, bf);
+            b.brute.observe(r, cfg, bf);
+            b.web.observe(r, &mut sc.web, &mut sc.web_hits, w);
+            b.http.observe(r, cfg, h);
+            b.dns.observe(r, cfg, &mut sc.dns, d);
+            self.beacons.observe(r, cfg, bc);
+            b.exfil.observe(r, ex);
             for (i, (used, dropped)) in before.into_iter().enumerate() {
-                b.entries[i] += self.budgets[i].used - used;
+                b.entries[i] += self.budgets[i].used.saturating_sub(used);
                 b.dropped[i] += self.budgets[i].dropped - dropped;
             }
             let used: usize = self.budgets.iter().map(|x| x.used).sum();
@@ -380,6 +439,10 @@ impl RuleEngine {
         }
         let released = self.brute_history.clear();
         self.budgets[BRUTE].release(released);
+        let released = self.beacons.clear();
+        self.budgets[BEACON].release(released);
+        let released = self.exfil_history.clear();
+        self.budgets[EXFIL].release(released);
         let pending = std::mem::take(&mut self.pending);
         for (_, p) in pending {
             self.emit(p, out);
@@ -416,11 +479,33 @@ impl RuleEngine {
         let brute = std::mem::take(&mut b.brute);
         self.brute_history
             .findings(&self.cfg, start, self.bucket_us, &brute, &mut fs);
-        of(BRUTE, fs);
+        of(BRUTE, std::mem::take(&mut fs));
+        b.web.findings(&self.cfg, start, &mut fs);
+        of(WEB, std::mem::take(&mut fs));
+        b.http.findings(&self.cfg, start, &mut fs);
+        of(HTTP, std::mem::take(&mut fs));
+        b.dns.findings(&self.cfg, start, &mut fs);
+        of(DNS, std::mem::take(&mut fs));
+        let released = self
+            .beacons
+            .close(&self.cfg, start, self.bucket_us, &mut fs);
+        self.budgets[BEACON].release(released);
+        of(BEACON, std::mem::take(&mut fs));
+        let released = self.exfil_history.close(
+            &self.cfg,
+            start,
+            self.bucket_us,
+            &b.exfil,
+            &mut self.budgets[EXFIL],
+            &mut fs,
+        );
+        self.budgets[EXFIL].release(released);
+        of(EXFIL, fs);
         // The bucket's own brute-force counts stay (in the budget) for the sliding count.
         let released = self.brute_history.push(start, brute, self.bucket_us);
         self.budgets[BRUTE].release(released);
-        for family in [SCAN, FLOOD, AMP] {
+        // Beacon series are the engine's: what a bucket added to them stays.
+        for family in [SCAN, FLOOD, AMP, WEB, HTTP, DNS, EXFIL] {
             self.budgets[family].release(b.entries[family]);
         }
 
@@ -454,6 +539,7 @@ impl RuleEngine {
                 flow: None,
                 window: Some(f.window),
                 evidence: Value::Object(evidence),
+                ..Alert::default()
             };
             let continues = self.pending.get(&key).is_some_and(|p| {
                 p.last_bucket.saturating_add(self.bucket_us) == start
@@ -507,7 +593,7 @@ impl RuleEngine {
             .alerts
             .entry(p.alert.kind.clone())
             .or_default() += 1;
-        out.push(p.alert);
+        out.push(p.alert.into_hit());
     }
 }
 
@@ -723,6 +809,148 @@ mod tests {
         );
     }
 
+    /// A request from `src` to 10.0.0.80 at `t` µs.
+    fn request(src: &str, t: i64, uri: &str) -> FlowRecord {
+        let mut f = at(
+            flow(src, 40000, "10.0.0.80", 80, 6, [4, 4], [300, 900]),
+            t,
+            1000,
+        );
+        f.app.http_method = Some("GET".into());
+        f.app.http_uri = Some(uri.into());
+        f
+    }
+
+    #[test]
+    fn new_families_go_through_the_engine_merge_and_release_their_state() {
+        let mut e = RuleEngine::new(RuleConfig::default());
+        let mut out = Vec::new();
+        // SQL injection in two consecutive buckets, path traversal in the first: two alerts.
+        feed(
+            &mut e,
+            &[
+                request("10.0.0.5", 1_000_000, "/p?id=1+union+select+1"),
+                request("10.0.0.5", 2_000_000, "/../../etc/passwd"),
+                request("10.0.0.5", MIN + 1_000_000, "/p?id=1'--"),
+            ],
+            &mut out,
+        );
+        // A beacon: a call a minute from a home host, outbound.
+        let beacon: Vec<_> = (0..8)
+            .map(|i| {
+                let mut f = at(
+                    flow(
+                        "10.0.0.7",
+                        40000 + i as u16,
+                        "203.0.113.7",
+                        443,
+                        6,
+                        [6, 5],
+                        [300, 4000],
+                    ),
+                    i * MIN + 30_000_000,
+                    200_000,
+                );
+                f.direction = flow::Direction::Outbound;
+                f
+            })
+            .collect();
+        feed(&mut e, &beacon, &mut out);
+        e.finish(&mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|a| {
+                (
+                    a.kind.as_str(),
+                    a.window,
+                    a.evidence["episode"]["buckets"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("web_path_traversal", Some(0), json!(1)),
+                ("web_sql_injection", Some(0), json!(2)),
+                ("beaconing", Some(0), json!(1)),
+            ]
+        );
+        assert_eq!(out[1].evidence["requests"], json!(1));
+        assert_eq!(out[2].time, 8 * MIN);
+        let c = e.counters();
+        assert_eq!((c.entries, c.dropped, c.merged), (0, 0, 1));
+    }
+
+    #[test]
+    fn exfiltration_and_http_floods_go_through_the_engine() {
+        let cfg = RuleConfig {
+            exfil_min_bytes: 1_000_000,
+            exfil_window_s: 600,
+            http_flood_min_requests: 100,
+            ..RuleConfig::default()
+        };
+        let mut e = RuleEngine::new(cfg);
+        let mut out = Vec::new();
+        // 400 kB up a minute for three minutes from a home host, 10 kB back.
+        let uploads: Vec<_> = (0..3)
+            .map(|m| {
+                let mut f = at(
+                    flow(
+                        "10.0.0.5",
+                        40000,
+                        "198.51.100.9",
+                        443,
+                        6,
+                        [300, 150],
+                        [400_000, 10_000],
+                    ),
+                    m * MIN + 1_000_000,
+                    50_000_000,
+                );
+                f.direction = flow::Direction::Outbound;
+                f
+            })
+            .collect();
+        feed(&mut e, &uploads, &mut out);
+        // 100 requests in 5 s to 10.0.0.80:80 from one client: 20/s.
+        let flood: Vec<_> = (0..100)
+            .map(|i| request("10.0.0.6", 5 * MIN + i * 50_000, "/"))
+            .collect();
+        feed(&mut e, &flood, &mut out);
+        e.finish(&mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|a| {
+                (
+                    a.kind.as_str(),
+                    a.window,
+                    a.evidence["episode"]["buckets"].clone(),
+                )
+            })
+            .collect();
+        // The third upload brings the window to 1.2 MB: one alert from the first bucket.
+        assert_eq!(
+            got,
+            [
+                ("exfiltration", Some(0), json!(1)),
+                ("http_flood", Some(5 * MIN), json!(1)),
+            ]
+        );
+        assert_eq!(out[0].evidence["bytes_out"], json!(1_200_000));
+        assert_eq!(out[1].src, "10.0.0.6".parse().ok());
+        assert_eq!(e.counters().entries, 0);
+    }
+
+    #[test]
+    fn the_budget_is_split_evenly_over_the_nine_families() {
+        let e = RuleEngine::new(RuleConfig {
+            max_entries: 9000,
+            ..RuleConfig::default()
+        });
+        assert!(e.budgets.iter().all(|b| b.max == 1000));
+        assert_eq!(RuleConfig::default().max_entries / FAMILIES, 250_000);
+    }
+
     #[test]
     fn severity_steps_at_ten_and_a_hundred_times_and_caps() {
         assert_eq!(severity(3, 5, 1.0), 3);
@@ -820,7 +1048,15 @@ mod tests {
              `amp_min_bytes`, `amp_min_ratio`, `brute_force_min_connections`, \
              `brute_force_http_min_connections`, `brute_force_buckets`, \
              `brute_force_max_duration_s`, `brute_force_max_client_bytes`, \
-             `brute_force_http_ports`"
+             `brute_force_http_ports`, `web_min_requests`, `http_flood_min_requests`, \
+             `http_flood_min_rate`, `slow_http_min_connections`, `slow_http_min_duration_s`, \
+             `slow_http_max_client_rate`, `slow_http_ports`, `dns_tunnel_min_queries`, \
+             `dns_tunnel_min_names`, `dns_tunnel_min_distinct_share`, \
+             `dns_tunnel_min_mean_len`, `dns_tunnel_min_entropy`, `dns_tunnel_long_name_len`, \
+             `dns_tunnel_long_name_entropy`, `dns_tunnel_ignore_domains`, \
+             `beacon_min_connections`, `beacon_max_samples`, `beacon_horizon_s`, \
+             `beacon_min_interval_s`, `beacon_min_regularity`, `beacon_min_size_score`, \
+             `beacon_ignore_ports`, `exfil_min_bytes`, `exfil_min_ratio`, `exfil_window_s`"
         );
         assert_eq!(
             read_err(r#"{"top_n": 3, "top_n": 4}"#),
@@ -860,6 +1096,49 @@ mod tests {
             read_err(r#"{"brute_force_http_ports": [80, 0]}"#),
             "rules config: `brute_force_http_ports` = [80, 0] is out of range \
              (accepted: a list of at most 64 distinct ports from 1 to 65535)"
+        );
+        assert_eq!(
+            read_err(r#"{"beacon_ignore_ports": [123, 123]}"#),
+            "rules config: `beacon_ignore_ports` = [123, 123] is out of range \
+             (accepted: a list of at most 64 distinct ports from 1 to 65535)"
+        );
+        assert_eq!(
+            read_err(r#"{"slow_http_ports": [0]}"#),
+            "rules config: `slow_http_ports` = [0] is out of range \
+             (accepted: a list of at most 64 distinct ports from 1 to 65535)"
+        );
+        assert_eq!(
+            read_err(r#"{"dns_tunnel_ignore_domains": ["Example.com"]}"#),
+            "rules config: `dns_tunnel_ignore_domains` = [\"Example.com\"] is out of range \
+             (accepted: a list of at most 256 distinct lowercase domain names \
+             (1 to 253 characters, no leading or trailing dot))"
+        );
+        assert_eq!(
+            read_err(r#"{"dns_tunnel_ignore_domains": "example.com"}"#),
+            "rules config: `dns_tunnel_ignore_domains` = \"example.com\": invalid type: \
+             string \"example.com\", expected a sequence (accepted: a list of at most 256 \
+             distinct lowercase domain names (1 to 253 characters, no leading or trailing dot))"
+        );
+        assert_eq!(
+            read_err(r#"{"beacon_min_regularity": 1.5}"#),
+            "rules config: `beacon_min_regularity` = 1.5 is out of range \
+             (accepted: a number from 0 to 1)"
+        );
+        assert_eq!(
+            read_err(r#"{"beacon_min_connections": 2}"#),
+            "rules config: `beacon_min_connections` = 2 is out of range \
+             (accepted: an integer from 3 to 1024)"
+        );
+        // A series never holds more check-ins than it keeps.
+        assert_eq!(
+            read_err(r#"{"beacon_min_connections": 10, "beacon_max_samples": 8}"#),
+            "rules config: `beacon_min_connections` = 10 is out of range \
+             (accepted: at most beacon_max_samples (8))"
+        );
+        assert_eq!(
+            read_err(r#"{"exfil_min_bytes": 0}"#),
+            "rules config: `exfil_min_bytes` = 0 is out of range \
+             (accepted: an integer from 1 to 1000000000000000)"
         );
         // Built in code, not read: `validate` gives the same answer.
         let nan = RuleConfig {

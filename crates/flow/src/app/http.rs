@@ -1,4 +1,4 @@
-//! HTTP/1.x: the method and `Host` header of a request.
+//! HTTP/1.x: the method, request target, `Host` and `User-Agent` of a request.
 //!
 //! Hand-written rather than httparse: httparse rejects requests that servers and tshark read,
 //! and an IDS wants those most (a request target with spaces in a command-injection attempt,
@@ -20,13 +20,28 @@ const METHODS: [&[u8]; 11] = [
     b"NOTIFY ",
 ];
 
-/// An HTTP/1.x request's method and Host, borrowed from the payload.
+/// Longest request target kept, in bytes of its rendered text (see [`render_capped`]): longer
+/// ones are cut on a character boundary. The cap bounds what one flow holds; 2,048 bytes keep
+/// every target of the 1,482 requests tshark finds in the shared captures whole (the longest
+/// is 1,029) and is the long-advised practical limit for URLs.
+pub const MAX_URI_BYTES: usize = 2048;
+/// Longest User-Agent kept, in bytes of its rendered text (cut on a character boundary): the
+/// longest of the 1,399 in the shared captures is 194.
+pub const MAX_USER_AGENT_BYTES: usize = 512;
+
+/// An HTTP/1.x request's method, target, Host and User-Agent, borrowed from the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpRequest<'a> {
     /// The request method as sent: "GET", "POST", "M-SEARCH" (SSDP), "PROPFIND", …
     pub method: &'a str,
+    /// The request target (raw bytes, trimmed): everything between the method and the version,
+    /// spaces included, as Zeek reads it; the part that came when the request line is cut.
+    /// `None` when empty.
+    pub target: Option<&'a [u8]>,
     /// The Host header's value, trimmed (raw bytes; `request_host` renders it).
     pub host: Option<&'a [u8]>,
+    /// The User-Agent header's value, trimmed (raw bytes).
+    pub user_agent: Option<&'a [u8]>,
 }
 
 /// Whether `m` looks like a method: RFC 9110 allows any token, but methods in use are 3 to 20
@@ -41,9 +56,9 @@ fn is_method(m: &[u8]) -> bool {
 
 /// The request that `p` starts: its request line must end in an `HTTP/1.` version (so RTSP
 /// and SIP are not taken), except that one of the common methods `request_host` accepts is
-/// enough while the request line is cut. The Host comes from the header lines present (the
-/// block may continue in the next segment), exactly as `request_host` reads it. Nothing is
-/// allocated.
+/// enough while the request line is cut. Host and User-Agent come from the header lines
+/// present (the block may continue in the next segment), the Host exactly as `request_host`
+/// reads it. Nothing is allocated.
 pub fn request(p: &[u8]) -> Option<HttpRequest<'_>> {
     // Most payloads are not HTTP: reject them by their first token before scanning for the
     // end of the line (a method is 3–20 capitals followed by a space).
@@ -51,7 +66,7 @@ pub fn request(p: &[u8]) -> Option<HttpRequest<'_>> {
     if !is_method(&p[..sp]) {
         return None;
     }
-    let method_len = match p.iter().position(|&b| b == b'\n') {
+    let (method_len, target) = match p.iter().position(|&b| b == b'\n') {
         Some(end) => {
             let line = p[..end]
                 .strip_suffix(b"\r")
@@ -62,34 +77,66 @@ pub fn request(p: &[u8]) -> Option<HttpRequest<'_>> {
             if !is_method(&line[..sp]) || !version.starts_with(b"HTTP/1.") {
                 return None;
             }
-            sp
+            // The version is the last word, after a space: the target lies between.
+            let rest = line.get(sp..line.len() - version.len()).unwrap_or_default();
+            (sp, rest.trim_ascii())
         }
-        None => METHODS.iter().find(|m| p.starts_with(m))?.len() - 1,
+        None => {
+            let sp = METHODS.iter().find(|m| p.starts_with(m))?.len() - 1;
+            (sp, p[sp..].trim_ascii())
+        }
     };
     // ASCII either way.
     let method = std::str::from_utf8(&p[..method_len]).ok()?;
+    let (host, user_agent) = headers(p);
     Some(HttpRequest {
         method,
-        host: host_header(p),
+        target: (!target.is_empty()).then_some(target),
+        host,
+        user_agent,
     })
 }
 
-/// The trimmed value of the first non-empty Host header among the lines after the first, up to
-/// the blank line ending the header block.
-fn host_header(p: &[u8]) -> Option<&[u8]> {
+/// The trimmed values of the first non-empty Host and User-Agent headers among the lines
+/// after the first, up to the blank line ending the header block (one pass for both).
+fn headers(p: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
+    let (mut host, mut agent) = (None, None);
     for line in p.split(|&b| b == b'\n').skip(1) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
         }
-        if line.len() > 5 && line[..5].eq_ignore_ascii_case(b"host:") {
-            let v = line[5..].trim_ascii();
-            if !v.is_empty() {
-                return Some(v);
-            }
+        if host.is_none() {
+            host = header_value(line, b"host:");
+        }
+        if agent.is_none() {
+            agent = header_value(line, b"user-agent:");
+        }
+        if host.is_some() && agent.is_some() {
+            break;
+        }
+    }
+    (host, agent)
+}
+
+/// The trimmed value of header line `line` if it is the header `name` (lower case, with its
+/// colon) and the value is not empty.
+fn header_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    if line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name) {
+        let v = line[name.len()..].trim_ascii();
+        if !v.is_empty() {
+            return Some(v);
         }
     }
     None
+}
+
+/// `b` rendered by `super::printable`'s rule and cut to at most `cap` bytes on a character
+/// boundary (an escape is never split). Reads at most `cap + 3` bytes of `b`: every rendered
+/// character takes at least the bytes it came from, so the last one that may fit starts
+/// before `cap` and ends within 3 bytes after it (it is never itself cut).
+pub fn render_capped(b: &[u8], cap: usize) -> String {
+    super::printable_capped(&b[..b.len().min(cap.saturating_add(3))], cap)
 }
 
 /// The Host header value of a request starting in `p`, if its header lines hold one.
@@ -98,7 +145,7 @@ pub fn request_host(p: &[u8]) -> Option<String> {
     if !METHODS.iter().any(|m| p.starts_with(m)) {
         return None;
     }
-    host_header(p).map(super::printable)
+    headers(p).0.map(super::printable)
 }
 
 #[cfg(test)]
@@ -153,9 +200,78 @@ mod tests {
             q,
             Some(HttpRequest {
                 method: "POST",
-                host: None
+                target: Some(b"/"),
+                host: None,
+                user_agent: Some(b"Mozilla"),
             })
         );
+    }
+
+    #[test]
+    fn reads_the_target_and_user_agent_of_a_captured_request() {
+        // ndpi/pcap/ipp.pcap, frame 6 (as above): tshark shows the same target and agent.
+        let r = b"POST /ipp/ HTTP/1.1\r\nContent-Length: 289\r\nContent-Type: application/ipp\r\n\
+                  Host: 10.10.10.251\r\nUser-Agent: CUPS/1.3.4\r\nExpect: 100-continue\r\n\r\n";
+        let q = request(r).unwrap();
+        assert_eq!(q.target, Some(&b"/ipp/"[..]));
+        assert_eq!(q.user_agent, Some(&b"CUPS/1.3.4"[..]));
+        // Any case, trimmed; the first non-empty one counts.
+        let q = request(b"GET /a?b=c HTTP/1.0\r\nuser-AGENT:\r\nUSER-AGENT:  curl/8.5.0 \r\n\r\n");
+        assert_eq!(
+            (q.unwrap().target, q.unwrap().user_agent),
+            (Some(&b"/a?b=c"[..]), Some(&b"curl/8.5.0"[..]))
+        );
+        // An SSDP search targets `*`.
+        let q = request(b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n").unwrap();
+        assert_eq!((q.target, q.user_agent), (Some(&b"*"[..]), None));
+    }
+
+    #[test]
+    fn the_target_runs_up_to_the_version_spaces_included() {
+        // ndpi/pcap/WebattackRCE.pcap, frame 535. tshark 4.0 ends the target at its first
+        // space ("/cgi-bin/handler/netsonar;cat") and calls the rest the version; Zeek, like
+        // netvigil, reads up to the version, which keeps the injected command.
+        let r = b"GET /cgi-bin/handler/netsonar;cat /etc/passwd|?data=Download HTTP/1.1\r\n\
+                  Connection: Keep-Alive\r\nHost: 127.0.0.1\r\n\r\n";
+        assert_eq!(
+            request(r).unwrap().target,
+            Some(&b"/cgi-bin/handler/netsonar;cat /etc/passwd|?data=Download"[..])
+        );
+        // No target at all.
+        assert_eq!(request(b"GET HTTP/1.1\r\n\r\n").unwrap().target, None);
+        // The header block ends at the blank line: a User-Agent in the body is not one.
+        assert_eq!(
+            request(b"POST /f HTTP/1.1\r\nHost: h\r\n\r\nUser-Agent: body\r\n")
+                .unwrap()
+                .user_agent,
+            None
+        );
+    }
+
+    #[test]
+    fn long_targets_and_agents_are_cut_on_a_character_boundary() {
+        let long = format!(
+            "GET /{} HTTP/1.1\r\nUser-Agent: {}\r\n\r\n",
+            "a".repeat(3000),
+            "é".repeat(300)
+        );
+        let q = request(long.as_bytes()).unwrap();
+        let uri = render_capped(q.target.unwrap(), MAX_URI_BYTES);
+        assert_eq!(uri.len(), MAX_URI_BYTES);
+        assert_eq!(uri, format!("/{}", "a".repeat(MAX_URI_BYTES - 1)));
+        // 2-byte characters: 256 fit in 512 bytes.
+        let ua = render_capped(q.user_agent.unwrap(), MAX_USER_AGENT_BYTES);
+        assert_eq!(ua, "é".repeat(256));
+        // A character that would cross the cap is left out whole, escapes included.
+        assert_eq!(render_capped("abcé".as_bytes(), 4), "abc");
+        assert_eq!(render_capped(b"ab\x01", 5), "ab");
+        assert_eq!(render_capped(b"ab\x01", 6), "ab\\x01");
+        assert_eq!(render_capped(b"ab\xff", 4), "ab");
+        assert_eq!(render_capped(b"ab\xff", 5), "ab\u{fffd}");
+        // The cap counts bytes of the rendered text: a 4-byte character just past the
+        // bytes read is still seen whole.
+        assert_eq!(render_capped("abc😀".as_bytes(), 7), "abc😀");
+        assert_eq!(render_capped("abc😀".as_bytes(), 6), "abc");
     }
 
     #[test]
@@ -166,6 +282,8 @@ mod tests {
         // A common method is known from its first word.
         let q = request(b"GET /very/long/path").unwrap();
         assert_eq!((q.method, q.host), ("GET", None));
+        // Its target is the part that came.
+        assert_eq!(q.target, Some(&b"/very/long/path"[..]));
         // Another needs its whole request line.
         assert_eq!(request(b"PROPFIND /very/long/path"), None);
     }

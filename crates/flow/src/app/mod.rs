@@ -1,8 +1,8 @@
 //! Application metadata: DNS question names and response code, TLS server name and ALPN, HTTP
-//! host and method, read from a flow's first payload-carrying packets. One module per protocol
-//! (pure parsers over a byte slice that may be cut short: a partial message gives `None`, never
-//! an error). Strings are allocated only for values kept (a new DNS name, the first SNI …), never
-//! per packet.
+//! host, method, request target and User-Agent, read from a flow's first payload-carrying
+//! packets. One module per protocol (pure parsers over a byte slice that may be cut short: a
+//! partial message gives `None`, never an error). Strings are allocated only for values kept
+//! (a new DNS name, the first SNI …), never per packet.
 
 pub mod dns;
 pub mod http;
@@ -105,8 +105,15 @@ fn inspect_http(app: &mut Option<Box<AppMeta>>, payload: &[u8]) -> bool {
         return false;
     };
     let m = app.get_or_insert_with(Default::default);
+    // The target and User-Agent are those of the first request (the method's).
     if m.http_method.is_none() {
         m.http_method = Some(req.method.to_string());
+        m.http_uri = req
+            .target
+            .map(|t| http::render_capped(t, http::MAX_URI_BYTES));
+        m.http_user_agent = req
+            .user_agent
+            .map(|u| http::render_capped(u, http::MAX_USER_AGENT_BYTES));
     }
     if m.http_host.is_none() {
         m.http_host = req.host.map(printable);
@@ -118,16 +125,31 @@ fn inspect_http(app: &mut Option<Box<AppMeta>>, payload: &[u8]) -> bool {
 /// Bytes as text for output, rendered as Wireshark does: valid UTF-8 is kept, every other byte
 /// becomes U+FFFD; control characters are escaped as `\xNN`.
 pub(crate) fn printable(b: &[u8]) -> String {
-    let mut out = String::with_capacity(b.len());
+    printable_capped(b, usize::MAX)
+}
+
+/// [`printable`], stopping before the first character (or escape) that would take the text
+/// past `cap` bytes.
+pub(crate) fn printable_capped(b: &[u8], cap: usize) -> String {
+    let mut out = String::with_capacity(b.len().min(cap));
     for chunk in b.utf8_chunks() {
         for c in chunk.valid().chars() {
             if c.is_control() {
+                if out.len() + 4 > cap {
+                    return out;
+                }
                 out.push_str(&format!("\\x{:02x}", c as u32));
             } else {
+                if out.len() + c.len_utf8() > cap {
+                    return out;
+                }
                 out.push(c);
             }
         }
         for _ in chunk.invalid() {
+            if out.len() + char::REPLACEMENT_CHARACTER.len_utf8() > cap {
+                return out;
+            }
             out.push(char::REPLACEMENT_CHARACTER);
         }
     }
@@ -138,6 +160,27 @@ pub(crate) fn printable(b: &[u8]) -> String {
 mod tests {
     use super::*;
     use packet::{decode, Decoded, FileSource, PacketSource};
+
+    #[test]
+    fn the_target_and_user_agent_are_those_of_the_first_request() {
+        let mut app = None;
+        let first = b"GET /a HTTP/1.1\r\nUser-Agent: first\r\n\r\n";
+        let second = b"GET /b HTTP/1.1\r\nHost: h\r\nUser-Agent: second\r\n\r\n";
+        // Nothing more to learn after a request (but a CONNECT's tunnel)…
+        assert!(inspect(&mut app, 6, 40000, 80, first));
+        // …and should a later one be seen, only a missing Host is taken from it.
+        assert!(inspect(&mut app, 6, 40000, 80, second));
+        let m = app.unwrap();
+        assert_eq!(
+            (
+                m.http_method.as_deref(),
+                m.http_uri.as_deref(),
+                m.http_user_agent.as_deref(),
+                m.http_host.as_deref()
+            ),
+            (Some("GET"), Some("/a"), Some("first"), Some("h"))
+        );
+    }
 
     #[test]
     fn inspect_learns_nothing_from_a_payload_may_learn_rejects() {

@@ -1,4 +1,5 @@
-//! Alerts as JSON Lines, one object per alert as detect raised it (schema: docs/alerts.md).
+//! Alerts as JSON Lines, one object per alert (episode) as detect raised it (schema:
+//! docs/alerts.md), or as Suricata EVE `alert` records (`detect::eve`).
 
 use std::path::PathBuf;
 
@@ -16,11 +17,26 @@ use crate::sink::Sink;
 pub struct AlertsConfig {
     /// The file.
     pub path: PathBuf,
+    /// The record layout.
+    #[serde(default)]
+    pub format: AlertsFormat,
+}
+
+/// How an alert is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertsFormat {
+    /// netvigil's own alert JSON (docs/alerts.md).
+    #[default]
+    Netvigil,
+    /// Suricata EVE `alert` records, the netvigil alert under `netvigil`.
+    Eve,
 }
 
 /// The alerts sink.
 pub struct AlertsSink {
     out: JsonLinesFile,
+    format: AlertsFormat,
 }
 
 impl AlertsSink {
@@ -28,6 +44,7 @@ impl AlertsSink {
     pub fn open(cfg: &AlertsConfig) -> Result<Self> {
         Ok(AlertsSink {
             out: JsonLinesFile::create(&cfg.path)?,
+            format: cfg.format,
         })
     }
 }
@@ -41,7 +58,10 @@ impl Sink for AlertsSink {
         if let Event::Alerts(all) = e {
             c.received(all.len() as u64);
             for a in all.iter() {
-                self.out.write(a)?;
+                match self.format {
+                    AlertsFormat::Netvigil => self.out.write(a)?,
+                    AlertsFormat::Eve => self.out.write(&detect::eve::record(a))?,
+                }
             }
             c.emitted(all.len() as u64);
         }

@@ -17,22 +17,27 @@ use crate::model::StoredAlert;
 
 /// The columns of a CSV or Parquet alert export: name, type, and whether it may be empty.
 /// The names are the alert's JSON keys (docs/alerts.md), `flow.x` as `flow_x`.
-pub const ALERT_COLUMNS: [(&str, ColumnType, bool); 19] = [
+pub const ALERT_COLUMNS: [(&str, ColumnType, bool); 24] = [
     ("id", ColumnType::Int, false),
     ("time", ColumnType::Time, false),
+    ("first_seen", ColumnType::Time, false),
     ("detector", ColumnType::Text, false),
+    ("family", ColumnType::Text, false),
     ("kind", ColumnType::Text, false),
     ("src", ColumnType::Text, true),
     ("dst", ColumnType::Text, true),
     ("severity", ColumnType::Int, false),
     ("confidence", ColumnType::Float, false),
     ("version", ColumnType::Text, false),
+    ("flows", ColumnType::Int, false),
     ("flow_id", ColumnType::Int, true),
     ("flow_src_port", ColumnType::Int, true),
     ("flow_dst_port", ColumnType::Int, true),
     ("flow_protocol", ColumnType::Int, true),
     ("flow_first_seen", ColumnType::Time, true),
+    ("community_id", ColumnType::Text, true),
     ("window", ColumnType::Time, true),
+    ("summary", ColumnType::Text, false),
     ("evidence", ColumnType::Text, false),
     ("capture", ColumnType::Int, true),
     ("status", ColumnType::Text, false),
@@ -40,7 +45,7 @@ pub const ALERT_COLUMNS: [(&str, ColumnType, bool); 19] = [
 ];
 
 /// The values of [`ALERT_COLUMNS`] for an alert.
-pub fn alert_values(s: &StoredAlert) -> [Value<'_>; 19] {
+pub fn alert_values(s: &StoredAlert) -> [Value<'_>; 24] {
     let opt_int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
     let ip = |v: Option<std::net::IpAddr>| {
         v.map_or(Value::Null, |ip| Value::Text(Cow::Owned(ip.to_string())))
@@ -50,19 +55,26 @@ pub fn alert_values(s: &StoredAlert) -> [Value<'_>; 19] {
     [
         Value::Int(s.id),
         Value::Time(a.time),
+        Value::Time(a.first_seen),
         Value::Text(Cow::Borrowed(a.detector.as_str())),
+        Value::Text(Cow::Borrowed(a.family.as_str())),
         Value::Text(Cow::Borrowed(&a.kind)),
         ip(a.src),
         ip(a.dst),
         Value::Int(i64::from(a.severity)),
         Value::Float(a.confidence),
         Value::Text(Cow::Borrowed(&a.version)),
+        Value::Int(i64::try_from(a.flows).unwrap_or(i64::MAX)),
         opt_int(f.map(|f| f.id)),
         opt_int(f.map(|f| i64::from(f.src_port))),
         opt_int(f.map(|f| i64::from(f.dst_port))),
         opt_int(f.map(|f| i64::from(f.protocol))),
         f.map_or(Value::Null, |f| Value::Time(f.first_seen_us)),
+        a.community_id
+            .as_deref()
+            .map_or(Value::Null, |c| Value::Text(Cow::Borrowed(c))),
         a.window.map_or(Value::Null, Value::Time),
+        Value::Text(Cow::Borrowed(&a.summary)),
         Value::Text(Cow::Owned(a.evidence.to_string())),
         opt_int(s.capture),
         Value::Text(Cow::Borrowed(&s.status)),

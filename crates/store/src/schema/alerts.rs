@@ -8,27 +8,32 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use super::{DbType, DbValue, RowError};
-use crate::model::{Alert, CaptureId, Detector, FlowRef, StoredAlert};
+use crate::model::{Alert, CaptureId, Detector, Family, FlowRef, StoredAlert};
 
 /// The columns of `alerts` a [`StoredAlert`] is read from, in the order of its JSON (id, the
 /// alert's fields, capture, status, incident). An insert writes all but the id, the status
 /// and the incident (the database's defaults).
-pub const ALERT_COLUMNS: [(&str, DbType); 19] = [
+pub const ALERT_COLUMNS: [(&str, DbType); 24] = [
     ("id", DbType::Int),
     ("raised_at", DbType::Time),
+    ("first_seen", DbType::Time),
     ("detector", DbType::Text),
+    ("family", DbType::Text),
     ("kind", DbType::Text),
     ("src_ip", DbType::Ip),
     ("dst_ip", DbType::Ip),
     ("severity", DbType::Int),
     ("confidence", DbType::Float),
     ("model_version", DbType::Text),
+    ("flows", DbType::Int),
     ("flow_id", DbType::Int),
     ("flow_src_port", DbType::Int),
     ("flow_dst_port", DbType::Int),
     ("flow_protocol", DbType::Int),
     ("flow_first_seen", DbType::Time),
+    ("community_id", DbType::Text),
     ("window_start", DbType::Time),
+    ("summary", DbType::Text),
     ("evidence", DbType::Text),
     ("capture_id", DbType::Int),
     ("status", DbType::Text),
@@ -36,7 +41,7 @@ pub const ALERT_COLUMNS: [(&str, DbType); 19] = [
 ];
 
 /// The columns an insert writes: [`ALERT_COLUMNS`] without the id, status and incident.
-const WRITTEN: std::ops::Range<usize> = 1..17;
+const WRITTEN: std::ops::Range<usize> = 1..22;
 
 /// The comma-separated names of [`ALERT_COLUMNS`] (what a listing selects).
 pub fn alert_column_list() -> &'static str {
@@ -73,19 +78,26 @@ pub fn alert_row(capture: Option<CaptureId>, a: &Alert) -> Vec<DbValue<'_>> {
     let flow = a.flow.as_ref();
     vec![
         DbValue::Time(a.time),
+        DbValue::Time(a.first_seen),
         DbValue::Text(Cow::Borrowed(a.detector.as_str())),
+        DbValue::Text(Cow::Borrowed(a.family.as_str())),
         DbValue::Text(Cow::Borrowed(&a.kind)),
         ip(a.src),
         ip(a.dst),
         DbValue::Int(i64::from(a.severity)),
         DbValue::Float(a.confidence),
         DbValue::Text(Cow::Borrowed(&a.version)),
+        DbValue::Int(i64::try_from(a.flows).unwrap_or(i64::MAX)),
         opt(flow.map(|f| f.id), DbValue::Int),
         opt(flow.map(|f| i64::from(f.src_port)), DbValue::Int),
         opt(flow.map(|f| i64::from(f.dst_port)), DbValue::Int),
         opt(flow.map(|f| i64::from(f.protocol)), DbValue::Int),
         opt(flow.map(|f| f.first_seen_us), DbValue::Time),
+        a.community_id
+            .as_deref()
+            .map_or(DbValue::Null, |c| DbValue::Text(Cow::Borrowed(c))),
         opt(a.window, DbValue::Time),
+        DbValue::Text(Cow::Borrowed(&a.summary)),
         // serde_json writes any `Value` (its numbers are finite by construction).
         DbValue::Text(Cow::Owned(a.evidence.to_string())),
         opt(capture, DbValue::Int),
@@ -141,10 +153,18 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
     let time_c = c.0;
     let raised = required(time_c, time(c)?)?;
     let c = next();
+    let first_c = c.0;
+    let first_seen = required(first_c, time(c)?)?;
+    let c = next();
     let detector_c = c.0;
     let detector = text(c)?;
     let detector = Detector::parse(&detector)
         .ok_or_else(|| bad(detector_c, format!("unknown detector {detector:?}")))?;
+    let c = next();
+    let family_c = c.0;
+    let family = text(c)?;
+    let family = Family::parse(&family)
+        .ok_or_else(|| bad(family_c, format!("unknown family {family:?}")))?;
     let kind = text(next())?;
     let src = ip(next())?;
     let dst = ip(next())?;
@@ -160,6 +180,10 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
         (c, _) => return Err(bad(c, "expected a number".into())),
     };
     let version = text(next())?;
+    let c = next();
+    let flows_c = c.0;
+    let flows = required(flows_c, int(c)?)?;
+    let flows = u64::try_from(flows).map_err(|_| narrow(flows_c, flows, "a flow count"))?;
     let flow_id = int(next())?;
     let mut parts = [("", None); 4];
     for p in &mut parts {
@@ -192,7 +216,12 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
             })
         }
     };
+    let community_id = match next() {
+        (_, DbValue::Null) => None,
+        c => Some(text(c)?),
+    };
     let window = time(next())?;
+    let summary = text(next())?;
     let c = next();
     let evidence_c = c.0;
     let evidence = text(c)?;
@@ -205,15 +234,20 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
         id,
         alert: Alert {
             time: raised,
+            first_seen,
             detector,
+            family,
             kind,
             src,
             dst,
             severity,
             confidence,
             version,
+            flows,
             flow,
+            community_id,
             window,
+            summary,
             evidence,
         },
         capture,
@@ -245,7 +279,9 @@ mod tests {
             }),
             window: None,
             evidence: serde_json::json!({"p_attack": 0.93, "contributions": [{"z": -1.5e-7}]}),
+            ..Alert::default()
         }
+        .into_hit()
     }
 
     /// The row as a backend reads it: the written values with the id, status and incident.
@@ -290,31 +326,36 @@ mod tests {
         };
         let back = stored_alert(read_back(10, alert_row(None, &rule))).unwrap();
         assert_eq!((back.alert, back.capture), (rule, None));
-        assert!(insert_alert_sql().ends_with("$15, $16)"));
-        assert!(alert_column_list().starts_with("id, raised_at, detector, kind, src_ip"));
+        assert!(insert_alert_sql().ends_with("$20, $21)"));
+        assert!(alert_column_list()
+            .starts_with("id, raised_at, first_seen, detector, family, kind, src_ip"));
     }
 
     #[test]
     fn a_bad_row_is_an_error_naming_the_alert_and_column() {
         let a = model_alert();
         let mut row = read_back(12, alert_row(Some(3), &a));
-        row[15] = DbValue::Text("{\"p_attack\": ".into());
+        row[20] = DbValue::Text("{\"p_attack\": ".into());
         let e = stored_alert(row).unwrap_err().to_string();
         assert!(
             e.starts_with("alert 12: column evidence: not JSON (EOF while parsing"),
             "{e}"
         );
         let mut row = read_back(13, alert_row(Some(3), &a));
-        row[10] = DbValue::Int(70_000);
+        row[13] = DbValue::Int(70_000);
         let e = stored_alert(row).unwrap_err().to_string();
         assert_eq!(e, "alert 13: column flow_src_port: 70000 is not a port");
         let mut row = read_back(14, alert_row(Some(3), &a));
-        row[13] = DbValue::Null;
+        row[16] = DbValue::Null;
         let e = stored_alert(row).unwrap_err().to_string();
         assert_eq!(e, "alert 14: column flow_first_seen: missing");
         let mut row = read_back(15, alert_row(Some(3), &a));
-        row[2] = DbValue::Text("oracle".into());
+        row[3] = DbValue::Text("oracle".into());
         let e = stored_alert(row).unwrap_err().to_string();
         assert_eq!(e, "alert 15: column detector: unknown detector \"oracle\"");
+        let mut row = read_back(16, alert_row(Some(3), &a));
+        row[4] = DbValue::Text("mischief".into());
+        let e = stored_alert(row).unwrap_err().to_string();
+        assert_eq!(e, "alert 16: column family: unknown family \"mischief\"");
     }
 }

@@ -21,7 +21,8 @@ mod tables;
 pub use alerts::{alert_column_list, alert_row, insert_alert_sql, stored_alert, ALERT_COLUMNS};
 pub(crate) use tables::CAPTURE_COLUMNS;
 pub use tables::{
-    Dialect, ALERT_FLOW_COLUMNS, CAPTURE_WRITER_COLUMNS, FLOW_INDEXES, FLOW_TIME_INDEX,
+    Dialect, ALERT_EPISODE_COLUMNS, ALERT_FLOW_COLUMNS, CAPTURE_WRITER_COLUMNS, FLOW_COLUMNS_V5,
+    FLOW_INDEXES, FLOW_TIME_INDEX,
 };
 
 /// A column's type in the database.
@@ -370,7 +371,10 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
                 Column::TlsAlpn => r.app.tls_alpn = text(),
                 Column::HttpHost => r.app.http_host = text(),
                 Column::HttpMethod => r.app.http_method = text(),
-                Column::FlowId => {}
+                Column::HttpUri => r.app.http_uri = text(),
+                Column::HttpUserAgent => r.app.http_user_agent = text(),
+                // A function of the record (`FlowRecord::community_id`), as the Flow ID.
+                Column::CommunityId | Column::FlowId => {}
             },
             Source::LastSeen => match v {
                 DbValue::Time(t) => r.last = Timestamp(t),

@@ -1,7 +1,9 @@
 //! The tables in each SQL dialect ([`Dialect`]): `flows` from [`flow_columns`], the others
-//! from [`TABLES`], their indexes, and the migrations from schema versions 2 and 3.
+//! from [`TABLES`], their indexes, and the migrations from schema versions 2, 3 and 4.
 
-use super::{flow_columns, DbType};
+use flow::columns::Column;
+
+use super::{flow_columns, DbType, Source};
 use crate::model::FLOW_SEQ_BITS;
 
 /// Column types of one SQL dialect.
@@ -117,6 +119,40 @@ impl Dialect {
         v
     }
 
+    /// The statements that take a version-4 database's alerts to version 5, in this dialect:
+    /// the episode columns ([`ALERT_EPISODE_COLUMNS`]), filled for the alerts stored before
+    /// (each a single hit: first seen at its flow or window, or when raised; its family from
+    /// its kind as `detect::Family::of_kind` reads it; one flow, the least a hit stands for: the
+    /// counts stay in its evidence).
+    pub fn migrate_alerts_to_v5(&self) -> Vec<String> {
+        let mut v = vec!["DROP VIEW IF EXISTS alerts_v".to_string()];
+        v.extend(
+            ALERT_EPISODE_COLUMNS
+                .iter()
+                .map(|(name, ty)| format!("ALTER TABLE alerts ADD COLUMN {name} {}", self.of(*ty))),
+        );
+        v.push(format!(
+            "UPDATE alerts SET first_seen = COALESCE(flow_first_seen, window_start, raised_at), \
+               family = {}, flows = 1, summary = ''",
+            family_of_kind_sql()
+        ));
+        v
+    }
+
+    /// The statements that take a version-4 database to version 5, in this dialect (run in
+    /// one transaction with the new version's row, before the views are made again): the
+    /// columns of [`FLOW_COLUMNS_V5`] are added to `flows` (on PostgreSQL, to every
+    /// partition). Rows stored before stay NULL there: version 4 did not keep the HTTP
+    /// request's target and User-Agent, and the Community ID of a flow read back is computed
+    /// from its record, whatever the column holds.
+    pub fn migrate_to_v5(&self) -> Vec<String> {
+        flow_columns()
+            .iter()
+            .filter(|c| matches!(c.source, Source::Column(col) if FLOW_COLUMNS_V5.contains(&col)))
+            .map(|c| format!("ALTER TABLE flows ADD COLUMN {} {}", c.name, self.of(c.ty)))
+            .collect()
+    }
+
     /// The tables besides `flows`, in this dialect.
     pub fn tables(&self) -> String {
         let numbers: String = crate::rollup::WINDOW_NUMBER_COLUMNS
@@ -126,6 +162,7 @@ impl Dialect {
             .collect();
         let flow = ALERT_FLOW_COLUMNS
             .iter()
+            .chain(&ALERT_EPISODE_COLUMNS)
             .map(|(name, ty)| format!(",\n  {name} {}", self.of(*ty)))
             .collect::<String>();
         let writer = CAPTURE_WRITER_COLUMNS
@@ -160,6 +197,11 @@ pub const CAPTURE_WRITER_COLUMNS: [(&str, DbType); 5] = [
     ("heartbeat", DbType::Time),
 ];
 
+/// The columns of `flows` added by schema version 5 (nullable text): the first HTTP
+/// request's target and User-Agent, and the Community ID.
+pub const FLOW_COLUMNS_V5: [Column; 3] =
+    [Column::HttpUri, Column::HttpUserAgent, Column::CommunityId];
+
 /// The columns of `captures` as a [`crate::Capture`] is read from them, in order.
 pub(crate) const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \
     start_time, end_time, packets, bytes, flows, status, writer_host, writer_boot, writer_pid, \
@@ -174,6 +216,55 @@ pub const ALERT_FLOW_COLUMNS: [(&str, DbType); 4] = [
     ("flow_protocol", DbType::Int),
     ("flow_first_seen", DbType::Time),
 ];
+
+/// The columns of `alerts` that make an alert an episode (`detect::episode`): its first
+/// evidence, family, flow count, the Community ID of its flow and its one-sentence summary.
+/// Added by schema version 5.
+pub const ALERT_EPISODE_COLUMNS: [(&str, DbType); 5] = [
+    ("first_seen", DbType::Time),
+    ("family", DbType::Text),
+    ("flows", DbType::Int),
+    ("community_id", DbType::Text),
+    ("summary", DbType::Text),
+];
+
+/// How version 5 names the family of an alert stored before it, by the words of its kind, in
+/// `detect::Family::of_kind`'s order (a test checks both agree on every known kind).
+pub(crate) const KIND_FAMILY_WORDS: [(&[&str], &str); 11] = [
+    (&["web\\_%"], "web_attack"),
+    (&["%amplification%", "%reflection%", "%ddos%"], "ddos"),
+    (
+        &["%flood%", "%slow%", "%dos%", "%goldeneye%", "%hulk%"],
+        "dos",
+    ),
+    (&["%infiltration%scan%"], "scan"),
+    (&["%infiltration%"], "infiltration"),
+    (&["%scan%"], "scan"),
+    (&["%brute%", "%patator%"], "brute_force"),
+    (
+        &["%sql%", "%xss%", "%traversal%", "%web%", "%http%"],
+        "web_attack",
+    ),
+    (&["%bot%", "%beacon%", "%c2%"], "c2"),
+    (&["%exfil%", "%tunnel%"], "exfiltration"),
+    (&["%heartbleed%", "%exploit%"], "exploit"),
+];
+
+/// An SQL expression naming the family of column `kind` ([`KIND_FAMILY_WORDS`]).
+pub(crate) fn family_of_kind_sql() -> String {
+    let whens = KIND_FAMILY_WORDS
+        .iter()
+        .map(|(words, f)| {
+            let any = words
+                .iter()
+                .map(|w| format!("LOWER(kind) LIKE '{w}' ESCAPE '\\'"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            format!("WHEN {any} THEN '{f}' ")
+        })
+        .collect::<String>();
+    format!("CASE {whens}ELSE 'anomaly' END")
+}
 
 /// The detectors an alert may name (`detect::Detector`).
 const DETECTOR_CHECK: &str = "CHECK (detector IN ('model', 'rule', 'baseline'))";
@@ -304,3 +395,64 @@ CREATE INDEX flows_dst_ip ON flows (minute_us, dst_ip, first_seen, id);
 CREATE INDEX flows_dst_port ON flows (minute_us, dst_port, first_seen, id);
 CREATE INDEX flows_label ON flows (label, first_seen, id) WHERE label IS NOT NULL;
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_family_of_a_kind_is_the_detectors() {
+        let kinds = [
+            "DDoS",
+            "DoS Hulk",
+            "DoS GoldenEye",
+            "DoS Slowloris",
+            "DoS Slowhttptest",
+            "Portscan",
+            "Infiltration - Portscan",
+            "Infiltration",
+            "FTP-Patator",
+            "SSH-Patator",
+            "Web Attack - Brute Force",
+            "Web Attack - XSS",
+            "Web Attack - SQL Injection",
+            "Botnet",
+            "Heartbleed",
+            "port_scan_vertical",
+            "port_scan_horizontal",
+            "syn_flood",
+            "udp_flood",
+            "icmp_flood",
+            "amplification_dns",
+            "amplification_synack",
+            "brute_force_ssh",
+            "brute_force_http",
+            "host_anomaly",
+            "window_anomaly",
+            "web_scanner",
+            "web_sql_injection",
+            "http_flood",
+            "slow_http",
+            "dns_tunnel",
+            "beaconing",
+            "exfiltration",
+            "something else",
+        ];
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute("CREATE TABLE alerts (kind TEXT)", []).unwrap();
+        for k in kinds {
+            db.execute("INSERT INTO alerts VALUES (?1)", [k]).unwrap();
+        }
+        let sql = format!("SELECT kind, {} FROM alerts", family_of_kind_sql());
+        let mut st = db.prepare(&sql).unwrap();
+        let rows: Vec<(String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(rows.len(), kinds.len());
+        for (k, f) in rows {
+            assert_eq!(f, detect::Family::of_kind(&k).as_str(), "{k}");
+        }
+    }
+}

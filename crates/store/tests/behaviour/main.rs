@@ -234,6 +234,7 @@ both!(
     maintenance::retention_removes_alerts_with_their_flows_and_recounts_their_minutes,
     opening::a_version_2_database_is_migrated_in_place_keeping_its_rows,
     opening::a_version_3_database_is_migrated_in_place_keeping_every_alert_field,
+    opening::a_version_4_database_is_migrated_in_place_gaining_the_new_flow_columns,
     queries::a_stored_alert_with_bad_evidence_is_an_error_naming_it,
     writer::a_lost_database_fails_the_writers_next_call_as_connection_lost,
 );
@@ -320,6 +321,7 @@ fn alert(t: i64, src: &str, kind: &str, severity: u8) -> Alert {
         flow: None,
         window: None,
         evidence: serde_json::json!({"syn": 120, "rate_per_s": 2.5}),
+        ..Alert::default()
     }
 }
 
@@ -354,6 +356,7 @@ fn alerts_about(cap: CaptureId, flows: &[FlowRecord], severity: u8) -> Vec<Alert
                 "p_attack": 0.9,
                 "contributions": [{"feature": "Flow Duration", "value": f.features[0]}],
             }),
+            ..Alert::default()
         })
         .collect()
 }

@@ -1,13 +1,75 @@
-//! Opening a database written by another version: a newer one is refused, versions 2 and 3
-//! are migrated in place.
+//! Opening a database written by another version: a newer one is refused, versions 2, 3 and
+//! 4 are migrated in place.
 use store::*;
 
 use super::{alert, alerts_about, count_flows, ingest, meter, new_capture, row, Backend};
 
-/// Turns a current (version 4) database into what version 3 wrote: alerts without their
-/// detector and flow columns, the evidence in `detail`, a model alert's flow (ports,
-/// protocol, first packet) inside its evidence as `"flow"`.
+/// The SQL names of the flow columns version 5 added.
+fn v5_flow_columns() -> Vec<String> {
+    schema::FLOW_COLUMNS_V5
+        .iter()
+        .map(|&c| schema::sql_name(c))
+        .collect()
+}
+
+/// Turns a current (version 5) database into what version 4 wrote: flows without the HTTP
+/// request's target and User-Agent and the Community ID, alerts without the episode columns.
+/// (`flows_v` and `alerts_v` read them; opening makes them again.)
+fn to_version_4(b: &Backend) {
+    let names = v5_flow_columns();
+    let episode: Vec<&str> = schema::ALERT_EPISODE_COLUMNS.iter().map(|c| c.0).collect();
+    let sqlite_drops: String = names
+        .iter()
+        .map(|c| format!("ALTER TABLE flows DROP COLUMN {c};"))
+        .chain(
+            episode
+                .iter()
+                .map(|c| format!("ALTER TABLE alerts DROP COLUMN {c};")),
+        )
+        .collect();
+    let pg_drops = names
+        .iter()
+        .map(|c| format!("DROP COLUMN {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let pg_alert_drops = episode
+        .iter()
+        .map(|c| format!("DROP COLUMN {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let version = "DELETE FROM schema_version; INSERT INTO schema_version VALUES (4, 0, '0.1.0');";
+    b.exec(
+        &format!("DROP VIEW flows_v; DROP VIEW alerts_v; {sqlite_drops} {version}"),
+        &format!(
+            "DROP VIEW flows_v, flow_features_v, alerts_v; ALTER TABLE flows {pg_drops}; \
+             ALTER TABLE alerts {pg_alert_drops}; {}",
+            version.replace("(4, 0,", "(4, now(),")
+        ),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 4);
+    assert_eq!(
+        flow_table_columns(b),
+        (schema::flow_columns().len() - names.len()) as i64
+    );
+}
+
+/// The columns of `flows`.
+fn flow_table_columns(b: &Backend) -> i64 {
+    b.query_i64(match b {
+        Backend::Sqlite(_) => "SELECT COUNT(*) FROM pragma_table_info('flows')",
+        Backend::Postgres { .. } => {
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'flows'"
+        }
+    })
+}
+
+/// Turns a current (version 5) database into what version 3 wrote: version 4's flows
+/// ([`to_version_4`]), alerts without their detector and flow columns, the evidence in
+/// `detail`, a model alert's flow (ports, protocol, first packet) inside its evidence as
+/// `"flow"`.
 fn to_version_3(b: &Backend) {
+    to_version_4(b);
     let flow_columns = [
         "flow_src_port",
         "flow_dst_port",
@@ -28,8 +90,7 @@ fn to_version_3(b: &Backend) {
     let version = "DELETE FROM schema_version; INSERT INTO schema_version VALUES (3, 0, '0.1.0');";
     b.exec(
         &format!(
-            "DROP VIEW alerts_v;
-             UPDATE alerts SET evidence = json_set(evidence, '$.flow', json_object(
+            "UPDATE alerts SET evidence = json_set(evidence, '$.flow', json_object(
                'src_port', flow_src_port, 'dst_port', flow_dst_port,
                'protocol', flow_protocol, 'first_seen_us', flow_first_seen))
              WHERE flow_id IS NOT NULL;
@@ -38,8 +99,7 @@ fn to_version_3(b: &Backend) {
              {version}"
         ),
         &format!(
-            "DROP VIEW alerts_v;
-             UPDATE alerts SET evidence = jsonb_set(evidence::jsonb, '{{flow}}', jsonb_build_object(
+            "UPDATE alerts SET evidence = jsonb_set(evidence::jsonb, '{{flow}}', jsonb_build_object(
                'src_port', flow_src_port, 'dst_port', flow_dst_port, 'protocol', flow_protocol,
                'first_seen_us', (extract(epoch FROM flow_first_seen) * 1000000)::bigint))::text
              WHERE flow_id IS NOT NULL;
@@ -155,7 +215,8 @@ pub fn a_version_2_database_is_migrated_in_place_keeping_its_rows(b: Backend) {
     assert_eq!(count_flows(s.as_mut()), flows.len() as u64 + 40);
     let back = s.flow(flow_row_id(done, flows[7].id)).unwrap().unwrap();
     assert_eq!(row(&back.record), row(&flows[7]));
-    // Its alerts read back as they were raised.
+    // Its alerts read back as they were raised, with what version 5's migration fills in for
+    // an alert stored before (a single hit: `Alert::into_hit`).
     let mut back: Vec<(i64, Alert)> = s
         .alerts(&AlertFilter::default(), 100)
         .unwrap()
@@ -163,7 +224,12 @@ pub fn a_version_2_database_is_migrated_in_place_keeping_its_rows(b: Backend) {
         .map(|a| (a.id, a.alert))
         .collect();
     back.sort_by_key(|a| a.0);
-    assert_eq!(back, ids.into_iter().zip(alerts).collect::<Vec<_>>());
+    assert_eq!(
+        back,
+        ids.into_iter()
+            .zip(alerts.into_iter().map(Alert::into_hit))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(
         s.windows(TimeRange::ALL, Some(done)).unwrap().len(),
         windows.len()
@@ -219,6 +285,9 @@ pub fn a_version_3_database_is_migrated_in_place_keeping_every_alert_field(b: Ba
     drop(s);
     let fresh = alert_table_columns(&b);
     assert_eq!(fresh, schema::ALERT_COLUMNS.len() as i64);
+    // What version 5's migration fills in for an alert stored before: a single hit's first
+    // evidence, family and flows (`Alert::into_hit`), no summary or Community ID.
+    let alerts: Vec<Alert> = alerts.into_iter().map(Alert::into_hit).collect();
     // The flows of two alerts were archived: those alerts' flows are read from their
     // evidence, the others' from the stored flows.
     let archived = format!(
@@ -258,6 +327,99 @@ pub fn a_version_3_database_is_migrated_in_place_keeping_every_alert_field(b: Ba
         ),
         6
     );
+    // A second open migrates nothing.
+    drop(s);
+    drop(b.open());
+    assert_eq!(b.query_i64("SELECT COUNT(*) FROM schema_version"), 2);
+}
+
+pub fn a_version_4_database_is_migrated_in_place_gaining_the_new_flow_columns(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    // Its two HTTP requests, as `tshark -r webex.pcap -Y http.request -T fields
+    // -e http.request.uri -e http.user_agent` shows them.
+    let mut http: Vec<(&str, &str)> = flows
+        .iter()
+        .filter_map(|f| {
+            Some((
+                f.app.http_uri.as_deref()?,
+                f.app.http_user_agent.as_deref()?,
+            ))
+        })
+        .collect();
+    http.sort();
+    let dalvik = "Dalvik/1.6.0 (Linux; U; Android 4.4.2; LG-D855 Build/KVT49L.A1412087656)";
+    assert_eq!(
+        http,
+        [
+            ("/json/1.3/applicationOpen", dalvik),
+            ("/json/1.3/registerDevice", dalvik)
+        ]
+    );
+    let old = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    drop(s);
+    let fresh = flow_table_columns(&b);
+    assert_eq!(fresh, schema::flow_columns().len() as i64);
+    to_version_4(&b);
+
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(flow_table_columns(&b), fresh);
+    // Rows stored by version 4 have none of the new values; read back, their Community ID is
+    // computed from the record all the same.
+    for c in v5_flow_columns() {
+        assert_eq!(
+            b.query_i64(&format!("SELECT COUNT(*) FROM flows WHERE {c} IS NOT NULL")),
+            0,
+            "{c}"
+        );
+    }
+    for f in &flows {
+        let back = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
+        let mut want = f.clone();
+        want.app.http_uri = None;
+        want.app.http_user_agent = None;
+        assert_eq!(row(&back.record), row(&want), "flow {}", f.id);
+        assert_eq!(back.record.community_id(), f.community_id());
+    }
+    // Flows stored now carry them, in the table and in its view.
+    let new = s
+        .begin_capture(&NewCapture {
+            sha256: Some("cd".repeat(32)),
+            ..new_capture("webex again")
+        })
+        .unwrap();
+    s.insert_flows(new, &flows, &[]).unwrap();
+    let count = |sql: &str| b.query_i64(sql) as usize;
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM flows_v WHERE http_uri LIKE '/json/1.3/%' \
+             AND http_user_agent = '{dalvik}'"
+        )),
+        2
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM flows WHERE community_id IS NOT NULL"),
+        flows.iter().filter(|f| f.community_id().is_some()).count()
+    );
+    for f in &flows {
+        let id = flow_row_id(new, f.id);
+        let stored = match f.community_id() {
+            Some(c) => count(&format!(
+                "SELECT COUNT(*) FROM flows_v WHERE id = {id} AND community_id = '{c}'"
+            )),
+            None => count(&format!(
+                "SELECT COUNT(*) FROM flows WHERE id = {id} AND community_id IS NULL"
+            )),
+        };
+        assert_eq!(stored, 1, "flow {}", f.id);
+        let back = s.flow(id).unwrap().unwrap();
+        assert_eq!(row(&back.record), row(f), "flow {}", f.id);
+        assert_eq!(back.record.app, f.app);
+    }
     // A second open migrates nothing.
     drop(s);
     drop(b.open());

@@ -95,6 +95,7 @@ fn snapshot(s: &mut dyn Store, hosts: &[IpAddr], mids: &[Timestamp]) -> Vec<Stri
                 time: Some(r),
                 min_severity: Some(3),
                 src: hosts.first().copied(),
+                ..AlertFilter::default()
             },
         ] {
             let alerts: Vec<StoredAlert> = s.alerts(&a, 50).unwrap();
@@ -200,6 +201,7 @@ fn postgres_behaves_like_sqlite() {
                     }),
                     window: (r.id % 2 == 0).then_some(r.first.0),
                     evidence: serde_json::json!({"n": r.id, "p": r.features[1]}),
+                    ..Alert::default()
                 })
                 .collect();
             let ids_a = s.insert_alerts(Some(cap), &alerts).unwrap();

@@ -4,9 +4,17 @@
 //! exchange, FIN or RST teardown; UDP request/response such as DNS with a real query; ICMP
 //! echo). Packets of the slots are interleaved in time; when a conversation ends its slot starts
 //! the next one until N flows have been started. Same seed, same bytes.
+//!
+//! `--attacks` mixes labelled attack scenarios into that benign traffic (`scenario`: which,
+//! where and the ground truth; `attacks/`: their wire shapes; `wire`: their packets) and writes
+//! the truth beside the capture. docs/generator.md describes every scenario.
+
+mod attacks;
+pub mod scenario;
+mod wire;
 
 use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use packet::writer::PcapWriter;
@@ -36,17 +44,42 @@ pub struct GenArgs {
     /// Output pcap file.
     #[arg(long)]
     pub out: PathBuf,
+    /// Attack scenarios to mix in, comma-separated, or `all` (docs/generator.md lists them);
+    /// their ground truth goes to `--truth`.
+    #[arg(long, value_name = "LIST")]
+    pub attacks: Option<String>,
+    /// Ground-truth file (JSON Lines, one row per scenario) [default: the output with
+    /// `.truth.jsonl` for its extension, when `--attacks` is given].
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+}
+
+impl GenArgs {
+    /// Where the ground truth goes: `--truth`, else beside the capture when there are attacks.
+    pub fn truth_path(&self) -> Option<PathBuf> {
+        match (&self.truth, &self.attacks) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(_)) => Some(self.out.with_extension("truth.jsonl")),
+            (None, None) => None,
+        }
+    }
 }
 
 /// What the generator wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct GenReport {
-    /// Packets written.
+    /// Packets written (benign and attack).
     pub packets: u64,
-    /// Flows started.
+    /// Flows: benign conversations started, plus the flows the attack scenarios make.
     pub flows: u64,
     /// Bytes of the file.
     pub bytes: u64,
+    /// Packets of the attack scenarios (included in `packets`).
+    pub attack_packets: u64,
+    /// Flows of the attack scenarios (included in `flows`).
+    pub attack_flows: u64,
+    /// Attack scenarios mixed in.
+    pub scenarios: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -451,8 +484,29 @@ fn checksum(h: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Generates the capture described by `args`.
+/// Generates the capture described by `args`, and its ground truth when it has attacks.
 pub fn generate(args: &GenArgs) -> Result<GenReport> {
+    let scenarios = match &args.attacks {
+        Some(list) => scenario::parse_list(list).map_err(crate::BadInput)?,
+        None => Vec::new(),
+    };
+    let truth_path = args.truth_path();
+    if let Some(t) = &truth_path {
+        pipeline::output::check_distinct(
+            &[],
+            &[("--out", args.out.as_path()), ("--truth", t.as_path())],
+        )
+        .map_err(crate::pipeline_error)?;
+    }
+    let rate = args.rate.max(1.0);
+    // The nominal span the scenarios are placed in (the benign clock's mean advance).
+    let span_us = (args.packets as f64 / rate * 1e6) as i64;
+    let start_us = args.start * 1_000_000;
+    let attacks = if scenarios.is_empty() {
+        None
+    } else {
+        Some(scenario::play(&scenarios, args.seed, start_us, span_us))
+    };
     let (guard, file) =
         pipeline::output::OutputFile::create(&args.out).map_err(crate::pipeline_error)?;
     let mut w = PcapWriter::new(
@@ -461,6 +515,12 @@ pub fn generate(args: &GenArgs) -> Result<GenReport> {
         65535,
     )
     .with_context(|| format!("writing {}", args.out.display()))?;
+    let mut merge = Merge {
+        packets: attacks.as_ref().map_or(&[][..], |a| &a.packets[..]),
+        next: 0,
+        frame: Vec::new(),
+        out: &args.out,
+    };
     let flows = args.flows.max(1);
     let concurrent = args.concurrent.clamp(1, flows) as usize;
     let mut g = Gen {
@@ -468,8 +528,7 @@ pub fn generate(args: &GenArgs) -> Result<GenReport> {
         pkts_per_flow: args.packets as f64 / flows as f64,
         frame: Vec::new(),
     };
-    let rate = args.rate.max(1.0);
-    let mut now = args.start * 1_000_000;
+    let mut now = start_us;
     let mut started = 0u64;
     let mut slots: Vec<Conv> = Vec::with_capacity(concurrent);
     for _ in 0..concurrent {
@@ -488,6 +547,7 @@ pub fn generate(args: &GenArgs) -> Result<GenReport> {
             if g.frame.len() < 60 {
                 g.frame.resize(60, 0);
             }
+            report.attack_packets += merge.write_until(&mut w, now)?;
             w.write(Timestamp(now), &g.frame, g.frame.len() as u32)
                 .with_context(|| format!("writing {}", args.out.display()))?;
             report.packets += 1;
@@ -499,13 +559,51 @@ pub fn generate(args: &GenArgs) -> Result<GenReport> {
             slots.swap_remove(i);
         }
     }
+    report.attack_packets += merge.write_until(&mut w, i64::MAX)?;
+    report.packets += report.attack_packets;
     report.flows = started;
+    if let Some(a) = &attacks {
+        report.attack_flows = a.flows;
+        report.flows += a.flows;
+        report.scenarios = a.truth.len() as u64;
+    }
     // `finish` flushes the buffer; the file is synced by the commit.
     let out = w
         .finish()
         .with_context(|| format!("writing {}", args.out.display()))?;
     drop(out);
+    if let Some(t) = &truth_path {
+        let mut text = String::new();
+        for row in attacks.iter().flat_map(|a| &a.truth) {
+            text.push_str(&row.json());
+            text.push('\n');
+        }
+        pipeline::output::write_atomic(t, text.as_bytes()).map_err(crate::pipeline_error)?;
+    }
     guard.commit()?;
     report.bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     Ok(report)
+}
+
+/// The attack packets, written in turn as the benign clock passes them.
+struct Merge<'a> {
+    packets: &'a [wire::Pkt],
+    next: usize,
+    frame: Vec<u8>,
+    out: &'a Path,
+}
+
+impl Merge<'_> {
+    /// Writes every attack packet due at or before `t` (so timestamps never go back); returns
+    /// how many.
+    fn write_until<W: std::io::Write>(&mut self, w: &mut PcapWriter<W>, t: i64) -> Result<u64> {
+        let from = self.next;
+        while let Some(p) = self.packets.get(self.next).filter(|p| p.t <= t) {
+            wire::render(p, &mut self.frame);
+            w.write(Timestamp(p.t), &self.frame, self.frame.len() as u32)
+                .with_context(|| format!("writing {}", self.out.display()))?;
+            self.next += 1;
+        }
+        Ok((self.next - from) as u64)
+    }
 }

@@ -1,0 +1,226 @@
+//! The one sentence an episode says of itself: who did what to whom, how much and for how
+//! long, in the words of the detector that names it, with units. Built from the episode's
+//! evidence (`crate::episode`), so it never says more than the evidence holds.
+
+use serde_json::Value;
+
+use crate::alert::Alert;
+use crate::family::Family;
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration in µs as a reader says it: `850 ms`, `12 s`, `4 min 5 s`, `2 h 3 min`.
+pub fn duration(us: i64) -> String {
+    let us = us.max(0);
+    if us < 1_000_000 {
+        return format!("{} ms", us / 1_000);
+    }
+    let s = us / 1_000_000;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3_599 if s % 60 == 0 => format!("{} min", s / 60),
+        60..=3_599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3_600, (s % 3_600) / 60),
+    }
+}
+
+/// A byte count with a binary unit: `512 B`, `3.4 KiB`, `12.0 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn u(v: &Value, k: &str) -> Option<u64> {
+    v.get(k).and_then(Value::as_u64)
+}
+
+fn f(v: &Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(Value::as_f64)
+}
+
+/// How the sentence names one side: its address, or how many addresses.
+fn side(addr: Option<std::net::IpAddr>, ev: &Value, key: &str, one: &str, many: &str) -> String {
+    match addr {
+        Some(a) => a.to_string(),
+        None => {
+            let n = ev[key]["distinct"].as_u64().unwrap_or(0);
+            let more = ev[key]["untracked_hits"].as_u64().unwrap_or(0) > 0;
+            match (n, more) {
+                (0, _) => one.to_string(),
+                (1, false) => ev[key]["top"][0]["addr"]
+                    .as_str()
+                    .unwrap_or(one)
+                    .to_string(),
+                (n, false) => format!("{} {many}", thousands(n)),
+                (n, true) => format!("over {} {many}", thousands(n)),
+            }
+        }
+    }
+}
+
+fn pct(x: f64) -> String {
+    let p = x * 100.0;
+    if p > 0.0 && p < 1.0 {
+        format!("{p:.1} %")
+    } else {
+        format!("{p:.0} %")
+    }
+}
+
+/// The sentence of an episode (its evidence as `crate::episode` writes it).
+pub fn sentence(a: &Alert) -> String {
+    let ev = &a.evidence;
+    let who = side(a.src, ev, "sources", "an unknown source", "sources");
+    let whom = side(a.dst, ev, "destinations", "an unknown destination", "hosts");
+    let dur = duration(a.time - a.first_seen);
+    let lead = &ev["lead"]["evidence"];
+    let model_flows = ev["model"]["flows"].as_u64().unwrap_or(0);
+    let kind = a.kind.as_str();
+    let mut s = if !ev["lead"].is_object() {
+        let p = ev["model"]["strongest"][0]["p_attack"]
+            .as_f64()
+            .unwrap_or(0.0);
+        format!(
+            "The flow model scored {} flow{} from {who} to {whom} over {dur} as {kind} (highest P(attack) {p:.3}); no rule or baseline corroborates it",
+            thousands(model_flows),
+            if model_flows == 1 { "" } else { "s" },
+        )
+    } else if kind == "syn_flood" {
+        let mut t = format!(
+            "{who} sent {} SYNs to {whom} in {dur}",
+            thousands(u(lead, "syn_packets").or(u(lead, "packets")).unwrap_or(0))
+        );
+        if let Some(n) = u(lead, "distinct_sources").filter(|&n| n > 1 && a.src.is_none()) {
+            t.push_str(&format!(" from {} sources", thousands(n)));
+        }
+        if let Some(r) = f(lead, "reply_ratio") {
+            t.push_str(&format!("; {} were answered", pct(r.min(1.0))));
+        }
+        t
+    } else if kind == "udp_flood" || kind == "icmp_flood" {
+        let proto = if kind == "udp_flood" { "UDP" } else { "ICMP" };
+        format!(
+            "{who} sent {} {proto} packets ({}) to {whom} in {dur}, {:.0} packets/s at the peak",
+            thousands(u(lead, "packets").unwrap_or(0)),
+            bytes(u(lead, "bytes").unwrap_or(0)),
+            f(lead, "rate_per_s").unwrap_or(0.0)
+        )
+    } else if let Some(service) = kind.strip_prefix("amplification_") {
+        format!(
+            "{} {} reflectors sent {} in {} responses to {whom} in {dur}; {} of {} flows were unsolicited",
+            thousands(u(lead, "reflectors").unwrap_or(0)),
+            service.to_ascii_uppercase(),
+            bytes(u(lead, "response_bytes").unwrap_or(0)),
+            thousands(u(lead, "response_packets").unwrap_or(0)),
+            thousands(u(lead, "unsolicited_flows").unwrap_or(0)),
+            thousands(u(lead, "flows").unwrap_or(0)),
+        )
+    } else if kind == "port_scan_vertical" {
+        format!(
+            "{who} probed {} ports on {whom} with {} probes in {dur}",
+            thousands(u(lead, "distinct_ports").unwrap_or(0)),
+            thousands(u(lead, "probes").unwrap_or(0)),
+        )
+    } else if kind == "port_scan_horizontal" {
+        format!(
+            "{who} probed {} hosts on {} port{} in {dur}",
+            thousands(u(lead, "distinct_hosts").unwrap_or(0)),
+            thousands(u(lead, "ports_swept").unwrap_or(0)),
+            if u(lead, "ports_swept") == Some(1) {
+                ""
+            } else {
+                "s"
+            },
+        )
+    } else if let Some(service) = kind.strip_prefix("brute_force_") {
+        format!(
+            "{who} opened {} short {} connections to {whom} in {dur} ({:.0} a minute): password guessing",
+            thousands(u(lead, "connections").unwrap_or(0)),
+            service.to_ascii_uppercase(),
+            f(lead, "connections_per_min").unwrap_or(0.0),
+        )
+    } else if a.family == Family::Anomaly {
+        let top = &lead["contributions"][0];
+        let mut t = format!(
+            "{}'s traffic scored {:.1} against the learned baseline (threshold {:.1}) over {dur}",
+            a.src.map_or("The network".to_string(), |s| s.to_string()),
+            f(lead, "score").unwrap_or(0.0),
+            f(lead, "threshold").unwrap_or(0.0),
+        );
+        if let (Some(name), Some(v), Some(m)) =
+            (top["feature"].as_str(), f(top, "value"), f(top, "median"))
+        {
+            t.push_str(&format!(
+                "; most unusual: {name} {v} {} (typically {m})",
+                top["unit"].as_str().unwrap_or("")
+            ));
+        }
+        t
+    } else if let Some(d) = lead.get("description").and_then(Value::as_str) {
+        // Rules that describe their own finding.
+        format!("{d} ({dur})")
+    } else {
+        format!(
+            "{} ({kind}) from {who} to {whom}: {} flows in {dur}",
+            capitalised(a.family.label()),
+            thousands(a.flows),
+        )
+    };
+    if ev["lead"].is_object() && model_flows > 0 {
+        s.push_str(&format!(
+            "; the flow model flagged {} of the flows",
+            thousands(model_flows)
+        ));
+    }
+    s.push('.');
+    s
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_durations_and_sizes_read_as_people_write_them() {
+        assert_eq!(thousands(9_608), "9,608");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(duration(850_000), "850 ms");
+        assert_eq!(duration(12_400_000), "12 s");
+        assert_eq!(duration(245_000_000), "4 min 5 s");
+        assert_eq!(duration(7_380_000_000), "2 h 3 min");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3_500), "3.4 KiB");
+        assert_eq!(pct(0.03), "3 %");
+        assert_eq!(pct(0.004), "0.4 %");
+    }
+}
