@@ -156,3 +156,24 @@ fn eve_records_carry_the_alert_as_suricata_writes_alerts() {
     assert_eq!(r["netvigil"]["kind"], "syn_flood");
     assert!(r["flow_id"].as_u64().unwrap() < 1 << 51);
 }
+
+#[test]
+fn ndpis_sql_injection_and_xss_captures_are_one_web_attack_episode_each() {
+    for (rel, kind) in [
+        ("ndpi/pcap/sql_injection.pcap", "web_sql_injection"),
+        ("ndpi/pcap/xss.pcap", "web_xss"),
+    ] {
+        let a = alerts(rel);
+        assert_eq!(
+            who(&a),
+            vec![(
+                Family::WebAttack,
+                kind,
+                ip("192.168.3.109"),
+                ip("192.168.3.107")
+            )],
+            "{rel}"
+        );
+        assert_eq!(a[0].evidence["mitre"], serde_json::json!(["T1190"]));
+    }
+}
