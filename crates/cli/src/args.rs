@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use anyhow::Result;
+use packet::Timestamp;
 use store::export::ExportFormat;
-use store::RetentionPolicy;
+use store::{RetentionPolicy, TimeRange};
 
 use crate::BadInput;
 
@@ -126,6 +127,18 @@ pub fn policy(retain_us: Option<i64>, max_bytes: Option<u64>) -> Option<Retentio
         before: retain_us.map(|r| packet::Timestamp(now - r)),
         max_bytes,
     })
+}
+
+/// The range `--since` and `--until` name (everything when neither is given).
+pub fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
+    let range = TimeRange {
+        from: Timestamp(since.unwrap_or(TimeRange::ALL.from.0)),
+        to: Timestamp(until.unwrap_or(TimeRange::ALL.to.0)),
+    };
+    if range.from >= range.to {
+        return Err(BadInput("--since must be before --until".into()).into());
+    }
+    Ok(range)
 }
 
 #[cfg(test)]

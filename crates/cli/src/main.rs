@@ -10,7 +10,8 @@ mod signals;
 mod testdata;
 
 use commands::{
-    alerts, analyze, baseline, chart as chart_cmd, demo, eval_alerts, features, lake, model,
+    alerts, analyze, baseline, chart as chart_cmd, demo, eval_alerts, features, incidents, lake,
+    model,
 };
 
 use std::process::ExitCode;
@@ -63,6 +64,9 @@ enum Cmd {
     Retain(lake::RetainArgs),
     /// List stored alerts (one per attack episode), newest first, with their summaries.
     Alerts(alerts::AlertsArgs),
+    /// List stored incidents (the alert episodes on one attacker or victim close in time),
+    /// most recently active first.
+    Incidents(incidents::IncidentsArgs),
     /// Train a flow classifier (gradient-boosted trees) from labelled flows.
     Train(model::TrainArgs),
     /// Wrap a LightGBM or XGBoost model as a netvigil model file (checked against the meter's
@@ -187,6 +191,7 @@ fn main() -> ExitCode {
         Cmd::Archive(a) => lake::archive(&a),
         Cmd::Retain(a) => lake::retain(&a),
         Cmd::Alerts(a) => alerts::run(&a),
+        Cmd::Incidents(a) => incidents::run(&a),
         Cmd::Train(a) => model::train(&a),
         Cmd::Eval(a) => model::eval(&a),
         Cmd::EvalAlerts(a) => eval_alerts::run(&a),

@@ -643,3 +643,84 @@ fn retention_by_age_empties_old_captures_and_reports_it() {
     // The audit log is append-only.
     assert!(c.execute("DELETE FROM audit_log", []).is_err());
 }
+
+#[test]
+fn incidents_group_a_hosts_scan_and_flood_and_alerts_list_their_episodes() {
+    let d = temp("incidents");
+    let db = d.join("nv.db");
+    run(nv()
+        .arg("analyze")
+        .arg(data("lucid-cicddos2019/CIC-DDoS-2019-SynFlood.pcap"))
+        .arg("--db")
+        .arg(&db)
+        .arg("-q"));
+    let incidents = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = run(nv()
+            .arg("incidents")
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .arg("--json"));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // The scan and the SYN flood 172.16.0.5 ran against 192.168.50.4: one incident.
+    let all = incidents(&[]);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let i = &all[0];
+    assert_eq!(
+        i["title"],
+        "Denial of service against 192.168.50.4 by 172.16.0.5, with scan (2 episodes)"
+    );
+    assert_eq!(
+        (
+            &i["status"],
+            &i["severity"],
+            &i["episodes"],
+            &i["src"],
+            &i["dst"]
+        ),
+        (
+            &serde_json::json!("OPEN"),
+            &serde_json::json!(4),
+            &serde_json::json!(2),
+            &serde_json::json!("172.16.0.5"),
+            &serde_json::json!("192.168.50.4")
+        )
+    );
+    assert_eq!(i["families"], serde_json::json!(["dos", "scan"]));
+    // Filters.
+    assert_eq!(incidents(&["--host", "192.168.50.4"]).len(), 1);
+    assert_eq!(incidents(&["--kind", "syn_flood"]).len(), 1);
+    assert_eq!(incidents(&["--family", "exfiltration"]).len(), 0);
+    assert_eq!(incidents(&["--status", "RESOLVED"]).len(), 0);
+    // Its episodes.
+    let id = i["id"].as_i64().unwrap().to_string();
+    let out = run(nv()
+        .args(["alerts", "--json", "--incident", &id, "--db"])
+        .arg(&db));
+    let kinds: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut kinds = kinds;
+    kinds.sort();
+    assert_eq!(kinds, ["port_scan_vertical", "syn_flood"]);
+    // The table.
+    let out = run(nv().arg("incidents").arg("--db").arg(&db));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.starts_with("    id  status         sev  first seen (UTC)"),
+        "{table}"
+    );
+    assert!(table.contains("OPEN             4"), "{table}");
+    assert!(stderr(&out).contains("1 incident(s)"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&d);
+}

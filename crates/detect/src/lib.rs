@@ -13,6 +13,7 @@ pub mod eve;
 pub mod explain;
 pub mod family;
 pub mod import;
+pub mod incident;
 pub mod metrics;
 pub mod model;
 pub mod rules;

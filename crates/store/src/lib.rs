@@ -6,6 +6,7 @@
 pub mod dataset;
 mod error;
 pub mod export;
+pub mod incident;
 pub mod lake;
 pub mod model;
 pub mod pg;
@@ -28,8 +29,9 @@ pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
 /// stores every field of an alert (`detect::Alert`): its detector and the flow it is about
 /// (`schema::ALERT_FLOW_COLUMNS`), and its evidence in `evidence` (was `detail`); version 5
 /// stores each flow's first HTTP request target and User-Agent and its Community ID
-/// (`schema::FLOW_COLUMNS_V5`), and alerts as episodes (`schema::ALERT_EPISODE_COLUMNS`).
-pub const SCHEMA_VERSION: i64 = 5;
+/// (`schema::FLOW_COLUMNS_V5`), and alerts as episodes (`schema::ALERT_EPISODE_COLUMNS`);
+/// version 6 groups alerts into incidents (`schema::INCIDENT_DIGEST_COLUMNS`, [`incident`]).
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -46,8 +48,7 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2, 3 or 4): take it to the current one in place, in one
-    /// transaction.
+    /// An older version (2 to 5): take it to the current one in place, in one transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -75,12 +76,20 @@ impl SchemaAction {
                     .map(|s| ("migrating the schema to version 4", s)),
             );
         }
+        if from < 5 {
+            v.extend(
+                dialect
+                    .migrate_to_v5()
+                    .into_iter()
+                    .chain(dialect.migrate_alerts_to_v5())
+                    .map(|s| ("migrating the schema to version 5", s)),
+            );
+        }
         v.extend(
             dialect
-                .migrate_to_v5()
+                .migrate_to_v6()
                 .into_iter()
-                .chain(dialect.migrate_alerts_to_v5())
-                .map(|s| ("migrating the schema to version 5", s)),
+                .map(|s| ("migrating the schema to version 6", s)),
         );
         v
     }
@@ -92,7 +101,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2..=4 => Ok(SchemaAction::Migrate { from: version }),
+        2..=5 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,

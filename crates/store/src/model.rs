@@ -620,6 +620,59 @@ pub struct AlertFilter {
     pub kind: Option<String>,
     /// Family (`dos`, `scan`, …).
     pub family: Option<String>,
+    /// Incident.
+    pub incident: Option<i64>,
+}
+
+/// An incident: the alert episodes on one attacker or victim close in time, across detectors
+/// (`detect::incident`; kept by the store as alerts are written, see `crate::incident`). Its
+/// JSON is what `netvigil incidents --json` prints (docs/alerts.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Row id.
+    pub id: i64,
+    /// One line: the lead family with its attacker and victim, the other families, how many
+    /// episodes.
+    pub title: String,
+    /// OPEN, INVESTIGATING, RESOLVED or FALSE_POSITIVE.
+    pub status: String,
+    /// The highest severity of its episodes, 1 (lowest) to 5.
+    pub severity: u8,
+    /// The analyst's priority, 1 (highest) to 5; 3 until set.
+    pub priority: i64,
+    /// Who works on it.
+    pub assignee: Option<String>,
+    /// First evidence of its episodes, UTC µs.
+    pub first_seen: i64,
+    /// Last evidence of its episodes, UTC µs.
+    pub last_seen: i64,
+    /// The lead attacker (the address most of its episodes name as attacker).
+    pub src: Option<IpAddr>,
+    /// The lead victim.
+    pub dst: Option<IpAddr>,
+    /// Its episodes (alerts).
+    pub episodes: u64,
+    /// Flows of its episodes.
+    pub flows: u64,
+    /// Families of its episodes, the lead episode's first.
+    pub families: Vec<String>,
+}
+
+/// Which incidents a listing returns.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IncidentFilter {
+    /// Incidents whose span overlaps this range.
+    pub time: Option<TimeRange>,
+    /// Severity at least.
+    pub min_severity: Option<u8>,
+    /// An address any of its episodes names (attacker or victim).
+    pub host: Option<IpAddr>,
+    /// With an episode of this kind (model class or rule), exactly.
+    pub kind: Option<String>,
+    /// With an episode of this family.
+    pub family: Option<String>,
+    /// Status, exactly (`OPEN`, …).
+    pub status: Option<String>,
 }
 
 /// What retention removes.

@@ -9,10 +9,11 @@ use std::net::IpAddr;
 use packet::Timestamp;
 
 use crate::model::{
-    AlertFilter, CaptureId, FlowCursor, FlowFilter, FlowPage, IpFilter, StoredFlow, TimeRange,
+    AlertFilter, CaptureId, FlowCursor, FlowFilter, FlowPage, IncidentFilter, IpFilter, StoredFlow,
+    TimeRange,
 };
 use crate::rollup::{self, Buckets};
-use crate::schema::{alert_column_list, flow_column_list, DbValue};
+use crate::schema::{alert_column_list, flow_column_list, incident_column_list, DbValue};
 use crate::{StoreError, HOUR_US, MINUTE_US};
 
 /// A statement and its parameters.
@@ -434,10 +435,66 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
         let p = sql.param(DbValue::Text(k.clone().into()));
         let _ = write!(w, " AND family = {p}");
     }
+    if let Some(i) = f.incident {
+        let p = sql.param(DbValue::Int(i));
+        let _ = write!(w, " AND incident_id = {p}");
+    }
     let lim = sql.param(count(limit));
     sql.text = format!(
         "SELECT {} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC LIMIT {lim}",
         alert_column_list()
+    );
+    sql
+}
+
+/// Incidents matching a filter, most recently active first, with the columns of
+/// [`crate::schema::INCIDENT_COLUMNS`].
+pub fn incidents(f: &IncidentFilter, limit: usize) -> Sql {
+    let mut sql = Sql {
+        text: String::new(),
+        params: Vec::new(),
+    };
+    let mut w = String::from("TRUE");
+    if let Some(t) = f.time {
+        let (a, b) = (
+            sql.param(DbValue::Time(t.from.0)),
+            sql.param(DbValue::Time(t.to.0)),
+        );
+        let _ = write!(w, " AND updated_at >= {a} AND opened_at < {b}");
+    }
+    if let Some(s) = f.min_severity {
+        let p = sql.param(DbValue::Int(s as i64));
+        let _ = write!(w, " AND severity >= {p}");
+    }
+    if let Some(s) = &f.status {
+        let p = sql.param(DbValue::Text(s.clone().into()));
+        let _ = write!(w, " AND status = {p}");
+    }
+    // What its episodes say: one EXISTS over them.
+    let mut episode = String::new();
+    if let Some(ip) = f.host {
+        let p = sql.param(DbValue::Ip(ip));
+        let q = sql.param(DbValue::Ip(ip));
+        let _ = write!(episode, " AND (a.src_ip = {p} OR a.dst_ip = {q})");
+    }
+    if let Some(k) = &f.kind {
+        let p = sql.param(DbValue::Text(k.clone().into()));
+        let _ = write!(episode, " AND a.kind = {p}");
+    }
+    if let Some(k) = &f.family {
+        let p = sql.param(DbValue::Text(k.clone().into()));
+        let _ = write!(episode, " AND a.family = {p}");
+    }
+    if !episode.is_empty() {
+        let _ = write!(
+            w,
+            " AND EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = incidents.id{episode})"
+        );
+    }
+    let lim = sql.param(count(limit));
+    sql.text = format!(
+        "SELECT {} FROM incidents WHERE {w} ORDER BY updated_at DESC, id DESC LIMIT {lim}",
+        incident_column_list()
     );
     sql
 }

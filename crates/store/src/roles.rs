@@ -98,6 +98,8 @@ pub trait Queries: Database {
     fn top_attackers(&mut self, range: TimeRange, n: usize) -> Result<Vec<AttackerRow>>;
     /// Alerts matching `filter`, newest first.
     fn alerts(&mut self, filter: &AlertFilter, limit: usize) -> Result<Vec<StoredAlert>>;
+    /// Incidents matching `filter`, most recently active first.
+    fn incidents(&mut self, filter: &IncidentFilter, limit: usize) -> Result<Vec<Incident>>;
 
     /// One host's history: totals, newest flows and alerts.
     fn ip_history(&mut self, ip: IpAddr, range: TimeRange, limit: usize) -> Result<IpHistory> {

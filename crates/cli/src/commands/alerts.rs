@@ -4,10 +4,11 @@
 use std::net::IpAddr;
 
 use anyhow::Result;
-use packet::Timestamp;
-use store::{AlertFilter, TimeRange};
+use store::AlertFilter;
 
+use crate::args::time_range;
 use crate::commands::lake::parse_time;
+use crate::console::format::utc_seconds;
 use crate::{BadInput, Outcome};
 
 /// Arguments of `netvigil alerts`.
@@ -35,6 +36,9 @@ pub struct AlertsArgs {
     /// infiltration, exploit, anomaly.
     #[arg(long, value_parser = detect::Family::ALL.map(|f| f.as_str()))]
     pub family: Option<String>,
+    /// The episodes of this incident (`netvigil incidents` lists them).
+    #[arg(long)]
+    pub incident: Option<i64>,
     /// At most this many.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
@@ -45,19 +49,13 @@ pub struct AlertsArgs {
 
 /// Runs `netvigil alerts`.
 pub fn run(a: &AlertsArgs) -> Result<Outcome> {
-    let range = TimeRange {
-        from: Timestamp(a.since.unwrap_or(TimeRange::ALL.from.0)),
-        to: Timestamp(a.until.unwrap_or(TimeRange::ALL.to.0)),
-    };
-    if range.from >= range.to {
-        return Err(BadInput("--since must be before --until".into()).into());
-    }
     let filter = AlertFilter {
-        time: Some(range),
+        time: Some(time_range(a.since, a.until)?),
         min_severity: a.severity,
         host: a.host,
         kind: a.kind.clone(),
         family: a.family.clone(),
+        incident: a.incident,
         ..AlertFilter::default()
     };
     let mut store = store::open_existing(&a.db).map_err(|e| BadInput(e.to_string()))?;
@@ -69,15 +67,15 @@ pub fn run(a: &AlertsArgs) -> Result<Outcome> {
         return Ok(Outcome::Clean);
     }
     println!(
-        "{:>6}  {:<20}  {:>3}  {:<12}  {:<24}  summary",
-        "id", "last seen (UTC)", "sev", "family", "kind"
+        "{:>6}  {:>8}  {:<19}  {:>3}  {:<12}  {:<24}  summary",
+        "id", "incident", "last seen (UTC)", "sev", "family", "kind"
     );
     for s in &alerts {
-        let t = Timestamp(s.alert.time).rfc3339();
         println!(
-            "{:>6}  {:<20}  {:>3}  {:<12}  {:<24}  {}",
+            "{:>6}  {:>8}  {:<19}  {:>3}  {:<12}  {:<24}  {}",
             s.id,
-            t.get(..19).unwrap_or(&t).replace('T', " "),
+            s.incident.map_or("-".to_string(), |i| i.to_string()),
+            utc_seconds(s.alert.time),
             s.alert.severity,
             s.alert.family.as_str(),
             s.alert.kind,

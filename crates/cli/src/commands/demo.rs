@@ -130,5 +130,9 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         alerts.display(),
         r.flows
     );
+    eprintln!(
+        "stored alerts grouped into incidents: netvigil incidents --db {0}; one incident's alerts: netvigil alerts --db {0} --incident N",
+        db.display()
+    );
     Ok(outcome)
 }

@@ -7,5 +7,6 @@ pub mod chart;
 pub mod demo;
 pub mod eval_alerts;
 pub mod features;
+pub mod incidents;
 pub mod lake;
 pub mod model;

@@ -1,4 +1,7 @@
-//! Numbers as the console and the charts write them: shares, binary byte units.
+//! Numbers and times as the console and the charts write them: shares, binary byte units,
+//! UTC times to the second.
+
+use packet::Timestamp;
 
 /// `part` as a share of `whole`: "12.3%", "<0.1%" for a small non-zero share, "0%".
 pub fn percent(part: u64, whole: u64) -> String {
@@ -36,6 +39,12 @@ pub fn human_bytes(b: u64) -> String {
     } else {
         format!("{:.1} {unit}", b as f64 / d)
     }
+}
+
+/// `2017-07-07 09:00:00`: a time in UTC to the second, as the listings show it.
+pub fn utc_seconds(us: i64) -> String {
+    let t = Timestamp(us).rfc3339();
+    t.get(..19).unwrap_or(&t).replace('T', " ")
 }
 
 #[cfg(test)]

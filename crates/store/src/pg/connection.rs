@@ -219,6 +219,8 @@ impl PgStore {
                 tx.batch_execute(&statement)
                     .map_err(|e| pg_err(target, what, e))?;
             }
+            crate::incident::place_unplaced(&mut super::incident::PgExec(&mut tx))
+                .map_err(|e| pg_err(target, "placing the stored alerts into incidents", e))?;
         }
         if action == SchemaAction::Create {
             tx.batch_execute(&schema_ddl()).map_err(q)?;

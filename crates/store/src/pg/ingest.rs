@@ -11,6 +11,7 @@ use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 
 use super::error::pg_err;
+use super::incident::PgExec;
 use super::rollups::{bucket_of, recount_alert_minutes, seal_hours, upsert_rollups};
 use super::types::{params_of, pg_type, PgTime};
 use super::{audit, PgStore};
@@ -276,10 +277,20 @@ fn delete_capture_rows(
         &[&cap, &lo, &hi],
     )?;
     let (first, last): (Option<PgTime>, Option<PgTime>) = (span.get(0), span.get(1));
+    let incidents = crate::incident::incidents_where(
+        &mut PgExec(tx),
+        "capture_id = $1 OR (flow_id >= $2 AND flow_id < $3)",
+        vec![
+            schema::DbValue::Int(cap),
+            schema::DbValue::Int(lo),
+            schema::DbValue::Int(hi),
+        ],
+    )?;
     tx.execute(
         "DELETE FROM alerts WHERE capture_id = $1 OR (flow_id >= $2 AND flow_id < $3)",
         &[&cap, &lo, &hi],
     )?;
+    crate::incident::refresh(&mut PgExec(tx), &incidents)?;
     if let (Some(first), Some(last)) = (first, last) {
         recount_alert_minutes(tx, first, last)?;
     }
@@ -421,6 +432,8 @@ impl StoreWriter for PgStore {
                 &[&bucket, &src, &kind, &count, &severity],
             )
             .map_err(q)?;
+            crate::incident::place(&mut PgExec(&mut tx), &ids, alerts)
+                .map_err(|e| pg_err(target, "placing alerts into incidents", e))?;
         }
         tx.commit().map_err(q)?;
         Ok(ids)

@@ -4,6 +4,7 @@
 use packet::Timestamp;
 
 use super::error::pg_err;
+use super::incident::PgExec;
 use super::partitions::partition_day;
 use super::rollups::recount_alert_minutes;
 use super::rows::{capture_row, get, num, read_flow};
@@ -92,6 +93,7 @@ impl Maintenance for PgStore {
         if let (Some(first), Some(last)) = span {
             recount_alert_minutes(&mut tx, first, last).map_err(q)?;
         }
+        crate::incident::refresh_changed(&mut PgExec(&mut tx)).map_err(q)?;
         audit(
             &mut tx,
             "retention",

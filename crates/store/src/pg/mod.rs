@@ -29,6 +29,7 @@
 
 mod connection;
 mod error;
+mod incident;
 mod ingest;
 mod maintenance;
 mod partitions;

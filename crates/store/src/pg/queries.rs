@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use flow::window::report::WindowReport;
 
-use super::rows::{capture_row, get, num, read_alert, read_flow, time};
+use super::rows::{capture_row, get, num, read_alert, read_flow, read_incident, time};
 use super::PgStore;
 use crate::model::*;
 use crate::query::{self, Sql};
@@ -118,5 +118,10 @@ impl Queries for PgStore {
     fn alerts(&mut self, f: &AlertFilter, limit: usize) -> Result<Vec<StoredAlert>> {
         let sql = query::alerts(f, limit);
         self.read("reading alerts", &sql, read_alert)
+    }
+
+    fn incidents(&mut self, f: &IncidentFilter, limit: usize) -> Result<Vec<Incident>> {
+        let sql = query::incidents(f, limit);
+        self.read("reading incidents", &sql, read_incident)
     }
 }

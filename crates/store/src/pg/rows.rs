@@ -80,6 +80,18 @@ pub(super) fn read_flow(target: &str, row: &Row) -> Result<StoredFlow> {
 }
 
 /// An alert from a row of [`schema::ALERT_COLUMNS`].
+pub(super) fn read_incident(target: &str, row: &Row) -> Result<Incident> {
+    let vals = schema::INCIDENT_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| db_value(target, row, i, *ty))
+        .collect::<Result<Vec<_>>>()?;
+    schema::stored_incident(vals).map_err(|source| StoreError::Row {
+        target: target.to_string(),
+        source,
+    })
+}
+
 pub(super) fn read_alert(target: &str, row: &Row) -> Result<StoredAlert> {
     let vals = schema::ALERT_COLUMNS
         .iter()

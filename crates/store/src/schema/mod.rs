@@ -16,13 +16,15 @@ use packet::Timestamp;
 use crate::model::{flow_row_id, CaptureId, Score, StoredFlow, FLOW_SEQ_BITS};
 
 mod alerts;
+mod incidents;
 mod tables;
 
 pub use alerts::{alert_column_list, alert_row, insert_alert_sql, stored_alert, ALERT_COLUMNS};
+pub use incidents::{incident_column_list, stored_incident, INCIDENT_COLUMNS};
 pub(crate) use tables::CAPTURE_COLUMNS;
 pub use tables::{
     Dialect, ALERT_EPISODE_COLUMNS, ALERT_FLOW_COLUMNS, CAPTURE_WRITER_COLUMNS, FLOW_COLUMNS_V5,
-    FLOW_INDEXES, FLOW_TIME_INDEX,
+    FLOW_INDEXES, FLOW_TIME_INDEX, INCIDENT_DIGEST_COLUMNS,
 };
 
 /// A column's type in the database.

@@ -1,5 +1,5 @@
 //! The tables in each SQL dialect ([`Dialect`]): `flows` from [`flow_columns`], the others
-//! from [`TABLES`], their indexes, and the migrations from schema versions 2, 3 and 4.
+//! from [`TABLES`], their indexes, and the migrations from schema versions 2 to 5.
 
 use flow::columns::Column;
 
@@ -139,6 +139,26 @@ impl Dialect {
         v
     }
 
+    /// The statements that take a version-5 database to version 6, in this dialect: the
+    /// incident digest columns ([`INCIDENT_DIGEST_COLUMNS`]) and the index of alerts by
+    /// incident. The stored alerts are placed into incidents after these (in the same
+    /// transaction, `crate::incident::place_unplaced`): version 5 never wrote an incident.
+    pub fn migrate_to_v6(&self) -> Vec<String> {
+        INCIDENT_DIGEST_COLUMNS
+            .iter()
+            .map(|(name, def)| format!("ALTER TABLE incidents ADD COLUMN {name} {def}"))
+            .chain(["CREATE INDEX alerts_incident ON alerts (incident_id)".to_string()])
+            .map(|s| self.types(&s))
+            .collect()
+    }
+
+    /// `s` with the `{INT}`… placeholders of [`TABLES`] in this dialect.
+    fn types(&self, s: &str) -> String {
+        s.replace("{INT}", self.int)
+            .replace("{TEXT}", self.text)
+            .replace("{IP}", self.ip)
+    }
+
     /// The statements that take a version-4 database to version 5, in this dialect (run in
     /// one transaction with the new version's row, before the views are made again): the
     /// columns of [`FLOW_COLUMNS_V5`] are added to `flows` (on PostgreSQL, to every
@@ -170,7 +190,12 @@ impl Dialect {
             .map(|(name, ty)| format!("  {name} {}", self.of(*ty)))
             .collect::<Vec<_>>()
             .join(",\n");
+        let digest: String = INCIDENT_DIGEST_COLUMNS
+            .iter()
+            .map(|(name, def)| format!(",\n  {name} {def}"))
+            .collect();
         TABLES
+            .replace("{INCIDENT_DIGEST}", &digest)
             .replace("{WINDOW_NUMBERS}", &numbers)
             .replace("{CAPTURE_WRITER}", &writer)
             .replace("{DETECTOR_CHECK}", DETECTOR_CHECK)
@@ -215,6 +240,20 @@ pub const ALERT_FLOW_COLUMNS: [(&str, DbType); 4] = [
     ("flow_dst_port", DbType::Int),
     ("flow_protocol", DbType::Int),
     ("flow_first_seen", DbType::Time),
+];
+
+/// The columns of `incidents` that say what it is, from its episodes
+/// (`detect::incident::digest`), with their definitions (`{INT}`… placeholders): the lead
+/// victim (`src_ip` is the lead attacker), the highest severity, how many episodes and flows,
+/// the families (comma-separated, the lead's first). `opened_at` and `updated_at` hold the
+/// first and last evidence of its episodes; `title` the digest's title. Added by schema
+/// version 6.
+pub const INCIDENT_DIGEST_COLUMNS: [(&str, &str); 5] = [
+    ("dst_ip", "{IP}"),
+    ("severity", "{INT} NOT NULL DEFAULT 1"),
+    ("episodes", "{INT} NOT NULL DEFAULT 0"),
+    ("flows", "{INT} NOT NULL DEFAULT 0"),
+    ("families", "{TEXT} NOT NULL DEFAULT ''"),
 ];
 
 /// The columns of `alerts` that make an alert an episode (`detect::episode`): its first
@@ -343,7 +382,7 @@ CREATE TABLE incidents (
   status {TEXT} NOT NULL DEFAULT 'OPEN'
     CHECK (status IN ('OPEN', 'INVESTIGATING', 'RESOLVED', 'FALSE_POSITIVE')),
   assignee {TEXT},
-  priority {INT} NOT NULL DEFAULT 3
+  priority {INT} NOT NULL DEFAULT 3{INCIDENT_DIGEST}
 );
 CREATE INDEX incidents_updated ON incidents (updated_at);
 
@@ -369,6 +408,7 @@ CREATE INDEX alerts_raised ON alerts (raised_at);
 CREATE INDEX alerts_severity ON alerts (severity, raised_at);
 CREATE INDEX alerts_src ON alerts (src_ip, raised_at);
 CREATE INDEX alerts_capture ON alerts (capture_id);
+CREATE INDEX alerts_incident ON alerts (incident_id);
 
 CREATE TABLE audit_log (
   id {SERIAL_PK},

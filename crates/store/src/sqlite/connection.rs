@@ -220,6 +220,8 @@ impl SqliteStore {
                 tx.execute(&statement, [])
                     .map_err(|e| query_err(&target, what, e))?;
             }
+            crate::incident::place_unplaced(&mut super::incident::SqliteExec(&tx))
+                .map_err(|e| query_err(&target, "placing the stored alerts into incidents", e))?;
         }
         if action == SchemaAction::Create {
             let ddl = format!(

@@ -7,12 +7,13 @@ use flow::FlowRecord;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::abort;
+use super::incident::SqliteExec;
 use super::rollups::{recount_alert_minutes, seal_hours, subtract_rollups, upsert_rollups};
 use super::types::ip_blob;
 use super::SqliteStore;
 use crate::model::*;
 use crate::rollup::{self, BatchRollup};
-use crate::schema;
+use crate::schema::{self, DbValue};
 use crate::{now_us, Result, StoreWriter};
 
 impl SqliteStore {
@@ -34,10 +35,16 @@ impl SqliteStore {
             params![cap, lo, hi],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
+        let incidents = crate::incident::incidents_where(
+            &mut SqliteExec(tx),
+            "capture_id = $1 OR (flow_id >= $2 AND flow_id < $3)",
+            vec![DbValue::Int(cap), DbValue::Int(lo), DbValue::Int(hi)],
+        )?;
         tx.execute(
             "DELETE FROM alerts WHERE capture_id = ?1 OR (flow_id >= ?2 AND flow_id < ?3)",
             params![cap, lo, hi],
         )?;
+        crate::incident::refresh(&mut SqliteExec(tx), &incidents)?;
         if let (Some(first), Some(last)) = span {
             recount_alert_minutes(tx, first, last)?;
         }
@@ -223,6 +230,7 @@ impl StoreWriter for SqliteStore {
                     s.max_severity
                 ])?;
             }
+            crate::incident::place(&mut SqliteExec(tx), &ids, alerts)?;
             Ok(ids)
         })
     }

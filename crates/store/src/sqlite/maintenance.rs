@@ -5,6 +5,7 @@ use packet::Timestamp;
 use rusqlite::params;
 
 use super::error::abort;
+use super::incident::SqliteExec;
 use super::rollups::recount_alert_minutes;
 use super::SqliteStore;
 use crate::model::*;
@@ -80,6 +81,7 @@ impl Maintenance for SqliteStore {
             if let (Some(first), Some(last)) = span {
                 recount_alert_minutes(tx, first, last)?;
             }
+            crate::incident::refresh_changed(&mut SqliteExec(tx))?;
             Self::audit(
                 tx,
                 "retention",

@@ -9,6 +9,7 @@
 
 mod connection;
 mod error;
+mod incident;
 mod ingest;
 mod maintenance;
 mod queries;

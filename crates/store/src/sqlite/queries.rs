@@ -118,4 +118,9 @@ impl Queries for SqliteStore {
         let sql = query::alerts(f, limit);
         self.rows(&sql, |r| self.read_alert(r))
     }
+
+    fn incidents(&mut self, f: &IncidentFilter, limit: usize) -> Result<Vec<Incident>> {
+        let sql = query::incidents(f, limit);
+        self.rows(&sql, |r| self.read_incident(r))
+    }
 }

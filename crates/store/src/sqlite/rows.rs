@@ -54,6 +54,20 @@ impl SqliteStore {
     }
 
     /// An alert from a row of [`schema::ALERT_COLUMNS`].
+    pub(super) fn read_incident(&self, row: &rusqlite::Row<'_>) -> Result<Incident> {
+        let mut vals = Vec::with_capacity(schema::INCIDENT_COLUMNS.len());
+        for (i, (_, ty)) in schema::INCIDENT_COLUMNS.iter().enumerate() {
+            let v = row
+                .get_ref(i)
+                .map_err(|e| self.err("reading an incident", e))?;
+            vals.push(db_value(v, *ty));
+        }
+        schema::stored_incident(vals).map_err(|source| StoreError::Row {
+            target: self.target.clone(),
+            source,
+        })
+    }
+
     pub(super) fn read_alert(&self, row: &rusqlite::Row<'_>) -> Result<StoredAlert> {
         let mut vals = Vec::with_capacity(schema::ALERT_COLUMNS.len());
         for (i, (_, ty)) in schema::ALERT_COLUMNS.iter().enumerate() {
@@ -110,7 +124,7 @@ impl SqliteStore {
 }
 
 /// A stored value of a column of type `ty`; an address blob that is not one reads as NULL.
-fn db_value(v: ValueRef<'_>, ty: DbType) -> DbValue<'static> {
+pub(super) fn db_value(v: ValueRef<'_>, ty: DbType) -> DbValue<'static> {
     match (v, ty) {
         (ValueRef::Null, _) => DbValue::Null,
         (ValueRef::Blob(b), DbType::Ip) => match blob_ip(b) {

@@ -331,12 +331,14 @@ fn every_alert_of_a_real_run_matches_the_published_schema() {
 
 /// The stored alert's JSON `line` should read back as: the line, with `id` first and the
 /// capture, status and incident last.
-fn stored_line(id: i64, line: &str, capture: CaptureId) -> String {
+fn stored_line(id: i64, line: &str, capture: CaptureId, incident: i64) -> String {
     let fields = line
         .strip_prefix('{')
         .and_then(|l| l.strip_suffix('}'))
         .unwrap();
-    format!("{{\"id\":{id},{fields},\"capture\":{capture},\"status\":\"new\",\"incident\":null}}")
+    format!(
+        "{{\"id\":{id},{fields},\"capture\":{capture},\"status\":\"new\",\"incident\":{incident}}}"
+    )
 }
 
 #[test]
@@ -357,13 +359,21 @@ fn stored_and_exported_alerts_are_the_alerts_out_lines_plus_four_fields() {
         let (lines, capture) = run(&b.db(), &baseline, &out);
         // One alert per attack episode: the scan, the flood, the baseline's anomaly.
         assert_eq!(lines.len(), 3, "{} alerts", lines.len());
+        // One incident: the flood's attacker is the scanner, and the baseline names its victim.
+        let mut s = b.open();
+        let incidents = s.incidents(&IncidentFilter::default(), 10).unwrap();
+        assert_eq!(incidents.len(), 1);
+        assert_eq!(
+            incidents[0].title,
+            "Denial of service against 192.168.50.4 by 172.16.0.5, with anomaly and scan (3 episodes)"
+        );
+        assert_eq!(incidents[0].episodes, 3);
         let want: Vec<String> = lines
             .iter()
             .enumerate()
-            .map(|(i, l)| stored_line(i as i64 + 1, l, capture))
+            .map(|(i, l)| stored_line(i as i64 + 1, l, capture, incidents[0].id))
             .collect();
         // Read back: the ids are given in the order the alerts were raised.
-        let mut s = b.open();
         let mut stored = s.alerts(&AlertFilter::default(), usize::MAX).unwrap();
         stored.sort_by_key(|a| a.id);
         let got: Vec<String> = stored

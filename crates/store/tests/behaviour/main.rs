@@ -4,11 +4,12 @@
 //! captures metered here; every expected value is computed from those records in memory.
 //!
 //! By role: [`writer`] (ingest), [`queries`] (the dashboard's reads), [`maintenance`]
-//! (retention, archiving), [`opening`] (schema versions); then [`parity`], the same captures
+//! (retention, archiving), [`opening`] (schema versions), [`incidents`]; then [`parity`], the same captures
 //! through both backends at once, every read compared, and [`postgres_only`], what only
 //! PostgreSQL has (partitions, reconnecting, session time zones).
 
 mod contract;
+mod incidents;
 mod maintenance;
 mod opening;
 mod parity;
@@ -237,6 +238,8 @@ both!(
     opening::a_version_4_database_is_migrated_in_place_gaining_the_new_flow_columns,
     queries::a_stored_alert_with_bad_evidence_is_an_error_naming_it,
     writer::a_lost_database_fails_the_writers_next_call_as_connection_lost,
+    incidents::episodes_on_one_host_are_one_incident_across_batches_and_bridges_merge,
+    incidents::retention_shrinks_incidents_to_their_remaining_episodes_and_removes_empty_ones,
 );
 
 fn new_capture(name: &str) -> NewCapture {

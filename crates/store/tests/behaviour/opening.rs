@@ -15,7 +15,35 @@ fn v5_flow_columns() -> Vec<String> {
 /// Turns a current (version 5) database into what version 4 wrote: flows without the HTTP
 /// request's target and User-Agent and the Community ID, alerts without the episode columns.
 /// (`flows_v` and `alerts_v` read them; opening makes them again.)
+/// Takes a current database back to version 5: no incidents, no digest columns.
+fn to_version_5(b: &Backend) {
+    let digest: Vec<&str> = schema::INCIDENT_DIGEST_COLUMNS
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    let sqlite_drops: String = digest
+        .iter()
+        .map(|c| format!("ALTER TABLE incidents DROP COLUMN {c};"))
+        .collect();
+    let pg_drops = digest
+        .iter()
+        .map(|c| format!("DROP COLUMN {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let common = "UPDATE alerts SET incident_id = NULL; DELETE FROM incidents; \
+                  DROP INDEX alerts_incident; DELETE FROM schema_version;";
+    b.exec(
+        &format!("{common} {sqlite_drops} INSERT INTO schema_version VALUES (5, 0, '0.1.0');"),
+        &format!(
+            "{common} ALTER TABLE incidents {pg_drops}; \
+             INSERT INTO schema_version VALUES (5, now(), '0.1.0');"
+        ),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 5);
+}
+
 fn to_version_4(b: &Backend) {
+    to_version_5(b);
     let names = v5_flow_columns();
     let episode: Vec<&str> = schema::ALERT_EPISODE_COLUMNS.iter().map(|c| c.0).collect();
     let sqlite_drops: String = names
@@ -307,6 +335,16 @@ pub fn a_version_3_database_is_migrated_in_place_keeping_every_alert_field(b: Ba
     );
     assert_eq!(alert_table_columns(&b), fresh);
     assert_eq!(b.query_i64(&with_flow.replace("{}", "evidence")), 0);
+    // Version 6 placed every stored alert into an incident: the model alerts of the same
+    // hosts (alerts_about's flows) and the two rule/baseline alerts on 198.51.100.7.
+    assert_eq!(
+        b.query_i64("SELECT COUNT(*) FROM alerts WHERE incident_id IS NULL"),
+        0
+    );
+    assert_eq!(
+        b.query_i64("SELECT CAST(SUM(episodes) AS BIGINT) FROM incidents"),
+        ids.len() as i64
+    );
     let mut back: Vec<(i64, Alert, Option<CaptureId>)> = s
         .alerts(&AlertFilter::default(), 100)
         .unwrap()
