@@ -130,7 +130,7 @@ pub fn policy(retain_us: Option<i64>, max_bytes: Option<u64>) -> Option<Retentio
 }
 
 /// The range `--since` and `--until` name (everything when neither is given).
-pub fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
+fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
     let range = TimeRange {
         from: Timestamp(since.unwrap_or(TimeRange::ALL.from.0)),
         to: Timestamp(until.unwrap_or(TimeRange::ALL.to.0)),
@@ -139,6 +139,47 @@ pub fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
         return Err(BadInput("--since must be before --until".into()).into());
     }
     Ok(range)
+}
+
+/// What `netvigil alerts` and `netvigil incidents` share: the store, the filters every
+/// listing of detections has, how many, and the output form.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ListArgs {
+    /// Database: a SQLite file or postgres://user@host:port/database.
+    #[arg(long, default_value = crate::commands::lake::DEFAULT_DB)]
+    pub db: String,
+    /// Active at or after this: 2017-07-07, 2017-07-07T09:00:00Z, or an age (24h).
+    #[arg(long, value_parser = crate::commands::lake::parse_time)]
+    pub since: Option<i64>,
+    /// Active before this (same forms).
+    #[arg(long, value_parser = crate::commands::lake::parse_time)]
+    pub until: Option<i64>,
+    /// Severity at least (1-5).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub severity: Option<u8>,
+    /// Naming this address as attacker or victim.
+    #[arg(long)]
+    pub host: Option<std::net::IpAddr>,
+    /// Of this kind (a rule such as syn_flood, or a model class).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Of this family: dos, ddos, scan, brute_force, web_attack, c2, exfiltration,
+    /// infiltration, exploit, anomaly.
+    #[arg(long, value_parser = detect::Family::ALL.map(|f| f.as_str()))]
+    pub family: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// One per line as JSON (docs/alerts.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ListArgs {
+    /// The range `--since` and `--until` name.
+    pub fn range(&self) -> Result<TimeRange> {
+        time_range(self.since, self.until)
+    }
 }
 
 #[cfg(test)]
