@@ -95,6 +95,8 @@ pub struct ModelInputs {
     pub x: Vec<f64>,
     /// The class explained.
     pub class: usize,
+    /// What decides which of its values are measurements (see [`crate::reading`]).
+    pub shape: crate::reading::FlowShape,
 }
 
 /// A closed episode: the alert and the model flows to explain, strongest first (their

@@ -16,6 +16,7 @@ pub mod import;
 pub mod incident;
 pub mod metrics;
 pub mod model;
+pub mod reading;
 pub mod rules;
 pub mod score;
 pub mod shap;

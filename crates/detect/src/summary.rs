@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::alert::Alert;
 use crate::family::Family;
+use crate::reading::{Effect, Reading};
 
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
@@ -101,11 +102,15 @@ pub fn sentence(a: &Alert) -> String {
         let p = ev["model"]["strongest"][0]["p_attack"]
             .as_f64()
             .unwrap_or(0.0);
-        format!(
+        let mut t = format!(
             "The flow model scored {} flow{} from {who} to {whom} over {dur} as {kind} (highest P(attack) {p:.3}); no rule or baseline corroborates it",
             thousands(model_flows),
             if model_flows == 1 { "" } else { "s" },
-        )
+        );
+        if let Some(telling) = most_telling(&ev["model"]["strongest"][0]["contributions"]) {
+            t.push_str(&format!("; most telling: {telling}"));
+        }
+        t
     } else if kind == "syn_flood" {
         let mut t = format!(
             "{who} sent {} SYNs to {whom} in {dur}",
@@ -197,6 +202,18 @@ pub fn sentence(a: &Alert) -> String {
     s
 }
 
+/// The strongest flow's largest applicable contribution towards the alert's class, quoted
+/// (`Fwd Seg Size Min 32 bytes, typical benign 8–20 bytes (raises the score)`): what drove the
+/// score, in a measurement an analyst can check.
+fn most_telling(contributions: &Value) -> Option<String> {
+    contributions
+        .as_array()?
+        .iter()
+        .filter_map(|c| serde_json::from_value::<Reading>(c.clone()).ok())
+        .find(|r| r.applicable && r.effect == Effect::Raises)
+        .and_then(|r| r.phrase())
+}
+
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -222,5 +239,47 @@ mod tests {
         assert_eq!(bytes(3_500), "3.4 KiB");
         assert_eq!(pct(0.03), "3 %");
         assert_eq!(pct(0.004), "0.4 %");
+    }
+
+    /// A model-only episode of 3 flows whose strongest flow is explained by `contributions`.
+    fn model_only(contributions: serde_json::Value) -> Alert {
+        Alert {
+            time: 2_000_000,
+            first_seen: 1_000_000,
+            kind: "Portscan".into(),
+            src: "172.16.0.8".parse().ok(),
+            dst: "172.16.0.102".parse().ok(),
+            evidence: serde_json::json!({"model": {"flows": 3, "strongest": [
+                {"p_attack": 0.9997, "contributions": contributions}]}}),
+            ..Alert::default()
+        }
+    }
+
+    #[test]
+    fn a_model_only_sentence_quotes_the_largest_measurement_that_raised_the_score() {
+        // Skipped: a placeholder and a measurement that lowered the score.
+        let a = model_only(serde_json::json!([
+            {"feature": "Flow Bytes/s", "value": null, "unit": "bytes/s", "effect": "raises",
+             "log_odds": 2.0, "applicable": false, "reason": "the flow lasted 0 µs"},
+            {"feature": "Flow IAT Min", "value": 6.0, "unit": "µs",
+             "typical": {"p5": 1.0, "p50": 29984.0, "p95": 322837.0}, "compared": "typical",
+             "effect": "lowers", "log_odds": -1.5, "applicable": true},
+            {"feature": "Bwd Packets/s", "value": 166666.66666666666, "unit": "packets/s",
+             "typical": {"p5": 0.1014335665124789, "p50": 0.68, "p95": 65.09780945871171},
+             "compared": "above typical", "effect": "raises", "log_odds": 0.9,
+             "applicable": true},
+        ]));
+        assert_eq!(
+            sentence(&a),
+            "The flow model scored 3 flows from 172.16.0.8 to 172.16.0.102 over 1 s as Portscan \
+             (highest P(attack) 1.000); no rule or baseline corroborates it; most telling: Bwd \
+             Packets/s 166,667 packets/s, typical benign 0.101–65.1 packets/s (raises the score)."
+        );
+        // Unexplained (`--explain-top 0`): the sentence ends with the model's verdict.
+        assert_eq!(
+            sentence(&model_only(serde_json::json!([]))),
+            "The flow model scored 3 flows from 172.16.0.8 to 172.16.0.102 over 1 s as Portscan \
+             (highest P(attack) 1.000); no rule or baseline corroborates it."
+        );
     }
 }

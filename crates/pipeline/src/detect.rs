@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use detect::baseline::{lateness_after_idle, Baseline, BaselineScorer};
 use detect::episode::{Closed, EpisodeConfig, EpisodeCounters, Episodes, ModelInputs};
 use detect::explain::Explainer;
+use detect::reading::{FlowShape, Reader};
 use detect::rules::{RuleConfig, RuleEngine};
 use detect::score::FlowScore;
 use detect::{Alert, Detector, FlowRef, Model, Scorer};
@@ -189,6 +190,8 @@ pub struct Detect {
     /// Threads explanations are split over (at least 1).
     explain_threads: usize,
     explainer: Explainer,
+    /// Describes explanations against the model's typical benign values.
+    reader: Reader,
     episodes: Episodes,
     /// Hits of the current batch, before grouping.
     hits: Vec<Alert>,
@@ -258,6 +261,7 @@ impl Detect {
             late_s = late_s.max(c.lateness_s + (u64::from(c.merge_max_buckets) + 1) * c.bucket_s);
         }
         ep.hold_s = ep.hold_s.max(ep.quiet_s + late_s);
+        let reader = Reader::new(&scorer.model().header);
         let tally = DetectTally {
             model: scorer.model().header.version.clone(),
             threshold: scorer.threshold(),
@@ -270,6 +274,7 @@ impl Detect {
             explain_top: cfg.explain_top,
             explain_threads: explain_threads.max(1),
             explainer: Explainer::default(),
+            reader,
             episodes: Episodes::new(ep),
             hits: Vec::new(),
             closed: Vec::new(),
@@ -331,6 +336,7 @@ impl Detect {
                     let inputs = (self.explain_top > 0).then(|| ModelInputs {
                         x: x.clone(),
                         class,
+                        shape: FlowShape::of(r),
                     });
                     self.episodes.hit(hit, inputs, &mut self.closed);
                 }
@@ -386,7 +392,9 @@ impl Detect {
         self.emit(raised);
     }
 
-    /// Explains the closed episodes' strongest model flows and appends the episodes.
+    /// Explains the closed episodes' strongest model flows (described in plain words, see
+    /// `detect::reading`; the sentence then quotes the most telling feature) and appends the
+    /// episodes.
     fn emit(&mut self, raised: &mut Vec<Alert>) {
         let start = raised.len();
         if !self.closed.is_empty() && self.explain_top > 0 {
@@ -397,19 +405,33 @@ impl Detect {
                 .collect();
             if !rows.is_empty() {
                 self.tally.explained += rows.len() as u64;
+                let top = self.explain_top;
                 let mut explained = self
                     .explainer
-                    .explain_many(&self.scorer, &rows, self.explain_top, self.explain_threads)
+                    .explain_many(&self.scorer, &rows, top, self.explain_threads)
                     .into_iter();
                 for c in &mut self.closed {
                     let Some(strongest) = c.alert.evidence["model"]["strongest"].as_array_mut()
                     else {
                         continue;
                     };
-                    for s in strongest.iter_mut().take(c.explain.len()) {
+                    for (s, m) in strongest.iter_mut().zip(&c.explain) {
+                        let mut cs = explained.next().unwrap_or_default();
+                        // Placeholders (not applicable) do not take a measurement's place: ask
+                        // for more until `top` are measurements or none are left.
+                        let mut asked = top;
+                        loop {
+                            let more = self.reader.shortfall(&cs, &m.shape, top, asked);
+                            if more == 0 {
+                                break;
+                            }
+                            asked += more;
+                            cs = self.explainer.explain(&self.scorer, &m.x, m.class, asked);
+                        }
                         s["contributions"] =
-                            serde_json::json!(explained.next().unwrap_or_default());
+                            serde_json::json!(self.reader.read(&cs, &m.shape, top));
                     }
+                    c.alert.summary = detect::summary::sentence(&c.alert);
                 }
                 self.tally.explain_cached = self.explainer.stats().hits;
             }
