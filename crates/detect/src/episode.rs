@@ -637,6 +637,11 @@ fn finish_episode(e: Open, cfg: &EpisodeConfig) -> Closed {
     }
     let mut explain = Vec::new();
     if model_flows > 0 {
+        // The model's threshold is in its hits' evidence (a rule-led episode's lead is a rule).
+        let threshold = e
+            .strongest
+            .iter()
+            .find_map(|s| s.alert.evidence.get("threshold").cloned());
         let strongest: Vec<Value> = e
             .strongest
             .iter()
@@ -663,7 +668,7 @@ fn finish_episode(e: Open, cfg: &EpisodeConfig) -> Closed {
             json!({
                 "flows": model_flows,
                 "peak_flows_per_min": peak,
-                "threshold": e.lead.evidence.get("threshold"),
+                "threshold": threshold,
                 "strongest": strongest,
             }),
         );

@@ -104,6 +104,11 @@ fn the_flow_the_model_flags_in_the_ftp_brute_force_reads_against_typical_benign_
         ])
     );
     assert_typical_is_the_models(&s["contributions"]);
+    // The model's threshold, though a rule leads the episode.
+    assert_eq!(
+        a[0].evidence["model"]["threshold"],
+        json!(load_model(None).unwrap().header.threshold)
+    );
     // A rule leads the episode: its sentence is the rule's.
     assert_eq!(
         a[0].summary,
