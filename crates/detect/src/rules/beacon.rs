@@ -16,9 +16,12 @@
 //! Bowley skew is reported but not scored: over the 7 intervals a series has at the threshold
 //! the quartiles are too coarse, and a ±5 % jitter gives skews of ±0.5); the client bytes give
 //! the **size** score `max(0, 1 − coefficient of variation)` (1 when every check-in
-//! sent nothing). `beaconing` fires when both reach their thresholds and the median interval is
-//! at least `beacon_min_interval_s` (keep-alive bursts and retries are faster). A series alerts
-//! at most once per horizon.
+//! sent nothing), and the median check-in is small, at most `beacon_max_bytes` (RITA's
+//! data-size score counts a check-in's smallness, falling to 0 at 64 KiB: bulk uploads on a
+//! timer are transfers, the exfiltration rule's). `beaconing` fires when both reach their thresholds and the median interval is
+//! at least `beacon_min_interval_s` (2 s: keep-alive bursts and retries are faster; C2
+//! frameworks' short sleeps, 5 s ± jitter by default in Empire, Covenant and PoshC2, are not).
+//! A series alerts at most once per horizon.
 //!
 //! Cost and memory: one map lookup per eligible flow, and one allocation per key that checks in
 //! a second time. A key seen once costs one budget entry and is forgotten after
@@ -375,6 +378,7 @@ fn judge(cfg: &RuleConfig, key: Key, xs: &[Sample], bucket_us: i64) -> Option<Fi
     if s.median_interval_s < cfg.beacon_min_interval_s
         || s.regularity < cfg.beacon_min_regularity
         || s.size_score < cfg.beacon_min_size_score
+        || s.median_bytes > cfg.beacon_max_bytes as f64
     {
         return None;
     }
@@ -386,7 +390,8 @@ fn judge(cfg: &RuleConfig, key: Key, xs: &[Sample], bucket_us: i64) -> Option<Fi
     let margin = over
         .min(ratio(s.regularity, cfg.beacon_min_regularity))
         .min(ratio(s.size_score, cfg.beacon_min_size_score))
-        .min(ratio(s.median_interval_s, cfg.beacon_min_interval_s));
+        .min(ratio(s.median_interval_s, cfg.beacon_min_interval_s))
+        .min(ratio(cfg.beacon_max_bytes as f64, s.median_bytes));
     let mut e = Map::new();
     e.insert("dport".into(), json!(dport));
     e.insert("proto".into(), json!(proto));
@@ -430,6 +435,12 @@ fn judge(cfg: &RuleConfig, key: Key, xs: &[Sample], bucket_us: i64) -> Option<Fi
                 s.size_score,
                 ">=",
                 cfg.beacon_min_size_score,
+            ),
+            cond(
+                "beacon_max_bytes",
+                s.median_bytes,
+                "<=",
+                cfg.beacon_max_bytes as f64,
             ),
         ]),
     );
@@ -577,8 +588,8 @@ mod tests {
         // A person: intervals all over the place.
         let human = cumulative(&[5, 120, 33, 300, 8, 61, 14, 190, 45, 9, 400]);
         assert!(run(&cfg, &calls(&human, &[])).0.is_empty());
-        // Keep-alive or retries: regular, but every 2 s.
-        let burst = cumulative(&[2; 20]);
+        // Keep-alive or retries: regular, but every second.
+        let burst = cumulative(&[1; 20]);
         assert!(run(&cfg, &calls(&burst, &[])).0.is_empty());
         // Regular, but each call a different size (a poller fetching changing content).
         let regular = cumulative(&[60; 12]);
@@ -587,6 +598,51 @@ mod tests {
         // Seven check-ins: one short.
         assert!(run(&cfg, &calls(&cumulative(&[60; 6]), &[])).0.is_empty());
         assert_eq!(run(&cfg, &calls(&cumulative(&[60; 7]), &[])).0.len(), 1);
+    }
+
+    #[test]
+    fn a_five_second_beacon_with_jitter_is_beaconing() {
+        // Empire's, Covenant's and PoshC2's default sleep is 5 s; here 4.3–4.9 s apart.
+        let mut t = 10 * S;
+        let mut flows = vec![call(t, 300, 40000)];
+        for (i, d) in [4600, 4900, 4400, 4700, 4500, 4800, 4300]
+            .iter()
+            .enumerate()
+        {
+            t += d * 1000;
+            flows.push(call(t, 300, 40001 + i as u16));
+        }
+        let cfg = RuleConfig::default();
+        let (f, _, _) = run(&cfg, &flows);
+        assert_eq!(f.len(), 1);
+        let e = &f[0].evidence;
+        assert_eq!(e["connections"], json!(8));
+        // Sorted 4.3 … 4.9: median 4.6, deviations 0 .1 .1 .2 .2 .3 .3 → MAD 0.2.
+        assert_eq!(e["median_interval_s"], json!(4.6));
+        assert_eq!(e["jitter_s"], json!(0.2));
+        assert_eq!(e["regularity_score"], json!(0.957));
+        assert_eq!(f[0].window, 0);
+        // The floor before: 5 s.
+        let five = RuleConfig {
+            beacon_min_interval_s: 5.0,
+            ..RuleConfig::default()
+        };
+        assert!(run(&five, &flows).0.is_empty());
+    }
+
+    #[test]
+    fn uploads_on_a_timer_are_transfers_not_beaconing() {
+        let cfg = RuleConfig::default();
+        // Ten uploads of 2,000,605 bytes 8 s apart (the generator's exfiltration over 80 s).
+        let offsets = cumulative(&[8; 9]);
+        let big = calls(&offsets, &[2_000_605; 10]);
+        assert!(run(&cfg, &big).0.is_empty());
+        // At 65,535 bytes a check-in is still small.
+        let (f, _, _) = run(&cfg, &calls(&offsets, &[65_535; 10]));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].evidence["median_bytes"], json!(65_535.0));
+        assert_eq!(f[0].margin, 1.0);
+        assert!(run(&cfg, &calls(&offsets, &[65_536; 10])).0.is_empty());
     }
 
     #[test]

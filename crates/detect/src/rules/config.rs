@@ -100,6 +100,9 @@ pub struct RuleConfig {
     pub slow_http_min_duration_s: f64,
     /// Slow HTTP: client payload bytes per second below which a connection is slow.
     pub slow_http_max_client_rate: f64,
+    /// Slow HTTP: least connections held open at once, on average over the slow connections'
+    /// span (their summed durations ÷ first start to last end): a browser holds a few.
+    pub slow_http_min_concurrency: f64,
     /// Slow HTTP: TCP server ports watched.
     pub slow_http_ports: Vec<u16>,
 
@@ -134,6 +137,8 @@ pub struct RuleConfig {
     pub beacon_min_regularity: f64,
     /// Beaconing: least size consistency score (0–1).
     pub beacon_min_size_score: f64,
+    /// Beaconing: most client payload bytes in the median check-in (larger are transfers).
+    pub beacon_max_bytes: u64,
     /// Beaconing: destination ports never counted (periodic infrastructure protocols).
     pub beacon_ignore_ports: Vec<u16>,
 
@@ -143,6 +148,11 @@ pub struct RuleConfig {
     pub exfil_min_ratio: f64,
     /// Exfiltration: the sliding window, seconds (whole buckets, at least one).
     pub exfil_window_s: u64,
+    /// Exfiltration from a quiet host: payload bytes one internal host sends one external
+    /// host in the window…
+    pub exfil_host_min_bytes: u64,
+    /// … per byte that internal host received from all external hosts in the window.
+    pub exfil_host_min_ratio: f64,
 }
 
 impl Default for RuleConfig {
@@ -181,8 +191,9 @@ impl Default for RuleConfig {
             http_flood_min_requests: 1000,
             http_flood_min_rate: 20.0,
             slow_http_min_connections: 50,
-            slow_http_min_duration_s: 30.0,
+            slow_http_min_duration_s: 5.0,
             slow_http_max_client_rate: 100.0,
+            slow_http_min_concurrency: 20.0,
             slow_http_ports: vec![80, 443, 8080, 8443],
             dns_tunnel_min_queries: 50,
             dns_tunnel_min_names: 6,
@@ -195,13 +206,16 @@ impl Default for RuleConfig {
             beacon_min_connections: 8,
             beacon_max_samples: 64,
             beacon_horizon_s: 7200,
-            beacon_min_interval_s: 5.0,
+            beacon_min_interval_s: 2.0,
             beacon_min_regularity: 0.8,
             beacon_min_size_score: 0.8,
+            beacon_max_bytes: 65_535,
             beacon_ignore_ports: vec![53, 67, 123, 137, 138, 1900, 5353, 5355],
             exfil_min_bytes: 100_000_000,
             exfil_min_ratio: 10.0,
             exfil_window_s: 3600,
+            exfil_host_min_bytes: 10_000_000,
+            exfil_host_min_ratio: 10.0,
         }
     }
 }
@@ -335,7 +349,7 @@ const LISTS: [(&str, &str, &str); 5] = [
         HTTP_PORTS_RANGE,
     ),
     (
-        "slow_http_max_client_rate",
+        "slow_http_min_concurrency",
         "slow_http_ports",
         HTTP_PORTS_RANGE,
     ),
@@ -344,11 +358,7 @@ const LISTS: [(&str, &str, &str); 5] = [
         "dns_tunnel_ignore_domains",
         DOMAINS_RANGE,
     ),
-    (
-        "beacon_min_size_score",
-        "beacon_ignore_ports",
-        HTTP_PORTS_RANGE,
-    ),
+    ("beacon_max_bytes", "beacon_ignore_ports", HTTP_PORTS_RANGE),
 ];
 
 /// A configuration the engine cannot run with.
@@ -368,7 +378,7 @@ pub enum RuleConfigError {
 
 impl RuleConfig {
     /// Every scalar key with its value and accepted range (`docs/rules.md` lists them).
-    fn ranges(&self) -> [(&'static str, Num, Range); 49] {
+    fn ranges(&self) -> [(&'static str, Num, Range); 53] {
         use Num::{F, U};
         use Range::{Above, Int, Real};
         [
@@ -518,6 +528,11 @@ impl RuleConfig {
                 Above(0.0, RATE_MAX),
             ),
             (
+                "slow_http_min_concurrency",
+                F(self.slow_http_min_concurrency),
+                Above(0.0, RATE_MAX),
+            ),
+            (
                 "dns_tunnel_min_queries",
                 U(self.dns_tunnel_min_queries),
                 Int(1, COUNT_MAX),
@@ -583,12 +598,27 @@ impl RuleConfig {
                 Real(0.0, 1.0),
             ),
             (
+                "beacon_max_bytes",
+                U(self.beacon_max_bytes),
+                Int(1, BYTES_MAX),
+            ),
+            (
                 "exfil_min_bytes",
                 U(self.exfil_min_bytes),
                 Int(1, BYTES_MAX),
             ),
             ("exfil_min_ratio", F(self.exfil_min_ratio), Above(0.0, 1e6)),
             ("exfil_window_s", U(self.exfil_window_s), Int(1, 604_800)),
+            (
+                "exfil_host_min_bytes",
+                U(self.exfil_host_min_bytes),
+                Int(1, BYTES_MAX),
+            ),
+            (
+                "exfil_host_min_ratio",
+                F(self.exfil_host_min_ratio),
+                Above(0.0, 1e6),
+            ),
         ]
     }
 

@@ -6,6 +6,14 @@
 //! The meter keeps the first request of each connection, so an HTTP flood is counted in
 //! connections that carried a request (`app.http_method` over TCP; SSDP's HTTP over UDP is
 //! not a web server's load): a flood over few keep-alive connections is undercounted.
+//!
+//! A slow attack is told by what it must do to tie up a server's workers: hold many
+//! connections open **at once** from one client to one server, each sending a few bytes now and
+//! then (Zeek's and Suricata's reading of slowloris: many concurrent, long-lived, nearly silent
+//! connections). A browser holds at most a handful per server, so the rule asks for the
+//! connections' mean concurrency over their span as well as their number; with that, a
+//! connection counts as slow after a few seconds (a request's headers take milliseconds), not
+//! only after the server's header timeout.
 
 use std::net::IpAddr;
 
@@ -61,6 +69,14 @@ struct SlowAgg {
     min_dur_us: i64,
     first: i64,
     last: i64,
+}
+
+impl SlowAgg {
+    /// Connections open at once on average from the first start to the last end: the summed
+    /// durations over that span.
+    fn concurrency(&self) -> f64 {
+        self.dur_us as f64 / (self.last - self.first).max(1) as f64
+    }
 }
 
 /// One bucket of HTTP abuse state.
@@ -187,7 +203,10 @@ impl HttpState {
             ));
         }
         for (&(src, dst, port), s) in &self.slow {
-            if s.conns < cfg.slow_http_min_connections {
+            let concurrency = s.concurrency();
+            if s.conns < cfg.slow_http_min_connections
+                || concurrency < cfg.slow_http_min_concurrency
+            {
                 continue;
             }
             let n = s.conns as f64;
@@ -203,6 +222,7 @@ impl HttpState {
             e.insert("server_bytes".into(), json!(s.server_bytes));
             e.insert("client_bytes_per_s".into(), num(rate));
             e.insert("max_client_bytes_per_s".into(), num(s.max_rate));
+            e.insert("mean_concurrency".into(), num(concurrency));
             e.insert("first".into(), json!(s.first));
             e.insert("last".into(), json!(s.last));
             e.insert("span_s".into(), num((s.last - s.first) as f64 / 1e6));
@@ -227,16 +247,23 @@ impl HttpState {
                         "<",
                         cfg.slow_http_max_client_rate,
                     ),
+                    cond(
+                        "slow_http_min_concurrency",
+                        concurrency,
+                        ">=",
+                        cfg.slow_http_min_concurrency,
+                    ),
                 ]),
             );
             let over = ratio(n, cfg.slow_http_min_connections as f64);
+            let margin = over.min(ratio(concurrency, cfg.slow_http_min_concurrency));
             found.push((
                 Finding {
                     kind: KIND_SLOW.into(),
                     src: Some(src),
                     dst: Some(dst),
                     window: start,
-                    margin: over,
+                    margin,
                     severity: severity(SEVERITY_SLOW.0, SEVERITY_SLOW.1, over),
                     evidence: e,
                 },
@@ -317,8 +344,9 @@ mod tests {
         );
     }
 
-    /// `n` connections of 10.6.6.6 to 10.9.9.9:`port`, each `dur_s` long with `bytes` sent.
-    fn held(n: u64, port: u16, dur_s: i64, bytes: u64) -> Vec<FlowRecord> {
+    /// `n` connections of 10.6.6.6 to 10.9.9.9:`port`, one every `step_us`, each `dur_us`
+    /// long with `bytes` sent.
+    fn opened(n: u64, port: u16, step_us: i64, dur_us: i64, bytes: u64) -> Vec<FlowRecord> {
         (0..n)
             .map(|i| {
                 at(
@@ -331,11 +359,16 @@ mod tests {
                         [10, 2],
                         [bytes, 0],
                     ),
-                    i as i64 * 100_000,
-                    dur_s * 1_000_000,
+                    i as i64 * step_us,
+                    dur_us,
                 )
             })
             .collect()
+    }
+
+    /// `n` connections opened 100 ms apart, each `dur_s` long with `bytes` sent.
+    fn held(n: u64, port: u16, dur_s: i64, bytes: u64) -> Vec<FlowRecord> {
+        opened(n, port, 100_000, dur_s * 1_000_000, bytes)
     }
 
     #[test]
@@ -353,13 +386,47 @@ mod tests {
         assert_eq!(e["max_client_bytes_per_s"], json!(10.0));
         assert_eq!(e["client_bytes"], json!(60_000));
         assert_eq!(e["span_s"], json!(124.9));
+        // 6,000 s of connections over 124.9 s.
+        assert_eq!(e["mean_concurrency"], json!(48.038));
         assert_eq!(f[0].severity, 3);
+        assert_eq!(f[0].margin, 1.0);
         // One fewer, too short, too fast, silent, or to another port: nothing.
         assert!(run(&cfg, &held(49, 80, 120, 1200)).is_empty());
-        assert!(run(&cfg, &held(50, 80, 29, 100)).is_empty());
+        assert!(run(&cfg, &held(50, 80, 4, 100)).is_empty());
         assert!(run(&cfg, &held(50, 80, 120, 12_000)).is_empty());
         assert!(run(&cfg, &held(50, 80, 120, 0)).is_empty());
         assert!(run(&cfg, &held(50, 22, 120, 1200)).is_empty());
         assert_eq!(run(&cfg, &held(50, 8443, 120, 1200)).len(), 1);
+    }
+
+    #[test]
+    fn slowloris_held_for_seconds_is_slow_http_and_slow_connections_in_turn_are_not() {
+        let cfg = RuleConfig::default();
+        // The generator's slowloris in a short capture: 150 sockets opened over 0.84 s, each
+        // held 8 s with 250 header bytes (31 B/s).
+        let f = run(&cfg, &opened(150, 80, 5_600, 8_000_000, 250));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].kind, KIND_SLOW);
+        let e = &f[0].evidence;
+        assert_eq!(e["connections"], json!(150));
+        assert_eq!(e["min_duration_s"], json!(8.0));
+        assert_eq!(e["max_client_bytes_per_s"], json!(31.25));
+        // 1,200 s of connections over 8.8344 s.
+        assert_eq!(e["mean_concurrency"], json!(135.833));
+        // 150 / 50 = 3, 135.8 / 20 = 6.8: the margin is the smaller.
+        assert_eq!(f[0].margin, 3.0);
+        // 50 connections of 6 s one after another (a client polling slowly): 1 at a time.
+        let in_turn = opened(50, 80, 6_000_000, 6_000_000, 100);
+        assert!(run(&cfg, &in_turn).is_empty());
+        let one_at_a_time = RuleConfig {
+            slow_http_min_concurrency: 1.0,
+            ..RuleConfig::default()
+        };
+        let f = run(&one_at_a_time, &in_turn);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].evidence["mean_concurrency"], json!(1.0));
+        // 5 s is the shortest slow connection.
+        assert_eq!(run(&cfg, &opened(50, 80, 1_000, 5_000_000, 100)).len(), 1);
+        assert!(run(&cfg, &opened(50, 80, 1_000, 4_999_999, 100)).is_empty());
     }
 }
