@@ -182,14 +182,17 @@ pub fn sentence(a: &Alert) -> String {
             ));
         }
         t
+    } else if let Some(t) = application_sentence(kind, lead, &who, &whom, &dur) {
+        t
     } else if let Some(d) = lead.get("description").and_then(Value::as_str) {
         // Rules that describe their own finding.
         format!("{d} ({dur})")
     } else {
         format!(
-            "{} ({kind}) from {who} to {whom}: {} flows in {dur}",
+            "{} ({kind}) from {who} to {whom}: {} flow{} in {dur}",
             capitalised(a.family.label()),
             thousands(a.flows),
+            if a.flows == 1 { "" } else { "s" },
         )
     };
     if ev["lead"].is_object() && model_flows > 0 {
@@ -212,6 +215,120 @@ fn most_telling(contributions: &Value) -> Option<String> {
         .filter_map(|c| serde_json::from_value::<Reading>(c.clone()).ok())
         .find(|r| r.applicable && r.effect == Effect::Raises)
         .and_then(|r| r.phrase())
+}
+
+/// At most `n` characters of `s`, with `…` when cut.
+fn clipped(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// `{n} {one}` or `{n} {many}`, the count with thousands separators.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// The sentences of the rules over application metadata and timing (web attacks, HTTP floods,
+/// slow HTTP, DNS tunnels, beaconing, exfiltration), from their evidence (docs/rules.md).
+fn application_sentence(
+    kind: &str,
+    lead: &Value,
+    who: &str,
+    whom: &str,
+    dur: &str,
+) -> Option<String> {
+    let port = |p: Option<u64>| p.map(|p| format!(":{p}")).unwrap_or_default();
+    Some(match kind {
+        "web_sql_injection" | "web_xss" | "web_path_traversal" | "web_scanner" => {
+            let what = match kind {
+                "web_sql_injection" => "SQL injection",
+                "web_xss" => "cross-site scripting",
+                "web_path_traversal" => "path traversal",
+                _ => "a vulnerability scanner's marks",
+            };
+            let patterns: Vec<&str> = lead["patterns"]
+                .as_array()
+                .map(|p| p.iter().filter_map(Value::as_str).take(3).collect())
+                .unwrap_or_default();
+            let mut t = format!(
+                "{who} sent {} carrying {what} to {whom} in {dur}",
+                count(u(lead, "requests")?, "HTTP request", "HTTP requests"),
+            );
+            if !patterns.is_empty() {
+                t.push_str(&format!(" ({})", patterns.join(", ")));
+            }
+            if let Some(uri) = lead["uri"].as_str() {
+                t.push_str(&format!(
+                    ", e.g. {} {}",
+                    lead["http_method"].as_str().unwrap_or("GET"),
+                    clipped(uri, 100)
+                ));
+            }
+            if let Some(ua) = lead["user_agent"].as_str() {
+                t.push_str(&format!(" (User-Agent {})", clipped(ua, 60)));
+            }
+            t
+        }
+        "http_flood" => format!(
+            "{who} sent {} to {whom}{} in {dur}, {:.0} a second",
+            count(u(lead, "requests")?, "HTTP request", "HTTP requests"),
+            port(u(lead, "port")),
+            f(lead, "rate_per_s")?,
+        ),
+        "slow_http" => format!(
+            "{who} held {} to {whom}{} open {:.0} s each on average, {:.0} at once, sending \
+             {:.0} bytes/s; the server sent {}: slow HTTP (slowloris)",
+            count(
+                u(lead, "connections")?,
+                "HTTP connection",
+                "HTTP connections"
+            ),
+            port(u(lead, "port")),
+            f(lead, "mean_duration_s")?,
+            f(lead, "mean_concurrency")?,
+            f(lead, "client_bytes_per_s")?,
+            bytes(u(lead, "server_bytes")?),
+        ),
+        "dns_tunnel" => format!(
+            "{who} sent {} for {} under {} to {whom} in {dur}, subdomains of {:.0} characters \
+             on average ({:.1} bits of entropy per character): data carried in DNS names",
+            count(f(lead, "query_packets")? as u64, "DNS query", "DNS queries"),
+            count(
+                u(lead, "distinct_names")?,
+                "distinct name",
+                "distinct names"
+            ),
+            lead["registered_domain"].as_str()?,
+            f(lead, "mean_subdomain_len")?,
+            f(lead, "entropy_bits_per_char")?,
+        ),
+        "beaconing" => format!(
+            "{who} connected to {whom}{} {} every {:.1} s (± {:.1} s), {} each, over {}: a \
+             regular check-in, as C2 implants make",
+            port(u(lead, "dport")),
+            count(u(lead, "connections")?, "time", "times"),
+            f(lead, "median_interval_s")?,
+            f(lead, "jitter_s")?,
+            bytes(f(lead, "median_bytes")? as u64),
+            duration((f(lead, "span_s")? * 1e6) as i64),
+        ),
+        "exfiltration" => {
+            let out = u(lead, "bytes_out")?;
+            let back = u(lead, "bytes_in")?;
+            let mut t = format!(
+                "{who} sent {} to {whom} in {dur} and received {} back",
+                bytes(out),
+                bytes(back)
+            );
+            if let Some(r) = f(lead, "ratio").filter(|r| r.is_finite() && *r >= 1.0) {
+                t.push_str(&format!(" ({r:.0} times more out than in)"));
+            }
+            t
+        }
+        _ => return None,
+    })
 }
 
 fn capitalised(s: &str) -> String {
@@ -280,6 +397,82 @@ mod tests {
             sentence(&model_only(serde_json::json!([]))),
             "The flow model scored 3 flows from 172.16.0.8 to 172.16.0.102 over 1 s as Portscan \
              (highest P(attack) 1.000); no rule or baseline corroborates it."
+        );
+    }
+
+    /// A rule episode of `kind` from 10.0.0.1 to 10.0.0.2 over 9 s, led by `evidence`.
+    fn rule_led(kind: &str, evidence: serde_json::Value) -> Alert {
+        Alert {
+            time: 1_700_000_009_000_000,
+            first_seen: 1_700_000_000_000_000,
+            kind: kind.into(),
+            family: Family::of_kind(kind),
+            src: "10.0.0.1".parse().ok(),
+            dst: "10.0.0.2".parse().ok(),
+            flows: 10,
+            evidence: serde_json::json!({"lead": {"kind": kind, "evidence": evidence}}),
+            ..Alert::default()
+        }
+    }
+
+    #[test]
+    fn the_application_rules_say_what_they_saw_with_units() {
+        // Evidence as the rules wrote it for the generator's scenarios (seed 1).
+        let cases = [
+            (
+                "web_sql_injection",
+                serde_json::json!({"requests": 30, "http_method": "GET",
+                    "patterns": ["; <statement>", "information_schema", "or/and const=const", "union select"],
+                    "uri": "/products.php?id=1'+OR+1=1--",
+                    "user_agent": "sqlmap/1.7.2#stable (https://sqlmap.org)"}),
+                "10.0.0.1 sent 30 HTTP requests carrying SQL injection to 10.0.0.2 in 9 s (; \
+                 <statement>, information_schema, or/and const=const), e.g. GET \
+                 /products.php?id=1'+OR+1=1-- (User-Agent sqlmap/1.7.2#stable (https://sqlmap.org)).",
+            ),
+            (
+                "http_flood",
+                serde_json::json!({"requests": 1000, "port": 80, "rate_per_s": 110.372}),
+                "10.0.0.1 sent 1,000 HTTP requests to 10.0.0.2:80 in 9 s, 110 a second.",
+            ),
+            (
+                "slow_http",
+                serde_json::json!({"connections": 150, "port": 80, "mean_duration_s": 8.031,
+                    "mean_concurrency": 142.449, "client_bytes_per_s": 30.985, "server_bytes": 0}),
+                "10.0.0.1 held 150 HTTP connections to 10.0.0.2:80 open 8 s each on average, 142 \
+                 at once, sending 31 bytes/s; the server sent 0 B: slow HTTP (slowloris).",
+            ),
+            (
+                "dns_tunnel",
+                serde_json::json!({"query_packets": 213.0, "distinct_names": 20,
+                    "registered_domain": "skullseclabs.org", "mean_subdomain_len": 36.25,
+                    "entropy_bits_per_char": 3.637}),
+                "10.0.0.1 sent 213 DNS queries for 20 distinct names under skullseclabs.org to \
+                 10.0.0.2 in 9 s, subdomains of 36 characters on average (3.6 bits of entropy per \
+                 character): data carried in DNS names.",
+            ),
+            (
+                "beaconing",
+                serde_json::json!({"dport": 443, "connections": 8, "median_interval_s": 4.392,
+                    "jitter_s": 0.359, "median_bytes": 841.0, "span_s": 31.392}),
+                "10.0.0.1 connected to 10.0.0.2:443 8 times every 4.4 s (± 0.4 s), 841 B each, \
+                 over 31 s: a regular check-in, as C2 implants make.",
+            ),
+            (
+                "exfiltration",
+                serde_json::json!({"bytes_out": 20006050, "bytes_in": 33400, "ratio": 598.984}),
+                "10.0.0.1 sent 19.1 MiB to 10.0.0.2 in 9 s and received 32.6 KiB back (599 times \
+                 more out than in).",
+            ),
+        ];
+        for (kind, evidence, want) in cases {
+            assert_eq!(sentence(&rule_led(kind, evidence)), want, "{kind}");
+        }
+        // Evidence without what the sentence needs: the generic sentence, singular when so.
+        let mut a = rule_led("beaconing", serde_json::json!({}));
+        a.flows = 1;
+        assert_eq!(
+            sentence(&a),
+            "Command and control (beaconing) from 10.0.0.1 to 10.0.0.2: 1 flow in 9 s."
         );
     }
 }
