@@ -112,13 +112,15 @@ pub fn sentence(a: &Alert) -> String {
         }
         t
     } else if kind == "syn_flood" {
+        // Without one attacker, the sources are counted (spoofed, or many hosts).
+        let who = match u(lead, "distinct_sources").filter(|&n| n > 1 && a.src.is_none()) {
+            Some(n) => format!("{} sources", thousands(n)),
+            None => who,
+        };
         let mut t = format!(
             "{who} sent {} SYNs to {whom} in {dur}",
             thousands(u(lead, "syn_packets").or(u(lead, "packets")).unwrap_or(0))
         );
-        if let Some(n) = u(lead, "distinct_sources").filter(|&n| n > 1 && a.src.is_none()) {
-            t.push_str(&format!(" from {} sources", thousands(n)));
-        }
         if let Some(r) = f(lead, "reply_ratio") {
             t.push_str(&format!("; {} were answered", pct(r.min(1.0))));
         }
@@ -202,7 +204,8 @@ pub fn sentence(a: &Alert) -> String {
         ));
     }
     s.push('.');
-    s
+    // `an unknown source …` starts a sentence too.
+    capitalised(&s)
 }
 
 /// The strongest flow's largest applicable contribution towards the alert's class, quoted
