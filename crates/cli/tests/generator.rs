@@ -10,18 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// The benign part of the shared capture: 200 flows, 4,000 packets at 20/s (a 200 s span).
-const BENIGN: [&str; 8] = [
-    "--flows",
-    "200",
-    "--packets",
-    "4000",
-    "--rate",
-    "20",
-    "--seed",
-    "3",
-];
-
 /// Every scenario and its family, in `all`'s order.
 const FAMILIES: [(&str, &str); 20] = [
     ("port_scan_vertical", "scan"),
@@ -70,7 +58,7 @@ const FLOWS: [(&str, usize); 20] = [
     ("path_traversal", 30),          // 30 requests
 ];
 
-/// A capture with `--attacks all` over [`BENIGN`], and the same benign traffic alone, made
+/// A capture with `--attacks all` over [`GEN_GEN_BENIGN_200S_200S`], and the same benign traffic alone, made
 /// once for the tests of this file (in one directory, removed by no test: the runs share it).
 struct Shared {
     dir: PathBuf,
@@ -87,11 +75,15 @@ fn shared() -> &'static Shared {
         let attacked = dir.join("attacked.pcap");
         let out = run(nv()
             .args(["gen", "--attacks", "all"])
-            .args(BENIGN)
+            .args(GEN_BENIGN_200S)
             .arg("--out")
             .arg(&attacked));
         let benign = dir.join("benign.pcap");
-        run(nv().arg("gen").args(BENIGN).arg("--out").arg(&benign));
+        run(nv()
+            .arg("gen")
+            .args(GEN_BENIGN_200S)
+            .arg("--out")
+            .arg(&benign));
         Shared {
             truth: dir.join("attacked.truth.jsonl"),
             dir,
@@ -154,7 +146,7 @@ fn attacks_are_deterministic_per_seed() {
     let again = s.dir.join("again.pcap");
     run(nv()
         .args(["gen", "--attacks", "all"])
-        .args(BENIGN)
+        .args(GEN_BENIGN_200S)
         .arg("--out")
         .arg(&again));
     assert!(std::fs::read(&again).unwrap() == std::fs::read(&s.attacked).unwrap());
@@ -164,7 +156,7 @@ fn attacks_are_deterministic_per_seed() {
     );
     // Another seed places and shapes them differently.
     let other = s.dir.join("other.pcap");
-    let mut args = BENIGN;
+    let mut args = GEN_BENIGN_200S;
     args[7] = "4";
     run(nv()
         .args(["gen", "--attacks", "all"])

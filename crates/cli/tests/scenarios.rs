@@ -8,26 +8,13 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-/// A 200 s capture (4,000 benign packets at 20/s), as `--attacks all` is scored at: the
-/// beacon calls every 4.5 s.
-const BENIGN: [&str; 8] = [
-    "--flows",
-    "200",
-    "--packets",
-    "4000",
-    "--rate",
-    "20",
-    "--seed",
-    "3",
-];
-
 #[test]
 fn beaconing_slowloris_and_a_small_exfiltration_are_one_episode_each_of_their_family() {
     let d = temp("scenarios-rules");
     let pcap = d.join("s.pcap");
     run(nv()
         .args(["gen", "--attacks", "c2_beacon,slowloris,exfiltration"])
-        .args(BENIGN)
+        .args(GEN_BENIGN_200S)
         .arg("--out")
         .arg(&pcap));
     let (alerts, summary) = (d.join("a.jsonl"), d.join("s.json"));

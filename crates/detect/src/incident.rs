@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::family::Family;
-use crate::summary::thousands;
+use crate::summary::{capitalised, thousands};
 
 /// Default gap (s): episodes on a shared address further apart than this are separate
 /// incidents (an hour, as a shift reads an alert queue).
@@ -231,14 +231,6 @@ fn lead_address(ranked: &[&Member], side: fn(&Member) -> Option<IpAddr>) -> Opti
         .iter()
         .filter_map(|m| side(m))
         .find(|a| counts[a] == best)
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 /// The digest of an incident's episodes; `None` for none.

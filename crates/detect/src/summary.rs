@@ -334,7 +334,8 @@ fn application_sentence(
     })
 }
 
-fn capitalised(s: &str) -> String {
+/// `s` with its first letter upper-case.
+pub(crate) fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),

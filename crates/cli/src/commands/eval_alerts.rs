@@ -40,7 +40,7 @@ pub const SLACK_BEFORE_US: i64 = 60_000_000;
 pub const SLACK_AFTER_US: i64 = 300_000_000;
 
 /// One ground-truth row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 struct Truth {
     scenario: String,
     family: Option<String>,
@@ -68,12 +68,9 @@ struct Episode {
 /// How one scenario fared.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 struct ScenarioScore {
-    scenario: String,
-    family: Option<String>,
-    attacker: Option<IpAddr>,
-    victim: Option<IpAddr>,
-    start: i64,
-    end: i64,
+    /// The scenario as the truth file gives it (its fields at the top of the JSON).
+    #[serde(flatten)]
+    truth: Truth,
     detected: bool,
     episodes: usize,
     /// `None`: not applicable (not detected, or no family to compare with).
@@ -272,12 +269,7 @@ fn evaluate(truth: &[Truth], episodes: &[Episode], flows: Option<u64>) -> Report
             (detected && known).then(|| hits.iter().any(|e| ok(e)))
         };
         scores.push(ScenarioScore {
-            scenario: t.scenario.clone(),
-            family: t.family.clone(),
-            attacker: t.attacker,
-            victim: t.victim,
-            start: t.start,
-            end: t.end,
+            truth: t.clone(),
             detected,
             episodes: hits.len(),
             right_family: judge(t.family.is_some(), &|e| e.family == t.family),
@@ -343,8 +335,8 @@ fn render(r: &Report) -> String {
         let _ = writeln!(
             s,
             "{:<24} {:<12} {:>8} {:>8} {:>6} {:>8} {:>6} {:>9}",
-            c.scenario,
-            or_dash(&c.family),
+            c.truth.scenario,
+            or_dash(&c.truth.family),
             if c.detected { "yes" } else { "no" },
             c.episodes,
             yes_no(c.right_family),

@@ -26,6 +26,19 @@ pub fn pcap(name: &str) -> PathBuf {
     data("nfstream/pcaps").join(name)
 }
 
+/// `gen` arguments of the benign part of a 200 s capture (200 flows, 4,000 packets at 20/s),
+/// the span `--attacks all` is scored at.
+pub const GEN_BENIGN_200S: [&str; 8] = [
+    "--flows",
+    "200",
+    "--packets",
+    "4000",
+    "--rate",
+    "20",
+    "--seed",
+    "3",
+];
+
 /// An empty scratch directory named after the test (and this process).
 pub fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("netvigil-test-{}-{name}", std::process::id()));

@@ -29,17 +29,8 @@ pub(crate) fn short(v: f64) -> String {
     }
 }
 
-/// A count with thousands separators: "1,234,567".
-pub(crate) fn human_count(n: u64) -> String {
-    let digits = n.to_string();
-    let groups: Vec<&str> = digits
-        .as_bytes()
-        .rchunks(3)
-        .rev()
-        .filter_map(|g| std::str::from_utf8(g).ok())
-        .collect();
-    groups.join(",")
-}
+/// A count with thousands separators: "1,234,567" (the alert sentences' own, one writer).
+pub(crate) use detect::summary::thousands as human_count;
 
 /// A value axis label: "0.25", "7.5", "750".
 pub(crate) fn short_tick(v: &f64) -> String {
