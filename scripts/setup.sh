@@ -3,7 +3,7 @@
 # everything is there.
 set -euo pipefail
 # Always: fontconfig (headers and pkg-config, for the PNG charts' text) and a font to draw with.
-packages=(pkg-config libfontconfig1-dev fonts-dejavu-core "$@")
+packages=(pkg-config libfontconfig1-dev fonts-dejavu-core libpcap-dev tcpreplay "$@")
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
