@@ -209,6 +209,27 @@ impl BpfFilter {
         &self.expr
     }
 
+    /// The program's instructions as `(code, jt, jf, k)`, for a kernel socket filter
+    /// (`SO_ATTACH_FILTER`). Read through the instructions' `Display` (`"code jt jf k"`),
+    /// the only safe view the pcap crate offers of their fields; `None` if one does not parse
+    /// (a partial program must never reach the kernel).
+    pub(crate) fn instructions(&self) -> Option<Vec<(u16, u8, u8, u32)>> {
+        self.program
+            .get_instructions()
+            .iter()
+            .map(|i| {
+                let s = i.to_string();
+                let mut f = s.split(' ');
+                Some((
+                    f.next()?.parse().ok()?,
+                    f.next()?.parse().ok()?,
+                    f.next()?.parse().ok()?,
+                    f.next()?.parse().ok()?,
+                ))
+            })
+            .collect()
+    }
+
     /// Whether the frame passes. libpcap is given the captured bytes as the frame, so `len`
     /// and `greater`/`less` see the captured length on truncated frames.
     pub fn matches(&self, frame: &[u8]) -> bool {

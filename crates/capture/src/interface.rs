@@ -108,6 +108,11 @@ pub fn exists(name: &str) -> bool {
     name == "any" || std::path::Path::new(&format!("/sys/class/net/{name}")).exists()
 }
 
+/// Whether the interface is a loopback (ARPHRD_LOOPBACK).
+pub fn is_loopback(name: &str) -> bool {
+    sys(name, "type").as_deref() == Some("772")
+}
+
 /// The interface's own receive counter (packets), for what arrived while capture was lost.
 pub fn rx_packets(name: &str) -> Option<u64> {
     sys(name, "statistics/rx_packets")?.parse().ok()

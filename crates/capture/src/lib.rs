@@ -11,6 +11,8 @@
 //!
 //! This crate opens sockets; the compute crates (packet decode, flow, detect) do not.
 
+#[cfg(target_os = "linux")]
+pub mod afpacket;
 pub mod error;
 pub mod filter;
 pub mod handle;

@@ -20,6 +20,13 @@ pub enum Backend {
     /// libpcap (every platform; one handle per interface).
     #[default]
     Pcap,
+    /// Linux AF_PACKET TPACKET_V3 rings: `rings` per interface in one `PACKET_FANOUT` group
+    /// (flows hashed to rings), so bursts are buffered per ring.
+    #[cfg(target_os = "linux")]
+    AfPacket {
+        /// Rings per interface (1 or more).
+        rings: usize,
+    },
 }
 
 /// What to capture and how.
@@ -84,6 +91,23 @@ pub struct LiveCapture {
 fn open_handles(iface: &str, o: &LiveOptions) -> Result<Vec<Box<dyn Handle>>, CaptureError> {
     match o.backend {
         Backend::Pcap => Ok(vec![Box::new(PcapHandle::open(iface, &o.open)?)]),
+        #[cfg(target_os = "linux")]
+        Backend::AfPacket { rings } => {
+            let block_size = 1 << 20;
+            let ro = crate::afpacket::RingOptions {
+                snaplen: o.open.snaplen,
+                promisc: o.open.promisc,
+                // The buffer asked for, spread over the rings (at least 8 blocks each).
+                block_count: (o.open.buffer_bytes / block_size / rings.max(1)).max(8),
+                block_size,
+                filter: o.open.filter.clone(),
+                ..Default::default()
+            };
+            Ok(crate::afpacket::open_fanout(iface, rings.max(1), &ro)?
+                .into_iter()
+                .map(|r| Box::new(r) as Box<dyn Handle>)
+                .collect())
+        }
     }
 }
 
@@ -236,6 +260,13 @@ impl LiveCapture {
             }
         }
         LiveRead::Idle
+    }
+
+    /// Reads up to `max` packets already waiting, without waiting for more (draining the
+    /// rings before the end).
+    pub fn read_now(&mut self, max: usize) -> usize {
+        self.batch.clear();
+        self.read_ready(max)
     }
 
     /// Reads what is waiting on every handle, round robin from where the last read stopped

@@ -64,7 +64,17 @@ impl PcapHandle {
                 link,
             });
         }
-        if let Some(expr) = &o.filter {
+        // On loopback the kernel hands every packet to capture sockets twice (sent and
+        // received) and counts both; libpcap drops the sent copy in user space, after the
+        // count. `inbound` drops it in the kernel's filter, before the count, so received
+        // and delivered agree.
+        let loopback = crate::interface::is_loopback(iface);
+        let expr = match (&o.filter, loopback) {
+            (Some(e), true) => Some(format!("inbound and ({e})")),
+            (None, true) => Some("inbound".to_string()),
+            (e, false) => e.clone(),
+        };
+        if let Some(expr) = &expr {
             cap.filter(expr, true).map_err(|e| CaptureError::Filter {
                 expr: expr.clone(),
                 message: pcap_message(&e),

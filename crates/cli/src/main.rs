@@ -10,8 +10,8 @@ mod signals;
 mod testdata;
 
 use commands::{
-    alerts, analyze, baseline, chart as chart_cmd, demo, eval_alerts, features, incidents, lake,
-    model,
+    alerts, analyze, baseline, capture as capture_cmd, chart as chart_cmd, demo, eval_alerts,
+    features, incidents, interfaces, lake, model,
 };
 
 use std::process::ExitCode;
@@ -45,6 +45,13 @@ enum Cmd {
     /// Meter captures (files, FIFOs, standard input) into flows and write them (CSV, JSON Lines,
     /// Parquet), score them and raise alerts, with a summary on stderr.
     Analyze(Box<analyze::AnalyzeArgs>),
+    /// Capture live from network interfaces through the same pipeline as `analyze` (flows,
+    /// windows, detection, store, exports) until Ctrl-C, --count or --duration; every packet
+    /// is accounted for (received = metered + dropped by cause).
+    Capture(Box<capture_cmd::CaptureArgs>),
+    /// List the interfaces that can be captured on: addresses, state, link type, and whether
+    /// this process may capture.
+    Interfaces(interfaces::InterfacesArgs),
     /// Write a synthetic capture with realistic conversations (deterministic by seed).
     Gen(generate::GenArgs),
     /// Generate a capture, analyze it and print the summary: netvigil end to end in one command.
@@ -166,6 +173,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Analyze(a) => analyze::run(&a),
+        Cmd::Capture(a) => capture_cmd::run(&a),
+        Cmd::Interfaces(a) => interfaces::run(&a),
         Cmd::Gen(g) => generate::generate(&g).map(|r| {
             eprintln!(
                 "wrote {}: {} packets, {} flows, {} bytes",

@@ -167,6 +167,9 @@ pub struct PipelineConfig {
     pub edge_capacity: usize,
     /// Flows per batch between components.
     pub batch_flows: usize,
+    /// The longest results wait in a batch before they move on, ms (`None`: until the batch
+    /// is full; live capture: 250, so they reach the store within a second).
+    pub max_delay_ms: Option<u64>,
 }
 
 impl Default for PipelineConfig {
@@ -183,6 +186,7 @@ impl Default for PipelineConfig {
             threads: 0,
             edge_capacity: 16,
             batch_flows: 1024,
+            max_delay_ms: None,
         }
     }
 }
@@ -209,6 +213,15 @@ impl PipelineConfig {
             return Err(PipelineError::config(
                 "edge_capacity",
                 format!("{}: must be 1 to 1000000", self.edge_capacity),
+            ));
+        }
+        if self
+            .max_delay_ms
+            .is_some_and(|d| !(1..=60_000).contains(&d))
+        {
+            return Err(PipelineError::config(
+                "max_delay_ms",
+                format!("{:?}: must be 1 to 60000", self.max_delay_ms),
             ));
         }
         if !(1..=1_000_000).contains(&self.batch_flows) {

@@ -36,14 +36,33 @@ pub enum DropCause {
     ReadError,
     /// An explanation skipped because the explainer could not keep up.
     ExplainBehind,
+    /// Live capture: the kernel's ring (socket buffer) was full.
+    Kernel,
+    /// Live capture: the interface dropped it before the kernel saw it.
+    Interface,
+    /// Live capture: it arrived while the interface's capture was lost and being reopened.
+    InterfaceLost,
 }
 
-const CAUSES: usize = 6;
+const CAUSES: usize = 9;
+
+/// Operator messages a component keeps until they are read (the oldest go first beyond it).
+const MAX_NOTICES: usize = 64;
 
 impl DropCause {
     fn all() -> [DropCause; CAUSES] {
         use DropCause::*;
-        [Full, Undecodable, NonIp, Ignored, ReadError, ExplainBehind]
+        [
+            Full,
+            Undecodable,
+            NonIp,
+            Ignored,
+            ReadError,
+            ExplainBehind,
+            Kernel,
+            Interface,
+            InterfaceLost,
+        ]
     }
 }
 
@@ -63,6 +82,8 @@ pub struct Counters {
     pub wait_ns: AtomicU64,
     /// Component-specific figures (`bytes`, `windows`, `alerts`, …).
     extra: Mutex<BTreeMap<&'static str, u64>>,
+    /// Messages for the operator not yet read (an interface lost, reopened).
+    notices: Mutex<std::collections::VecDeque<String>>,
 }
 
 impl Counters {
@@ -76,6 +97,27 @@ impl Counters {
             waits: AtomicU64::new(0),
             wait_ns: AtomicU64::new(0),
             extra: Mutex::new(BTreeMap::new()),
+            notices: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Sets `received` to a running total counted elsewhere (a kernel's).
+    pub fn set_received(&self, n: u64) {
+        self.received.store(n, Ordering::Relaxed);
+    }
+
+    /// Sets the drops of `cause` to a running total counted elsewhere.
+    pub fn set_dropped(&self, cause: DropCause, n: u64) {
+        self.dropped[cause as usize].store(n, Ordering::Relaxed);
+    }
+
+    /// Keeps a message for the operator.
+    pub fn notice(&self, msg: String) {
+        if let Ok(mut q) = self.notices.lock() {
+            if q.len() >= MAX_NOTICES {
+                q.pop_front();
+            }
+            q.push_back(msg);
         }
     }
 
@@ -177,6 +219,23 @@ impl Registry {
         self.components
             .lock()
             .map(|v| v.iter().map(|c| c.snapshot()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every component's messages not yet read, oldest first.
+    pub fn take_notices(&self) -> Vec<String> {
+        self.components
+            .lock()
+            .map(|v| {
+                v.iter()
+                    .flat_map(|c| {
+                        c.notices
+                            .lock()
+                            .map(|mut q| q.drain(..).collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -356,6 +356,20 @@ impl Detect {
         self.emit(raised);
     }
 
+    /// The wall clock moved to `now` without flows (a quiet live link): rule buckets and
+    /// episodes due by then close, as if a flow had ended now.
+    pub fn tick(&mut self, now: i64, raised: &mut Vec<Alert>) {
+        if let Some(rules) = &mut self.rules {
+            rules.advance(now, &mut self.hits);
+        }
+        for h in self.hits.drain(..) {
+            self.episodes.hit(h, None, &mut self.closed);
+        }
+        self.clock = self.clock.max(now);
+        self.episodes.advance(self.clock, &mut self.closed);
+        self.emit(raised);
+    }
+
     /// A finished traffic window (for the baseline).
     pub fn window(&mut self, w: &Window, raised: &mut Vec<Alert>) {
         if let Some(b) = &mut self.baseline {

@@ -2,6 +2,9 @@
 //! packets, in the source's thread. It hands finished flows (in batches) and finished windows
 //! downstream in the order they finished.
 
+use std::time::{Duration, Instant};
+
+use capture::CaptureStats;
 use flow::{FlowRecord, HomeNet, MeterConfig, MeterCounters, ShardedMeter, Window, WindowConfig};
 use packet::{DecodeError, Decoded, SourceError};
 
@@ -41,7 +44,13 @@ pub struct MeterReport {
     pub flows: u64,
     /// Windows emitted.
     pub windows: u64,
+    /// A live source's capture counters at the end.
+    pub capture: Option<CaptureStats>,
 }
+
+/// How often a live source's capture counters are read (often enough that no 32-bit kernel
+/// counter can wrap unseen).
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the meter's output goes (the next component, in this thread or behind an edge).
 pub trait Downstream {
@@ -66,6 +75,9 @@ pub struct MeterStage {
     done: Vec<FlowRecord>,
     windows: Vec<Window>,
     report: MeterReport,
+    /// Finished flows wait at most this long for their batch to fill (live sources).
+    max_delay: Option<Duration>,
+    last_flush: Instant,
 }
 
 impl MeterStage {
@@ -88,7 +100,34 @@ impl MeterStage {
             done: Vec::with_capacity(PACKET_BATCH),
             windows: Vec::new(),
             report: MeterReport::default(),
+            max_delay: None,
+            last_flush: Instant::now(),
         }
+    }
+
+    /// Sends finished flows downstream at least this often, full batch or not (live
+    /// capture: results reach the store within a second).
+    pub fn with_max_delay(mut self, d: Option<Duration>) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// Reads a live source's capture counters into its component counters: received (by the
+    /// kernel, plus what the interface dropped or missed while lost), drops by cause.
+    fn capture_stats(&mut self, source: &mut dyn Source, c: &Counters) {
+        let Some(st) = source.capture_stats() else {
+            return;
+        };
+        c.set_received(st.received + st.interface_dropped + st.lost_while_down);
+        c.set_dropped(DropCause::Kernel, st.kernel_dropped);
+        c.set_dropped(DropCause::Interface, st.interface_dropped);
+        c.set_dropped(DropCause::InterfaceLost, st.lost_while_down);
+        c.set("interface_lost", st.interface_lost);
+        c.set("reopened", st.reopened);
+        for n in source.notices() {
+            c.notice(n);
+        }
+        self.report.capture = Some(st);
     }
 
     /// Reads `source` to its end (or until `stop` says a signal asked to stop), sending
@@ -101,7 +140,13 @@ impl MeterStage {
         source_counters: &Counters,
         stop: &dyn Fn() -> Option<i32>,
     ) -> Result<(), Stopped> {
+        let live = source.capture_stats().is_some();
+        let mut stats_at = Instant::now();
         loop {
+            if live && stats_at.elapsed() >= STATS_EVERY {
+                stats_at = Instant::now();
+                self.capture_stats(source, source_counters);
+            }
             if let Some(sig) = stop() {
                 self.report.interrupted = Some(sig);
                 break;
@@ -123,7 +168,9 @@ impl MeterStage {
                     continue;
                 }
             };
-            source_counters.received(got as u64);
+            if !live {
+                source_counters.received(got as u64);
+            }
             source_counters.emitted(got as u64);
             source_counters.set("bytes", source.bytes_read());
             counters.received(got as u64);
@@ -142,6 +189,12 @@ impl MeterStage {
                     }
                 });
             self.take(down, counters)?;
+            if self
+                .max_delay
+                .is_some_and(|d| !self.pending.is_empty() && self.last_flush.elapsed() >= d)
+            {
+                self.flush(down, counters)?;
+            }
         }
         // A signal that came while a read was blocked (a pipe's writer also stopped, as
         // Ctrl-C stops a whole pipeline) is seen here.
@@ -155,6 +208,9 @@ impl MeterStage {
             }
         }
         self.flush(down, counters)?;
+        if live {
+            self.capture_stats(source, source_counters);
+        }
         let r = &mut self.report;
         r.table = self.meter.counters();
         let decode = self.meter.decode_counters();
@@ -188,6 +244,7 @@ impl MeterStage {
     }
 
     fn flush(&mut self, down: &mut dyn Downstream, counters: &Counters) -> Result<(), Stopped> {
+        self.last_flush = Instant::now();
         if self.pending.is_empty() {
             return Ok(());
         }

@@ -24,7 +24,7 @@ use crate::event::{Event, FlowBatch, RunEnd};
 use crate::meter::{Downstream, MeterReport, MeterStage, Stopped};
 use crate::sink::alerts::AlertsSink;
 use crate::sink::flows::FlowsSink;
-use crate::sink::store::{describe, StoreSink, WrittenHandle};
+use crate::sink::store::{describe, describe_live, StoreSink, WrittenHandle};
 use crate::sink::windows::WindowsSink;
 use crate::sink::Sink;
 use crate::source::file::FileInput;
@@ -110,9 +110,13 @@ impl Pipeline {
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         let mut written = None;
         let mut stored_as = None;
+        let max_delay = cfg.max_delay_ms.map(std::time::Duration::from_millis);
         if let Some(s) = &cfg.store {
-            let capture = describe(&files, &s.sensor)?;
-            let sink = StoreSink::open(s, &capture, cfg.windows.keep)?;
+            let capture = match source.interface() {
+                Some(iface) => describe_live(&iface, &s.sensor),
+                None => describe(&files, &s.sensor)?,
+            };
+            let sink = StoreSink::open(s, &capture, cfg.windows.keep)?.with_max_delay(max_delay);
             written = Some(sink.written());
             stored_as = Some(sink.capture());
             sinks.push(Box::new(sink));
@@ -143,7 +147,8 @@ impl Pipeline {
             }
         }
         // The windows are cut later, when every sink is known (see `run`).
-        let meter = MeterStage::new(mcfg, home, None, cfg.batch_flows, threads);
+        let meter =
+            MeterStage::new(mcfg, home, None, cfg.batch_flows, threads).with_max_delay(max_delay);
         Ok(Pipeline {
             cfg: cfg.clone(),
             source,
@@ -207,7 +212,8 @@ impl Pipeline {
                 Some(wcfg),
                 self.cfg.batch_flows,
                 self.cfg.compute_threads(),
-            );
+            )
+            .with_max_delay(self.cfg.max_delay_ms.map(std::time::Duration::from_millis));
         }
 
         // Sinks, each on its own thread behind its own edge.
@@ -494,6 +500,10 @@ impl Downstream for Scoring {
     }
 
     fn tick(&mut self, now_us: i64) -> Result<(), Stopped> {
+        if let Some(d) = &mut self.detect {
+            d.tick(now_us, &mut self.alerts);
+        }
+        self.send_alerts()?;
         self.fanout.send(Event::Tick(now_us))
     }
 }

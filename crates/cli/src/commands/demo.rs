@@ -110,6 +110,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
             print: true,
             summary_json: None,
             stores: true,
+            live: false,
         },
     )?;
     let charts: PathBuf = args.dir.join("charts");

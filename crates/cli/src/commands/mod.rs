@@ -3,10 +3,12 @@
 pub mod alerts;
 pub mod analyze;
 pub mod baseline;
+pub mod capture;
 pub mod chart;
 pub mod demo;
 pub mod eval_alerts;
 pub mod features;
 pub mod incidents;
+pub mod interfaces;
 pub mod lake;
 pub mod model;

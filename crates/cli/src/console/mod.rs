@@ -5,4 +5,5 @@ pub mod detection;
 pub mod format;
 pub mod progress;
 pub mod session;
+pub mod status;
 pub mod summary;

@@ -10,6 +10,7 @@ use pipeline::sink::each::Each;
 use pipeline::{Event, Pipeline, RunReport};
 
 use crate::console::progress::Progress;
+use crate::console::status::Status;
 use crate::console::summary::Summary;
 use crate::signals::{signal_name, stop_flag};
 use crate::Outcome;
@@ -22,11 +23,24 @@ pub struct ConsoleOptions<'a> {
     pub summary_json: Option<&'a Path>,
     /// Whether the run stores (for the interrupted message).
     pub stores: bool,
+    /// A live capture: a status line instead of the progress bar, and a signal is its normal
+    /// end (the source stops itself and drains), not an interruption.
+    pub live: bool,
 }
 
 /// Runs `p` to its end; prints and commits as `opts` say.
-pub fn run(mut p: Pipeline, opts: &ConsoleOptions) -> Result<(RunReport, Outcome)> {
+pub fn run(p: Pipeline, opts: &ConsoleOptions) -> Result<(RunReport, Outcome)> {
     let inputs: Vec<PathBuf> = p.files().to_vec();
+    run_named(p, &inputs, opts)
+}
+
+/// As [`run`], with the inputs named as given (a live capture's interfaces).
+pub fn run_named(
+    mut p: Pipeline,
+    inputs: &[PathBuf],
+    opts: &ConsoleOptions,
+) -> Result<(RunReport, Outcome)> {
+    let inputs: Vec<PathBuf> = inputs.to_vec();
     let size = p.input_size().unwrap_or(0);
     let summary = Arc::new(Mutex::new(Summary::default()));
     if opts.print || opts.summary_json.is_some() {
@@ -42,10 +56,18 @@ pub fn run(mut p: Pipeline, opts: &ConsoleOptions) -> Result<(RunReport, Outcome
             Ok(())
         })));
     }
-    p.stop_on(stop_flag());
-    let progress = Progress::start(p.counters(), "file", size, opts.print);
-    let result = p.run();
-    progress.finish();
+    let result = if opts.live {
+        let status = Status::start(p.counters(), opts.print);
+        let r = p.run();
+        status.finish();
+        r
+    } else {
+        p.stop_on(stop_flag());
+        let progress = Progress::start(p.counters(), "file", size, opts.print);
+        let r = p.run();
+        progress.finish();
+        r
+    };
     let mut report = result.map_err(crate::pipeline_error)?;
     let mut summary = summary
         .lock()

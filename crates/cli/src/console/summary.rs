@@ -21,6 +21,7 @@ use flow::{EndReason, FlowRecord, MeterCounters, Window};
 use packet::{DecodeError, Timestamp};
 use serde_json::{json, Value};
 
+use detect::summary::thousands;
 use pipeline::{DetectTally, MeterReport};
 
 use super::detection::detection_json;
@@ -233,6 +234,8 @@ pub struct Summary {
     pub time_outliers: u64,
     /// The earliest and latest of those times, as read.
     pub time_outlier_span: Option<(Timestamp, Timestamp)>,
+    /// A live capture's accounting: received, delivered and dropped by cause.
+    pub live: Option<capture::CaptureStats>,
 }
 
 impl Summary {
@@ -254,6 +257,7 @@ impl Summary {
         self.meter = m.table.clone();
         self.time_outliers = m.time_outliers;
         self.time_outlier_span = m.time_outlier_span;
+        self.live = m.capture;
     }
 
     /// Counts one finished flow.
@@ -304,6 +308,9 @@ impl Summary {
             &[0, 1, 2, 3, 4],
         ));
 
+        if let Some(c) = &self.live {
+            out.push_str(&console.wrap(&capture_words(c)));
+        }
         let p = &r.protocols;
         let classes = [
             (ProtoClass::Tcp, p.tcp),
@@ -524,6 +531,18 @@ impl Summary {
                 "latest": b.rfc3339(),
             })),
             "decode_error_examples": examples,
+            "capture": self.live.map(|c| json!({
+                "received": c.received + c.interface_dropped + c.lost_while_down,
+                "delivered": c.delivered,
+                "dropped": {
+                    "kernel": c.kernel_dropped,
+                    "interface": c.interface_dropped,
+                    "while_interface_lost": c.lost_while_down,
+                },
+                "kernel_received": c.received,
+                "interface_lost": c.interface_lost,
+                "reopened": c.reopened,
+            })),
             "protocols": {
                 "tcp": class(p.tcp, ProtoClass::Tcp),
                 "udp": class(p.udp, ProtoClass::Udp),
@@ -666,6 +685,38 @@ fn top_tables(r: &WindowReport, console: &Console) -> String {
 
 /// "webex.pcap", "a.pcap, b.pcap", or for many: "151 files in DIR: a.pcap, b.pcap, c.pcap and
 /// 148 more".
+/// A live capture's accounting in one sentence: every packet received is delivered to the
+/// meter or dropped, by cause.
+fn capture_words(c: &capture::CaptureStats) -> String {
+    let received = c.received + c.interface_dropped + c.lost_while_down;
+    let mut s = format!(
+        "capture: {} packets received, {} metered, {} dropped ({} by the kernel's ring, {} by \
+         the interface",
+        thousands(received),
+        thousands(c.delivered),
+        thousands(c.dropped()),
+        thousands(c.kernel_dropped),
+        thousands(c.interface_dropped),
+    );
+    if c.interface_lost > 0 {
+        s.push_str(&format!(
+            ", {} while an interface was lost; lost {} times, reopened {}",
+            thousands(c.lost_while_down),
+            c.interface_lost,
+            c.reopened
+        ));
+    }
+    s.push(')');
+    let rest = received.saturating_sub(c.delivered + c.dropped());
+    if rest > 0 {
+        s.push_str(&format!(
+            "; {} still in the ring when capture stopped",
+            thousands(rest)
+        ));
+    }
+    s
+}
+
 fn inputs_words(inputs: &[PathBuf]) -> String {
     if inputs.len() <= INPUTS_LISTED {
         let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();

@@ -395,7 +395,14 @@ impl RuleEngine {
             let used: usize = self.budgets.iter().map(|x| x.used).sum();
             self.counters.peak_entries = self.counters.peak_entries.max(used);
         }
-        self.watermark = self.watermark.max(r.last.micros());
+        self.advance(r.last.micros(), out);
+    }
+
+    /// The clock moved to `now` (UTC µs) — a flow ended then, or a live capture saw no flow
+    /// end until then: buckets that can no longer change are evaluated and held alerts whose
+    /// episode is over are emitted.
+    pub fn advance(&mut self, now: i64, out: &mut Vec<Alert>) {
+        self.watermark = self.watermark.max(now);
         while let Some((&start, _)) = self.buckets.first_key_value() {
             if self.watermark.saturating_sub(self.lateness_us)
                 < start.saturating_add(self.bucket_us)

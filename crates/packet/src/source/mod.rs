@@ -50,6 +50,24 @@ pub trait PacketSource {
     fn batch_packet(&self, i: usize) -> RawPacket<'_>;
 }
 
+impl<P: PacketSource + ?Sized> PacketSource for Box<P> {
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, SourceError> {
+        (**self).next_packet()
+    }
+
+    fn bytes_read(&self) -> u64 {
+        (**self).bytes_read()
+    }
+
+    fn fill_batch(&mut self, max: usize) -> Result<usize, SourceError> {
+        (**self).fill_batch(max)
+    }
+
+    fn batch_packet(&self, i: usize) -> RawPacket<'_> {
+        (**self).batch_packet(i)
+    }
+}
+
 /// A capture that cannot be read (fully). Every variant names the file; those found inside a
 /// file also give the byte offset of the record or block at fault.
 #[derive(Debug, thiserror::Error)]

@@ -151,6 +151,18 @@ pub fn describe(inputs: &[PathBuf], sensor: &str) -> Result<NewCapture> {
     })
 }
 
+/// What identifies a live capture: the interfaces, the sensor, and no digest (a live
+/// capture is never a duplicate of another).
+pub fn describe_live(interfaces: &str, sensor: &str) -> NewCapture {
+    NewCapture {
+        name: format!("live capture on {interfaces}"),
+        sha256: None,
+        size: 0,
+        interface: Some(interfaces.to_string()),
+        sensor: sensor.to_string(),
+    }
+}
+
 /// The store sink.
 pub struct StoreSink {
     store: Box<dyn Store>,
@@ -168,6 +180,9 @@ pub struct StoreSink {
     written: Written,
     handle: WrittenHandle,
     finished: bool,
+    /// Write what is held at least this often (live capture), batch full or not.
+    max_delay: Option<std::time::Duration>,
+    last_write: std::time::Instant,
 }
 
 impl StoreSink {
@@ -205,7 +220,15 @@ impl StoreSink {
             },
             handle: Arc::new(Mutex::new(None)),
             finished: false,
+            max_delay: None,
+            last_write: std::time::Instant::now(),
         })
+    }
+
+    /// Writes what it holds at least every `d` (`None`: when a batch is full).
+    pub fn with_max_delay(mut self, d: Option<std::time::Duration>) -> Self {
+        self.max_delay = d;
+        self
     }
 
     /// Where the caller reads what was written after the run.
@@ -295,6 +318,14 @@ impl Sink for StoreSink {
                 }
             }
             Event::Tick(_) => {}
+        }
+        if self
+            .max_delay
+            .is_some_and(|d| self.last_write.elapsed() >= d)
+        {
+            self.last_write = std::time::Instant::now();
+            self.write_flows(c)?;
+            self.write_windows(c)?;
         }
         Ok(())
     }

@@ -20,6 +20,17 @@ impl FileInput {
     /// Opens the inputs: directories are expanded; a single file that cannot be opened is
     /// refused before anything is written.
     pub fn open(inputs: &[PathBuf]) -> Result<Self> {
+        Self::open_filtered(inputs, None)
+    }
+
+    /// Opens the inputs with only the packets `filter` (a libpcap expression) takes; a bad
+    /// expression is refused with libpcap's message before anything is read.
+    pub fn open_filtered(inputs: &[PathBuf], filter: Option<&str>) -> Result<Self> {
+        let bad_filter = |e: capture::CaptureError| PipelineError::config("filter", e.to_string());
+        // Checked first: a typo in the filter must not wait for the inputs' digests.
+        if let Some(f) = filter {
+            capture::BpfFilter::compile(f, packet::LinkType::ETHERNET).map_err(bad_filter)?;
+        }
         let files = expand_inputs(inputs).map_err(|e| PipelineError::Input(e.to_string()))?;
         if files.is_empty() {
             return Err(PipelineError::Input(
@@ -32,11 +43,14 @@ impl FileInput {
             .map(|p| packet::source::input_size(p))
             .collect();
         let size = sizes.iter().copied().sum::<Option<u64>>();
-        let inner: Box<dyn PacketSource + Send> = if files.len() == 1 {
+        let mut inner: Box<dyn PacketSource + Send> = if files.len() == 1 {
             Box::new(FileSource::open(&files[0], 0)?)
         } else {
             Box::new(MergedSource::new(files.clone()))
         };
+        if let Some(f) = filter {
+            inner = Box::new(capture::filter::Filtered::new(inner, f).map_err(bad_filter)?);
+        }
         Ok(FileInput { inner, files, size })
     }
 

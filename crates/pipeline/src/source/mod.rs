@@ -1,8 +1,11 @@
-//! Sources: where packets come from. Today capture files (merged in time order) and standard
-//! input or FIFOs; the trait also fits a live interface (which can report that time passed
-//! without packets) and a message-bus consumer.
+//! Sources: where packets come from: capture files (merged in time order), standard input or
+//! FIFOs, and live interfaces (which report that time passed without packets, and count what
+//! the kernel dropped). The trait also fits a message-bus consumer.
 
 pub mod file;
+pub mod live;
+
+use capture::CaptureStats;
 
 use flow::EndReason;
 use packet::{PacketSource, SourceError};
@@ -34,5 +37,17 @@ pub trait Source: Send {
     /// Why flows still open at the end end (`eof` for files).
     fn end_reason(&self) -> EndReason {
         EndReason::Eof
+    }
+    /// A live source's capture counters (read about once a second, and at the end).
+    fn capture_stats(&mut self) -> Option<CaptureStats> {
+        None
+    }
+    /// Messages for the operator since the last call (an interface lost or reopened).
+    fn notices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The interfaces a live source captures on (stored with the capture).
+    fn interface(&self) -> Option<String> {
+        None
     }
 }

@@ -1,6 +1,8 @@
 //! Command-line values shared by several commands: window widths, ages, sizes, the flow
 //! output's format.
 
+pub mod run;
+
 use std::path::Path;
 
 use anyhow::Result;
@@ -76,7 +78,7 @@ pub fn output_format(format: Option<&str>, out: &Path, db: bool) -> Result<Expor
     }
 }
 
-/// Parses an age: `90d`, `12h`, `30m`, `1w`.
+/// Parses an age or a duration: `90d`, `12h`, `30m`, `1w`, `45s`.
 pub fn parse_age(s: &str) -> Result<i64, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = n
@@ -87,6 +89,7 @@ pub fn parse_age(s: &str) -> Result<i64, String> {
         "d" => store::DAY_US,
         "h" => store::HOUR_US,
         "m" => store::MINUTE_US,
+        "s" => 1_000_000,
         _ => return Err(format!("{s}: expected e.g. 90d, 12h, 30m, 1w")),
     };
     n.checked_mul(per)

@@ -1,0 +1,223 @@
+//! `netvigil capture`: live interfaces → the same pipeline as `analyze` (flows, windows,
+//! detection, store, exports), until a signal, `--count` or `--duration`; every packet
+//! accounted for (received = metered + dropped by cause).
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Result;
+use capture::filter::HostSpec;
+use capture::live::{Backend, LiveOptions};
+use capture::pcap_live::OpenOptions;
+use capture::privilege::{drop_to, Privileges};
+use capture::{FilterSpec, LiveCapture, Protocol};
+use pipeline::source::live::{LiveInput, LiveLimits};
+use pipeline::Pipeline;
+use store::export::ExportFormat;
+
+use crate::args::run::{config, RunArgs};
+use crate::args::{output_format, parse_age, parse_size};
+use crate::console::session::{self, ConsoleOptions};
+use crate::signals::{signal_name, stop_flag};
+use crate::{BadInput, Outcome};
+
+/// The back end used unless `--backend` says otherwise.
+#[cfg(target_os = "linux")]
+const DEFAULT_BACKEND: &str = "afpacket";
+#[cfg(not(target_os = "linux"))]
+const DEFAULT_BACKEND: &str = "pcap";
+
+/// Results wait at most this long in a batch (they reach the store within a second).
+const MAX_DELAY_MS: u64 = 250;
+
+/// Arguments of `netvigil capture`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CaptureArgs {
+    /// Interfaces to capture on (comma-separated or repeated; `netvigil interfaces` lists
+    /// them).
+    #[arg(
+        short = 'i',
+        long = "interface",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub interfaces: Vec<String>,
+    /// Only packets this BPF expression takes (libpcap syntax), with the options below.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Only TCP (with --udp/--icmp: any of them).
+    #[arg(long)]
+    pub tcp: bool,
+    /// Only UDP.
+    #[arg(long)]
+    pub udp: bool,
+    /// Only ICMP and ICMPv6.
+    #[arg(long)]
+    pub icmp: bool,
+    /// Only packets to or from this port (repeat for any of several).
+    #[arg(long = "port")]
+    pub ports: Vec<u16>,
+    /// Only packets to or from this address or network, e.g. 10.0.0.5 or 10.0.0.0/8 (repeat
+    /// for any of several).
+    #[arg(long = "host", value_parser = parse_host)]
+    pub hosts: Vec<HostSpec>,
+    /// Bytes kept of each packet (64 to 262144).
+    #[arg(long, default_value_t = 262_144, value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    pub snaplen: u32,
+    /// Do not put the interfaces in promiscuous mode (only traffic to and from this host).
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Kernel capture buffer per interface (e.g. 64M); a larger one rides out longer bursts.
+    #[arg(long, default_value = "32M", value_parser = parse_size)]
+    pub buffer_size: u64,
+    /// Capture back end: `afpacket` (Linux TPACKET_V3 rings in a fanout group, the default
+    /// there) or `pcap` (libpcap, everywhere).
+    #[arg(long, default_value = DEFAULT_BACKEND, value_parser = ["afpacket", "pcap"])]
+    pub backend: String,
+    /// Rings per interface with `afpacket` (flows are hashed to rings; each buffers its
+    /// share of a burst).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub rings: u16,
+    /// Stop after this long (e.g. 30s, 10m, 12h).
+    #[arg(long, value_parser = parse_age)]
+    pub duration: Option<i64>,
+    /// Stop after this many packets.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Become this user once the interfaces and outputs are open (when started as root).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Metering, outputs, store and detection (as `analyze`).
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+fn parse_host(s: &str) -> Result<HostSpec, String> {
+    s.parse::<HostSpec>().map_err(|e| e.to_string())
+}
+
+impl CaptureArgs {
+    /// The filter the options describe.
+    pub fn filter_spec(&self) -> FilterSpec {
+        let mut protocols = Vec::new();
+        for (on, p) in [
+            (self.tcp, Protocol::Tcp),
+            (self.udp, Protocol::Udp),
+            (self.icmp, Protocol::Icmp),
+        ] {
+            if on {
+                protocols.push(p);
+            }
+        }
+        FilterSpec {
+            protocols,
+            ports: self.ports.clone(),
+            hosts: self.hosts.clone(),
+            raw: self.filter.clone(),
+        }
+    }
+}
+
+fn backend(name: &str, rings: u16) -> Result<Backend> {
+    match name {
+        "pcap" if rings > 1 => Err(bad(
+            "--rings needs --backend afpacket (libpcap has no fanout)",
+        )),
+        "pcap" => Ok(Backend::Pcap),
+        #[cfg(target_os = "linux")]
+        "afpacket" => Ok(Backend::AfPacket {
+            rings: usize::from(rings),
+        }),
+        other => Err(bad(format!(
+            "--backend {other}: not available on this system"
+        ))),
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+    BadInput(e.to_string()).into()
+}
+
+/// Runs `netvigil capture`.
+pub fn run(args: &CaptureArgs) -> Result<Outcome> {
+    crate::signals::stop_on_signals()?;
+    let run = &args.run;
+    let spec = args.filter_spec();
+    let expr = spec.expression();
+    // A bad expression is refused before anything is opened, with libpcap's message.
+    if let Some(e) = &expr {
+        capture::BpfFilter::compile(e, packet::LinkType::ETHERNET).map_err(bad)?;
+    }
+    Privileges::current().check().map_err(bad)?;
+    let format = output_format(run.format.as_deref(), &run.out, run.db.is_some())?;
+    let mut cfg = config(run, Vec::new(), format);
+    cfg.max_delay_ms = Some(MAX_DELAY_MS);
+    // A sensor's summary reads what it saw: windows are cut for it unless -q.
+    cfg.validate().map_err(crate::pipeline_error)?;
+    let mut outputs: Vec<(&str, &std::path::Path)> = Vec::new();
+    if format != ExportFormat::None {
+        outputs.push(("-o", &run.out));
+    }
+    if let Some(p) = &run.windows_out {
+        outputs.push(("--windows-out", p));
+    }
+    if let Some(p) = &run.detect.alerts_out {
+        outputs.push(("--alerts-out", p));
+    }
+    if let Some(p) = &run.summary_json {
+        outputs.push(("--summary-json", p));
+    }
+    pipeline::output::check_distinct(&[], &outputs).map_err(crate::pipeline_error)?;
+
+    let live = LiveCapture::open(LiveOptions {
+        interfaces: args.interfaces.clone(),
+        open: OpenOptions {
+            snaplen: args.snaplen,
+            promisc: !args.no_promisc,
+            buffer_bytes: usize::try_from(args.buffer_size).unwrap_or(usize::MAX),
+            filter: expr.clone(),
+        },
+        backend: backend(&args.backend, args.rings)?,
+        poll_ms: 100,
+    })
+    .map_err(bad)?;
+    let limits = LiveLimits {
+        packets: args.count,
+        duration: args
+            .duration
+            .map(|us| Duration::from_micros(us.unsigned_abs())),
+    };
+    let flag = stop_flag();
+    let source = LiveInput::new(live, limits, Some(flag.clone()));
+    let names: Vec<PathBuf> = args.interfaces.iter().map(PathBuf::from).collect();
+    let p =
+        Pipeline::with_source(&cfg, Box::new(source), Vec::new()).map_err(crate::pipeline_error)?;
+    // Everything that needs root is open: the sockets, the store, the output files.
+    if let Some(user) = &args.user {
+        drop_to(user).map_err(bad)?;
+    }
+    if !run.quiet {
+        eprintln!(
+            "netvigil: capturing on {}{} (Ctrl-C stops: open flows are flushed and stored)",
+            args.interfaces.join(", "),
+            expr.map(|e| format!(" with filter {e}"))
+                .unwrap_or_default()
+        );
+    }
+    let (_, outcome) = session::run_named(
+        p,
+        &names,
+        &ConsoleOptions {
+            print: !run.quiet,
+            summary_json: run.summary_json.as_deref(),
+            stores: run.db.is_some(),
+            live: true,
+        },
+    )?;
+    let sig = flag.load(Ordering::Relaxed) as i32;
+    if sig != 0 && !run.quiet {
+        eprintln!("netvigil: capture stopped by {}", signal_name(sig));
+    }
+    Ok(outcome)
+}
