@@ -2,6 +2,8 @@
 //! process output, and PostgreSQL schemas of their own. Each test file uses part of it.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
