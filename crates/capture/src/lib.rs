@@ -20,10 +20,12 @@ pub mod interface;
 pub mod live;
 pub mod pcap_live;
 pub mod privilege;
+pub mod ring;
 pub mod stats;
 
 pub use error::CaptureError;
 pub use filter::{BpfFilter, FilterSpec, Protocol};
 pub use handle::{Batch, Handle, HandleStats};
 pub use live::{Backend, LiveCapture, LiveOptions};
+pub use ring::{Located, PcapRange, PcapngRing, RingConfig, RingError, RingIndex};
 pub use stats::{CaptureStats, Wrap32};

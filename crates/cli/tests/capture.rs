@@ -206,17 +206,20 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
     }
     let ns = Netns::create();
     let dir = temp("capture-known");
-    let (csv, alerts, db, summary) = (
+    let (csv, alerts, db, summary, ring) = (
         dir.join("flows.csv"),
         dir.join("alerts.jsonl"),
         dir.join("db.sqlite"),
         dir.join("summary.json"),
+        dir.join("ring"),
     );
     let cap = Running::start(
         &ns,
         &[
             "-i",
             IF_A,
+            "--write-pcap",
+            ring.to_str().unwrap(),
             "-o",
             csv.to_str().unwrap(),
             "--alerts-out",
@@ -321,6 +324,24 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
     assert_eq!(scans[0]["dst"], a);
     assert_eq!(eps.len(), 1, "no other episode: {text}");
 
+    // The packets were written to the ring, and the episode says where: read back, they are
+    // the same flows the live run metered (open flows end there at the end of the file).
+    let ranges = scans[0]["evidence"]["pcap"]["ranges"].as_array().unwrap();
+    assert!(!ranges.is_empty());
+    for r in ranges {
+        assert!(Path::new(r["file"].as_str().unwrap()).is_file(), "{r}");
+    }
+    let replayed = dir.join("replayed.csv");
+    common::run(nv().args(["analyze", "-q", "-o"]).arg(&replayed).arg(&ring));
+    let mut replayed = read_csv(&replayed);
+    let mut live = rows.clone();
+    for r in live.iter_mut().chain(replayed.iter_mut()) {
+        r.remove("End Reason");
+    }
+    live.sort_by(|a, b| a["Flow ID"].cmp(&b["Flow ID"]));
+    replayed.sort_by(|a, b| a["Flow ID"].cmp(&b["Flow ID"]));
+    assert_eq!(live, replayed);
+
     // Every packet accounted for: received = metered, nothing dropped; the store holds the
     // same flows, the capture complete.
     let s: serde_json::Value =
@@ -345,6 +366,85 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
         .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
         .unwrap();
     assert_eq!(stored_alerts, 1);
+    // The accounting is stored with the windows too, and adds up to the run's.
+    let mut stmt = conn.prepare("SELECT report FROM windows").unwrap();
+    let windows: Vec<serde_json::Value> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|t| serde_json::from_str(&t.unwrap()).unwrap())
+        .collect();
+    assert!(!windows.is_empty());
+    let sum = |k: &str| -> u64 {
+        windows
+            .iter()
+            .map(|w| w["capture"][k].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("received"), c["received"].as_u64().unwrap());
+    assert_eq!(sum("metered"), c["delivered"].as_u64().unwrap());
+    assert_eq!(sum("dropped_kernel"), 0);
+}
+
+/// Sends `n` UDP datagrams from b to a (nobody listens: each gets an ICMP port unreachable).
+fn udp_burst(ns: &Netns, port: u16, n: usize) {
+    let script = "import socket, sys\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(int(sys.argv[3])): u.sendto(b'x' * 50, (sys.argv[1], int(sys.argv[2])))";
+    let o = Netns::python(
+        &ns.b,
+        script,
+        &[&ns.ip_a, &port.to_string(), &n.to_string()],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn an_interface_that_goes_down_is_reported_reopened_and_counted() {
+    if !root_or_skip("an_interface_that_goes_down…") {
+        return;
+    }
+    let ns = Netns::create();
+    let dir = temp("capture-link-down");
+    let (csv, summary) = (dir.join("flows.csv"), dir.join("summary.json"));
+    let cap = Running::start(
+        &ns,
+        &[
+            "-i",
+            IF_A,
+            "--no-detect",
+            "-o",
+            csv.to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    udp_burst(&ns, 7001, 5);
+    std::thread::sleep(Duration::from_millis(300));
+    let link = |state: &str| {
+        let st = Command::new("ip")
+            .args(["-n", &ns.a, "link", "set", IF_A, state])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    link("down");
+    cap.wait_for(&format!("netvigil: {IF_A}: capture lost"));
+    link("up");
+    cap.wait_for(&format!("netvigil: {IF_A}: capture reopened"));
+    udp_burst(&ns, 7002, 5);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, _, rest) = cap.interrupt();
+    assert_eq!(code, 0, "{rest}");
+    let rows = read_csv(&csv);
+    let ports: Vec<&str> = rows.iter().map(|r| r["Dst Port"].as_str()).collect();
+    assert!(
+        ports.contains(&"7001") && ports.contains(&"7002"),
+        "{ports:?}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["capture"]["interface_lost"], 1);
+    assert_eq!(s["capture"]["reopened"], 1);
 }
 
 #[test]

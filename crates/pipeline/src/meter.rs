@@ -78,6 +78,9 @@ pub struct MeterStage {
     /// Finished flows wait at most this long for their batch to fill (live sources).
     max_delay: Option<Duration>,
     last_flush: Instant,
+    /// A live source's counters when the last window was sent (each window carries the
+    /// difference).
+    capture_at_window: CaptureStats,
 }
 
 impl MeterStage {
@@ -102,6 +105,7 @@ impl MeterStage {
             report: MeterReport::default(),
             max_delay: None,
             last_flush: Instant::now(),
+            capture_at_window: CaptureStats::default(),
         }
     }
 
@@ -199,6 +203,10 @@ impl MeterStage {
         // A signal that came while a read was blocked (a pipe's writer also stopped, as
         // Ctrl-C stops a whole pipeline) is seen here.
         self.report.interrupted = self.report.interrupted.or_else(stop);
+        // The last counters first, so the last windows carry them.
+        if live {
+            self.capture_stats(source, source_counters);
+        }
         let reason = source.end_reason();
         loop {
             let more = self.meter.finish(reason, 1024, &mut self.done);
@@ -208,9 +216,6 @@ impl MeterStage {
             }
         }
         self.flush(down, counters)?;
-        if live {
-            self.capture_stats(source, source_counters);
-        }
         let r = &mut self.report;
         r.table = self.meter.counters();
         let decode = self.meter.decode_counters();
@@ -233,8 +238,23 @@ impl MeterStage {
         self.meter.drain_windows(&mut self.windows);
         if !self.windows.is_empty() {
             self.flush(down, counters)?;
-            for w in self.windows.drain(..) {
+            for mut w in self.windows.drain(..) {
                 self.report.windows += 1;
+                if let Some(now) = self.report.capture {
+                    let was = std::mem::replace(&mut self.capture_at_window, now);
+                    w.capture = Some(flow::window::CaptureCounts {
+                        received: (now.received + now.interface_dropped + now.lost_while_down)
+                            .saturating_sub(
+                                was.received + was.interface_dropped + was.lost_while_down,
+                            ),
+                        metered: now.delivered.saturating_sub(was.delivered),
+                        dropped_kernel: now.kernel_dropped.saturating_sub(was.kernel_dropped),
+                        dropped_interface: now
+                            .interface_dropped
+                            .saturating_sub(was.interface_dropped),
+                        dropped_while_lost: now.lost_while_down.saturating_sub(was.lost_while_down),
+                    });
+                }
                 down.window(w)?;
             }
         } else if self.pending.len() >= self.batch_flows {

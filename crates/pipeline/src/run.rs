@@ -55,7 +55,11 @@ pub struct Pipeline {
     stop: Option<Arc<AtomicUsize>>,
     written: Option<WrittenHandle>,
     files: Vec<std::path::PathBuf>,
+    annotate: Option<Annotate>,
 }
+
+/// Adds to each alert before it goes out (e.g. where its packets were written).
+pub type Annotate = Box<dyn Fn(&mut Alert) + Send>;
 
 /// What a finished run reports.
 pub struct RunReport {
@@ -159,7 +163,13 @@ impl Pipeline {
             stop: None,
             written,
             files,
+            annotate: None,
         })
+    }
+
+    /// Runs `f` on every alert before any sink sees it.
+    pub fn annotate_alerts(&mut self, f: Annotate) {
+        self.annotate = Some(f);
     }
 
     /// Adds a sink (an observer such as the console summary, or a viewer).
@@ -255,6 +265,7 @@ impl Pipeline {
                 alerts: Vec::new(),
                 raised: 0,
                 counters: detect_c.clone(),
+                annotate: self.annotate.take(),
             };
             if self
                 .meter
@@ -290,6 +301,7 @@ impl Pipeline {
                 alerts: Vec::new(),
                 raised: 0,
                 counters: Some(dc),
+                annotate: self.annotate.take(),
             };
             let h = std::thread::Builder::new()
                 .name("netvigil-detect".into())
@@ -448,12 +460,16 @@ struct Scoring {
     /// Alerts sent so far (the `alerts` figure of detect's counters).
     raised: u64,
     counters: Option<Arc<Counters>>,
+    annotate: Option<Annotate>,
 }
 
 impl Scoring {
     fn send_alerts(&mut self) -> Result<(), Stopped> {
         if self.alerts.is_empty() {
             return Ok(());
+        }
+        if let Some(f) = &self.annotate {
+            self.alerts.iter_mut().for_each(f);
         }
         self.raised += self.alerts.len() as u64;
         if let Some(c) = &self.counters {

@@ -11,7 +11,7 @@ use capture::filter::HostSpec;
 use capture::live::{Backend, LiveOptions};
 use capture::pcap_live::OpenOptions;
 use capture::privilege::{drop_to, Privileges};
-use capture::{FilterSpec, LiveCapture, Protocol};
+use capture::{FilterSpec, LiveCapture, PcapngRing, Protocol, RingConfig};
 use pipeline::source::live::{LiveInput, LiveLimits};
 use pipeline::Pipeline;
 use store::export::ExportFormat;
@@ -85,6 +85,16 @@ pub struct CaptureArgs {
     /// Stop after this many packets.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+    /// Also write every captured packet to size-rotated pcapng files in this directory; each
+    /// episode then names the files and byte ranges holding its packets (`evidence.pcap`).
+    #[arg(long)]
+    pub write_pcap: Option<PathBuf>,
+    /// Size of each --write-pcap file (e.g. 100M).
+    #[arg(long, default_value = "100M", value_parser = parse_size, requires = "write_pcap")]
+    pub rotate_size: u64,
+    /// --write-pcap files kept; the oldest beyond are deleted.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000), requires = "write_pcap")]
+    pub rotate_keep: u64,
     /// Become this user once the interfaces and outputs are open (when started as root).
     #[arg(long)]
     pub user: Option<String>,
@@ -189,10 +199,47 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome> {
             .map(|us| Duration::from_micros(us.unsigned_abs())),
     };
     let flag = stop_flag();
-    let source = LiveInput::new(live, limits, Some(flag.clone()));
+    // The ring's interface blocks: each interface's link type as opened.
+    let ring_interfaces: Vec<(String, packet::LinkType, u32)> = live
+        .interfaces()
+        .into_iter()
+        .zip(live.links())
+        .map(|(name, link)| {
+            (
+                name,
+                link.unwrap_or(packet::LinkType::ETHERNET),
+                args.snaplen,
+            )
+        })
+        .collect();
+    let mut source = LiveInput::new(live, limits, Some(flag.clone()));
+    let mut index = None;
+    if let Some(dir) = &args.write_pcap {
+        let ring = PcapngRing::open(
+            RingConfig {
+                dir: dir.clone(),
+                rotate_bytes: args.rotate_size,
+                keep: usize::try_from(args.rotate_keep).unwrap_or(usize::MAX),
+                prefix: "netvigil".into(),
+            },
+            &ring_interfaces,
+        )
+        .map_err(bad)?;
+        index = Some(ring.index());
+        source = source.with_ring(ring);
+    }
     let names: Vec<PathBuf> = args.interfaces.iter().map(PathBuf::from).collect();
-    let p =
+    let mut p =
         Pipeline::with_source(&cfg, Box::new(source), Vec::new()).map_err(crate::pipeline_error)?;
+    if let Some(index) = index {
+        // Each episode names the files and byte ranges that hold its packets.
+        p.annotate_alerts(Box::new(move |a| {
+            let located = index.locate(a.first_seen, a.time);
+            if let Ok(v) = serde_json::to_value(&located) {
+                a.evidence["pcap"] = v;
+            }
+        }));
+    }
     // Everything that needs root is open: the sockets, the store, the output files.
     if let Some(user) = &args.user {
         drop_to(user).map_err(bad)?;

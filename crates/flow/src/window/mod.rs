@@ -209,9 +209,38 @@ impl Default for WindowConfig {
     }
 }
 
+/// A live capture's packet accounting over one window: what reached the capture, what was
+/// metered and what was dropped, by cause (read at the window's end, so a second's slack).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CaptureCounts {
+    /// Packets received (by the kernel after the filter, plus those the interface dropped or
+    /// that arrived while it was lost).
+    pub received: u64,
+    /// Packets handed to the meter.
+    pub metered: u64,
+    /// Dropped because the kernel's ring was full.
+    pub dropped_kernel: u64,
+    /// Dropped by the interface.
+    pub dropped_interface: u64,
+    /// Arrived while the interface's capture was lost.
+    pub dropped_while_lost: u64,
+}
+
+impl CaptureCounts {
+    fn add(&mut self, o: &CaptureCounts) {
+        self.received += o.received;
+        self.metered += o.metered;
+        self.dropped_kernel += o.dropped_kernel;
+        self.dropped_interface += o.dropped_interface;
+        self.dropped_while_lost += o.dropped_while_lost;
+    }
+}
+
 /// Traffic statistics of one time range.
 #[derive(Clone, Debug)]
 pub struct Window {
+    /// A live capture's accounting over the window (`None` for files).
+    pub capture: Option<CaptureCounts>,
     /// Start, µs since the epoch (inclusive).
     pub start_us: i64,
     /// End, µs since the epoch (exclusive).
@@ -280,6 +309,7 @@ impl Window {
     /// An empty window over `[start_us, end_us)`.
     pub fn new(start_us: i64, end_us: i64, keep: usize, top_flows: usize) -> Self {
         Window {
+            capture: None,
             start_us,
             end_us,
             windows: 1,
@@ -437,6 +467,13 @@ impl Window {
             a.merge(b);
         }
         self.port_packets += o.port_packets;
+        self.capture = match (self.capture, o.capture) {
+            (None, x) | (x, None) => x,
+            (Some(mut a), Some(b)) => {
+                a.add(&b);
+                Some(a)
+            }
+        };
         // Each flow ends in exactly one window, so the merged top list is exact.
         self.top_flows_keep = self.top_flows_keep.max(o.top_flows_keep);
         self.top_flows.extend(o.top_flows.iter().cloned());

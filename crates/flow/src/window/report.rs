@@ -316,6 +316,9 @@ pub struct WindowReport {
     pub top_flows_keep: usize,
     /// Largest flows that ended here, by bytes.
     pub top_flows: Vec<FlowJson>,
+    /// A live capture's accounting over the window (absent for files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<super::CaptureCounts>,
 }
 
 /// A window read from JSON that does not hold together.
@@ -521,6 +524,7 @@ impl Window {
                     last_us: f.last_us,
                 })
                 .collect(),
+            capture: self.capture,
         }
     }
 
@@ -528,6 +532,7 @@ impl Window {
     pub fn from_report(r: &WindowReport) -> Result<Window, ReportError> {
         let mut w = Window::new(r.start_us, r.end_us, r.src_ips.keep, r.top_flows_keep);
         w.windows = r.windows;
+        w.capture = r.capture;
         w.packet_span = r.first_packet_us.zip(r.last_packet_us);
         w.total = Counter {
             packets: r.packets,

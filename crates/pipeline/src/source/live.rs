@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use capture::live::LiveRead;
-use capture::{CaptureStats, LiveCapture};
+use capture::{CaptureStats, LiveCapture, PcapngRing};
 use flow::EndReason;
 use packet::{PacketSource, SourceError, Timestamp};
 
@@ -46,6 +46,10 @@ pub struct LiveInput {
     ended: Option<LiveEnd>,
     delivered: u64,
     name: String,
+    /// Where every captured packet is also written (`--write-pcap`), until a write fails.
+    ring: Option<PcapngRing>,
+    ring_flushed: Instant,
+    notices: Vec<String>,
 }
 
 impl LiveInput {
@@ -61,6 +65,51 @@ impl LiveInput {
             ended: None,
             delivered: 0,
             name,
+            ring: None,
+            ring_flushed: Instant::now(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// Also writes every captured packet to `ring`.
+    pub fn with_ring(mut self, ring: PcapngRing) -> Self {
+        self.ring = Some(ring);
+        self
+    }
+
+    /// Writes the last pull's packets to the ring; a failed write (a full disk) stops the
+    /// ring for good, said once, while capture goes on.
+    fn write_ring(&mut self, n: usize) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
+        let mut failed = None;
+        for i in 0..n {
+            if let Err(e) = ring.write(&self.cap.batch().get(i)) {
+                failed = Some(e);
+                break;
+            }
+        }
+        if failed.is_none() && self.ring_flushed.elapsed() >= Duration::from_secs(1) {
+            self.ring_flushed = Instant::now();
+            failed = ring.flush().err();
+        }
+        if let Some(e) = failed {
+            self.notices.push(format!(
+                "--write-pcap stopped: {e}; capture goes on without it"
+            ));
+            self.ring = None;
+        }
+    }
+
+    /// Closes the ring's current file under its final name (before the last episodes are
+    /// located in it).
+    fn close_ring(&mut self) {
+        if let Some(ring) = self.ring.take() {
+            if let Err(e) = ring.finish() {
+                self.notices
+                    .push(format!("--write-pcap: closing the last file: {e}"));
+            }
         }
     }
 
@@ -111,23 +160,29 @@ impl Source for LiveInput {
         };
         if let Some(since) = self.draining {
             // Stopping: what the kernel already holds is read without waiting, then the end.
-            if max == 0 || since.elapsed() >= DRAIN_LIMIT {
+            let n = if max == 0 || since.elapsed() >= DRAIN_LIMIT {
+                0
+            } else {
+                self.cap.read_now(max)
+            };
+            if n == 0 {
+                self.close_ring();
                 return Ok(Pull::End);
             }
-            return Ok(match self.cap.read_now(max) {
-                0 => Pull::End,
-                n => {
-                    self.delivered += n as u64;
-                    Pull::Packets(n)
-                }
-            });
+            self.delivered += n as u64;
+            self.write_ring(n);
+            return Ok(Pull::Packets(n));
         }
         Ok(match self.cap.read(max) {
             LiveRead::Packets(n) => {
                 self.delivered += n as u64;
+                self.write_ring(n);
                 Pull::Packets(n)
             }
-            LiveRead::Idle => Pull::Idle(Timestamp::now().micros()),
+            LiveRead::Idle => {
+                self.write_ring(0);
+                Pull::Idle(Timestamp::now().micros())
+            }
         })
     }
 
@@ -152,7 +207,9 @@ impl Source for LiveInput {
     }
 
     fn notices(&mut self) -> Vec<String> {
-        self.cap.take_notices()
+        let mut n = std::mem::take(&mut self.notices);
+        n.extend(self.cap.take_notices());
+        n
     }
 
     fn interface(&self) -> Option<String> {

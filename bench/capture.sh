@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Live-capture benchmarks on a veth pair between two private network namespaces (needs root;
+# addresses 10.79.0.0/24 exist only inside them; both are removed at the end).
+#
+#   bench/capture.sh rate              highest replay rate with no drop: netvigil with 1 and 2
+#                                      AF_PACKET rings, netvigil on libpcap, and tcpdump (peer)
+#   bench/capture.sh overload          top-speed replay: sent = metered + attributed drops
+#   bench/capture.sh latency [N]       N TCP exchanges: last packet (close) → row in the store
+#   bench/capture.sh soak MIN PPS      steady load for MIN minutes: RSS every 10 s, drift after
+#                                      the first fifth (warm-up)
+#
+# NETVIGIL (default target/release/netvigil) is the binary; the load is `netvigil gen`'s
+# (cached in /var/tmp/netvigil-bench). tcpreplay and tcpdump are installed when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NV=$(realpath "${NETVIGIL:-target/release/netvigil}")
+[ "$(id -u)" -eq 0 ] || { echo "bench/capture.sh: needs root (namespaces, veth)" >&2; exit 2; }
+for tool in tcpreplay tcpdump; do
+  command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
+done
+cache=/var/tmp/netvigil-bench
+mkdir -p "$cache"
+tmp=$(mktemp -d)
+A=nvbench-$$-a B=nvbench-$$-b
+cleanup() { ip netns del "$A" 2>/dev/null || true; ip netns del "$B" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+setup() {
+  ip netns add "$A"; ip netns add "$B"
+  for n in "$A" "$B"; do
+    ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$n" link set lo up
+  done
+  ip -n "$A" link add nv0 type veth peer name nv1 netns "$B"
+  ip -n "$A" link set nv0 address 02:00:00:79:00:01
+  ip -n "$B" link set nv1 address 02:00:00:79:00:02
+  ip -n "$A" addr add 10.79.0.1/24 dev nv0
+  ip -n "$B" addr add 10.79.0.2/24 dev nv1
+  ip -n "$A" neigh replace 10.79.0.2 lladdr 02:00:00:79:00:02 nud permanent dev nv0
+  ip -n "$B" neigh replace 10.79.0.1 lladdr 02:00:00:79:00:01 nud permanent dev nv1
+  ip -n "$A" link set nv0 up; ip -n "$B" link set nv1 up
+}
+
+# The load: 1,000,000 packets of 20,000 benign conversations (deterministic).
+load() {
+  local f=$cache/load-1m.pcap
+  [ -s "$f" ] || "$NV" gen --flows 20000 --packets 1000000 --concurrent 2000 --rate 100000 --seed 7 --out "$f" >/dev/null 2>&1
+  echo "$f"
+}
+
+# Starts netvigil capture on nv0 with ARGS; sets CAP_PID. Waits until it captures.
+start_capture() {
+  ip netns exec "$A" "$NV" capture -i nv0 --format none --summary-json "$tmp/summary.json" "$@" \
+    2>"$tmp/capture.err" &
+  CAP_PID=$!
+  for _ in $(seq 1 100); do
+    grep -q "capturing on" "$tmp/capture.err" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "capture did not start:" >&2; cat "$tmp/capture.err" >&2; exit 1
+}
+
+# Stops it (SIGINT) and prints "received delivered kernel_dropped interface_dropped peak_kib".
+stop_capture() {
+  local hwm
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$CAP_PID/status")
+  kill -INT "$CAP_PID"; wait "$CAP_PID" || true
+  python3 -c "
+import json; c = json.load(open('$tmp/summary.json'))['capture']
+print(c['received'], c['delivered'], c['dropped']['kernel'], c['dropped']['interface'], $hwm)"
+}
+
+# Replays FILE from namespace B at RATE packets/s (or top speed); prints packets sent.
+replay() {
+  local file=$1 rate=$2 speed
+  if [ "$rate" = top ]; then speed=--topspeed; else speed=--pps=$rate; fi
+  ip netns exec "$B" tcpreplay -q -i nv1 "$speed" "$file" 2>&1 | awk '/Actual:/ {print $2; exit}'
+}
+
+rate() {
+  local f; f=$(load)
+  printf '%-28s %10s %10s %10s %10s %10s %9s\n' "capturer" "pps asked" "sent" "received" "metered" "dropped" "peak MiB"
+  for who in "netvigil afpacket 1 ring" "netvigil afpacket 2 rings" "netvigil pcap" "tcpdump"; do
+    best=0
+    for pps in 50000 100000 150000 200000 300000 400000 600000 top; do
+      case $who in
+        "netvigil afpacket 1 ring") start_capture -q --rings 1 ;;
+        "netvigil afpacket 2 rings") start_capture -q --rings 2 ;;
+        "netvigil pcap") start_capture -q --backend pcap ;;
+        tcpdump)
+          ip netns exec "$A" tcpdump -i nv0 -w /dev/null -B 32768 2>"$tmp/tcpdump.err" & CAP_PID=$!
+          sleep 1 ;;
+      esac
+      sent=$(replay "$f" "$pps")
+      sleep 1
+      if [ "$who" = tcpdump ]; then
+        hwm=$(awk '/VmHWM/ {print $2}' "/proc/$CAP_PID/status")
+        kill -INT "$CAP_PID"; wait "$CAP_PID" || true
+        rec=$(awk '/packets captured/ {print $1}' "$tmp/tcpdump.err")
+        drop=$(awk '/dropped by kernel/ {print $1}' "$tmp/tcpdump.err")
+        read -r received delivered kdrop idrop peak <<<"$rec $rec $drop 0 $hwm"
+      else
+        read -r received delivered kdrop idrop peak < <(stop_capture)
+      fi
+      printf '%-28s %10s %10s %10s %10s %10s %9.1f\n' "$who" "$pps" "$sent" "$received" "$delivered" "$((kdrop + idrop))" "$(echo "$peak/1024" | bc -l)"
+      if [ "$((kdrop + idrop))" -eq 0 ] && [ "$sent" -gt 0 ]; then best=$pps; else break; fi
+    done
+    echo "$who: highest rate without drops: $best pps"
+  done
+}
+
+overload() {
+  local f; f=$(load)
+  for args in "--rings 1" "--rings 2"; do
+    # shellcheck disable=SC2086
+    start_capture -q $args --buffer-size 8M
+    sent=$(replay "$f" top)
+    sleep 1
+    read -r received delivered kdrop idrop peak < <(stop_capture)
+    echo "overload ($args, 8 MiB ring): sent $sent, received $received, metered $delivered, kernel drops $kdrop, interface drops $idrop; sent - (metered + drops) = $((sent - delivered - kdrop - idrop)); peak RSS $((peak / 1024)) MiB"
+  done
+}
+
+latency() {
+  local n=${1:-200}
+  start_capture -q --db "$tmp/db.sqlite" --no-detect
+  ip netns exec "$A" python3 -c '
+import socket
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("10.79.0.1", 8080)); t.listen(64)
+while True:
+    c, _ = t.accept(); c.recv(4096); c.sendall(b"r" * 500); c.close()' &
+  srv=$!
+  sleep 0.5
+  ip netns exec "$B" python3 - "$tmp/db.sqlite" "$n" <<'PY'
+import socket, sqlite3, sys, threading, time
+db, n = sys.argv[1], int(sys.argv[2])
+closed, seen = {}, {}
+stop = threading.Event()
+def watch():
+    # Polls the store every 5 ms for the rows of the exchanges (WAL: readers never block).
+    c = None
+    while not stop.is_set():
+        try:
+            c = c or sqlite3.connect(db, timeout=1)
+            now = time.time()
+            for (p,) in c.execute("SELECT src_port FROM flows WHERE dst_port = 8080"):
+                seen.setdefault(p, now)
+        except sqlite3.Error:
+            c = None
+        time.sleep(0.005)
+w = threading.Thread(target=watch); w.start()
+for _ in range(n):
+    s = socket.create_connection(("10.79.0.1", 8080)); port = s.getsockname()[1]
+    s.sendall(b"q" * 200)
+    while s.recv(4096): pass
+    s.close(); closed[port] = time.time()
+    time.sleep(0.05)
+deadline = time.time() + 10
+while time.time() < deadline and any(p not in seen for p in closed):
+    time.sleep(0.05)
+stop.set(); w.join()
+lat = sorted(seen[p] - closed[p] for p in closed if p in seen)
+q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
+print(f"flow close -> row in the store: {len(lat)} of {len(closed)} flows; "
+      f"p50 {q(0.5) * 1000:.0f} ms, p99 {q(0.99) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
+PY
+  kill "$srv" 2>/dev/null || true
+  stop_capture >/dev/null
+}
+
+soak() {
+  local minutes=${1:-30} pps=${2:-20000} f
+  f=$(load)
+  start_capture -q --db "$tmp/soak.sqlite"
+  ip netns exec "$B" tcpreplay -q -i nv1 --pps="$pps" --loop=0 "$f" >/dev/null 2>&1 &
+  rep=$!
+  echo "second,rss_kib,received,metered,dropped"
+  local end=$((SECONDS + minutes * 60)) t0=$SECONDS
+  while [ $SECONDS -lt $end ]; do
+    sleep 10
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$CAP_PID/status")
+    echo "$((SECONDS - t0)),$rss"
+  done | tee "$tmp/soak.csv"
+  kill "$rep" 2>/dev/null || true
+  wait "$rep" 2>/dev/null || true
+  read -r received delivered kdrop idrop peak < <(stop_capture)
+  python3 - "$tmp/soak.csv" "$received" "$delivered" "$kdrop" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1]))]
+rss = [int(r["rss_kib"]) for r in rows]
+warm = len(rss) // 5
+after = rss[warm:]
+print(f"soak: {len(rss) * 10} s; RSS after warm-up min {min(after) / 1024:.1f} MiB, max {max(after) / 1024:.1f} MiB, "
+      f"spread {100 * (max(after) - min(after)) / min(after):.1f} %; first {rss[0] / 1024:.1f} MiB, last {rss[-1] / 1024:.1f} MiB")
+print(f"received {sys.argv[2]}, metered {sys.argv[3]}, kernel drops {sys.argv[4]}")
+PY
+}
+
+setup
+case ${1:-} in
+  rate) rate ;;
+  overload) overload ;;
+  latency) latency "${2:-200}" ;;
+  soak) soak "${2:-30}" "${3:-20000}" ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
+esac
