@@ -41,16 +41,18 @@ setup() {
   ip -n "$A" link set nv0 up; ip -n "$B" link set nv1 up
 }
 
-# The load: 1,000,000 packets of 20,000 benign conversations (deterministic).
+# The load: PACKETS (default 1,000,000) packets of PACKETS/50 benign conversations
+# (deterministic).
 load() {
-  local f=$cache/load-1m.pcap
-  [ -s "$f" ] || "$NV" gen --flows 20000 --packets 1000000 --concurrent 2000 --rate 100000 --seed 7 --out "$f" >/dev/null 2>&1
+  local n=${1:-1000000} f
+  f=$cache/load-$n.pcap
+  [ -s "$f" ] || "$NV" gen --flows $((n / 50)) --packets "$n" --concurrent 2000 --rate 100000 --seed 7 --out "$f" >/dev/null 2>&1
   echo "$f"
 }
 
 # Starts netvigil capture on nv0 with ARGS; sets CAP_PID. Waits until it captures.
 start_capture() {
-  ip netns exec "$A" "$NV" capture -i nv0 --format none --summary-json "$tmp/summary.json" "$@" \
+  ip netns exec "$A" ${CAP_PREFIX:-} "$NV" capture -i nv0 --format none --summary-json "$tmp/summary.json" "$@" \
     2>"$tmp/capture.err" &
   CAP_PID=$!
   for _ in $(seq 1 100); do
@@ -60,11 +62,12 @@ start_capture() {
   echo "capture did not start:" >&2; cat "$tmp/capture.err" >&2; exit 1
 }
 
-# Stops it (SIGINT) and prints "received delivered kernel_dropped interface_dropped peak_kib".
+# Stops it (SIGTERM: a script's background jobs ignore SIGINT) and prints "received delivered kernel_dropped interface_dropped peak_kib".
 stop_capture() {
   local hwm
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$CAP_PID/status")
-  kill -INT "$CAP_PID"; wait "$CAP_PID" || true
+  kill -TERM "$CAP_PID"; wait "$CAP_PID" || true
+  [ -s "$tmp/summary.json" ] || { echo "capture wrote no summary:" >&2; cat "$tmp/capture.err" >&2; exit 1; }
   python3 -c "
 import json; c = json.load(open('$tmp/summary.json'))['capture']
 print(c['received'], c['delivered'], c['dropped']['kernel'], c['dropped']['interface'], $hwm)"
@@ -74,56 +77,75 @@ print(c['received'], c['delivered'], c['dropped']['kernel'], c['dropped']['inter
 replay() {
   local file=$1 rate=$2 speed
   if [ "$rate" = top ]; then speed=--topspeed; else speed=--pps=$rate; fi
-  ip netns exec "$B" tcpreplay -q -i nv1 "$speed" "$file" 2>&1 | awk '/Actual:/ {print $2; exit}'
+  ip netns exec "$B" tcpreplay -q -i nv1 "$speed" "$file" 2>&1 | awk '/Actual:/ && !n++ {print $2}'
+}
+
+# N replayers at top speed, LOOPS times each, in parallel; prints "sent offered_pps" (sums).
+flood() {
+  local file=$1 n=$2 loops=$3 k
+  for k in $(seq 1 "$n"); do
+    ip netns exec "$B" tcpreplay -i nv1 --topspeed --loop="$loops" "$file" >"$tmp/replay.$k" 2>&1 &
+  done
+  wait $(jobs -p | grep -v "^$CAP_PID$") 2>/dev/null || true
+  cat "$tmp"/replay.* | awk '/Actual:/ {s += $2} /Rated:/ {for (i = 1; i <= NF; i++) if ($i == "pps") r += $(i - 1)} END {printf "%d %d\n", s, r}'
+  rm -f "$tmp"/replay.*
 }
 
 rate() {
-  local f; f=$(load)
-  printf '%-28s %10s %10s %10s %10s %10s %9s\n' "capturer" "pps asked" "sent" "received" "metered" "dropped" "peak MiB"
+  local f; f=$(load 300000)
+  printf '%-26s %7s %12s %10s %10s %10s %9s %9s\n' "capturer" "senders" "offered pps" "sent" "received" "metered" "dropped" "peak MiB"
   for who in "netvigil afpacket 1 ring" "netvigil afpacket 2 rings" "netvigil pcap" "tcpdump"; do
     best=0
-    for pps in 50000 100000 150000 200000 300000 400000 600000 top; do
+    for senders in 1 2 3 4; do
       case $who in
-        "netvigil afpacket 1 ring") start_capture -q --rings 1 ;;
-        "netvigil afpacket 2 rings") start_capture -q --rings 2 ;;
-        "netvigil pcap") start_capture -q --backend pcap ;;
+        "netvigil afpacket 1 ring") start_capture --rings 1 ;;
+        "netvigil afpacket 2 rings") start_capture --rings 2 ;;
+        "netvigil pcap") start_capture --backend pcap ;;
         tcpdump)
           ip netns exec "$A" tcpdump -i nv0 -w /dev/null -B 32768 2>"$tmp/tcpdump.err" & CAP_PID=$!
           sleep 1 ;;
       esac
-      sent=$(replay "$f" "$pps")
+      read -r sent offered < <(flood "$f" "$senders" 4)
       sleep 1
       if [ "$who" = tcpdump ]; then
         hwm=$(awk '/VmHWM/ {print $2}' "/proc/$CAP_PID/status")
-        kill -INT "$CAP_PID"; wait "$CAP_PID" || true
+        kill -TERM "$CAP_PID"; wait "$CAP_PID" || true
         rec=$(awk '/packets captured/ {print $1}' "$tmp/tcpdump.err")
         drop=$(awk '/dropped by kernel/ {print $1}' "$tmp/tcpdump.err")
-        read -r received delivered kdrop idrop peak <<<"$rec $rec $drop 0 $hwm"
+        read -r received delivered kdrop idrop peak <<<"$((rec + drop)) $rec $drop 0 $hwm"
       else
-        read -r received delivered kdrop idrop peak < <(stop_capture)
+        stop_capture >"$tmp/stop"; read -r received delivered kdrop idrop peak <"$tmp/stop"
       fi
-      printf '%-28s %10s %10s %10s %10s %10s %9.1f\n' "$who" "$pps" "$sent" "$received" "$delivered" "$((kdrop + idrop))" "$(echo "$peak/1024" | bc -l)"
-      if [ "$((kdrop + idrop))" -eq 0 ] && [ "$sent" -gt 0 ]; then best=$pps; else break; fi
+      printf '%-26s %7s %12s %10s %10s %10s %9s %9.1f\n' "$who" "$senders" "$offered" "$sent" "$received" "$delivered" "$((kdrop + idrop))" "$(echo "$peak/1024" | bc -l)"
+      if [ "$((kdrop + idrop))" -eq 0 ]; then [ "$offered" -gt "$best" ] && best=$offered; else break; fi
     done
-    echo "$who: highest rate without drops: $best pps"
+    echo "$who: highest sustained rate without drops: $best pps"
   done
 }
 
 overload() {
-  local f; f=$(load)
+  local f; f=$(load 300000)
+  # The sender alone cannot outrun the capture on this machine, so the capture is starved:
+  # pinned to CPU 1 beside four busy loops, with one compute thread and the smallest ring (8
+  # blocks of 1 MiB). The kernel must drop, and every packet sent must still be accounted for.
+  hogs=()
+  for _ in 1 2 3 4; do taskset -c 1 sh -c 'while :; do :; done' & hogs+=($!); done
+  CAP_PREFIX="taskset -c 1"
   for args in "--rings 1" "--rings 2"; do
     # shellcheck disable=SC2086
-    start_capture -q $args --buffer-size 8M
-    sent=$(replay "$f" top)
+    start_capture $args --threads 1 --buffer-size 2M
+    read -r sent offered < <(flood "$f" 3 4)
     sleep 1
-    read -r received delivered kdrop idrop peak < <(stop_capture)
-    echo "overload ($args, 8 MiB ring): sent $sent, received $received, metered $delivered, kernel drops $kdrop, interface drops $idrop; sent - (metered + drops) = $((sent - delivered - kdrop - idrop)); peak RSS $((peak / 1024)) MiB"
+    stop_capture >"$tmp/stop"; read -r received delivered kdrop idrop peak <"$tmp/stop"
+    echo "overload ($args, 1 thread on a shared CPU, 8 MiB ring, $offered pps offered): sent $sent, received $received, metered $delivered, kernel drops $kdrop, interface drops $idrop; sent - (metered + drops) = $((sent - delivered - kdrop - idrop)); peak RSS $((peak / 1024)) MiB"
   done
+  kill "${hogs[@]}"
+  CAP_PREFIX=
 }
 
 latency() {
   local n=${1:-200}
-  start_capture -q --db "$tmp/db.sqlite" --no-detect
+  start_capture --db "$tmp/db.sqlite" --no-detect
   ip netns exec "$A" python3 -c '
 import socket
 t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -133,36 +155,25 @@ while True:
   srv=$!
   sleep 0.5
   ip netns exec "$B" python3 - "$tmp/db.sqlite" "$n" <<'PY'
-import socket, sqlite3, sys, threading, time
+import socket, sqlite3, sys, time
 db, n = sys.argv[1], int(sys.argv[2])
-closed, seen = {}, {}
-stop = threading.Event()
-def watch():
-    # Polls the store every 5 ms for the rows of the exchanges (WAL: readers never block).
-    c = None
-    while not stop.is_set():
-        try:
-            c = c or sqlite3.connect(db, timeout=1)
-            now = time.time()
-            for (p,) in c.execute("SELECT src_port FROM flows WHERE dst_port = 8080"):
-                seen.setdefault(p, now)
-        except sqlite3.Error:
-            c = None
-        time.sleep(0.005)
-w = threading.Thread(target=watch); w.start()
+c = sqlite3.connect(db, timeout=1)
+lat, missing = [], 0
 for _ in range(n):
+    # One exchange closed by the client; then the store is polled every 2 ms for its row.
     s = socket.create_connection(("10.79.0.1", 8080)); port = s.getsockname()[1]
     s.sendall(b"q" * 200)
     while s.recv(4096): pass
-    s.close(); closed[port] = time.time()
+    s.close(); t0 = time.time()
+    while not c.execute("SELECT 1 FROM flows WHERE src_port = ? AND dst_port = 8080", (port,)).fetchall():
+        time.sleep(0.002)
+        if time.time() - t0 > 10: missing += 1; break
+    else:
+        lat.append(time.time() - t0)
     time.sleep(0.05)
-deadline = time.time() + 10
-while time.time() < deadline and any(p not in seen for p in closed):
-    time.sleep(0.05)
-stop.set(); w.join()
-lat = sorted(seen[p] - closed[p] for p in closed if p in seen)
+lat.sort()
 q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
-print(f"flow close -> row in the store: {len(lat)} of {len(closed)} flows; "
+print(f"flow close -> row in the store: {len(lat)} of {n} flows ({missing} not within 10 s); "
       f"p50 {q(0.5) * 1000:.0f} ms, p99 {q(0.99) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
 PY
   kill "$srv" 2>/dev/null || true
@@ -172,7 +183,7 @@ PY
 soak() {
   local minutes=${1:-30} pps=${2:-20000} f
   f=$(load)
-  start_capture -q --db "$tmp/soak.sqlite"
+  start_capture --db "$tmp/soak.sqlite"
   ip netns exec "$B" tcpreplay -q -i nv1 --pps="$pps" --loop=0 "$f" >/dev/null 2>&1 &
   rep=$!
   echo "second,rss_kib,received,metered,dropped"
@@ -184,7 +195,7 @@ soak() {
   done | tee "$tmp/soak.csv"
   kill "$rep" 2>/dev/null || true
   wait "$rep" 2>/dev/null || true
-  read -r received delivered kdrop idrop peak < <(stop_capture)
+  stop_capture >"$tmp/stop"; read -r received delivered kdrop idrop peak <"$tmp/stop"
   python3 - "$tmp/soak.csv" "$received" "$delivered" "$kdrop" <<'PY'
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1]))]

@@ -587,3 +587,46 @@ fn a_filter_on_files_keeps_exactly_the_flows_of_what_it_selects() {
     assert!(!expected.is_empty());
     assert_eq!(udp.iter().collect::<Vec<_>>(), expected);
 }
+
+#[test]
+fn user_drops_root_once_the_interfaces_and_outputs_are_open() {
+    if !root_or_skip("user_drops_root…") {
+        return;
+    }
+    let ns = Netns::create();
+    let dir = temp("capture-user");
+    // The outputs are renamed into place at the end, by the user capture became.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let csv = dir.join("flows.csv");
+    let cap = Running::start(
+        &ns,
+        &[
+            "-i",
+            IF_A,
+            "--user",
+            "nobody",
+            "--no-detect",
+            "-o",
+            csv.to_str().unwrap(),
+        ],
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", cap.child.id())).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    // Real, effective, saved and filesystem ids are all nobody's.
+    assert_eq!(
+        uid.split_whitespace().skip(1).collect::<Vec<_>>(),
+        ["65534"; 4]
+    );
+    udp_burst(&ns, 7003, 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, _, rest) = cap.interrupt();
+    assert_eq!(code, 0, "{rest}");
+    // The datagrams, and the port-unreachable answers to them.
+    let rows = read_csv(&csv);
+    let udp: Vec<&Row> = rows.iter().filter(|r| r["Protocol"] == "17").collect();
+    assert_eq!(udp.len(), 1, "{rows:#?}");
+    assert_eq!(udp[0]["Dst Port"], "7003");
+    assert_eq!(n(udp[0], "Total Fwd Packet"), 3);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["Protocol"], "1");
+}

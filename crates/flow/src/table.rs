@@ -29,6 +29,11 @@ pub struct MeterConfig {
     pub max_flows: usize,
     /// Read DNS, TLS and HTTP metadata from the first payload packets of flows.
     pub app_metadata: bool,
+    /// `cic`: a TCP flow closed by FIN handshake or RST ends this long (µs) after its last
+    /// packet instead of at the idle timeout. `None` (files): as the reference, a closed flow
+    /// takes late packets until a new SYN or the idle timeout. Live capture sets it, so a
+    /// closed connection reaches the store within a second.
+    pub close_linger_us: Option<i64>,
 }
 
 impl MeterConfig {
@@ -40,6 +45,7 @@ impl MeterConfig {
             active_timeout_us: profile.default_active_us(),
             max_flows: 4_000_000,
             app_metadata: true,
+            close_linger_us: None,
         }
     }
 }

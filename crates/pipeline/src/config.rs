@@ -34,6 +34,9 @@ pub struct MeterSettings {
     pub app_metadata: bool,
     /// Home networks (comma-separated CIDRs).
     pub home_net: String,
+    /// `cic`: a closed TCP flow ends this long after its last packet (seconds) instead of at
+    /// the idle timeout (`None`: the reference's rule; live capture: 0.5).
+    pub close_linger_s: Option<f64>,
 }
 
 impl Default for MeterSettings {
@@ -45,6 +48,7 @@ impl Default for MeterSettings {
             max_flows: 4_000_000,
             app_metadata: true,
             home_net: DEFAULT_HOME_NET.into(),
+            close_linger_s: None,
         }
     }
 }
@@ -76,6 +80,10 @@ impl MeterSettings {
         )?;
         cfg.max_flows = self.max_flows.max(1);
         cfg.app_metadata = self.app_metadata;
+        cfg.close_linger_us = self
+            .close_linger_s
+            .map(|s| seconds_to_us("close-linger", Some(s), 0))
+            .transpose()?;
         Ok(cfg)
     }
 

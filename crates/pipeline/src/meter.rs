@@ -161,7 +161,7 @@ impl MeterStage {
                 Ok(Pull::Idle(now)) => {
                     // Time passed without packets: flows and windows due by now end.
                     self.meter.advance(now, &mut self.done);
-                    self.take(down, counters)?;
+                    self.take(down, counters, source, source_counters, live)?;
                     self.flush(down, counters)?;
                     down.tick(now)?;
                     continue;
@@ -192,7 +192,7 @@ impl MeterStage {
                         }
                     }
                 });
-            self.take(down, counters)?;
+            self.take(down, counters, source, source_counters, live)?;
             if self
                 .max_delay
                 .is_some_and(|d| !self.pending.is_empty() && self.last_flush.elapsed() >= d)
@@ -210,7 +210,7 @@ impl MeterStage {
         let reason = source.end_reason();
         loop {
             let more = self.meter.finish(reason, 1024, &mut self.done);
-            self.take(down, counters)?;
+            self.take(down, counters, source, source_counters, live)?;
             if !more {
                 break;
             }
@@ -233,10 +233,22 @@ impl MeterStage {
 
     /// Moves the flows finished by the last packets into the pending batch, and sends
     /// windows that finished (after the flows before them).
-    fn take(&mut self, down: &mut dyn Downstream, counters: &Counters) -> Result<(), Stopped> {
+    /// A live source's counters are read again before windows go, so each window carries
+    /// what was counted up to its end.
+    fn take(
+        &mut self,
+        down: &mut dyn Downstream,
+        counters: &Counters,
+        source: &mut dyn Source,
+        source_counters: &Counters,
+        live: bool,
+    ) -> Result<(), Stopped> {
         self.pending.append(&mut self.done);
         self.meter.drain_windows(&mut self.windows);
         if !self.windows.is_empty() {
+            if live {
+                self.capture_stats(source, source_counters);
+            }
             self.flush(down, counters)?;
             for mut w in self.windows.drain(..) {
                 self.report.windows += 1;

@@ -161,6 +161,7 @@ pub fn config(args: &RunArgs, inputs: Vec<PathBuf>, format: ExportFormat) -> Pip
             max_flows: args.max_flows,
             app_metadata: !args.no_app_metadata,
             home_net: args.home_net.clone(),
+            close_linger_s: None,
         },
         windows: WindowSettings {
             width_us: args.windows,

@@ -28,6 +28,9 @@ const DEFAULT_BACKEND: &str = "afpacket";
 #[cfg(not(target_os = "linux"))]
 const DEFAULT_BACKEND: &str = "pcap";
 
+/// How long a closed TCP flow still takes late packets (s).
+const CLOSE_LINGER_S: f64 = 0.5;
+
 /// Results wait at most this long in a batch (they reach the store within a second).
 const MAX_DELAY_MS: u64 = 250;
 
@@ -163,6 +166,9 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome> {
     let format = output_format(run.format.as_deref(), &run.out, run.db.is_some())?;
     let mut cfg = config(run, Vec::new(), format);
     cfg.max_delay_ms = Some(MAX_DELAY_MS);
+    // A closed connection leaves the table half a second after its last packet, not at the
+    // idle timeout: it reaches the store within a second (docs/capture.md).
+    cfg.meter.close_linger_s = Some(CLOSE_LINGER_S);
     // A sensor's summary reads what it saw: windows are cut for it unless -q.
     cfg.validate().map_err(crate::pipeline_error)?;
     let mut outputs: Vec<(&str, &std::path::Path)> = Vec::new();

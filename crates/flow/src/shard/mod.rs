@@ -273,6 +273,9 @@ pub(crate) struct Shard {
     memory: ConnMemory,
     /// Scratch of `sweep`: the flows due.
     due: Vec<ToEnd>,
+    /// With a close linger: closed TCP flows by their last packet at closing (and creation
+    /// position, slot), soonest due first.
+    closed: std::collections::BinaryHeap<Reverse<ToEnd>>,
     /// The flows left to flush, in flush order, and how far the flush got.
     flushing: Option<(Vec<ToEnd>, usize)>,
 }
@@ -307,6 +310,7 @@ impl Shard {
             // NFStream has no such continuation.
             memory,
             due: Vec::new(),
+            closed: std::collections::BinaryHeap::new(),
             flushing: None,
         }
     }
@@ -651,6 +655,7 @@ impl Shard {
         let _ = s.accum.add(view);
         if cfg.profile == Profile::Cic && s.key.proto == 6 {
             let f = view.flags;
+            let was_closed = matches!(s.tcp, TcpPhase::Closed(_));
             s.tcp = match s.tcp {
                 TcpPhase::Open if f & 0x01 != 0 => TcpPhase::FirstFin,
                 TcpPhase::FirstFin if f & 0x01 != 0 => {
@@ -666,6 +671,11 @@ impl Shard {
                 TcpPhase::SecondFin if f & 0x10 != 0 => TcpPhase::Closed(false),
                 phase => phase,
             };
+            if !was_closed && matches!(s.tcp, TcpPhase::Closed(_)) && cfg.close_linger_us.is_some()
+            {
+                let seq = s.seq;
+                self.closed.push(Reverse((ts, seq, idx)));
+            }
         }
     }
 
@@ -733,11 +743,13 @@ impl Shard {
     /// (last packet, creation).
     pub fn sweep(&mut self, tick: Tick, ev: &mut Events) {
         self.clock = self.clock.max(tick.now);
-        if self.min_front == i64::MAX || !self.idle_expired(self.min_front) {
-            return;
-        }
         let mut due = std::mem::take(&mut self.due);
         due.clear();
+        self.lingered(&mut due);
+        if (self.min_front == i64::MAX || !self.idle_expired(self.min_front)) && due.is_empty() {
+            self.due = due;
+            return;
+        }
         for i in 0..self.mine.len() {
             let part = self.mine[i];
             if !self.idle_expired(self.fronts[part]) {
@@ -769,6 +781,8 @@ impl Shard {
             .min()
             .unwrap_or(i64::MAX);
         due.sort_unstable();
+        // A closed flow can be due both ways.
+        due.dedup();
         for &(last, seq, idx) in &due {
             let Some(s) = self.slots[idx].slot.as_ref() else {
                 continue;
@@ -793,6 +807,33 @@ impl Shard {
             self.remove(idx, reason, stamp, Ending::Expired, ev);
         }
         self.due = due;
+    }
+
+    /// Closed TCP flows whose linger has passed at the clock, into `due` (those that took a
+    /// packet since go back with it).
+    fn lingered(&mut self, due: &mut Vec<ToEnd>) {
+        let Some(linger) = self.cfg.close_linger_us else {
+            return;
+        };
+        while let Some(&Reverse((at, seq, idx))) = self.closed.peek() {
+            if self.clock.saturating_sub(at) <= linger {
+                break;
+            }
+            self.closed.pop();
+            let Some(s) = self.slots[idx]
+                .slot
+                .as_ref()
+                .filter(|s| s.seq == seq && matches!(s.tcp, TcpPhase::Closed(_)))
+            else {
+                continue;
+            };
+            let last = s.accum.last_ts();
+            if self.clock.saturating_sub(last) > linger {
+                due.push((last, seq, idx));
+            } else {
+                self.closed.push(Reverse((last, seq, idx)));
+            }
+        }
     }
 
     fn closed_reason(tcp: TcpPhase) -> Option<EndReason> {
