@@ -186,13 +186,13 @@ soak() {
   start_capture --db "$tmp/soak.sqlite"
   ip netns exec "$B" tcpreplay -q -i nv1 --pps="$pps" --loop=0 "$f" >/dev/null 2>&1 &
   rep=$!
-  echo "second,rss_kib,received,metered,dropped"
   local end=$((SECONDS + minutes * 60)) t0=$SECONDS
+  echo "second,rss_kib" >"$tmp/soak.csv"
   while [ $SECONDS -lt $end ]; do
     sleep 10
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$CAP_PID/status")
     echo "$((SECONDS - t0)),$rss"
-  done | tee "$tmp/soak.csv"
+  done | tee -a "$tmp/soak.csv"
   kill "$rep" 2>/dev/null || true
   wait "$rep" 2>/dev/null || true
   stop_capture >"$tmp/stop"; read -r received delivered kdrop idrop peak <"$tmp/stop"

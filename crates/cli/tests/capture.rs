@@ -630,3 +630,89 @@ fn user_drops_root_once_the_interfaces_and_outputs_are_open() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["Protocol"], "1");
 }
+
+/// The resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn under_a_steady_load_memory_stays_flat_after_warm_up_and_every_packet_is_accounted_for() {
+    // The short version of `bench/capture.sh soak` (30 minutes, docs/benchmarks.md): 24 s of
+    // a looped capture at 5,000 packets/s, flows expiring after 1 s so the table reaches its
+    // steady size within the warm-up.
+    if !root_or_skip("under_a_steady_load…") {
+        return;
+    }
+    let ns = Netns::create();
+    let dir = temp("capture-soak");
+    let (load, summary) = (dir.join("load.pcap"), dir.join("summary.json"));
+    common::run(
+        nv().args([
+            "gen",
+            "--flows",
+            "400",
+            "--packets",
+            "20000",
+            "--rate",
+            "5000",
+            "--seed",
+            "1",
+            "--out",
+        ])
+        .arg(&load),
+    );
+    let cap = Running::start(
+        &ns,
+        &[
+            "-i",
+            IF_A,
+            "--no-detect",
+            "--format",
+            "none",
+            "--idle-timeout",
+            "1",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    let mut replay = Netns::exec(&ns.b, "tcpreplay")
+        .args(["-q", "-i", common::netns::IF_B, "--pps=5000", "--loop=0"])
+        .arg(&load)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut samples = Vec::new();
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_secs(2));
+        samples.push(rss_kib(cap.child.id()));
+    }
+    let _ = replay.kill();
+    let _ = replay.wait();
+    let (code, _, rest) = cap.interrupt();
+    assert_eq!(code, 0, "{rest}");
+    // Warm-up: the first 8 s.
+    let after = &samples[4..];
+    let (lo, hi) = (after.iter().min().unwrap(), after.iter().max().unwrap());
+    assert!(
+        *hi as f64 <= *lo as f64 * 1.10,
+        "RSS after warm-up from {lo} to {hi} KiB: {samples:?}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let c = &s["capture"];
+    let dropped =
+        c["dropped"]["kernel"].as_u64().unwrap() + c["dropped"]["interface"].as_u64().unwrap();
+    assert!(c["received"].as_u64().unwrap() > 50_000, "{c}");
+    assert_eq!(
+        c["received"].as_u64().unwrap(),
+        c["delivered"].as_u64().unwrap() + dropped,
+        "{c}"
+    );
+}

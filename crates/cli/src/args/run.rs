@@ -90,6 +90,27 @@ pub struct RunArgs {
     pub detect: DetectArgs,
 }
 
+impl RunArgs {
+    /// The files this run writes, by option (`format`: the flow output's, already decided),
+    /// for the check that none is an input or another output.
+    pub fn outputs(&self, format: ExportFormat) -> Vec<(&'static str, &std::path::Path)> {
+        let mut out: Vec<(&'static str, &std::path::Path)> = Vec::new();
+        if format != ExportFormat::None {
+            out.push(("-o", &self.out));
+        }
+        if let Some(p) = &self.windows_out {
+            out.push(("--windows-out", p));
+        }
+        if let Some(p) = &self.detect.alerts_out {
+            out.push(("--alerts-out", p));
+        }
+        if let Some(p) = &self.summary_json {
+            out.push(("--summary-json", p));
+        }
+        out
+    }
+}
+
 /// Detection options of a run.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DetectArgs {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use pipeline::source::file::FileInput;
 use pipeline::Pipeline;
-use store::export::ExportFormat;
 
 use crate::args::output_format;
 use crate::args::run::{config, RunArgs};
@@ -48,19 +47,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         .as_deref()
         .filter(|d| !d.starts_with("postgres://") && !d.starts_with("postgresql://"))
         .map(PathBuf::from);
-    let mut outputs: Vec<(&str, &std::path::Path)> = Vec::new();
-    if format != ExportFormat::None {
-        outputs.push(("-o", &run.out));
-    }
-    if let Some(p) = &run.windows_out {
-        outputs.push(("--windows-out", p));
-    }
-    if let Some(p) = &run.detect.alerts_out {
-        outputs.push(("--alerts-out", p));
-    }
-    if let Some(p) = &run.summary_json {
-        outputs.push(("--summary-json", p));
-    }
+    let mut outputs = run.outputs(format);
     if let Some(p) = &db_file {
         outputs.push(("--db", p));
     }

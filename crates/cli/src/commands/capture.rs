@@ -14,7 +14,6 @@ use capture::privilege::{drop_to, Privileges};
 use capture::{FilterSpec, LiveCapture, PcapngRing, Protocol, RingConfig};
 use pipeline::source::live::{LiveInput, LiveLimits};
 use pipeline::Pipeline;
-use store::export::ExportFormat;
 
 use crate::args::run::{config, RunArgs};
 use crate::args::{output_format, parse_age, parse_size};
@@ -169,22 +168,8 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome> {
     // A closed connection leaves the table half a second after its last packet, not at the
     // idle timeout: it reaches the store within a second (docs/capture.md).
     cfg.meter.close_linger_s = Some(CLOSE_LINGER_S);
-    // A sensor's summary reads what it saw: windows are cut for it unless -q.
     cfg.validate().map_err(crate::pipeline_error)?;
-    let mut outputs: Vec<(&str, &std::path::Path)> = Vec::new();
-    if format != ExportFormat::None {
-        outputs.push(("-o", &run.out));
-    }
-    if let Some(p) = &run.windows_out {
-        outputs.push(("--windows-out", p));
-    }
-    if let Some(p) = &run.detect.alerts_out {
-        outputs.push(("--alerts-out", p));
-    }
-    if let Some(p) = &run.summary_json {
-        outputs.push(("--summary-json", p));
-    }
-    pipeline::output::check_distinct(&[], &outputs).map_err(crate::pipeline_error)?;
+    pipeline::output::check_distinct(&[], &run.outputs(format)).map_err(crate::pipeline_error)?;
 
     let live = LiveCapture::open(LiveOptions {
         interfaces: args.interfaces.clone(),
