@@ -308,8 +308,7 @@ impl<S: PacketSource> PacketSource for Filtered<S> {
             }
             self.keep.clear();
             for i in 0..n {
-                let p = self.inner.batch_packet(i);
-                let link = p.link;
+                let link = self.inner.batch_packet(i).link;
                 if !self.programs.contains_key(&link.0) {
                     let f = match BpfFilter::compile(&self.expr, link) {
                         Ok(f) => Some(f),

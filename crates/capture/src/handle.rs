@@ -95,6 +95,11 @@ impl Batch {
         self.records.len()
     }
 
+    /// Captured bytes in the batch.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
     /// No packets.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()

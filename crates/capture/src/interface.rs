@@ -58,9 +58,8 @@ fn link_of(name: &str) -> Option<LinkType> {
     Some(match arphrd {
         // ARPHRD_ETHER, ARPHRD_LOOPBACK (libpcap presents loopback as Ethernet).
         1 | 772 => LinkType::ETHERNET,
-        // ARPHRD_NONE (tun), ARPHRD_IPGRE-less raw IP tunnels.
+        // ARPHRD_NONE (tun and other raw IP devices).
         65534 => LinkType::RAW,
-        512 => LinkType::LINUX_SLL,
         _ => LinkType::LINUX_SLL,
     })
 }
@@ -106,6 +105,14 @@ pub fn list() -> Result<Vec<Interface>, CaptureError> {
 /// Whether an interface of this name exists now (`any` always does on Linux).
 pub fn exists(name: &str) -> bool {
     name == "any" || std::path::Path::new(&format!("/sys/class/net/{name}")).exists()
+}
+
+/// Whether the interface is administratively up (IFF_UP; `any` always is).
+pub fn is_up(name: &str) -> bool {
+    name == "any"
+        || sys(name, "flags")
+            .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())
+            .is_some_and(|f| f & 1 != 0)
 }
 
 /// Whether the interface is a loopback (ARPHRD_LOOPBACK).

@@ -111,14 +111,6 @@ fn open_handles(iface: &str, o: &LiveOptions) -> Result<Vec<Box<dyn Handle>>, Ca
     }
 }
 
-fn is_up(iface: &str) -> bool {
-    iface == "any"
-        || std::fs::read_to_string(format!("/sys/class/net/{iface}/flags"))
-            .ok()
-            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
-            .is_some_and(|f| f & 1 != 0)
-}
-
 impl LiveCapture {
     /// Opens every interface (all must open, or none is kept).
     pub fn open(opts: LiveOptions) -> Result<LiveCapture, CaptureError> {
@@ -203,7 +195,7 @@ impl LiveCapture {
                 continue;
             }
             let iface = self.slots[i].iface.clone();
-            let attempt = if interface::exists(&iface) && is_up(&iface) {
+            let attempt = if interface::exists(&iface) && interface::is_up(&iface) {
                 open_handles(&iface, &self.opts)
             } else {
                 Err(CaptureError::NoSuchInterface {
@@ -298,9 +290,7 @@ impl LiveCapture {
             }
         }
         self.delivered += got as u64;
-        for p in 0..self.batch.len() {
-            self.bytes += self.batch.get(p).data.len() as u64;
-        }
+        self.bytes += self.batch.bytes() as u64;
         got
     }
 

@@ -53,6 +53,13 @@ pub struct CaptureStats {
 }
 
 impl CaptureStats {
+    /// Every packet that reached the capture or was lost on the way: the kernel's count plus
+    /// what the interface dropped and what arrived while it was lost (= metered + dropped once
+    /// the rings are drained).
+    pub fn offered(&self) -> u64 {
+        self.received + self.interface_dropped + self.lost_while_down
+    }
+
     /// Every packet lost, whatever the cause.
     pub fn dropped(&self) -> u64 {
         self.kernel_dropped + self.interface_dropped + self.lost_while_down

@@ -122,7 +122,7 @@ impl MeterStage {
         let Some(st) = source.capture_stats() else {
             return;
         };
-        c.set_received(st.received + st.interface_dropped + st.lost_while_down);
+        c.set_received(st.offered());
         c.set_dropped(DropCause::Kernel, st.kernel_dropped);
         c.set_dropped(DropCause::Interface, st.interface_dropped);
         c.set_dropped(DropCause::InterfaceLost, st.lost_while_down);
@@ -255,10 +255,7 @@ impl MeterStage {
                 if let Some(now) = self.report.capture {
                     let was = std::mem::replace(&mut self.capture_at_window, now);
                     w.capture = Some(flow::window::CaptureCounts {
-                        received: (now.received + now.interface_dropped + now.lost_while_down)
-                            .saturating_sub(
-                                was.received + was.interface_dropped + was.lost_while_down,
-                            ),
+                        received: now.offered().saturating_sub(was.offered()),
                         metered: now.delivered.saturating_sub(was.delivered),
                         dropped_kernel: now.kernel_dropped.saturating_sub(was.kernel_dropped),
                         dropped_interface: now

@@ -113,6 +113,38 @@ impl Status {
     }
 }
 
+/// A live capture's accounting in one sentence: every packet received is delivered to the
+/// meter or dropped, by cause.
+pub fn accounting(c: &capture::CaptureStats) -> String {
+    let received = c.offered();
+    let mut s = format!(
+        "capture: {} packets received, {} metered, {} dropped ({} by the kernel's ring, {} by \
+         the interface",
+        thousands(received),
+        thousands(c.delivered),
+        thousands(c.dropped()),
+        thousands(c.kernel_dropped),
+        thousands(c.interface_dropped),
+    );
+    if c.interface_lost > 0 {
+        s.push_str(&format!(
+            ", {} while an interface was lost; lost {} times, reopened {}",
+            thousands(c.lost_while_down),
+            c.interface_lost,
+            c.reopened
+        ));
+    }
+    s.push(')');
+    let rest = received.saturating_sub(c.delivered + c.dropped());
+    if rest > 0 {
+        s.push_str(&format!(
+            "; {} still in the ring when capture stopped",
+            thousands(rest)
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,6 @@ use flow::{EndReason, FlowRecord, MeterCounters, Window};
 use packet::{DecodeError, Timestamp};
 use serde_json::{json, Value};
 
-use detect::summary::thousands;
 use pipeline::{DetectTally, MeterReport};
 
 use super::detection::detection_json;
@@ -309,7 +308,7 @@ impl Summary {
         ));
 
         if let Some(c) = &self.live {
-            out.push_str(&console.wrap(&capture_words(c)));
+            out.push_str(&console.wrap(&crate::console::status::accounting(c)));
         }
         let p = &r.protocols;
         let classes = [
@@ -532,7 +531,7 @@ impl Summary {
             })),
             "decode_error_examples": examples,
             "capture": self.live.map(|c| json!({
-                "received": c.received + c.interface_dropped + c.lost_while_down,
+                "received": c.offered(),
                 "delivered": c.delivered,
                 "dropped": {
                     "kernel": c.kernel_dropped,
@@ -685,38 +684,6 @@ fn top_tables(r: &WindowReport, console: &Console) -> String {
 
 /// "webex.pcap", "a.pcap, b.pcap", or for many: "151 files in DIR: a.pcap, b.pcap, c.pcap and
 /// 148 more".
-/// A live capture's accounting in one sentence: every packet received is delivered to the
-/// meter or dropped, by cause.
-fn capture_words(c: &capture::CaptureStats) -> String {
-    let received = c.received + c.interface_dropped + c.lost_while_down;
-    let mut s = format!(
-        "capture: {} packets received, {} metered, {} dropped ({} by the kernel's ring, {} by \
-         the interface",
-        thousands(received),
-        thousands(c.delivered),
-        thousands(c.dropped()),
-        thousands(c.kernel_dropped),
-        thousands(c.interface_dropped),
-    );
-    if c.interface_lost > 0 {
-        s.push_str(&format!(
-            ", {} while an interface was lost; lost {} times, reopened {}",
-            thousands(c.lost_while_down),
-            c.interface_lost,
-            c.reopened
-        ));
-    }
-    s.push(')');
-    let rest = received.saturating_sub(c.delivered + c.dropped());
-    if rest > 0 {
-        s.push_str(&format!(
-            "; {} still in the ring when capture stopped",
-            thousands(rest)
-        ));
-    }
-    s
-}
-
 fn inputs_words(inputs: &[PathBuf]) -> String {
     if inputs.len() <= INPUTS_LISTED {
         let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
