@@ -8,6 +8,9 @@
 #   bench/capture.sh latency [N]       N TCP exchanges: last packet (close) → row in the store
 #   bench/capture.sh soak MIN PPS      steady load for MIN minutes: RSS every 10 s, drift after
 #                                      the first fifth (warm-up)
+#   bench/capture.sh attack [N]        N attacks (port scans and SSH brute force, each from its own
+#                                      address): from the attack's start to its episode's first
+#                                      line in the alerts log (bench/attack-latency.py)
 #
 # NETVIGIL (default target/release/netvigil) is the binary; the load is `netvigil gen`'s
 # (cached in /var/tmp/netvigil-bench). tcpreplay and tcpdump are installed when missing.
@@ -208,11 +211,31 @@ print(f"received {sys.argv[2]}, metered {sys.argv[3]}, kernel drops {sys.argv[4]
 PY
 }
 
+attack() {
+  local n=${1:-100} i
+  start_capture --alerts-out "$tmp/alerts.jsonl" --db "$tmp/attack.sqlite"
+  # The victim's SSH-like service: a banner, one read, closed.
+  ip netns exec "$A" python3 -c '
+import socket
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("10.79.0.1", 22)); t.listen(64)
+while True:
+    c, _ = t.accept(); c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n"); c.recv(4096); c.sendall(b"denied\r\n"); c.close()' &
+  srv=$!
+  for i in $(seq 11 $((10 + n))); do ip -n "$B" addr add "10.79.0.$i/24" dev nv1; done
+  sleep 0.5
+  touch "$tmp/alerts.jsonl"
+  ip netns exec "$B" python3 bench/attack-latency.py "$tmp/alerts.jsonl" "$n" 10.79.0.1 10.79.0.
+  kill "$srv" 2>/dev/null || true
+  stop_capture >/dev/null
+}
+
 setup
 case ${1:-} in
   rate) rate ;;
   overload) overload ;;
   latency) latency "${2:-200}" ;;
   soak) soak "${2:-30}" "${3:-20000}" ;;
+  attack) attack "${2:-100}" ;;
   *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

@@ -231,6 +231,16 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
         ],
     );
     let mut server = run_traffic(&ns);
+    // The scan's episode is raised while the capture runs, not when it ends: its open
+    // snapshot reaches the alerts file (a log, appended and flushed) before the signal.
+    let raised = Instant::now();
+    while !std::fs::read_to_string(&alerts).is_ok_and(|t| t.contains("\"state\":\"open\"")) {
+        assert!(
+            raised.elapsed() < Duration::from_secs(5),
+            "no open episode 5 s after the traffic"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Let the last segments reach the meter before the signal.
     std::thread::sleep(Duration::from_millis(500));
     let (code, took, rest) = cap.interrupt();
@@ -319,10 +329,22 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let scans: Vec<&serde_json::Value> = eps.iter().filter(|e| e["family"] == "scan").collect();
-    assert_eq!(scans.len(), 1, "{text}");
-    assert_eq!(scans[0]["src"], b);
-    assert_eq!(scans[0]["dst"], a);
-    assert_eq!(eps.len(), 1, "no other episode: {text}");
+    assert_eq!(eps.len(), scans.len(), "no other episode: {text}");
+    // Raised open, written again as it grew, closed at the end: one episode id throughout.
+    assert!(scans.len() >= 2, "{text}");
+    for (i, e) in scans.iter().enumerate() {
+        assert_eq!(e["episode"]["id"], scans[0]["episode"]["id"], "{text}");
+        assert_eq!(e["episode"]["update"], i, "{text}");
+        let state = if i + 1 == scans.len() {
+            "closed"
+        } else {
+            "open"
+        };
+        assert_eq!(e["episode"]["state"], state, "{text}");
+        assert_eq!(e["src"], b);
+        assert_eq!(e["dst"], a);
+    }
+    let scans = &scans[scans.len() - 1..];
 
     // The packets were written to the ring, and the episode says where: read back, they are
     // the same flows the live run metered (open flows end there at the end of the file).
@@ -366,6 +388,10 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
         .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
         .unwrap();
     assert_eq!(stored_alerts, 1);
+    let state: String = conn
+        .query_row("SELECT episode_state FROM alerts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, "closed");
     // The accounting is stored with the windows too, and adds up to the run's.
     let mut stmt = conn.prepare("SELECT report FROM windows").unwrap();
     let windows: Vec<serde_json::Value> = stmt

@@ -439,7 +439,8 @@ fn stored_alerts(db: &Path) -> Vec<Json> {
             "SELECT id, raised_at, detector, kind, src_ip, dst_ip, severity, confidence, \
              model_version, flow_id, flow_src_port, flow_dst_port, flow_protocol, \
              flow_first_seen, window_start, evidence, capture_id, status, incident_id, \
-             first_seen, family, flows, community_id, summary \
+             first_seen, family, flows, community_id, summary, episode_id, episode_state, \
+             episode_update, episode_merged_into \
              FROM alerts ORDER BY raised_at, id",
         )
         .unwrap();
@@ -480,6 +481,15 @@ fn stored_alerts(db: &Path) -> Vec<Json> {
             "flows": r.get::<_, i64>(21)?,
             "community_id": r.get::<_, Option<String>>(22)?,
             "summary": r.get::<_, String>(23)?,
+            "episode": match r.get::<_, Option<i64>>(24)? {
+                Some(id) => json!({
+                    "id": id,
+                    "state": r.get::<_, String>(25)?,
+                    "update": r.get::<_, i64>(26)?,
+                    "merged_into": r.get::<_, Option<i64>>(27)?,
+                }),
+                None => Json::Null,
+            },
         }))
     })
     .unwrap()
@@ -514,6 +524,10 @@ fn flat_alert(a: &Json) -> Json {
         "window": time(&a["window"]),
         "summary": a["summary"],
         "evidence": a["evidence"],
+        "episode_id": a["episode"].get("id").cloned().unwrap_or(Json::Null),
+        "episode_state": a["episode"].get("state").cloned().unwrap_or(Json::Null),
+        "episode_update": a["episode"].get("update").cloned().unwrap_or(Json::Null),
+        "episode_merged_into": a["episode"].get("merged_into").cloned().unwrap_or(Json::Null),
         "capture": a["capture"],
         "status": a["status"],
         "incident": a["incident"],

@@ -96,6 +96,60 @@ pub struct Alert {
     /// Why it fired: feature contributions, or rule/baseline evidence (counts, rates, window,
     /// top targets). JSON, stored with the alert as it is.
     pub evidence: serde_json::Value,
+    /// Where the episode stands, in a live run: it is raised as soon as a threshold is crossed
+    /// and written again as it grows, under one id, until it closes. Absent from file runs,
+    /// which write each episode once, closed (`null`).
+    #[serde(default)]
+    pub episode: Option<EpisodeState>,
+}
+
+/// An episode's place in its life: the id its snapshots share and whether it goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EpisodeState {
+    /// The episode's id, unique within its run (with the capture, within a store).
+    pub id: u64,
+    /// `open` while it goes on (this is a snapshot), `closed` when final.
+    pub state: EpisodeStage,
+    /// Snapshots written before this one (0: the first).
+    pub update: u32,
+    /// The episode this one was taken into when it closed (a model-only episode a rule then
+    /// corroborated): that one carries its evidence on.
+    #[serde(default)]
+    pub merged_into: Option<u64>,
+}
+
+/// Whether an episode goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EpisodeStage {
+    /// It goes on: later snapshots replace this one.
+    Open,
+    /// It is over: this is its final form.
+    Closed,
+}
+
+impl EpisodeStage {
+    /// The name in JSON and in the database (`open`, `closed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpisodeStage::Open => "open",
+            EpisodeStage::Closed => "closed",
+        }
+    }
+
+    /// The stage of a name ([`EpisodeStage::as_str`]).
+    pub fn parse(s: &str) -> Option<EpisodeStage> {
+        [EpisodeStage::Open, EpisodeStage::Closed]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+impl Alert {
+    /// Whether this is an episode's final form: a file run's alert, or a live episode's close.
+    pub fn is_final(&self) -> bool {
+        self.episode.is_none_or(|e| e.state == EpisodeStage::Closed)
+    }
 }
 
 impl Alert {
@@ -143,6 +197,7 @@ impl Default for Alert {
             window: None,
             summary: String::new(),
             evidence: serde_json::Value::Null,
+            episode: None,
         }
     }
 }

@@ -15,6 +15,12 @@
 //!   verdicts on the same traffic to join it. It is emitted once, when it closes (one
 //!   `--alerts-out` line per episode), with a one-sentence summary, its MITRE ATT&CK
 //!   techniques and the next step an analyst takes.
+//! - **Live** ([`EpisodeConfig::update_s`] > 0): an episode is raised as soon as it is one an
+//!   analyst should see (a rule's early hit, see [`crate::rules::RuleEngine::preview`], or
+//!   enough flagged flows) — a snapshot with state `open` — written again at most every
+//!   `update_s` while it grows, and finally `closed`, all under one id
+//!   ([`crate::alert::EpisodeState`]). An early hit counts until the bucket's verdict on the
+//!   same (kind, source, destination) replaces it.
 //!
 //! Memory is bounded: at most [`EpisodeConfig::max_open`] open episodes (beyond, the one seen
 //! least recently closes early, counted in [`EpisodeCounters::closed_early`]), at most
@@ -28,7 +34,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::alert::{Alert, Detector};
+use crate::alert::{Alert, Detector, EpisodeStage, EpisodeState};
 use crate::family::Family;
 
 /// Grouping settings (the `episodes` keys of the rules config; docs/alerts.md).
@@ -52,6 +58,9 @@ pub struct EpisodeConfig {
     /// flows' scores, unraised (a lone flow no rule corroborates is not an attack an analyst
     /// can act on; the per-flow false-alarm rate compounds over the flows required).
     pub model_only_min_flows: u64,
+    /// Live runs: an episode is written when raised and again at most this often while it
+    /// grows (s; 0: once, when it closes — file runs).
+    pub update_s: u64,
 }
 
 impl Default for EpisodeConfig {
@@ -64,6 +73,7 @@ impl Default for EpisodeConfig {
             strongest: 3,
             model_only_max_severity: 2,
             model_only_min_flows: 3,
+            update_s: 0,
         }
     }
 }
@@ -85,6 +95,10 @@ pub struct EpisodeCounters {
     pub peers_untracked: u64,
     /// Most episodes open at once.
     pub peak_open: usize,
+    /// Early rule hits offered (live runs).
+    pub early_hits: u64,
+    /// Snapshots of open episodes written (live runs).
+    pub snapshots: u64,
 }
 
 /// A model hit's inputs, kept so that an episode's strongest flows are explained when it
@@ -110,7 +124,7 @@ pub struct Closed {
 }
 
 /// Addresses on one side of an episode, with their hit counts (bounded).
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 struct Peers {
     n: HashMap<IpAddr, u64>,
     untracked: u64,
@@ -154,18 +168,31 @@ impl Peers {
 }
 
 /// A model hit kept for the episode's evidence.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Strong {
     p: f64,
     alert: Alert,
     inputs: Option<ModelInputs>,
 }
 
+/// The rule finding an early hit stands for until the bucket's verdict replaces it.
+type EarlyKey = (String, Option<IpAddr>, Option<IpAddr>);
+
 /// An open episode.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Open {
     /// Whether a rule or the baseline took part.
     corroborated: bool,
+    /// Whether the lead is an early hit (replaced by the first verdict).
+    lead_early: bool,
+    /// Flows of the early hits no verdict has replaced yet.
+    early: HashMap<EarlyKey, u64>,
+    /// Early hits offered.
+    early_hits: u64,
+    /// Snapshots written so far.
+    snapshots: u32,
+    /// Clock of the last snapshot.
+    snapshot_at: i64,
     /// The leading hit: the strongest rule or baseline hit, else the strongest model hit.
     lead: Alert,
     first: i64,
@@ -202,6 +229,8 @@ pub struct Episodes {
     corroborated: HashMap<IpAddr, Vec<u64>>,
     /// Model-only episodes by any address they track.
     model: HashMap<IpAddr, u64>,
+    /// Episodes changed since their last snapshot (live runs).
+    dirty: BTreeSet<u64>,
     next_id: u64,
     clock: i64,
     counters: EpisodeCounters,
@@ -219,6 +248,7 @@ impl Episodes {
             keyed: HashMap::new(),
             corroborated: HashMap::new(),
             model: HashMap::new(),
+            dirty: BTreeSet::new(),
             next_id: 0,
             clock: i64::MIN,
             counters: EpisodeCounters::default(),
@@ -247,7 +277,54 @@ impl Episodes {
         if a.detector == Detector::Model {
             self.model_hit(a, inputs, out);
         } else {
-            self.corroborating_hit(a, out);
+            self.corroborating_hit(a, false, out);
+        }
+    }
+
+    /// Offers a rule's early hit (live runs): it opens or joins its episode like a verdict,
+    /// and counts only until the verdict on the same (kind, source, destination) arrives.
+    pub fn early(&mut self, a: Alert, out: &mut Vec<Closed>) {
+        self.counters.early_hits += 1;
+        self.corroborating_hit(a, true, out);
+    }
+
+    /// Live runs: appends a snapshot (state `open`) of each episode raised or grown since its
+    /// last one, at most every `update_s` of the clock `now` apart.
+    pub fn snapshots(&mut self, now: i64, out: &mut Vec<Closed>) {
+        if self.cfg.update_s == 0 {
+            return;
+        }
+        self.clock = self.clock.max(now);
+        let every = self.cfg.update_s as i64 * 1_000_000;
+        let min_flows = self.cfg.model_only_min_flows;
+        let mut done = Vec::new();
+        for &id in &self.dirty {
+            let Some(e) = self.open.get_mut(&id) else {
+                done.push(id);
+                continue;
+            };
+            if !e.corroborated && e.hits[0] < min_flows {
+                // Not one an analyst should see (yet): it stays dirty until it is.
+                continue;
+            }
+            if e.snapshots > 0 && self.clock < e.snapshot_at.saturating_add(every) {
+                continue;
+            }
+            let mut c = finish_episode(e.clone(), &self.cfg);
+            c.alert.episode = Some(EpisodeState {
+                id,
+                state: EpisodeStage::Open,
+                update: e.snapshots,
+                merged_into: None,
+            });
+            e.snapshots += 1;
+            e.snapshot_at = self.clock;
+            self.counters.snapshots += 1;
+            out.push(c);
+            done.push(id);
+        }
+        for id in done {
+            self.dirty.remove(&id);
         }
     }
 
@@ -313,6 +390,9 @@ impl Episodes {
         }
         let corroborated = e.corroborated;
         let last = e.last;
+        if self.cfg.update_s > 0 {
+            self.dirty.insert(id);
+        }
         if !corroborated {
             for addr in addrs.iter().flatten() {
                 if e.srcs.n.contains_key(addr) || e.dsts.n.contains_key(addr) {
@@ -323,7 +403,7 @@ impl Episodes {
         self.relast(id, old_last, last);
     }
 
-    fn corroborating_hit(&mut self, a: Alert, out: &mut Vec<Closed>) {
+    fn corroborating_hit(&mut self, a: Alert, early: bool, out: &mut Vec<Closed>) {
         let quiet = self.quiet_us();
         let entity = entity(&a);
         let found = entity
@@ -342,18 +422,50 @@ impl Episodes {
         let Some(e) = self.open.get_mut(&id) else {
             return;
         };
+        if found.is_none() {
+            e.lead_early = early;
+        }
         let old_last = e.last;
-        add_common(e, &a, max_peers, &mut self.counters);
-        e.rule_flows += a.flows;
-        let strength = (a.severity, a.confidence);
-        if found.is_some() && strength > (e.lead.severity, e.lead.confidence) {
-            let prev = std::mem::replace(&mut e.lead, a.clone());
-            keep_evidence(e, prev);
-        } else if found.is_some() {
-            keep_evidence(e, a.clone());
+        let key = (a.kind.clone(), a.src, a.dst);
+        if early {
+            // Counted until the verdict comes: its flows as the latest early hit says, its
+            // addresses once.
+            e.first = e.first.min(a.first_seen);
+            e.last = e.last.max(a.time);
+            e.early_hits += 1;
+            for (side, addr) in [(&mut e.srcs, a.src), (&mut e.dsts, a.dst)] {
+                if let Some(addr) = addr {
+                    if !side.n.contains_key(&addr) && !side.add(addr, 1, max_peers) {
+                        self.counters.peers_untracked += 1;
+                    }
+                }
+            }
+            let n = e.early.entry(key).or_default();
+            *n = (*n).max(a.flows);
+            if found.is_some() && e.lead_early && a.kind == e.lead.kind {
+                e.lead = a.clone();
+            }
+        } else {
+            add_common(e, &a, max_peers, &mut self.counters);
+            e.rule_flows += a.flows;
+            e.early.remove(&key);
+            let strength = (a.severity, a.confidence);
+            if found.is_some() && e.lead_early {
+                // The first verdict replaces the early lead (its counts were partial).
+                e.lead = a.clone();
+                e.lead_early = false;
+            } else if found.is_some() && strength > (e.lead.severity, e.lead.confidence) {
+                let prev = std::mem::replace(&mut e.lead, a.clone());
+                keep_evidence(e, prev);
+            } else if found.is_some() {
+                keep_evidence(e, a.clone());
+            }
         }
         let last = e.last;
         self.relast(id, old_last, last);
+        if self.cfg.update_s > 0 {
+            self.dirty.insert(id);
+        }
         for addr in [a.src, a.dst].into_iter().flatten() {
             let ids = self.corroborated.entry(addr).or_default();
             if !ids.contains(&id) {
@@ -361,12 +473,12 @@ impl Episodes {
             }
         }
         if found.is_none() {
-            self.absorb(id, &a);
+            self.absorb(id, &a, out);
         }
     }
 
     /// Takes into episode `id` the model-only episodes on `a`'s addresses that overlap it.
-    fn absorb(&mut self, id: u64, a: &Alert) {
+    fn absorb(&mut self, id: u64, a: &Alert, out: &mut Vec<Closed>) {
         let quiet = self.quiet_us();
         let mut taken = Vec::new();
         for addr in [a.src, a.dst].into_iter().flatten() {
@@ -387,6 +499,19 @@ impl Episodes {
             self.by_last.remove(&(src.last, m));
             self.forget(m, &src);
             self.counters.absorbed += 1;
+            self.dirty.remove(&m);
+            if src.snapshots > 0 {
+                // It was raised under its own id: that one closes, pointing at this one.
+                let mut c = finish_episode(src.clone(), &self.cfg);
+                c.alert.episode = Some(EpisodeState {
+                    id: m,
+                    state: EpisodeStage::Closed,
+                    update: src.snapshots,
+                    merged_into: Some(id),
+                });
+                self.counters.episodes += 1;
+                out.push(c);
+            }
             let max_peers = self.cfg.max_peers;
             let keep = self.cfg.strongest;
             let Some(e) = self.open.get_mut(&id) else {
@@ -439,6 +564,11 @@ impl Episodes {
         }
         let e = Open {
             corroborated,
+            lead_early: false,
+            early: HashMap::new(),
+            early_hits: 0,
+            snapshots: 0,
+            snapshot_at: i64::MIN,
             first: a.first_seen,
             last: a.time,
             lead: a,
@@ -509,12 +639,24 @@ impl Episodes {
         };
         self.by_last.remove(&(e.last, id));
         self.forget(id, &e);
+        self.dirty.remove(&id);
         if !e.corroborated && e.hits[0] < self.cfg.model_only_min_flows {
             self.counters.model_only_unraised += 1;
             return;
         }
         self.counters.episodes += 1;
-        out.push(finish_episode(e, &self.cfg));
+        let live = self.cfg.update_s > 0;
+        let update = e.snapshots;
+        let mut c = finish_episode(e, &self.cfg);
+        if live {
+            c.alert.episode = Some(EpisodeState {
+                id,
+                state: EpisodeStage::Closed,
+                update,
+                merged_into: None,
+            });
+        }
+        out.push(c);
     }
 }
 
@@ -572,7 +714,12 @@ fn finish_episode(e: Open, cfg: &EpisodeConfig) -> Closed {
     a.first_seen = e.first;
     a.time = e.last;
     let model_flows = e.hits[0];
-    a.flows = e.rule_flows.max(model_flows);
+    let early_flows: u64 = e.early.values().sum();
+    a.flows = (e.rule_flows + early_flows).max(model_flows);
+    let mut kinds = e.kinds.clone();
+    for (kind, _, _) in e.early.keys() {
+        kinds.entry(kind.clone()).or_insert(1);
+    }
     if e.corroborated {
         // The lead's own addresses stand (a rule names attacker and victim as it found them).
         if let Some(s) = e.strongest.first() {
@@ -612,7 +759,10 @@ fn finish_episode(e: Open, cfg: &EpisodeConfig) -> Closed {
         "hits".into(),
         json!({"model": e.hits[0], "rule": e.hits[1], "baseline": e.hits[2]}),
     );
-    ev.insert("kinds".into(), json!(e.kinds));
+    if e.early_hits > 0 {
+        ev.insert("early_hits".into(), json!(e.early_hits));
+    }
+    ev.insert("kinds".into(), json!(kinds));
     ev.insert(
         "sources".into(),
         json!({"distinct": e.srcs.distinct(), "untracked_hits": e.srcs.untracked, "top": e.srcs.top(5)}),
@@ -675,7 +825,7 @@ fn finish_episode(e: Open, cfg: &EpisodeConfig) -> Closed {
     }
     ev.insert("mitre".into(), json!(a.family.mitre()));
     ev.insert("next_step".into(), json!(a.family.next_step()));
-    a.detector = if e.hits[1] > 0 {
+    a.detector = if e.hits[1] > 0 || e.early_hits > 0 {
         Detector::Rule
     } else if e.hits[2] > 0 {
         Detector::Baseline
@@ -920,5 +1070,131 @@ mod tests {
         assert_eq!(out[0].alert.flows, 3);
         assert_eq!(e.counters().closed_early, 1);
         assert_eq!(e.open_count(), 2);
+    }
+
+    fn live() -> Episodes {
+        Episodes::new(EpisodeConfig {
+            update_s: 5,
+            ..EpisodeConfig::default()
+        })
+    }
+
+    fn states(out: &[Closed]) -> Vec<(u64, EpisodeStage, u32, u64)> {
+        out.iter()
+            .map(|c| {
+                let e = c.alert.episode.unwrap();
+                (e.id, e.state, e.update, c.alert.flows)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_live_episode_is_raised_by_an_early_hit_updated_by_the_verdict_and_closed_once() {
+        let mut e = live();
+        let mut out = Vec::new();
+        let mut early = rule(0, "syn_flood", None, Some("10.0.0.9"), 500);
+        early.time = 3_000_000;
+        e.early(early.clone(), &mut out);
+        e.snapshots(3_000_000, &mut out);
+        assert_eq!(states(&out), [(0, EpisodeStage::Open, 0, 500)]);
+        assert_eq!(out[0].alert.kind, "syn_flood");
+        assert_eq!(out[0].alert.evidence["early_hits"], json!(1));
+        assert_eq!(out[0].alert.evidence["kinds"], json!({"syn_flood": 1}));
+        // Nothing changed: no snapshot; a bigger early hit within 5 s waits for the interval.
+        out.clear();
+        e.snapshots(4_000_000, &mut out);
+        early.evidence = json!({"flows": 900});
+        early = early.into_hit();
+        early.time = 5_000_000;
+        e.early(early, &mut out);
+        e.snapshots(6_000_000, &mut out);
+        assert!(out.is_empty());
+        e.snapshots(8_000_000, &mut out);
+        assert_eq!(states(&out), [(0, EpisodeStage::Open, 1, 900)]);
+        // The bucket's verdict replaces the early count (not added to it), then the close.
+        out.clear();
+        e.hit(
+            rule(0, "syn_flood", None, Some("10.0.0.9"), 1_200),
+            None,
+            &mut out,
+        );
+        e.snapshots(60_000_000, &mut out);
+        e.finish(&mut out);
+        assert_eq!(
+            states(&out),
+            [
+                (0, EpisodeStage::Open, 2, 1_200),
+                (0, EpisodeStage::Closed, 3, 1_200)
+            ]
+        );
+        let closed = &out[1].alert;
+        assert_eq!(closed.evidence["hits"]["rule"], json!(1));
+        assert_eq!(closed.evidence["lead"]["evidence"]["flows"], json!(1_200));
+        let c = e.counters();
+        assert_eq!((c.episodes, c.early_hits, c.snapshots), (1, 2, 3));
+    }
+
+    #[test]
+    fn a_model_only_episode_is_raised_live_once_it_has_enough_flows() {
+        let mut e = live();
+        let mut out = Vec::new();
+        for t in 0..2 {
+            e.hit(
+                model(t, "10.0.0.1", "10.0.0.2", "DDoS", 0.95),
+                None,
+                &mut out,
+            );
+            e.snapshots(t * 1_000_000 + 600_000, &mut out);
+        }
+        assert!(out.is_empty());
+        e.hit(
+            model(2, "10.0.0.1", "10.0.0.2", "DDoS", 0.95),
+            None,
+            &mut out,
+        );
+        e.snapshots(2_600_000, &mut out);
+        assert_eq!(states(&out), [(0, EpisodeStage::Open, 0, 3)]);
+        // A rule then corroborates it on the same addresses: the model-only episode closes,
+        // taken into the rule's, which is raised under its own id.
+        out.clear();
+        e.hit(
+            rule(
+                0,
+                "port_scan_vertical",
+                Some("10.0.0.1"),
+                Some("10.0.0.2"),
+                30,
+            ),
+            None,
+            &mut out,
+        );
+        e.snapshots(61_000_000, &mut out);
+        let got: Vec<_> = out
+            .iter()
+            .map(|c| (c.alert.episode.unwrap(), c.alert.kind.as_str()))
+            .collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[0].0,
+            EpisodeState {
+                id: 0,
+                state: EpisodeStage::Closed,
+                update: 1,
+                merged_into: Some(1)
+            }
+        );
+        assert_eq!(
+            (got[1].0.id, got[1].0.state, got[1].1),
+            (1, EpisodeStage::Open, "port_scan_vertical")
+        );
+    }
+
+    #[test]
+    fn a_file_run_writes_each_episode_once_without_episode_state() {
+        let (out, c) = run(vec![rule(0, "syn_flood", None, Some("10.0.0.9"), 500)]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].episode, None);
+        assert!(out[0].is_final());
+        assert_eq!((c.early_hits, c.snapshots), (0, 0));
     }
 }

@@ -23,7 +23,7 @@ pub mod shap;
 pub mod summary;
 pub mod train;
 
-pub use alert::{Alert, Detector, FlowRef};
+pub use alert::{Alert, Detector, EpisodeStage, EpisodeState, FlowRef};
 pub use ensemble::{Ensemble, Link, Missing, Node, Tree};
 pub use episode::{Closed, EpisodeConfig, Episodes};
 pub use family::Family;

@@ -24,6 +24,9 @@ use crate::event::FlowBatch;
 /// The bundled default model (trained by `scripts/train-default-model.sh`).
 pub static BUNDLED_MODEL: &[u8] = include_bytes!("../../../models/default.nvm");
 
+/// How often a live run's rules look at their open buckets (µs of the clock).
+const PREVIEW_EVERY_US: i64 = 500_000;
+
 /// Alert sources tallied for the summary at most (beyond: counted as untracked).
 const MAX_TALLIED_SOURCES: usize = 65_536;
 
@@ -198,6 +201,10 @@ pub struct Detect {
     closed: Vec<Closed>,
     /// The latest last packet seen (UTC µs): the episodes' clock.
     clock: i64,
+    /// Live runs: the clock of the rules' last preview.
+    preview_at: i64,
+    /// Early rule hits of the last preview.
+    early: Vec<Alert>,
     /// The summary's figures.
     pub tally: DetectTally,
     inputs: Vec<Vec<f64>>,
@@ -279,6 +286,8 @@ impl Detect {
             hits: Vec::new(),
             closed: Vec::new(),
             clock: i64::MIN,
+            preview_at: i64::MIN,
+            early: Vec::new(),
             tally,
             inputs: Vec::new(),
             scores: Vec::new(),
@@ -353,7 +362,27 @@ impl Detect {
             self.tally.scored += recs.len() as u64;
         }
         self.episodes.advance(self.clock, &mut self.closed);
+        self.live();
         self.emit(raised);
+    }
+
+    /// Live runs (`episodes.update_s` > 0): at most twice a second of the clock, the rules
+    /// evaluate their open buckets and raise early hits; then every episode raised or grown
+    /// since its last snapshot is written again (at most every `update_s`).
+    fn live(&mut self) {
+        if self.episodes.config().update_s == 0 {
+            return;
+        }
+        if let Some(rules) = &mut self.rules {
+            if self.clock >= self.preview_at.saturating_add(PREVIEW_EVERY_US) {
+                self.preview_at = self.clock;
+                rules.preview(self.clock, &mut self.early);
+                for h in self.early.drain(..) {
+                    self.episodes.early(h, &mut self.closed);
+                }
+            }
+        }
+        self.episodes.snapshots(self.clock, &mut self.closed);
     }
 
     /// The wall clock moved to `now` without flows (a quiet live link): rule buckets and
@@ -367,6 +396,7 @@ impl Detect {
         }
         self.clock = self.clock.max(now);
         self.episodes.advance(self.clock, &mut self.closed);
+        self.live();
         self.emit(raised);
     }
 
@@ -456,7 +486,8 @@ impl Detect {
     }
 
     fn tally_alerts(&mut self, start: usize, raised: &[Alert]) {
-        for a in &raised[start..] {
+        // An episode counts once, in its final form (a live run writes snapshots before).
+        for a in raised[start..].iter().filter(|a| a.is_final()) {
             let k = self
                 .tally
                 .by_kind

@@ -170,6 +170,22 @@ impl JsonLinesFile {
         })
     }
 
+    /// Opens `path` for appending (creating it), for a sensor's log that readers follow as it
+    /// grows: lines already there are kept, and each [`JsonLinesFile::flush`] makes what was
+    /// written visible (there is nothing to rename).
+    pub fn append(path: &Path) -> Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| PipelineError::write(path, e))?;
+        Ok(JsonLinesFile {
+            guard: None,
+            path: path.to_path_buf(),
+            out: std::io::BufWriter::new(f),
+        })
+    }
+
     /// Writes `v` as one line.
     pub fn write<T: serde::Serialize>(&mut self, v: &T) -> Result<()> {
         serde_json::to_writer(&mut self.out, v)

@@ -264,6 +264,7 @@ impl Pipeline {
                 fanout,
                 alerts: Vec::new(),
                 raised: 0,
+                snapshots: 0,
                 counters: detect_c.clone(),
                 annotate: self.annotate.take(),
             };
@@ -300,6 +301,7 @@ impl Pipeline {
                 fanout,
                 alerts: Vec::new(),
                 raised: 0,
+                snapshots: 0,
                 counters: Some(dc),
                 annotate: self.annotate.take(),
             };
@@ -457,8 +459,10 @@ struct Scoring {
     detect: Option<Detect>,
     fanout: Fanout,
     alerts: Vec<Alert>,
-    /// Alerts sent so far (the `alerts` figure of detect's counters).
+    /// Episodes sent so far in their final form (the `alerts` figure of detect's counters).
     raised: u64,
+    /// Snapshots of open episodes sent so far (live runs; the `snapshots` figure).
+    snapshots: u64,
     counters: Option<Arc<Counters>>,
     annotate: Option<Annotate>,
 }
@@ -471,9 +475,14 @@ impl Scoring {
         if let Some(f) = &self.annotate {
             self.alerts.iter_mut().for_each(f);
         }
-        self.raised += self.alerts.len() as u64;
+        let finals = self.alerts.iter().filter(|a| a.is_final()).count() as u64;
+        self.raised += finals;
+        self.snapshots += self.alerts.len() as u64 - finals;
         if let Some(c) = &self.counters {
             c.set("alerts", self.raised);
+            if self.snapshots > 0 {
+                c.set("snapshots", self.snapshots);
+            }
         }
         let a = std::mem::take(&mut self.alerts);
         self.fanout.send(Event::Alerts(Arc::new(a)))

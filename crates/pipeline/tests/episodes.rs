@@ -33,6 +33,7 @@ fn run(rel: &str, format: AlertsFormat) -> Vec<String> {
         alerts_out: Some(AlertsConfig {
             path: out.clone(),
             format,
+            append: false,
         }),
         ..PipelineConfig::default()
     };

@@ -36,6 +36,7 @@ fn alerts(rel: &str, threshold: Option<f64>) -> Vec<Alert> {
         alerts_out: Some(AlertsConfig {
             path: out.clone(),
             format: AlertsFormat::Netvigil,
+            append: false,
         }),
         ..PipelineConfig::default()
     };

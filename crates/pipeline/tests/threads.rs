@@ -71,6 +71,7 @@ fn run(capture: &Path, threads: usize, dir: &Path, with_db: bool) -> Option<Outp
         alerts_out: Some(AlertsConfig {
             path: o.alerts.clone(),
             format: Default::default(),
+            append: false,
         }),
         store: o.db.as_ref().map(|db| StoreConfig {
             db: db.display().to_string(),
@@ -78,6 +79,7 @@ fn run(capture: &Path, threads: usize, dir: &Path, with_db: bool) -> Option<Outp
             force: false,
             batch: 100,
             retention: None,
+            cache_mib: None,
         }),
         threads,
         // Small batches and edges, so that the threads really interleave.

@@ -4,6 +4,7 @@
 //! either.
 
 pub mod dataset;
+mod episode;
 mod error;
 pub mod export;
 pub mod incident;
@@ -30,8 +31,10 @@ pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
 /// (`schema::ALERT_FLOW_COLUMNS`), and its evidence in `evidence` (was `detail`); version 5
 /// stores each flow's first HTTP request target and User-Agent and its Community ID
 /// (`schema::FLOW_COLUMNS_V5`), and alerts as episodes (`schema::ALERT_EPISODE_COLUMNS`);
-/// version 6 groups alerts into incidents (`schema::INCIDENT_DIGEST_COLUMNS`, [`incident`]).
-pub const SCHEMA_VERSION: i64 = 6;
+/// version 6 groups alerts into incidents (`schema::INCIDENT_DIGEST_COLUMNS`, [`incident`]);
+/// version 7 keeps a live episode in one row its snapshots replace
+/// (`schema::ALERT_LIVE_COLUMNS`).
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -48,7 +51,7 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2 to 5): take it to the current one in place, in one transaction.
+    /// An older version (2 to 6): take it to the current one in place, in one transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -85,11 +88,19 @@ impl SchemaAction {
                     .map(|s| ("migrating the schema to version 5", s)),
             );
         }
+        if from < 6 {
+            v.extend(
+                dialect
+                    .migrate_to_v6()
+                    .into_iter()
+                    .map(|s| ("migrating the schema to version 6", s)),
+            );
+        }
         v.extend(
             dialect
-                .migrate_to_v6()
+                .migrate_to_v7()
                 .into_iter()
-                .map(|s| ("migrating the schema to version 6", s)),
+                .map(|s| ("migrating the schema to version 7", s)),
         );
         v
     }
@@ -101,7 +112,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2..=5 => Ok(SchemaAction::Migrate { from: version }),
+        2..=6 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,
@@ -170,6 +181,18 @@ pub fn open(db: &str) -> Result<Box<dyn Store>> {
         Ok(Box::new(sqlite::SqliteStore::open(std::path::Path::new(
             db,
         ))?))
+    }
+}
+
+/// Opens the store a `--db` value names, like [`open`], with SQLite's page cache capped at
+/// `cache_mib` MiB (PostgreSQL's cache is the server's: the cap does not apply).
+pub fn open_with_cache(db: &str, cache_mib: u32) -> Result<Box<dyn Store>> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        open(db)
+    } else {
+        let mut s = sqlite::SqliteStore::open(std::path::Path::new(db))?;
+        s.set_cache_mib(cache_mib)?;
+        Ok(Box::new(s))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-pub use detect::{Alert, Detector, Family, FlowRef};
+pub use detect::{Alert, Detector, EpisodeStage, EpisodeState, Family, FlowRef};
 use flow::direction::Cidr;
 use flow::FlowRecord;
 use packet::Timestamp;

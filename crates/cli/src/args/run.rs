@@ -214,6 +214,7 @@ pub fn config(args: &RunArgs, inputs: Vec<PathBuf>, format: ExportFormat) -> Pip
             } else {
                 AlertsFormat::Netvigil
             },
+            append: false,
         }),
         store: args.db.clone().map(|db| StoreConfig {
             db,
@@ -221,6 +222,7 @@ pub fn config(args: &RunArgs, inputs: Vec<PathBuf>, format: ExportFormat) -> Pip
             force: args.force,
             batch: args.db_batch as usize,
             retention: crate::args::policy(args.retain, args.max_db_size),
+            cache_mib: None,
         }),
         threads: args.threads,
         ..PipelineConfig::default()

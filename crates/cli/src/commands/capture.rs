@@ -30,6 +30,13 @@ const DEFAULT_BACKEND: &str = "pcap";
 /// How long a closed TCP flow still takes late packets (s).
 const CLOSE_LINGER_S: f64 = 0.5;
 
+/// SQLite's page cache while capturing (MiB): analyze's 256 MiB fills as the file grows,
+/// which a sensor running for weeks would see as growth.
+const SENSOR_CACHE_MIB: u32 = 32;
+
+/// An open episode is written again at most this often while it grows (s).
+const EPISODE_UPDATE_S: u64 = 5;
+
 /// Results wait at most this long in a batch (they reach the store within a second).
 const MAX_DELAY_MS: u64 = 250;
 
@@ -168,6 +175,18 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome> {
     // A closed connection leaves the table half a second after its last packet, not at the
     // idle timeout: it reaches the store within a second (docs/capture.md).
     cfg.meter.close_linger_s = Some(CLOSE_LINGER_S);
+    // A sensor's memory stays flat while its database grows (docs/capture.md).
+    if let Some(s) = &mut cfg.store {
+        s.cache_mib = Some(SENSOR_CACHE_MIB);
+    }
+    // Episodes are raised as soon as a threshold is crossed and written again as they grow
+    // (one id, `episode.state` open then closed); the alerts file is a log readers follow.
+    if let Some(d) = &mut cfg.detect {
+        d.episodes.update_s = EPISODE_UPDATE_S;
+    }
+    if let Some(a) = &mut cfg.alerts_out {
+        a.append = true;
+    }
     cfg.validate().map_err(crate::pipeline_error)?;
     pipeline::output::check_distinct(&[], &run.outputs(format)).map_err(crate::pipeline_error)?;
 

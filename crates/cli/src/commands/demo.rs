@@ -92,6 +92,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         alerts_out: Some(AlertsConfig {
             path: alerts.clone(),
             format: Default::default(),
+            append: false,
         }),
         // The embedded default store; the demo's capture is the same every run, so replace it.
         store: Some(StoreConfig {
@@ -100,6 +101,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
             force: true,
             batch: 10_000,
             retention: None,
+            cache_mib: None,
         }),
         ..PipelineConfig::default()
     };

@@ -963,7 +963,8 @@ mod tests {
                 "rules_flows_late": 930,
                 "baseline_flows_late": 12,
                 "episodes": {"hits": [0, 0, 0], "episodes": 0, "absorbed": 0, "closed_early": 0,
-                             "model_only_unraised": 0, "peers_untracked": 0, "peak_open": 0},
+                             "model_only_unraised": 0, "peers_untracked": 0, "peak_open": 0,
+                             "early_hits": 0, "snapshots": 0},
                 "model_flows_left_to_rules": {"protocol": 0, "one_way": 0, "multicast": 0},
             })
         );

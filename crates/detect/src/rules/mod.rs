@@ -15,6 +15,13 @@
 //! episode ends, reaches that length, or at [`RuleEngine::finish`]. Output order is
 //! deterministic: by bucket, then by (kind, src, dst).
 //!
+//! A live sensor cannot wait for a bucket to close (its lateness is minutes):
+//! [`RuleEngine::preview`] evaluates the buckets still open with the flows counted so far and
+//! raises *early* hits for what already crosses a threshold — once per bucket and key, again
+//! when its flows grew by half — which the episode grouping opens episodes with at once and
+//! replaces with the bucket's verdict when it closes. Files never preview, so their alerts do
+//! not depend on timing.
+//!
 //! Memory is bounded by [`RuleConfig::max_entries`] tracked keys over all open buckets and the
 //! state kept across buckets (brute-force history, beacon series, exfiltration windows), split
 //! evenly over the nine rule families so that one (say, scan state for a flood's spoofed
@@ -332,6 +339,8 @@ pub struct RuleEngine {
     /// Latest last-packet time seen (the packet clock, as far as flows tell it).
     watermark: i64,
     pending: BTreeMap<AlertKey, Pending>,
+    /// Early hits raised per open bucket: the flows each key had then.
+    early: BTreeMap<i64, HashMap<AlertKey, u64>>,
     /// One budget per rule family.
     budgets: [Budget; FAMILIES],
     counters: RuleCounters,
@@ -357,6 +366,7 @@ impl RuleEngine {
             closed_before: i64::MIN,
             watermark: i64::MIN,
             pending: BTreeMap::new(),
+            early: BTreeMap::new(),
             counters: RuleCounters::default(),
         }
     }
@@ -412,6 +422,61 @@ impl RuleEngine {
             self.close_first(out);
         }
         self.flush_ended(out);
+    }
+
+    /// Evaluates the buckets the clock `now` (UTC µs) is in or has just left, with the flows
+    /// counted so far, and appends an early hit (an alert like the bucket's, at `now`) for each
+    /// (kind, src, dst) that crosses a threshold and was not raised in that bucket yet, or
+    /// whose flows grew by half since. Brute force counts its history of closed buckets too;
+    /// beaconing and exfiltration, which need hours of history, wait for the bucket to close.
+    pub fn preview(&mut self, now: i64, out: &mut Vec<Alert>) {
+        let from = now.saturating_sub(2 * self.bucket_us);
+        let mut found: Vec<(Finding, i64, u64)> = Vec::new();
+        for (&start, b) in self.buckets.range(from..) {
+            let mut fs = Vec::new();
+            let mut take = |family: usize, fs: &mut Vec<Finding>| {
+                found.extend(fs.drain(..).map(|f| (f, start, b.dropped[family])));
+            };
+            b.scan.findings(&self.cfg, start, &mut fs);
+            take(SCAN, &mut fs);
+            b.flood.findings(&self.cfg, start, &mut fs);
+            take(FLOOD, &mut fs);
+            b.amp.findings(&self.cfg, start, &mut fs);
+            take(AMP, &mut fs);
+            self.brute_history
+                .findings(&self.cfg, start, self.bucket_us, &b.brute, &mut fs);
+            take(BRUTE, &mut fs);
+            b.web.findings(&self.cfg, start, &mut fs);
+            take(WEB, &mut fs);
+            b.http.findings(&self.cfg, start, &mut fs);
+            take(HTTP, &mut fs);
+            b.dns.findings(&self.cfg, start, &mut fs);
+            take(DNS, &mut fs);
+        }
+        found.sort_by(|(a, sa, _), (b, sb, _)| {
+            (sa, &a.kind, a.src, a.dst)
+                .cmp(&(sb, &b.kind, b.src, b.dst))
+                .then(b.margin.total_cmp(&a.margin))
+        });
+        found.dedup_by(|(a, sa, _), (b, sb, _)| {
+            (sa, &a.kind, a.src, a.dst) == (sb, &b.kind, b.src, b.dst)
+        });
+        for (f, start, dropped) in found {
+            let end = start.saturating_add(self.bucket_us);
+            let key = (f.kind.clone(), f.src, f.dst);
+            let alert = self.bucket_alert(f, end, dropped).into_hit();
+            let raised = self.early.entry(start).or_default();
+            let again = raised
+                .get(&key)
+                .is_none_or(|&n| alert.flows >= n.saturating_add(n / 2).max(n + 1));
+            if again {
+                raised.insert(key, alert.flows);
+                out.push(Alert {
+                    time: now.min(end),
+                    ..alert
+                });
+            }
+        }
     }
 
     /// Emits held alerts whose next bucket is past evaluation (it had no flows, or it would
@@ -524,37 +589,18 @@ impl RuleEngine {
         });
         findings.dedup_by(|(a, _), (b, _)| (&a.kind, a.src, a.dst) == (&b.kind, b.src, b.dst));
 
+        self.early.retain(|&b, _| b >= end);
         for (f, family) in findings {
-            let mut evidence = f.evidence;
-            evidence.insert("bucket_s".into(), json!(self.bucket_us / 1_000_000));
-            evidence.insert("window_start".into(), json!(f.window));
-            evidence.insert("window_end".into(), json!(end));
-            if b.dropped[family] > 0 {
-                // Counts may be low: some of this bucket's state did not fit.
-                evidence.insert("state_dropped".into(), json!(b.dropped[family]));
-            }
+            let margin = f.margin;
             let key = (f.kind.clone(), f.src, f.dst);
-            let alert = Alert {
-                time: end,
-                detector: Detector::Rule,
-                kind: f.kind,
-                src: f.src,
-                dst: f.dst,
-                severity: f.severity,
-                confidence: confidence(f.margin),
-                version: RULESET_VERSION.to_string(),
-                flow: None,
-                window: Some(f.window),
-                evidence: Value::Object(evidence),
-                ..Alert::default()
-            };
+            let alert = self.bucket_alert(f, end, b.dropped[family]);
             let continues = self.pending.get(&key).is_some_and(|p| {
                 p.last_bucket.saturating_add(self.bucket_us) == start
                     && p.buckets < self.cfg.merge_max_buckets
             });
             if continues {
                 if let Some(p) = self.pending.get_mut(&key) {
-                    merge(p, alert, f.margin, start);
+                    merge(p, alert, margin, start);
                     self.counters.merged += 1;
                 }
             } else {
@@ -562,7 +608,7 @@ impl RuleEngine {
                     alert,
                     last_bucket: start,
                     buckets: 1,
-                    margin: f.margin,
+                    margin,
                 };
                 if let Some(old) = self.pending.insert(key, fresh) {
                     self.emit(old, out);
@@ -580,6 +626,33 @@ impl RuleEngine {
             if let Some(p) = self.pending.remove(&k) {
                 self.emit(p, out);
             }
+        }
+    }
+
+    /// The alert of a bucket's finding `f` (the bucket ends at `end`; `dropped`: state entries
+    /// its family could not keep while filling it).
+    fn bucket_alert(&self, f: Finding, end: i64, dropped: u64) -> Alert {
+        let mut evidence = f.evidence;
+        evidence.insert("bucket_s".into(), json!(self.bucket_us / 1_000_000));
+        evidence.insert("window_start".into(), json!(f.window));
+        evidence.insert("window_end".into(), json!(end));
+        if dropped > 0 {
+            // Counts may be low: some of this bucket's state did not fit.
+            evidence.insert("state_dropped".into(), json!(dropped));
+        }
+        Alert {
+            time: end,
+            detector: Detector::Rule,
+            kind: f.kind,
+            src: f.src,
+            dst: f.dst,
+            severity: f.severity,
+            confidence: confidence(f.margin),
+            version: RULESET_VERSION.to_string(),
+            flow: None,
+            window: Some(f.window),
+            evidence: Value::Object(evidence),
+            ..Alert::default()
         }
     }
 

@@ -471,3 +471,76 @@ fn out_of_range_and_mistyped_values_name_the_key_the_value_and_the_range() {
             .to_string())
     );
 }
+
+#[test]
+fn a_preview_raises_a_crossed_threshold_at_once_and_again_only_when_it_grew_by_half() {
+    let mut e = RuleEngine::new(RuleConfig::default());
+    let mut out = Vec::new();
+    let flows = scan("10.0.0.1", 5_000_000);
+    // 24 ports: under the threshold, nothing early.
+    feed(&mut e, &flows[..24], &mut out);
+    let mut early = Vec::new();
+    e.preview(6_000_000, &mut early);
+    assert!(early.is_empty() && out.is_empty());
+    // The 25th crosses it: an early hit at the preview's time, the bucket still open.
+    feed(&mut e, &flows[24..], &mut out);
+    e.preview(7_000_000, &mut early);
+    assert!(out.is_empty());
+    assert_eq!(early.len(), 1);
+    let a = &early[0];
+    assert_eq!(
+        (a.kind.as_str(), a.src, a.dst, a.time, a.window, a.flows),
+        (
+            "port_scan_vertical",
+            Some("10.0.0.1".parse().unwrap()),
+            Some("10.0.0.2".parse().unwrap()),
+            7_000_000,
+            Some(0),
+            25
+        )
+    );
+    assert_eq!(a.evidence["distinct_ports"], json!(25));
+    // Not again until it grew by half: 11 more probes are not enough, 12 (37 of 25) are.
+    let more: Vec<FlowRecord> = (26..=50)
+        .map(|p| {
+            let mut f = flow("10.0.0.1", 40000, "10.0.0.2", p, 6, [1, 1], [0, 0]);
+            tcp_flags(&mut f, 1, 1, 1, 0);
+            at(f, 8_000_000, 1000)
+        })
+        .collect();
+    feed(&mut e, &more[..11], &mut out);
+    early.clear();
+    e.preview(9_000_000, &mut early);
+    assert!(early.is_empty());
+    feed(&mut e, &more[11..12], &mut out);
+    e.preview(10_000_000, &mut early);
+    assert_eq!(early.len(), 1);
+    assert_eq!(early[0].evidence["distinct_ports"], json!(37));
+}
+
+#[test]
+fn previews_do_not_change_what_a_bucket_raises_when_it_closes() {
+    let flows: Vec<FlowRecord> = scan("10.0.0.1", 0)
+        .into_iter()
+        .chain(scan("10.0.0.3", 30_000_000))
+        .chain([tick(10 * MIN)])
+        .collect();
+    let run = |preview: bool| {
+        let mut e = RuleEngine::new(RuleConfig::default());
+        let (mut out, mut early) = (Vec::new(), Vec::new());
+        for f in &flows {
+            e.flow(f, &mut out);
+            if preview {
+                e.preview(f.last.micros(), &mut early);
+            }
+        }
+        e.finish(&mut out);
+        (out, early.len())
+    };
+    let (plain, none) = run(false);
+    let (previewed, raised) = run(true);
+    assert_eq!(none, 0);
+    assert_eq!(raised, 2);
+    assert_eq!(previewed, plain);
+    assert_eq!(plain.len(), 2);
+}

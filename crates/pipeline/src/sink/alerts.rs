@@ -1,5 +1,6 @@
 //! Alerts as JSON Lines, one object per alert (episode) as detect raised it (schema:
-//! docs/alerts.md), or as Suricata EVE `alert` records (`detect::eve`).
+//! docs/alerts.md), or as Suricata EVE `alert` records (`detect::eve`). A live run writes an
+//! episode when raised, as it grows and when it closes (`episode.state`), and appends.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,10 @@ pub struct AlertsConfig {
     /// The record layout.
     #[serde(default)]
     pub format: AlertsFormat,
+    /// Append to the file and flush every batch, as a sensor's log that readers follow (live
+    /// capture); otherwise the file is written under a temporary name and renamed at the end.
+    #[serde(default)]
+    pub append: bool,
 }
 
 /// How an alert is written.
@@ -37,14 +42,21 @@ pub enum AlertsFormat {
 pub struct AlertsSink {
     out: JsonLinesFile,
     format: AlertsFormat,
+    append: bool,
 }
 
 impl AlertsSink {
     /// Opens the output (a temporary file beside the final one).
     pub fn open(cfg: &AlertsConfig) -> Result<Self> {
+        let out = if cfg.append {
+            JsonLinesFile::append(&cfg.path)?
+        } else {
+            JsonLinesFile::create(&cfg.path)?
+        };
         Ok(AlertsSink {
-            out: JsonLinesFile::create(&cfg.path)?,
+            out,
             format: cfg.format,
+            append: cfg.append,
         })
     }
 }
@@ -64,6 +76,10 @@ impl Sink for AlertsSink {
                 }
             }
             c.emitted(all.len() as u64);
+            if self.append {
+                // A follower sees each batch as soon as it is raised.
+                self.out.flush()?;
+            }
         }
         Ok(())
     }

@@ -45,6 +45,10 @@ pub struct StoreConfig {
     /// What to remove after storing.
     #[serde(skip)]
     pub retention: Option<RetentionPolicy>,
+    /// SQLite's page cache (MiB; `None`: the store's default, 256 MiB, for bulk ingest). A
+    /// sensor caps it so that its memory does not grow with the database.
+    #[serde(default)]
+    pub cache_mib: Option<u32>,
 }
 
 impl StoreConfig {
@@ -190,7 +194,10 @@ impl StoreSink {
     /// another process writes a copy) and begins the capture. Windows keep `keep` entries.
     pub fn open(cfg: &StoreConfig, capture: &NewCapture, keep: usize) -> Result<Self> {
         cfg.validate()?;
-        let mut store = store::open(&cfg.db)?;
+        let mut store = match cfg.cache_mib {
+            Some(mib) => store::open_with_cache(&cfg.db, mib)?,
+            None => store::open(&cfg.db)?,
+        };
         let target = store.target().to_string();
         let replaces = match &capture.sha256 {
             Some(sha) => store::copies_to_replace(store.as_mut(), &capture.name, sha, cfg.force)?,
@@ -253,7 +260,8 @@ impl StoreSink {
         }
         if !self.alerts.is_empty() {
             self.store.insert_alerts(Some(self.capture), &self.alerts)?;
-            self.written.alerts += self.alerts.len() as u64;
+            // An episode counts once, closed (a live run's snapshots replace its row before).
+            self.written.alerts += self.alerts.iter().filter(|a| a.is_final()).count() as u64;
             c.set("alerts", self.written.alerts);
             self.alerts.clear();
         }

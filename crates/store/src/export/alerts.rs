@@ -1,8 +1,8 @@
 //! Stored alerts as files. JSON Lines: each line is the stored alert's JSON, which is the
 //! alert exactly as `--alerts-out` wrote it plus `id`, `capture`, `status` and `incident`
 //! (docs/alerts.md). CSV and Parquet: one row per alert, the same fields as flat columns
-//! ([`ALERT_COLUMNS`]: the flow's fields as `flow_…`, the evidence as JSON text), times as
-//! times.
+//! ([`ALERT_COLUMNS`]: the flow's fields as `flow_…`, a live episode's as `episode_…`, the
+//! evidence as JSON text), times as times.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -17,7 +17,7 @@ use crate::model::StoredAlert;
 
 /// The columns of a CSV or Parquet alert export: name, type, and whether it may be empty.
 /// The names are the alert's JSON keys (docs/alerts.md), `flow.x` as `flow_x`.
-pub const ALERT_COLUMNS: [(&str, ColumnType, bool); 24] = [
+pub const ALERT_COLUMNS: [(&str, ColumnType, bool); 28] = [
     ("id", ColumnType::Int, false),
     ("time", ColumnType::Time, false),
     ("first_seen", ColumnType::Time, false),
@@ -39,13 +39,17 @@ pub const ALERT_COLUMNS: [(&str, ColumnType, bool); 24] = [
     ("window", ColumnType::Time, true),
     ("summary", ColumnType::Text, false),
     ("evidence", ColumnType::Text, false),
+    ("episode_id", ColumnType::Int, true),
+    ("episode_state", ColumnType::Text, true),
+    ("episode_update", ColumnType::Int, true),
+    ("episode_merged_into", ColumnType::Int, true),
     ("capture", ColumnType::Int, true),
     ("status", ColumnType::Text, false),
     ("incident", ColumnType::Int, true),
 ];
 
 /// The values of [`ALERT_COLUMNS`] for an alert.
-pub fn alert_values(s: &StoredAlert) -> [Value<'_>; 24] {
+pub fn alert_values(s: &StoredAlert) -> [Value<'_>; 28] {
     let opt_int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
     let ip = |v: Option<std::net::IpAddr>| {
         v.map_or(Value::Null, |ip| Value::Text(Cow::Owned(ip.to_string())))
@@ -76,6 +80,16 @@ pub fn alert_values(s: &StoredAlert) -> [Value<'_>; 24] {
         a.window.map_or(Value::Null, Value::Time),
         Value::Text(Cow::Borrowed(&a.summary)),
         Value::Text(Cow::Owned(a.evidence.to_string())),
+        opt_int(a.episode.map(|e| i64::try_from(e.id).unwrap_or(i64::MAX))),
+        a.episode.map_or(Value::Null, |e| {
+            Value::Text(Cow::Borrowed(e.state.as_str()))
+        }),
+        opt_int(a.episode.map(|e| i64::from(e.update))),
+        opt_int(
+            a.episode
+                .and_then(|e| e.merged_into)
+                .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        ),
         opt_int(s.capture),
         Value::Text(Cow::Borrowed(&s.status)),
         opt_int(s.incident),

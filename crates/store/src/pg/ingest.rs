@@ -397,17 +397,20 @@ impl StoreWriter for PgStore {
         let target = self.target.as_str();
         let q = |e| pg_err(target, "writing alerts", e);
         let mut tx = self.client.transaction().map_err(q)?;
-        let mut ids = Vec::with_capacity(alerts.len());
-        if !alerts.is_empty() {
+        // A live episode's later snapshot replaces its row (`crate::episode`).
+        let plan = crate::episode::replace(&mut PgExec(&mut tx), capture, alerts).map_err(q)?;
+        let mut inserted = Vec::with_capacity(plan.insert.len());
+        let new: Vec<Alert> = plan.insert.iter().map(|(_, a)| (*a).clone()).collect();
+        if !new.is_empty() {
             let st = tx
                 .prepare(&format!("{} RETURNING id", schema::insert_alert_sql()))
                 .map_err(q)?;
-            for a in alerts {
+            for a in &new {
                 let vals = schema::alert_row(capture, a);
                 let row = tx.query_one(&st, &params_of(&vals)).map_err(q)?;
-                ids.push(row.get(0));
+                inserted.push(row.get(0));
             }
-            let mut rows: Vec<_> = rollup::alerts_of(alerts).into_iter().collect();
+            let mut rows: Vec<_> = rollup::alerts_of(&new).into_iter().collect();
             // In key order, like the flow rollups (see `sorted`).
             rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut bucket = Vec::with_capacity(rows.len());
@@ -432,9 +435,15 @@ impl StoreWriter for PgStore {
                 &[&bucket, &src, &kind, &count, &severity],
             )
             .map_err(q)?;
-            crate::incident::place(&mut PgExec(&mut tx), &ids, alerts)
-                .map_err(|e| pg_err(target, "placing alerts into incidents", e))?;
         }
+        if let Some((first, last)) = crate::episode::changed_span(&plan) {
+            recount_alert_minutes(&mut tx, PgTime(first), PgTime(last)).map_err(q)?;
+        }
+        crate::incident::place(&mut PgExec(&mut tx), &inserted, &new)
+            .map_err(|e| pg_err(target, "placing alerts into incidents", e))?;
+        crate::incident::refresh(&mut PgExec(&mut tx), &crate::episode::incidents(&plan))
+            .map_err(|e| pg_err(target, "digesting incidents", e))?;
+        let ids = crate::episode::ids(&plan, &inserted, alerts.len());
         tx.commit().map_err(q)?;
         Ok(ids)
     }

@@ -8,12 +8,14 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use super::{DbType, DbValue, RowError};
-use crate::model::{Alert, CaptureId, Detector, Family, FlowRef, StoredAlert};
+use crate::model::{
+    Alert, CaptureId, Detector, EpisodeStage, EpisodeState, Family, FlowRef, StoredAlert,
+};
 
 /// The columns of `alerts` a [`StoredAlert`] is read from, in the order of its JSON (id, the
 /// alert's fields, capture, status, incident). An insert writes all but the id, the status
 /// and the incident (the database's defaults).
-pub const ALERT_COLUMNS: [(&str, DbType); 24] = [
+pub const ALERT_COLUMNS: [(&str, DbType); 28] = [
     ("id", DbType::Int),
     ("raised_at", DbType::Time),
     ("first_seen", DbType::Time),
@@ -35,13 +37,17 @@ pub const ALERT_COLUMNS: [(&str, DbType); 24] = [
     ("window_start", DbType::Time),
     ("summary", DbType::Text),
     ("evidence", DbType::Text),
+    ("episode_id", DbType::Int),
+    ("episode_state", DbType::Text),
+    ("episode_update", DbType::Int),
+    ("episode_merged_into", DbType::Int),
     ("capture_id", DbType::Int),
     ("status", DbType::Text),
     ("incident_id", DbType::Int),
 ];
 
 /// The columns an insert writes: [`ALERT_COLUMNS`] without the id, status and incident.
-const WRITTEN: std::ops::Range<usize> = 1..22;
+const WRITTEN: std::ops::Range<usize> = 1..26;
 
 /// The comma-separated names of [`ALERT_COLUMNS`] (what a listing selects).
 pub fn alert_column_list() -> &'static str {
@@ -67,6 +73,24 @@ pub fn insert_alert_sql() -> &'static str {
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
                 .join(", ")
+        )
+    })
+}
+
+/// `UPDATE alerts SET … WHERE id = $N`: a live episode's later snapshot replaces its row,
+/// binding [`alert_row`]'s values, then the row's id.
+pub fn update_alert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let cols = &ALERT_COLUMNS[WRITTEN];
+        format!(
+            "UPDATE alerts SET {} WHERE id = ${}",
+            cols.iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} = ${}", c.0, i + 1))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cols.len() + 1
         )
     })
 }
@@ -100,6 +124,20 @@ pub fn alert_row(capture: Option<CaptureId>, a: &Alert) -> Vec<DbValue<'_>> {
         DbValue::Text(Cow::Borrowed(&a.summary)),
         // serde_json writes any `Value` (its numbers are finite by construction).
         DbValue::Text(Cow::Owned(a.evidence.to_string())),
+        opt(
+            a.episode.map(|e| i64::try_from(e.id).unwrap_or(i64::MAX)),
+            DbValue::Int,
+        ),
+        a.episode.map_or(DbValue::Null, |e| {
+            DbValue::Text(Cow::Borrowed(e.state.as_str()))
+        }),
+        opt(a.episode.map(|e| i64::from(e.update)), DbValue::Int),
+        opt(
+            a.episode
+                .and_then(|e| e.merged_into)
+                .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+            DbValue::Int,
+        ),
         opt(capture, DbValue::Int),
     ]
 }
@@ -227,6 +265,31 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
     let evidence = text(c)?;
     let evidence =
         serde_json::from_str(&evidence).map_err(|e| bad(evidence_c, format!("not JSON ({e})")))?;
+    let episode_id = int(next())?;
+    let c = next();
+    let state_c = c.0;
+    let state = match c.1 {
+        DbValue::Null => None,
+        _ => Some(text(c)?),
+    };
+    let c = next();
+    let update_c = c.0;
+    let update = int(c)?;
+    let merged = int(next())?;
+    let episode = match (episode_id, state) {
+        (None, _) => None,
+        (Some(id), state) => {
+            let state = state.unwrap_or_default();
+            Some(EpisodeState {
+                id: u64::try_from(id).map_err(|_| narrow("episode_id", id, "an episode id"))?,
+                state: EpisodeStage::parse(&state)
+                    .ok_or_else(|| bad(state_c, format!("unknown episode state {state:?}")))?,
+                update: u32::try_from(required(update_c, update)?)
+                    .map_err(|_| narrow(update_c, update.unwrap_or(-1), "an update count"))?,
+                merged_into: merged.and_then(|m| u64::try_from(m).ok()),
+            })
+        }
+    };
     let capture = int(next())?;
     let status = text(next())?;
     let incident = int(next())?;
@@ -249,6 +312,7 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
             window,
             summary,
             evidence,
+            episode,
         },
         capture,
         status,
@@ -325,8 +389,22 @@ mod tests {
             ..a
         };
         let back = stored_alert(read_back(10, alert_row(None, &rule))).unwrap();
-        assert_eq!((back.alert, back.capture), (rule, None));
-        assert!(insert_alert_sql().ends_with("$20, $21)"));
+        assert_eq!((back.alert, back.capture), (rule.clone(), None));
+        // A live episode's snapshot: its place in the episode's life reads back too.
+        let live = Alert {
+            episode: Some(EpisodeState {
+                id: 41,
+                state: EpisodeStage::Closed,
+                update: 6,
+                merged_into: Some(44),
+            }),
+            ..rule
+        };
+        let back = stored_alert(read_back(11, alert_row(Some(3), &live))).unwrap();
+        assert_eq!(back.alert, live);
+        assert!(insert_alert_sql().ends_with("$24, $25)"));
+        assert!(update_alert_sql()
+            .ends_with("episode_merged_into = $24, capture_id = $25 WHERE id = $26"));
         assert!(alert_column_list()
             .starts_with("id, raised_at, first_seen, detector, family, kind, src_ip"));
     }

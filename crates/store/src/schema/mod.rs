@@ -19,12 +19,14 @@ mod alerts;
 mod incidents;
 mod tables;
 
-pub use alerts::{alert_column_list, alert_row, insert_alert_sql, stored_alert, ALERT_COLUMNS};
+pub use alerts::{
+    alert_column_list, alert_row, insert_alert_sql, stored_alert, update_alert_sql, ALERT_COLUMNS,
+};
 pub use incidents::{incident_column_list, stored_incident, INCIDENT_COLUMNS};
 pub(crate) use tables::CAPTURE_COLUMNS;
 pub use tables::{
-    Dialect, ALERT_EPISODE_COLUMNS, ALERT_FLOW_COLUMNS, CAPTURE_WRITER_COLUMNS, FLOW_COLUMNS_V5,
-    FLOW_INDEXES, FLOW_TIME_INDEX, INCIDENT_DIGEST_COLUMNS,
+    Dialect, ALERT_EPISODE_COLUMNS, ALERT_FLOW_COLUMNS, ALERT_LIVE_COLUMNS, CAPTURE_WRITER_COLUMNS,
+    FLOW_COLUMNS_V5, FLOW_INDEXES, FLOW_TIME_INDEX, INCIDENT_DIGEST_COLUMNS,
 };
 
 /// A column's type in the database.

@@ -152,6 +152,20 @@ impl Dialect {
             .collect()
     }
 
+    /// The statements that take a version-6 database to version 7, in this dialect: the live
+    /// episode columns ([`ALERT_LIVE_COLUMNS`], NULL for what version 6 stored: file runs'
+    /// alerts carry no episode state) and the unique index a live episode's row is found by.
+    pub fn migrate_to_v7(&self) -> Vec<String> {
+        let mut v = vec!["DROP VIEW IF EXISTS alerts_v".to_string()];
+        v.extend(
+            ALERT_LIVE_COLUMNS
+                .iter()
+                .map(|(name, ty)| format!("ALTER TABLE alerts ADD COLUMN {name} {}", self.of(*ty))),
+        );
+        v.push(ALERTS_EPISODE_INDEX.to_string());
+        v
+    }
+
     /// `s` with the `{INT}`… placeholders of [`TABLES`] in this dialect.
     fn types(&self, s: &str) -> String {
         s.replace("{INT}", self.int)
@@ -183,6 +197,7 @@ impl Dialect {
         let flow = ALERT_FLOW_COLUMNS
             .iter()
             .chain(&ALERT_EPISODE_COLUMNS)
+            .chain(&ALERT_LIVE_COLUMNS)
             .map(|(name, ty)| format!(",\n  {name} {}", self.of(*ty)))
             .collect::<String>();
         let writer = CAPTURE_WRITER_COLUMNS
@@ -266,6 +281,21 @@ pub const ALERT_EPISODE_COLUMNS: [(&str, DbType); 5] = [
     ("community_id", DbType::Text),
     ("summary", DbType::Text),
 ];
+
+/// The columns of `alerts` that place a live episode's snapshot in its life
+/// (`detect::EpisodeState`): its id within the capture, `open` or `closed`, the snapshots
+/// before it and the episode it was taken into. NULL for file runs' alerts. A live run's
+/// later snapshot replaces the row of the same (capture, episode). Added by schema version 7.
+pub const ALERT_LIVE_COLUMNS: [(&str, DbType); 4] = [
+    ("episode_id", DbType::Int),
+    ("episode_state", DbType::Text),
+    ("episode_update", DbType::Int),
+    ("episode_merged_into", DbType::Int),
+];
+
+/// The index a live episode's stored row is found by, added by schema version 7.
+const ALERTS_EPISODE_INDEX: &str = "CREATE UNIQUE INDEX alerts_episode ON alerts \
+    (capture_id, episode_id) WHERE episode_id IS NOT NULL";
 
 /// How version 5 names the family of an alert stored before it, by the words of its kind, in
 /// `detect::Family::of_kind`'s order (a test checks both agree on every known kind).
@@ -409,6 +439,7 @@ CREATE INDEX alerts_severity ON alerts (severity, raised_at);
 CREATE INDEX alerts_src ON alerts (src_ip, raised_at);
 CREATE INDEX alerts_capture ON alerts (capture_id);
 CREATE INDEX alerts_incident ON alerts (incident_id);
+CREATE UNIQUE INDEX alerts_episode ON alerts (capture_id, episode_id) WHERE episode_id IS NOT NULL;
 
 CREATE TABLE audit_log (
   id {SERIAL_PK},

@@ -70,6 +70,16 @@ impl SqliteStore {
         Self::open_with(path, true)
     }
 
+    /// Caps this connection's page cache at `mib` MiB (opening sets 256 MiB, for fast bulk
+    /// ingest). A long-running writer sets less: the cache fills as the file grows, and a
+    /// sensor's memory should not grow with its database.
+    pub fn set_cache_mib(&mut self, mib: u32) -> Result<()> {
+        let kib = i64::from(mib.max(1)) * 1024;
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{kib};"))
+            .map_err(|e| query_err(&self.target, "setting the page cache", e))
+    }
+
     fn open_with(path: &Path, existing: bool) -> Result<Self> {
         let target = path.display().to_string();
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open {

@@ -209,19 +209,22 @@ impl StoreWriter for SqliteStore {
 
     fn insert_alerts(&mut self, capture: Option<CaptureId>, alerts: &[Alert]) -> Result<Vec<i64>> {
         self.write("writing alerts", |tx| {
-            let mut ids = Vec::with_capacity(alerts.len());
+            // A live episode's later snapshot replaces its row (`crate::episode`).
+            let plan = crate::episode::replace(&mut SqliteExec(tx), capture, alerts)?;
+            let mut inserted = Vec::with_capacity(plan.insert.len());
             let mut st = tx.prepare_cached(&schema::insert_alert_sql().replace('$', "?"))?;
-            for a in alerts {
+            for (_, a) in &plan.insert {
                 st.execute(rusqlite::params_from_iter(schema::alert_row(capture, a)))?;
-                ids.push(tx.last_insert_rowid());
+                inserted.push(tx.last_insert_rowid());
             }
+            let new: Vec<Alert> = plan.insert.iter().map(|(_, a)| (*a).clone()).collect();
             let mut up = tx.prepare_cached(
                 "INSERT INTO alerts_1m VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (bucket, src_ip, kind) DO UPDATE SET \
                    alerts = alerts + excluded.alerts, \
                    max_severity = MAX(max_severity, excluded.max_severity)",
             )?;
-            for ((bucket, ip, kind), s) in rollup::alerts_of(alerts) {
+            for ((bucket, ip, kind), s) in rollup::alerts_of(&new) {
                 up.execute(params![
                     bucket,
                     ip_blob(ip),
@@ -230,8 +233,12 @@ impl StoreWriter for SqliteStore {
                     s.max_severity
                 ])?;
             }
-            crate::incident::place(&mut SqliteExec(tx), &ids, alerts)?;
-            Ok(ids)
+            if let Some((first, last)) = crate::episode::changed_span(&plan) {
+                recount_alert_minutes(tx, first, last)?;
+            }
+            crate::incident::place(&mut SqliteExec(tx), &inserted, &new)?;
+            crate::incident::refresh(&mut SqliteExec(tx), &crate::episode::incidents(&plan))?;
+            Ok(crate::episode::ids(&plan, &inserted, alerts.len()))
         })
     }
 }

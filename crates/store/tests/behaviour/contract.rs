@@ -73,6 +73,7 @@ fn run(db: &str, baseline: &Path, dir: &Path) -> (Vec<String>, CaptureId) {
         alerts_out: Some(AlertsConfig {
             path: alerts.clone(),
             format: Default::default(),
+            append: false,
         }),
         store: Some(StoreConfig {
             db: db.to_string(),
@@ -80,6 +81,7 @@ fn run(db: &str, baseline: &Path, dir: &Path) -> (Vec<String>, CaptureId) {
             force: false,
             batch: 1000,
             retention: None,
+            cache_mib: None,
         }),
         threads: 1,
         ..PipelineConfig::default()
@@ -240,7 +242,8 @@ fn the_schema_check_refuses_what_the_schema_forbids() {
         r#"{"time": 1, "first_seen": 0, "detector": "rule", "family": "dos",
             "kind": "syn_flood", "src": "10.0.0.1", "dst": "2001:db8::1", "severity": 5,
             "confidence": 1.0, "version": "netvigil-rules/1", "flows": 3, "flow": null,
-            "community_id": null, "window": 0, "summary": "A flood.", "evidence": {}}"#,
+            "community_id": null, "window": 0, "summary": "A flood.", "evidence": {},
+            "episode": null}"#,
     )
     .unwrap();
     assert_eq!(problems(&schema, &schema, &good, "$"), Vec::<String>::new());
@@ -260,6 +263,11 @@ fn the_schema_check_refuses_what_the_schema_forbids() {
     let flow = serde_json::json!({"id": 1, "src_port": 70000, "dst_port": 80,
         "protocol": 6, "first_seen_us": 0});
     assert_eq!(with("flow", flow).len(), 1);
+    let live = serde_json::json!({"id": 3, "state": "open", "update": 0, "merged_into": null});
+    assert_eq!(with("episode", live.clone()).len(), 0);
+    let mut bad = live;
+    bad["state"] = "reopened".into();
+    assert_eq!(with("episode", bad).len(), 1);
     let mut a = good.clone();
     a.as_object_mut().unwrap().remove("window");
     assert_eq!(problems(&schema, &schema, &a, "$").len(), 1);

@@ -248,3 +248,75 @@ pub fn retention_shrinks_incidents_to_their_remaining_episodes_and_removes_empty
         "Denial of service against 10.0.0.9 by 10.0.0.1"
     );
 }
+
+/// Snapshot `update` of live episode `id`: open until `closed`, last seen at minute `end`,
+/// with `flows` flows.
+fn snapshot(id: u64, update: u32, closed: bool, end: i64, flows: u64) -> Alert {
+    Alert {
+        flows,
+        episode: Some(EpisodeState {
+            id,
+            state: if closed {
+                EpisodeStage::Closed
+            } else {
+                EpisodeStage::Open
+            },
+            update,
+            merged_into: None,
+        }),
+        ..episode("syn_flood", 1, end, "", "10.0.0.9", 4)
+    }
+}
+
+pub fn a_live_episode_is_one_row_its_snapshots_replace(b: Backend) {
+    let mut s = b.open();
+    let cap = s.begin_capture(&super::new_capture("live")).unwrap();
+    let first = s
+        .insert_alerts(Some(cap), &[snapshot(7, 0, false, 2, 40)])
+        .unwrap();
+    let incident = incident_of(s.as_mut(), first[0]).unwrap();
+    // Two later snapshots in one batch: the last one is what the row holds; both name it.
+    let last = snapshot(7, 2, true, 9, 900);
+    let later = s
+        .insert_alerts(Some(cap), &[snapshot(7, 1, false, 5, 300), last.clone()])
+        .unwrap();
+    assert_eq!(later, vec![first[0], first[0]]);
+    let stored = s.alerts(&AlertFilter::default(), 1000).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id, first[0]);
+    assert_eq!(stored[0].alert, last);
+    assert_eq!(stored[0].incident, Some(incident));
+    // The incident and the per-minute rollup follow the row: one episode, its last minute.
+    let inc = all(s.as_mut());
+    assert_eq!(inc.len(), 1);
+    assert_eq!(
+        (inc[0].episodes, inc[0].flows, inc[0].last_seen),
+        (1, 900, T0 + 9 * MIN)
+    );
+    assert_eq!(
+        b.query_i64("SELECT CAST(SUM(alerts) AS BIGINT) FROM alerts_1m"),
+        1
+    );
+    assert_eq!(
+        b.query_i64(&format!(
+            "SELECT COUNT(*) FROM alerts_1m WHERE bucket = {}",
+            match b {
+                Backend::Sqlite(_) => format!("{}", T0 + 9 * MIN),
+                Backend::Postgres { .. } => format!("to_timestamp({})", (T0 + 9 * MIN) / 1_000_000),
+            }
+        )),
+        1
+    );
+    // Episode ids are per run: another capture's episode 7 is another row.
+    let other = s
+        .begin_capture(&NewCapture {
+            sha256: Some("cd".repeat(32)),
+            ..super::new_capture("live")
+        })
+        .unwrap();
+    let theirs = s
+        .insert_alerts(Some(other), &[snapshot(7, 0, false, 3, 10)])
+        .unwrap();
+    assert_ne!(theirs[0], first[0]);
+    assert_eq!(s.alerts(&AlertFilter::default(), 1000).unwrap().len(), 2);
+}

@@ -240,6 +240,8 @@ both!(
     writer::a_lost_database_fails_the_writers_next_call_as_connection_lost,
     incidents::episodes_on_one_host_are_one_incident_across_batches_and_bridges_merge,
     incidents::retention_shrinks_incidents_to_their_remaining_episodes_and_removes_empty_ones,
+    incidents::a_live_episode_is_one_row_its_snapshots_replace,
+    opening::a_version_6_database_is_migrated_in_place_gaining_the_live_episode_columns,
 );
 
 fn new_capture(name: &str) -> NewCapture {

@@ -15,8 +15,32 @@ fn v5_flow_columns() -> Vec<String> {
 /// Turns a current (version 5) database into what version 4 wrote: flows without the HTTP
 /// request's target and User-Agent and the Community ID, alerts without the episode columns.
 /// (`flows_v` and `alerts_v` read them; opening makes them again.)
+/// Takes a current database back to version 6: no live episode columns or their index.
+fn to_version_6(b: &Backend) {
+    let live: Vec<&str> = schema::ALERT_LIVE_COLUMNS.iter().map(|c| c.0).collect();
+    let sqlite_drops: String = live
+        .iter()
+        .map(|c| format!("ALTER TABLE alerts DROP COLUMN {c};"))
+        .collect();
+    let pg_drops = live
+        .iter()
+        .map(|c| format!("DROP COLUMN {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let common = "DROP VIEW alerts_v; DROP INDEX alerts_episode; DELETE FROM schema_version;";
+    b.exec(
+        &format!("{common} {sqlite_drops} INSERT INTO schema_version VALUES (6, 0, '0.1.0');"),
+        &format!(
+            "{common} ALTER TABLE alerts {pg_drops}; \
+             INSERT INTO schema_version VALUES (6, now(), '0.1.0');"
+        ),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 6);
+}
+
 /// Takes a current database back to version 5: no incidents, no digest columns.
 fn to_version_5(b: &Backend) {
+    to_version_6(b);
     let digest: Vec<&str> = schema::INCIDENT_DIGEST_COLUMNS
         .iter()
         .map(|c| c.0)
@@ -67,9 +91,9 @@ fn to_version_4(b: &Backend) {
         .join(", ");
     let version = "DELETE FROM schema_version; INSERT INTO schema_version VALUES (4, 0, '0.1.0');";
     b.exec(
-        &format!("DROP VIEW flows_v; DROP VIEW alerts_v; {sqlite_drops} {version}"),
+        &format!("DROP VIEW flows_v; DROP VIEW IF EXISTS alerts_v; {sqlite_drops} {version}"),
         &format!(
-            "DROP VIEW flows_v, flow_features_v, alerts_v; ALTER TABLE flows {pg_drops}; \
+            "DROP VIEW IF EXISTS flows_v, flow_features_v, alerts_v; ALTER TABLE flows {pg_drops}; \
              ALTER TABLE alerts {pg_alert_drops}; {}",
             version.replace("(4, 0,", "(4, now(),")
         ),
@@ -149,6 +173,64 @@ fn alert_table_columns(b: &Backend) -> i64 {
              WHERE table_schema = current_schema() AND table_name = 'alerts'"
         }
     })
+}
+
+pub fn a_version_6_database_is_migrated_in_place_gaining_the_live_episode_columns(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    let cap = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    let alerts = alerts_about(cap, &flows[..4], 3);
+    let ids = s.insert_alerts(Some(cap), &alerts).unwrap();
+    let fresh = alert_table_columns(&b);
+    drop(s);
+    to_version_6(&b);
+    assert_eq!(
+        alert_table_columns(&b),
+        fresh - schema::ALERT_LIVE_COLUMNS.len() as i64
+    );
+
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(alert_table_columns(&b), fresh);
+    // What version 6 stored reads back unchanged (file runs' alerts carry no episode state).
+    let mut back = s.alerts(&AlertFilter::default(), 100).unwrap();
+    back.sort_by_key(|a| a.id);
+    assert_eq!(back.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        back.into_iter().map(|a| a.alert).collect::<Vec<_>>(),
+        alerts
+    );
+    // The index a live episode's row is found by is there, and a later snapshot replaces
+    // the row.
+    assert_eq!(
+        b.query_i64(match b {
+            Backend::Sqlite(_) => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'alerts_episode'"
+            }
+            Backend::Postgres { .. } => {
+                "SELECT COUNT(*) FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND indexname = 'alerts_episode'"
+            }
+        }),
+        1
+    );
+    let live = Alert {
+        episode: Some(EpisodeState {
+            id: 1,
+            state: EpisodeStage::Open,
+            update: 0,
+            merged_into: None,
+        }),
+        ..alerts[0].clone()
+    };
+    let first = s
+        .insert_alerts(Some(cap), std::slice::from_ref(&live))
+        .unwrap();
+    assert_eq!(s.insert_alerts(Some(cap), &[live]).unwrap(), first);
+    assert_eq!(s.alerts(&AlertFilter::default(), 100).unwrap().len(), 5);
 }
 
 pub fn a_newer_schema_is_refused(b: Backend) {
