@@ -178,7 +178,9 @@ pub struct StoreSink {
     flows: Vec<FlowRecord>,
     scores: Vec<Option<Score>>,
     /// Alerts waiting for the batch holding their flows to be written.
-    alerts: Vec<detect::Alert>,
+    /// Alert batches as detect sent them (shared with the other sinks, not copied: a live
+    /// alert storm's snapshots are many).
+    alerts: Vec<std::sync::Arc<Vec<detect::Alert>>>,
     windows: Vec<WindowReport>,
     totals: CaptureTotals,
     written: Written,
@@ -259,9 +261,12 @@ impl StoreSink {
             self.scores.clear();
         }
         if !self.alerts.is_empty() {
-            self.store.insert_alerts(Some(self.capture), &self.alerts)?;
-            // An episode counts once, closed (a live run's snapshots replace its row before).
-            self.written.alerts += self.alerts.iter().filter(|a| a.is_final()).count() as u64;
+            for batch in &self.alerts {
+                self.store.insert_alerts(Some(self.capture), batch)?;
+                // An episode counts once, closed (a live run's snapshots replace its row
+                // before).
+                self.written.alerts += batch.iter().filter(|a| a.is_final()).count() as u64;
+            }
             c.set("alerts", self.written.alerts);
             self.alerts.clear();
         }
@@ -311,7 +316,7 @@ impl Sink for StoreSink {
                     }
                 }
             }
-            Event::Alerts(a) => self.alerts.extend(a.iter().cloned()),
+            Event::Alerts(a) => self.alerts.push(a.clone()),
             Event::Window(w) => {
                 let t = &mut self.totals;
                 t.packets += w.total.packets;
