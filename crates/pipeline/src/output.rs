@@ -329,4 +329,25 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
     }
+
+    #[test]
+    fn a_log_is_appended_to_and_each_flush_is_visible_at_once() {
+        let d = dir("append");
+        let p = d.join("alerts.jsonl");
+        std::fs::write(&p, b"{\"earlier\":1}\n").unwrap();
+        let mut log = JsonLinesFile::append(&p).unwrap();
+        log.write(&serde_json::json!({"n": 2})).unwrap();
+        log.flush().unwrap();
+        // A follower reads what was flushed while the file is still open.
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "{\"earlier\":1}\n{\"n\":2}\n"
+        );
+        log.commit().unwrap();
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            1,
+            "no temporary file"
+        );
+    }
 }

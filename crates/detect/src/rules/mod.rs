@@ -434,24 +434,11 @@ impl RuleEngine {
         let mut found: Vec<(Finding, i64, u64)> = Vec::new();
         for (&start, b) in self.buckets.range(from..) {
             let mut fs = Vec::new();
-            let mut take = |family: usize, fs: &mut Vec<Finding>| {
-                found.extend(fs.drain(..).map(|f| (f, start, b.dropped[family])));
-            };
-            b.scan.findings(&self.cfg, start, &mut fs);
-            take(SCAN, &mut fs);
-            b.flood.findings(&self.cfg, start, &mut fs);
-            take(FLOOD, &mut fs);
-            b.amp.findings(&self.cfg, start, &mut fs);
-            take(AMP, &mut fs);
-            self.brute_history
-                .findings(&self.cfg, start, self.bucket_us, &b.brute, &mut fs);
-            take(BRUTE, &mut fs);
-            b.web.findings(&self.cfg, start, &mut fs);
-            take(WEB, &mut fs);
-            b.http.findings(&self.cfg, start, &mut fs);
-            take(HTTP, &mut fs);
-            b.dns.findings(&self.cfg, start, &mut fs);
-            take(DNS, &mut fs);
+            self.bucket_findings(start, b, &b.brute, &mut fs);
+            found.extend(
+                fs.into_iter()
+                    .map(|(f, family)| (f, start, b.dropped[family])),
+            );
         }
         found.sort_by(|(a, sa, _), (b, sb, _)| {
             (sa, &a.kind, a.src, a.dst)
@@ -538,26 +525,12 @@ impl RuleEngine {
         self.closed_before = end;
         // Findings with the family they come from (for the drops their evidence reports).
         let mut findings: Vec<(Finding, usize)> = Vec::new();
+        let brute = std::mem::take(&mut b.brute);
+        self.bucket_findings(start, &b, &brute, &mut findings);
         let mut of = |family: usize, fs: Vec<Finding>| {
             findings.extend(fs.into_iter().map(|f| (f, family)));
         };
         let mut fs = Vec::new();
-        b.scan.findings(&self.cfg, start, &mut fs);
-        of(SCAN, std::mem::take(&mut fs));
-        b.flood.findings(&self.cfg, start, &mut fs);
-        of(FLOOD, std::mem::take(&mut fs));
-        b.amp.findings(&self.cfg, start, &mut fs);
-        of(AMP, std::mem::take(&mut fs));
-        let brute = std::mem::take(&mut b.brute);
-        self.brute_history
-            .findings(&self.cfg, start, self.bucket_us, &brute, &mut fs);
-        of(BRUTE, std::mem::take(&mut fs));
-        b.web.findings(&self.cfg, start, &mut fs);
-        of(WEB, std::mem::take(&mut fs));
-        b.http.findings(&self.cfg, start, &mut fs);
-        of(HTTP, std::mem::take(&mut fs));
-        b.dns.findings(&self.cfg, start, &mut fs);
-        of(DNS, std::mem::take(&mut fs));
         let released = self
             .beacons
             .close(&self.cfg, start, self.bucket_us, &mut fs);
@@ -627,6 +600,37 @@ impl RuleEngine {
                 self.emit(p, out);
             }
         }
+    }
+
+    /// The findings of bucket `b` (starting at `start`, with brute-force counts `brute`) from
+    /// the rules that need no history but brute force's closed buckets, with the family each
+    /// comes from: what closing a bucket and previewing one share.
+    fn bucket_findings(
+        &self,
+        start: i64,
+        b: &Bucket,
+        brute: &brute_force::BruteState,
+        out: &mut Vec<(Finding, usize)>,
+    ) {
+        let mut fs = Vec::new();
+        let mut take = |family: usize, fs: &mut Vec<Finding>| {
+            out.extend(fs.drain(..).map(|f| (f, family)));
+        };
+        b.scan.findings(&self.cfg, start, &mut fs);
+        take(SCAN, &mut fs);
+        b.flood.findings(&self.cfg, start, &mut fs);
+        take(FLOOD, &mut fs);
+        b.amp.findings(&self.cfg, start, &mut fs);
+        take(AMP, &mut fs);
+        self.brute_history
+            .findings(&self.cfg, start, self.bucket_us, brute, &mut fs);
+        take(BRUTE, &mut fs);
+        b.web.findings(&self.cfg, start, &mut fs);
+        take(WEB, &mut fs);
+        b.http.findings(&self.cfg, start, &mut fs);
+        take(HTTP, &mut fs);
+        b.dns.findings(&self.cfg, start, &mut fs);
+        take(DNS, &mut fs);
     }
 
     /// The alert of a bucket's finding `f` (the bucket ends at `end`; `dropped`: state entries
