@@ -4,7 +4,6 @@
 //! incident stay — so listings, rollups and incidents count each episode once. This finds and
 //! replaces those rows the same way on both backends, through [`Exec`].
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use detect::Alert;
@@ -92,7 +91,7 @@ pub(crate) fn replace<'a, E: Exec>(
         };
         let mut params: Vec<DbValue<'static>> = schema::alert_row(Some(capture), a)
             .into_iter()
-            .map(owned)
+            .map(DbValue::into_owned)
             .collect();
         params.push(DbValue::Int(row_id));
         db.exec(&Sql {
@@ -149,16 +148,4 @@ pub(crate) fn incidents(plan: &Plan) -> Vec<i64> {
     v.sort_unstable();
     v.dedup();
     v
-}
-
-fn owned(v: DbValue<'_>) -> DbValue<'static> {
-    match v {
-        DbValue::Null => DbValue::Null,
-        DbValue::Int(i) => DbValue::Int(i),
-        DbValue::Float(f) => DbValue::Float(f),
-        DbValue::Text(t) => DbValue::Text(Cow::Owned(t.into_owned())),
-        DbValue::Time(t) => DbValue::Time(t),
-        DbValue::Ip(a) => DbValue::Ip(a),
-        DbValue::Bytes(b) => DbValue::Bytes(b),
-    }
 }

@@ -172,10 +172,15 @@ pub fn copies_to_replace(
     Ok(copies.iter().map(|c| c.id).collect())
 }
 
+/// Whether a `--db` value is a PostgreSQL URL (else a SQLite file path).
+fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
 /// Opens the store a `--db` value names: a `postgres://` or `postgresql://` URL, or a SQLite
 /// file path (created when missing). Migrates an older schema; refuses a newer one.
 pub fn open(db: &str) -> Result<Box<dyn Store>> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+    if is_postgres(db) {
         Ok(Box::new(pg::PgStore::connect(db)?))
     } else {
         Ok(Box::new(sqlite::SqliteStore::open(std::path::Path::new(
@@ -187,7 +192,7 @@ pub fn open(db: &str) -> Result<Box<dyn Store>> {
 /// Opens the store a `--db` value names, like [`open`], with SQLite's page cache capped at
 /// `cache_mib` MiB (PostgreSQL's cache is the server's: the cap does not apply).
 pub fn open_with_cache(db: &str, cache_mib: u32) -> Result<Box<dyn Store>> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+    if is_postgres(db) {
         open(db)
     } else {
         let mut s = sqlite::SqliteStore::open(std::path::Path::new(db))?;
@@ -200,7 +205,7 @@ pub fn open_with_cache(db: &str, cache_mib: u32) -> Result<Box<dyn Store>> {
 /// [`open`], but a missing SQLite file, a SQLite file or a PostgreSQL schema without
 /// netvigil's tables is refused (naming it), never created.
 pub fn open_existing(db: &str) -> Result<Box<dyn Store>> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+    if is_postgres(db) {
         Ok(Box::new(pg::PgStore::connect_existing(db)?))
     } else {
         Ok(Box::new(sqlite::SqliteStore::open_existing(

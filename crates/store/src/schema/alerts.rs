@@ -351,15 +351,7 @@ mod tests {
     /// The row as a backend reads it: the written values with the id, status and incident.
     fn read_back(id: i64, written: Vec<DbValue<'_>>) -> Vec<DbValue<'static>> {
         let mut row = vec![DbValue::Int(id)];
-        row.extend(written.into_iter().map(|v| match v {
-            DbValue::Text(t) => DbValue::Text(Cow::Owned(t.into_owned())),
-            DbValue::Null => DbValue::Null,
-            DbValue::Int(i) => DbValue::Int(i),
-            DbValue::Float(f) => DbValue::Float(f),
-            DbValue::Time(t) => DbValue::Time(t),
-            DbValue::Ip(ip) => DbValue::Ip(ip),
-            DbValue::Bytes(b) => DbValue::Bytes(b),
-        }));
+        row.extend(written.into_iter().map(DbValue::into_owned));
         row.push(DbValue::Text("new".into()));
         row.push(DbValue::Null);
         row

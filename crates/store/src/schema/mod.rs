@@ -112,6 +112,21 @@ pub enum DbValue<'a> {
     Bytes(Vec<u8>),
 }
 
+impl DbValue<'_> {
+    /// The value, owning its text (a bound parameter that outlives the row it came from).
+    pub fn into_owned(self) -> DbValue<'static> {
+        match self {
+            DbValue::Null => DbValue::Null,
+            DbValue::Int(i) => DbValue::Int(i),
+            DbValue::Float(f) => DbValue::Float(f),
+            DbValue::Text(t) => DbValue::Text(Cow::Owned(t.into_owned())),
+            DbValue::Time(t) => DbValue::Time(t),
+            DbValue::Ip(a) => DbValue::Ip(a),
+            DbValue::Bytes(b) => DbValue::Bytes(b),
+        }
+    }
+}
+
 /// The SQL name of a flow-table column: its canonical name in snake case
 /// (`Flow Bytes/s` → `flow_bytes_s`), except the identity columns.
 pub fn sql_name(c: Column) -> String {
