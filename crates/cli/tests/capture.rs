@@ -412,6 +412,86 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
 }
 
 /// Sends `n` UDP datagrams from b to a (nobody listens: each gets an ICMP port unreachable).
+/// A spoofed SYN flood: N half-open attempts to port 8081 from N sources 198.51.100.1 …
+/// (raw IPv4, one source port each), 100 every 0.1 s; prints `start` before the first and
+/// `done` after the last. Nothing answers them: no flow of the flood ends before the idle
+/// timeout.
+const SYN_FLOOD: &str = r#"
+import socket, struct, sys, time
+dst, n = sys.argv[1], int(sys.argv[2])
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+print("start", flush=True)
+for i in range(n):
+    src = socket.inet_aton("198.51.%d.%d" % (100 + i // 250, i % 250 + 1))
+    d = socket.inet_aton(dst)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xffff, 0, 64, 6, 0, src, d)
+    tcp = struct.pack("!HHIIBBHHH", 10000 + i, 8081, i, 0, 5 << 4, 0x02, 64240, 0, 0)
+    c = csum(src + d + struct.pack("!BBH", 0, 6, 20) + tcp)
+    r.sendto(ip + tcp[:16] + struct.pack("!H", c) + tcp[18:], (dst, 0))
+    if i % 100 == 99: time.sleep(0.1)
+print("done", flush=True)
+"#;
+
+#[test]
+fn a_spoofed_syn_flood_whose_flows_never_end_opens_its_episode_while_it_lasts() {
+    if !root_or_skip("a_spoofed_syn_flood…") {
+        return;
+    }
+    let ns = Netns::create();
+    let dir = temp("capture-flood");
+    let alerts = dir.join("alerts.jsonl");
+    let cap = Running::start(&ns, &["-i", IF_A, "--alerts-out", alerts.to_str().unwrap()]);
+    let mut flood = Netns::python(&ns.b, SYN_FLOOD, &[&ns.ip_a, "1500"]);
+    let mut out = BufReader::new(flood.stdout.take().unwrap()).lines();
+    assert_eq!(out.next().and_then(|l| l.ok()).as_deref(), Some("start"));
+    let started = Instant::now();
+    // The flood's flows stay open (idle timeout 120 s): its episode can only come from the
+    // open view, within seconds of the 1,000th attempt (at about 1 s).
+    let first = loop {
+        let text = std::fs::read_to_string(&alerts).unwrap_or_default();
+        let hit = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|a| a["kind"] == "syn_flood");
+        if let Some(a) = hit {
+            break a;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no syn_flood episode 10 s after the flood started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let latency = started.elapsed();
+    assert!(latency < Duration::from_secs(4), "{latency:?}");
+    assert_eq!(first["dst"], serde_json::json!(ns.ip_a));
+    assert_eq!(first["episode"]["state"], "open");
+    let lead = &first["evidence"]["lead"]["evidence"];
+    assert_eq!(lead["open_flows"], true);
+    assert!(lead["attempts"].as_u64().unwrap() >= 1000);
+    assert_eq!(flood.wait().unwrap().code(), Some(0));
+
+    // At SIGINT the flows end (`shutdown`) and the bucket's verdict, counting all 1,500 ended
+    // attempts, replaces the open count in the episode's last line.
+    let (code, _, _) = cap.interrupt();
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    let floods: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|a| a["kind"] == "syn_flood")
+        .collect();
+    let last = floods.last().unwrap();
+    assert_eq!(last["episode"]["id"], first["episode"]["id"]);
+    assert_eq!(last["episode"]["state"], "closed");
+    let lead = &last["evidence"]["lead"]["evidence"];
+    assert_eq!(lead["attempts"], 1500);
+    assert!(lead.get("open_flows").is_none());
+}
+
 fn udp_burst(ns: &Netns, port: u16, n: usize) {
     let script = "import socket, sys\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(int(sys.argv[3])): u.sendto(b'x' * 50, (sys.argv[1], int(sys.argv[2])))";
     let o = Netns::python(

@@ -444,6 +444,11 @@ impl Meter {
         more
     }
 
+    /// Snapshots of the newest open flows, as [`FlowTable::open_flows`] takes them.
+    pub fn open_flows(&self, since_us: i64, max: usize, out: &mut Vec<FlowRecord>) -> u64 {
+        self.table.open_flows(since_us, max, out)
+    }
+
     /// The flow table.
     pub fn table(&self) -> &FlowTable {
         &self.table

@@ -34,6 +34,10 @@ pub struct MeterConfig {
     /// takes late packets until a new SYN or the idle timeout. Live capture sets it, so a
     /// closed connection reaches the store within a second.
     pub close_linger_us: Option<i64>,
+    /// Live runs: how many of the newest flows the table remembers (split over its shards),
+    /// so that [`FlowTable::open_flows`] can show the rules the flows still open without
+    /// walking the table. 0 (files): none.
+    pub open_view: usize,
 }
 
 impl MeterConfig {
@@ -46,6 +50,7 @@ impl MeterConfig {
             max_flows: 4_000_000,
             app_metadata: true,
             close_linger_us: None,
+            open_view: 0,
         }
     }
 }
@@ -243,6 +248,14 @@ impl FlowTable {
         }
         self.count();
         more
+    }
+
+    /// Snapshots of the open flows among the newest [`MeterConfig::open_view`] created whose
+    /// first packet is at or after `since_us`, newest first, at most `max`: each as stopping
+    /// now would emit it (end reason `shutdown`, or how a closed TCP flow ended; id 0).
+    /// Returns how many were left out for `max`. The table does not change.
+    pub fn open_flows(&self, since_us: i64, max: usize, out: &mut Vec<FlowRecord>) -> u64 {
+        self.shard.open_flows(since_us, max, out)
     }
 
     fn count(&mut self) {

@@ -385,6 +385,35 @@ impl Detect {
         self.episodes.snapshots(self.clock, &mut self.closed);
     }
 
+    /// How far back a live run's view of open flows should reach (µs before now): the
+    /// buckets previews look at. `None`: no view is wanted (no rules, or a file run, which
+    /// writes each episode once).
+    pub fn open_view_horizon_us(&self) -> Option<i64> {
+        let rules = self.rules.as_ref()?;
+        (self.episodes.config().update_s > 0).then(|| 2 * rules.config().bucket_us())
+    }
+
+    /// Snapshots of the newest open flows (a live run's view, twice a second): the rules count
+    /// them apart from the flows that ended (see `RuleEngine::open_flows`) and preview at once,
+    /// so that an attack whose flows nobody ends opens its episode within seconds.
+    pub fn open_flows(&mut self, flows: &[FlowRecord], raised: &mut Vec<Alert>) {
+        let Some(rules) = &mut self.rules else {
+            return;
+        };
+        if self.episodes.config().update_s == 0 {
+            return;
+        }
+        rules.open_flows(flows);
+        // Time has passed as far as these flows' packets tell, even if none ended.
+        if let Some(last) = flows.iter().map(|r| r.last.0).max() {
+            self.clock = self.clock.max(last);
+        }
+        self.preview_at = i64::MIN;
+        self.episodes.advance(self.clock, &mut self.closed);
+        self.live();
+        self.emit(raised);
+    }
+
     /// The wall clock moved to `now` without flows (a quiet live link): rule buckets and
     /// episodes due by then close, as if a flow had ended now.
     pub fn tick(&mut self, now: i64, raised: &mut Vec<Alert>) {

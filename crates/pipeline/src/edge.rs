@@ -50,6 +50,17 @@ pub fn edge<T>(
 }
 
 impl<T> EdgeSender<T> {
+    /// Sends if there is room now, whatever the policy: `Ok(false)` when full (nothing is
+    /// counted: for what the sender would rather skip than wait for, such as a view of open
+    /// flows that the next one replaces).
+    pub fn offer(&self, v: T) -> Result<bool, Disconnected> {
+        match self.tx.try_send(v) {
+            Ok(()) => Ok(true),
+            Err(TrySendError::Full(_)) => Ok(false),
+            Err(TrySendError::Disconnected(_)) => Err(Disconnected),
+        }
+    }
+
     /// Sends by the edge's policy: `Ok(true)` sent, `Ok(false)` dropped (full, drop-newest).
     pub fn send(&self, v: T) -> Result<bool, Disconnected> {
         match self.tx.try_send(v) {

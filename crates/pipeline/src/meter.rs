@@ -2,6 +2,8 @@
 //! packets, in the source's thread. It hands finished flows (in batches) and finished windows
 //! downstream in the order they finished.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use capture::CaptureStats;
@@ -52,6 +54,24 @@ pub struct MeterReport {
 /// counter can wrap unseen).
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
+/// Live runs with rules: twice a second, the meter shows detect its newest open flows (see
+/// `flow::FlowTable::open_flows`), so that attacks whose flows nobody ends are seen while they
+/// last, not at the idle timeout.
+#[derive(Clone, Debug)]
+pub struct OpenView {
+    /// Flows whose first packet is older than this (µs before now) are not shown.
+    pub horizon_us: i64,
+    /// Flows shown at most per view (the newest).
+    pub max_flows: usize,
+    /// Set while a view is on its way to detect, which clears it: at most one is in flight,
+    /// and a view is skipped (and counted) rather than queued behind a busy detect.
+    pub in_flight: Arc<AtomicBool>,
+}
+
+/// How often the open view is taken: a flood that crosses its threshold waits at most this
+/// long to be seen.
+const OPEN_VIEW_EVERY: Duration = Duration::from_millis(500);
+
 /// Where the meter's output goes (the next component, in this thread or behind an edge).
 pub trait Downstream {
     /// Finished flows, in order. `Err`: downstream stopped (its error is reported there).
@@ -60,6 +80,9 @@ pub trait Downstream {
     fn window(&mut self, w: Window) -> Result<(), Stopped>;
     /// The clock advanced without packets.
     fn tick(&mut self, now_us: i64) -> Result<(), Stopped>;
+    /// Snapshots of the newest open flows (see [`OpenView`]); `Ok(false)`: not taken, the
+    /// downstream was busy.
+    fn open_flows(&mut self, flows: Vec<FlowRecord>) -> Result<bool, Stopped>;
 }
 
 /// Downstream stopped: a sink failed (its error is the run's).
@@ -81,6 +104,21 @@ pub struct MeterStage {
     /// A live source's counters when the last window was sent (each window carries the
     /// difference).
     capture_at_window: CaptureStats,
+    open_view: Option<OpenView>,
+    views: ViewCounts,
+}
+
+/// What the open view did (the meter's `open_view*` counters).
+#[derive(Debug, Default)]
+struct ViewCounts {
+    /// Views sent.
+    sent: u64,
+    /// Open flows they showed.
+    flows: u64,
+    /// Open flows left out for the bound.
+    left_out: u64,
+    /// Views skipped: the last one was still on its way.
+    skipped: u64,
 }
 
 impl MeterStage {
@@ -106,7 +144,58 @@ impl MeterStage {
             max_delay: None,
             last_flush: Instant::now(),
             capture_at_window: CaptureStats::default(),
+            open_view: None,
+            views: ViewCounts::default(),
         }
+    }
+
+    /// Shows detect the newest open flows twice a second (live sources only).
+    pub fn with_open_view(mut self, v: Option<OpenView>) -> Self {
+        self.open_view = v;
+        self
+    }
+
+    /// Takes and sends the open view if one is due and none is in flight.
+    fn view(
+        &mut self,
+        down: &mut dyn Downstream,
+        counters: &Counters,
+        at: &mut Instant,
+    ) -> Result<(), Stopped> {
+        let Some(v) = &self.open_view else {
+            return Ok(());
+        };
+        if at.elapsed() < OPEN_VIEW_EVERY {
+            return Ok(());
+        }
+        *at = Instant::now();
+        if v.in_flight.load(Ordering::Acquire) {
+            self.views.skipped += 1;
+            counters.set("open_views_skipped", self.views.skipped);
+            return Ok(());
+        }
+        let since = packet::Timestamp::now().0.saturating_sub(v.horizon_us);
+        let mut open = Vec::new();
+        // Flows the shards ended meanwhile come out first, into the pending batch.
+        self.views.left_out += self
+            .meter
+            .open_flows(since, v.max_flows, &mut self.done, &mut open);
+        self.pending.append(&mut self.done);
+        let n = open.len() as u64;
+        v.in_flight.store(true, Ordering::Release);
+        if down.open_flows(open)? {
+            self.views.sent += 1;
+            self.views.flows += n;
+        } else {
+            v.in_flight.store(false, Ordering::Release);
+            self.views.skipped += 1;
+        }
+        let c = &self.views;
+        counters.set("open_views", c.sent);
+        counters.set("open_view_flows", c.flows);
+        counters.set("open_view_left_out", c.left_out);
+        counters.set("open_views_skipped", c.skipped);
+        Ok(())
     }
 
     /// Sends finished flows downstream at least this often, full batch or not (live
@@ -146,7 +235,12 @@ impl MeterStage {
     ) -> Result<(), Stopped> {
         let live = source.capture_stats().is_some();
         let mut stats_at = Instant::now();
+        let mut view_at = Instant::now();
+        if !live {
+            self.open_view = None;
+        }
         loop {
+            self.view(down, counters, &mut view_at)?;
             if live && stats_at.elapsed() >= STATS_EVERY {
                 stats_at = Instant::now();
                 self.capture_stats(source, source_counters);

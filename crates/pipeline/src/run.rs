@@ -6,7 +6,7 @@
 //! behind its own bounded edge. Events reach every sink in the order the meter produced them,
 //! so the output does not depend on the number of threads.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,7 +21,7 @@ use crate::detect::{Detect, DetectTally};
 use crate::edge::{edge, EdgeSender, WhenFull};
 use crate::error::{PipelineError, Result};
 use crate::event::{Event, FlowBatch, RunEnd};
-use crate::meter::{Downstream, MeterReport, MeterStage, Stopped};
+use crate::meter::{Downstream, MeterReport, MeterStage, OpenView, Stopped};
 use crate::sink::alerts::AlertsSink;
 use crate::sink::flows::FlowsSink;
 use crate::sink::store::{describe, describe_live, StoreSink, WrittenHandle};
@@ -36,9 +36,13 @@ enum ToSink {
     End(RunEnd),
 }
 
+/// Open flows a live run shows its rules per view at most (the newest; see `OpenView`).
+const OPEN_VIEW_FLOWS: usize = 16_384;
+
 /// What goes down the edge from the meter to detect.
 enum ToDetect {
     Flows(Vec<FlowRecord>),
+    Open(Vec<FlowRecord>),
     Window(Box<Window>),
     Tick(i64),
     End(RunEnd),
@@ -49,6 +53,8 @@ pub struct Pipeline {
     cfg: PipelineConfig,
     source: Box<dyn Source>,
     meter: MeterStage,
+    /// Live runs with rules: the view of open flows the meter shows them.
+    open_view: Option<OpenView>,
     detect: Option<Detect>,
     sinks: Vec<Box<dyn Sink>>,
     registry: Arc<Registry>,
@@ -108,7 +114,7 @@ impl Pipeline {
         files: Vec<std::path::PathBuf>,
     ) -> Result<Pipeline> {
         cfg.validate()?;
-        let mcfg = cfg.meter.meter_config()?;
+        let mut mcfg = cfg.meter.meter_config()?;
         let home = cfg.meter.home()?;
         let threads = cfg.compute_threads();
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
@@ -150,10 +156,25 @@ impl Pipeline {
                 sinks.push(Box::new(AlertsSink::open(a)?));
             }
         }
+        // A live run shows the rules its open flows (flows nobody ends reach them at the idle
+        // timeout otherwise).
+        let open_view = match (max_delay, &detect) {
+            (Some(_), Some(d)) => d.open_view_horizon_us().map(|horizon_us| OpenView {
+                horizon_us,
+                max_flows: OPEN_VIEW_FLOWS,
+                in_flight: Arc::new(AtomicBool::new(false)),
+            }),
+            _ => None,
+        };
+        if open_view.is_some() {
+            mcfg.open_view = OPEN_VIEW_FLOWS;
+        }
         // The windows are cut later, when every sink is known (see `run`).
-        let meter =
-            MeterStage::new(mcfg, home, None, cfg.batch_flows, threads).with_max_delay(max_delay);
+        let meter = MeterStage::new(mcfg, home, None, cfg.batch_flows, threads)
+            .with_max_delay(max_delay)
+            .with_open_view(open_view.clone());
         Ok(Pipeline {
+            open_view,
             cfg: cfg.clone(),
             source,
             meter,
@@ -215,7 +236,10 @@ impl Pipeline {
             || self.detect.as_ref().is_some_and(|d| d.wants_windows());
         if wants_windows {
             let wcfg = self.cfg.windows.window_config(self.cfg.meter.home()?)?;
-            let mcfg = self.cfg.meter.meter_config()?;
+            let mut mcfg = self.cfg.meter.meter_config()?;
+            if self.open_view.is_some() {
+                mcfg.open_view = OPEN_VIEW_FLOWS;
+            }
             self.meter = MeterStage::new(
                 mcfg,
                 self.cfg.meter.home()?,
@@ -223,7 +247,8 @@ impl Pipeline {
                 self.cfg.batch_flows,
                 self.cfg.compute_threads(),
             )
-            .with_max_delay(self.cfg.max_delay_ms.map(std::time::Duration::from_millis));
+            .with_max_delay(self.cfg.max_delay_ms.map(std::time::Duration::from_millis))
+            .with_open_view(self.open_view.clone());
         }
 
         // Sinks, each on its own thread behind its own edge.
@@ -267,6 +292,7 @@ impl Pipeline {
                 snapshots: 0,
                 counters: detect_c.clone(),
                 annotate: self.annotate.take(),
+                view_in_flight: self.open_view.as_ref().map(|v| Arc::clone(&v.in_flight)),
             };
             if self
                 .meter
@@ -304,6 +330,7 @@ impl Pipeline {
                 snapshots: 0,
                 counters: Some(dc),
                 annotate: self.annotate.take(),
+                view_in_flight: self.open_view.as_ref().map(|v| Arc::clone(&v.in_flight)),
             };
             let h = std::thread::Builder::new()
                 .name("netvigil-detect".into())
@@ -417,6 +444,7 @@ fn run_detect(mut s: Scoring, rx: Receiver<ToDetect>) -> (Option<Detect>, bool) 
     for m in rx.iter() {
         let r = match m {
             ToDetect::Flows(f) => s.flows(f),
+            ToDetect::Open(f) => s.open_flows(f).map(|_| ()),
             ToDetect::Window(w) => s.window(*w),
             ToDetect::Tick(t) => s.tick(t),
             ToDetect::End(end) => {
@@ -465,6 +493,8 @@ struct Scoring {
     snapshots: u64,
     counters: Option<Arc<Counters>>,
     annotate: Option<Annotate>,
+    /// Cleared once an open view is taken in (see `OpenView::in_flight`).
+    view_in_flight: Option<Arc<AtomicBool>>,
 }
 
 impl Scoring {
@@ -531,6 +561,17 @@ impl Downstream for Scoring {
         self.send_alerts()?;
         self.fanout.send(Event::Tick(now_us))
     }
+
+    fn open_flows(&mut self, flows: Vec<FlowRecord>) -> Result<bool, Stopped> {
+        if let Some(d) = &mut self.detect {
+            d.open_flows(&flows, &mut self.alerts);
+        }
+        if let Some(f) = &self.view_in_flight {
+            f.store(false, Ordering::Release);
+        }
+        self.send_alerts()?;
+        Ok(true)
+    }
 }
 
 /// The meter's side of the edge to detect.
@@ -558,5 +599,9 @@ impl Downstream for ToDetectSender {
             .send(ToDetect::Tick(now_us))
             .map(|_| ())
             .map_err(|_| Stopped)
+    }
+
+    fn open_flows(&mut self, flows: Vec<FlowRecord>) -> Result<bool, Stopped> {
+        self.tx.offer(ToDetect::Open(flows)).map_err(|_| Stopped)
     }
 }

@@ -708,7 +708,8 @@ impl RuleConfig {
         Ok(())
     }
 
-    pub(super) fn bucket_us(&self) -> i64 {
+    /// The bucket width in µs (`bucket_s`, clamped to 1 s ..= 1 day).
+    pub fn bucket_us(&self) -> i64 {
         (self.bucket_s.clamp(1, 86_400) as i64) * 1_000_000
     }
 }

@@ -22,6 +22,14 @@
 //! replaces with the bucket's verdict when it closes. Files never preview, so their alerts do
 //! not depend on timing.
 //!
+//! Flows nobody ends (a spoofed SYN flood's half-open attempts, a UDP or ICMP flood, a DNS
+//! tunnel's queries) reach the engine only at the idle timeout. A live run therefore also shows
+//! it its newest open flows twice a second ([`RuleEngine::open_flows`], snapshots from the flow
+//! table): they are counted into a separate *open* state per bucket, rebuilt from each view,
+//! which previews evaluate as they do the buckets (the stronger of the two findings per key is
+//! raised). The open state never reaches a bucket's verdict, and a flow counted open is counted
+//! again, for good, when it ends.
+//!
 //! Memory is bounded by [`RuleConfig::max_entries`] tracked keys over all open buckets and the
 //! state kept across buckets (brute-force history, beacon series, exfiltration windows), split
 //! evenly over the nine rule families so that one (say, scan state for a flood's spoofed
@@ -341,6 +349,10 @@ pub struct RuleEngine {
     pending: BTreeMap<AlertKey, Pending>,
     /// Early hits raised per open bucket: the flows each key had then.
     early: BTreeMap<i64, HashMap<AlertKey, u64>>,
+    /// The last open view's flows per bucket (see [`RuleEngine::open_flows`]), with budgets of
+    /// their own.
+    open: BTreeMap<i64, Bucket>,
+    open_budgets: [Budget; FAMILIES],
     /// One budget per rule family.
     budgets: [Budget; FAMILIES],
     counters: RuleCounters,
@@ -367,6 +379,8 @@ impl RuleEngine {
             watermark: i64::MIN,
             pending: BTreeMap::new(),
             early: BTreeMap::new(),
+            open: BTreeMap::new(),
+            open_budgets: std::array::from_fn(|_| Budget::default()),
             counters: RuleCounters::default(),
         }
     }
@@ -424,21 +438,66 @@ impl RuleEngine {
         self.flush_ended(out);
     }
 
+    /// Replaces the open state with `flows`, snapshots of flows still open (a live meter's
+    /// newest, see `flow::FlowTable::open_flows`): [`RuleEngine::preview`] then also counts
+    /// them, in a state of their own per bucket, so that attacks whose flows nobody ends are
+    /// seen while they last. Flows of buckets already evaluated are left out; beaconing and
+    /// exfiltration, which wait for closed buckets, do not see them.
+    pub fn open_flows(&mut self, flows: &[FlowRecord]) {
+        self.open.clear();
+        let max = (self.cfg.max_entries / FAMILIES).max(1);
+        self.open_budgets = std::array::from_fn(|_| Budget {
+            max,
+            ..Budget::default()
+        });
+        for r in flows {
+            let start = r.first.micros().div_euclid(self.bucket_us) * self.bucket_us;
+            if start < self.closed_before {
+                continue;
+            }
+            let b = self.open.entry(start).or_default();
+            let before = self.open_budgets.each_ref().map(|x| x.dropped);
+            let [s, f, a, bf, w, h, d, _, _] = &mut self.open_budgets;
+            let cfg = &self.cfg;
+            let sc = &mut self.scratch;
+            b.scan.observe(r, cfg, s);
+            b.flood.observe(r, f);
+            b.amp.observe(r, a);
+            b.brute.observe(r, cfg, bf);
+            b.web.observe(r, &mut sc.web, &mut sc.web_hits, w);
+            b.http.observe(r, cfg, h);
+            b.dns.observe(r, cfg, &mut sc.dns, d);
+            for (i, dropped) in before.into_iter().enumerate() {
+                b.dropped[i] += self.open_budgets[i].dropped - dropped;
+            }
+        }
+    }
+
     /// Evaluates the buckets the clock `now` (UTC µs) is in or has just left, with the flows
-    /// counted so far, and appends an early hit (an alert like the bucket's, at `now`) for each
+    /// counted so far (and, separately, the open flows of the last view), and appends an early
+    /// hit (an alert like the bucket's, at `now`) for each
     /// (kind, src, dst) that crosses a threshold and was not raised in that bucket yet, or
     /// whose flows grew by half since. Brute force counts its history of closed buckets too;
     /// beaconing and exfiltration, which need hours of history, wait for the bucket to close.
     pub fn preview(&mut self, now: i64, out: &mut Vec<Alert>) {
         let from = now.saturating_sub(2 * self.bucket_us);
         let mut found: Vec<(Finding, i64, u64)> = Vec::new();
-        for (&start, b) in self.buckets.range(from..) {
+        let open = self.open.range(from..).map(|(s, b)| (s, b, true));
+        for (&start, b, is_open) in self
+            .buckets
+            .range(from..)
+            .map(|(s, b)| (s, b, false))
+            .chain(open)
+        {
             let mut fs = Vec::new();
             self.bucket_findings(start, b, &b.brute, &mut fs);
-            found.extend(
-                fs.into_iter()
-                    .map(|(f, family)| (f, start, b.dropped[family])),
-            );
+            found.extend(fs.into_iter().map(|(mut f, family)| {
+                if is_open {
+                    // Counted from flows still open: say so.
+                    f.evidence.insert("open_flows".into(), json!(true));
+                }
+                (f, start, b.dropped[family])
+            }));
         }
         found.sort_by(|(a, sa, _), (b, sb, _)| {
             (sa, &a.kind, a.src, a.dst)
@@ -563,6 +622,7 @@ impl RuleEngine {
         findings.dedup_by(|(a, _), (b, _)| (&a.kind, a.src, a.dst) == (&b.kind, b.src, b.dst));
 
         self.early.retain(|&b, _| b >= end);
+        self.open.retain(|&b, _| b >= end);
         for (f, family) in findings {
             let margin = f.margin;
             let key = (f.kind.clone(), f.src, f.dst);

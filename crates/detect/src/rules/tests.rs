@@ -544,3 +544,55 @@ fn previews_do_not_change_what_a_bucket_raises_when_it_closes() {
     assert_eq!(previewed, plain);
     assert_eq!(plain.len(), 2);
 }
+
+/// A spoofed SYN flood's half-open attempt number `i` (of sources 198.51.x.y) at 5 s + i ms.
+fn spoofed_syn(i: u32) -> FlowRecord {
+    let src = format!("198.51.{}.{}", i / 250, i % 250 + 1);
+    let mut f = flow(&src, 40000, "10.0.0.9", 80, 6, [1, 0], [0, 0]);
+    tcp_flags(&mut f, 1, 0, 0, 0);
+    at(f, 5_000_000 + i64::from(i) * 1000, 0)
+}
+
+#[test]
+fn open_flows_raise_a_flood_nobody_ends_and_never_reach_the_verdict() {
+    let open: Vec<FlowRecord> = (0..1500).map(spoofed_syn).collect();
+    let mut e = RuleEngine::new(RuleConfig::default());
+    let (mut out, mut early) = (Vec::new(), Vec::new());
+    // 500 attempts open: under the 1,000 of the threshold.
+    e.open_flows(&open[..500]);
+    e.preview(6_000_000, &mut early);
+    assert!(early.is_empty());
+    // The next view replaces the last: 1,500 attempts, none ended, raise the flood at once.
+    e.open_flows(&open);
+    e.preview(7_000_000, &mut early);
+    assert_eq!(early.len(), 1);
+    let a = &early[0];
+    assert_eq!(
+        (a.kind.as_str(), a.src, a.dst, a.time, a.flows),
+        (
+            "syn_flood",
+            None,
+            Some("10.0.0.9".parse().unwrap()),
+            7_000_000,
+            1500
+        )
+    );
+    assert_eq!(a.evidence["open_flows"], json!(true));
+    assert_eq!(a.evidence["attempts"], json!(1500));
+    // The same view again is not counted twice: nothing new.
+    e.open_flows(&open);
+    early.clear();
+    e.preview(7_500_000, &mut early);
+    assert!(early.is_empty());
+    // What was only seen open raises no verdict ...
+    e.finish(&mut out);
+    assert!(out.is_empty());
+    // ... the flows do, once they end.
+    let mut e = RuleEngine::new(RuleConfig::default());
+    e.open_flows(&open);
+    feed(&mut e, &open, &mut out);
+    e.finish(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].kind.as_str(), out[0].flows), ("syn_flood", 1500));
+    assert!(out[0].evidence.get("open_flows").is_none());
+}

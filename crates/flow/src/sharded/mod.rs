@@ -149,6 +149,23 @@ impl ShardedMeter {
         }
     }
 
+    /// Snapshots of the newest open flows (see [`crate::FlowTable::open_flows`]; with several
+    /// shards, each gives its newest, up to its share of `max`), after the shards have metered
+    /// every packet queued so far: the flows that ended meanwhile go to `ended`. Returns how
+    /// many open flows were left out for `max`.
+    pub fn open_flows(
+        &mut self,
+        since_us: i64,
+        max: usize,
+        ended: &mut Vec<FlowRecord>,
+        out: &mut Vec<FlowRecord>,
+    ) -> u64 {
+        match &mut self.inner {
+            Inner::One(m) => m.open_flows(since_us, max, out),
+            Inner::Many(m) => m.open_flows(since_us, max, ended, out),
+        }
+    }
+
     /// Moves the windows finished so far, oldest first, to `out`.
     pub fn drain_windows(&mut self, out: &mut Vec<Window>) {
         match &mut self.inner {
@@ -703,6 +720,25 @@ impl Many {
         }
         self.send(out);
         self.complete_all(out);
+    }
+
+    fn open_flows(
+        &mut self,
+        since_us: i64,
+        max: usize,
+        ended: &mut Vec<FlowRecord>,
+        out: &mut Vec<FlowRecord>,
+    ) -> u64 {
+        self.send(ended);
+        self.complete_all(ended);
+        // Every chunk is merged: every shard is back in the pool, idle.
+        let st = lock(&self.pool);
+        let share = max.div_ceil(st.shards.len().max(1));
+        st.shards
+            .iter()
+            .filter_map(|s| s.shard.as_ref())
+            .map(|sh| sh.open_flows(since_us, share, out))
+            .sum()
     }
 
     /// The next flush output of shard `i` (waiting or helping for it); `None` once its flush is
