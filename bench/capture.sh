@@ -8,9 +8,10 @@
 #   bench/capture.sh latency [N]       N TCP exchanges: last packet (close) → row in the store
 #   bench/capture.sh soak MIN PPS      steady load for MIN minutes: RSS every 10 s, drift after
 #                                      the first fifth (warm-up)
-#   bench/capture.sh attack [N]        N attacks (port scans and SSH brute force, each from its own
-#                                      address): from the attack's start to its episode's first
-#                                      line in the alerts log (bench/attack-latency.py)
+#   bench/capture.sh attack [N]        N attacks (port scans, SSH brute force, spoofed SYN floods,
+#                                      UDP floods, DNS tunnels; each from its own address, N <= 100):
+#                                      from the attack's start to its episode's first line in the
+#                                      alerts log (bench/attack-latency.py)
 #
 # NETVIGIL (default target/release/netvigil) is the binary; the load is `netvigil gen`'s
 # (cached in /var/tmp/netvigil-bench). tcpreplay and tcpdump are installed when missing.
@@ -228,6 +229,8 @@ while True:
     c, _ = t.accept(); c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n"); c.recv(4096); c.sendall(b"denied\r\n"); c.close()' &
   srv=$!
   for i in $(seq 11 $((10 + n))); do ip -n "$B" addr add "10.79.0.$i/24" dev nv1; done
+  # The floods' victims (one address each).
+  for i in $(seq 150 $((150 + (n + 1) / 2))); do ip -n "$A" addr add "10.79.0.$i/24" dev nv0; done
   sleep 0.5
   touch "$tmp/alerts.jsonl"
   ip netns exec "$B" python3 bench/attack-latency.py "$tmp/alerts.jsonl" "$n" 10.79.0.1 10.79.0.
