@@ -308,6 +308,36 @@ struct Bucket {
     dropped: [u64; FAMILIES],
 }
 
+impl Bucket {
+    /// Counts `r` in the families whose state is the bucket's alone (all but beaconing and
+    /// exfiltration, whose history the engine keeps), each against its family's budget.
+    fn observe(
+        &mut self,
+        r: &FlowRecord,
+        cfg: &RuleConfig,
+        sc: &mut Scratch,
+        budgets: &mut [Budget; FAMILIES],
+    ) {
+        let [s, f, a, bf, w, h, d, _, _] = budgets;
+        self.scan.observe(r, cfg, s);
+        self.flood.observe(r, f);
+        self.amp.observe(r, a);
+        self.brute.observe(r, cfg, bf);
+        self.web.observe(r, &mut sc.web, &mut sc.web_hits, w);
+        self.http.observe(r, cfg, h);
+        self.dns.observe(r, cfg, &mut sc.dns, d);
+    }
+
+    /// Adds what the budgets took and dropped since `before` (their used and dropped counts)
+    /// to this bucket's entries and drops.
+    fn account(&mut self, before: [(usize, u64); FAMILIES], budgets: &[Budget; FAMILIES]) {
+        for (i, (used, dropped)) in before.into_iter().enumerate() {
+            self.entries[i] += budgets[i].used.saturating_sub(used);
+            self.dropped[i] += budgets[i].dropped - dropped;
+        }
+    }
+}
+
 /// Buffers reused across flows (no allocation per flow once grown).
 #[derive(Default)]
 struct Scratch {
@@ -400,22 +430,11 @@ impl RuleEngine {
         } else {
             let b = self.buckets.entry(start).or_default();
             let before = self.budgets.each_ref().map(|x| (x.used, x.dropped));
-            let [s, f, a, bf, w, h, d, bc, ex] = &mut self.budgets;
-            let cfg = &self.cfg;
-            let sc = &mut self.scratch;
-            b.scan.observe(r, cfg, s);
-            b.flood.observe(r, f);
-            b.amp.observe(r, a);
-            b.brute.observe(r, cfg, bf);
-            b.web.observe(r, &mut sc.web, &mut sc.web_hits, w);
-            b.http.observe(r, cfg, h);
-            b.dns.observe(r, cfg, &mut sc.dns, d);
-            self.beacons.observe(r, cfg, bc);
-            b.exfil.observe(r, ex);
-            for (i, (used, dropped)) in before.into_iter().enumerate() {
-                b.entries[i] += self.budgets[i].used.saturating_sub(used);
-                b.dropped[i] += self.budgets[i].dropped - dropped;
-            }
+            b.observe(r, &self.cfg, &mut self.scratch, &mut self.budgets);
+            self.beacons
+                .observe(r, &self.cfg, &mut self.budgets[BEACON]);
+            b.exfil.observe(r, &mut self.budgets[EXFIL]);
+            b.account(before, &self.budgets);
             let used: usize = self.budgets.iter().map(|x| x.used).sum();
             self.counters.peak_entries = self.counters.peak_entries.max(used);
         }
@@ -456,20 +475,9 @@ impl RuleEngine {
                 continue;
             }
             let b = self.open.entry(start).or_default();
-            let before = self.open_budgets.each_ref().map(|x| x.dropped);
-            let [s, f, a, bf, w, h, d, _, _] = &mut self.open_budgets;
-            let cfg = &self.cfg;
-            let sc = &mut self.scratch;
-            b.scan.observe(r, cfg, s);
-            b.flood.observe(r, f);
-            b.amp.observe(r, a);
-            b.brute.observe(r, cfg, bf);
-            b.web.observe(r, &mut sc.web, &mut sc.web_hits, w);
-            b.http.observe(r, cfg, h);
-            b.dns.observe(r, cfg, &mut sc.dns, d);
-            for (i, dropped) in before.into_iter().enumerate() {
-                b.dropped[i] += self.open_budgets[i].dropped - dropped;
-            }
+            let before = self.open_budgets.each_ref().map(|x| (x.used, x.dropped));
+            b.observe(r, &self.cfg, &mut self.scratch, &mut self.open_budgets);
+            b.account(before, &self.open_budgets);
         }
     }
 
