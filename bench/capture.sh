@@ -7,7 +7,7 @@
 #   bench/capture.sh overload          top-speed replay: sent = metered + attributed drops
 #   bench/capture.sh latency [N]       N TCP exchanges: last packet (close) → row in the store
 #   bench/capture.sh soak MIN PPS      steady load for MIN minutes: RSS every 10 s, drift after
-#                                      the first fifth (warm-up)
+#                                      the first fifth (warm-up); SOAK_ARGS adds capture options
 #   bench/capture.sh attack [N]        N attacks (port scans, SSH brute force, spoofed SYN floods,
 #                                      UDP floods, DNS tunnels; each from its own address, N <= 100):
 #                                      from the attack's start to its episode's first line in the
@@ -187,7 +187,9 @@ PY
 soak() {
   local minutes=${1:-30} pps=${2:-20000} f
   f=$(load)
-  start_capture --db "$tmp/soak.sqlite"
+  # SOAK_ARGS: more capture options (e.g. a --rules-config), word-split.
+  # shellcheck disable=SC2086
+  start_capture --db "$tmp/soak.sqlite" ${SOAK_ARGS:-}
   # --unique-ip: each loop's addresses are new. Replayed as is, every conversation of the load
   # repeats every 50 s, exactly: to the rules that is thousands of beacons, and the soak would
   # measure an alert storm (docs/benchmarks.md) rather than a sensor's steady state.

@@ -144,6 +144,16 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A failed assertion must not leave the capture running after its namespace is gone.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn run_traffic(ns: &Netns) -> Child {
     let mut server = Netns::python(
         &ns.a,
