@@ -46,10 +46,12 @@ use crate::ACTIVITY_TIMEOUT_US;
 
 mod clock;
 mod memory;
+mod newest;
 mod slab;
 
 pub(crate) use clock::{Step, Tick, Ticker};
 use memory::{ConnMemory, Memo};
+use newest::Newest;
 use slab::Slab;
 
 /// Partitions of the key space: the most shards a table can be spread over.
@@ -278,10 +280,8 @@ pub(crate) struct Shard {
     closed: std::collections::BinaryHeap<Reverse<ToEnd>>,
     /// The flows left to flush, in flush order, and how far the flush got.
     flushing: Option<(Vec<ToEnd>, usize)>,
-    /// With an open view: the newest flows created (creation position, slot), oldest first,
-    /// at most `young_max` (entries whose slot took another flow since are skipped).
-    young: std::collections::VecDeque<(u64, u32)>,
-    young_max: usize,
+    /// With an open view: the newest flows created.
+    newest: Newest,
 }
 
 impl Shard {
@@ -316,8 +316,7 @@ impl Shard {
             due: Vec::new(),
             closed: std::collections::BinaryHeap::new(),
             flushing: None,
-            young: std::collections::VecDeque::new(),
-            young_max: cfg.open_view.div_ceil(shards.max(1)),
+            newest: Newest::new(cfg.open_view.div_ceil(shards.max(1))),
         }
     }
 
@@ -463,7 +462,7 @@ impl Shard {
                 });
                 let slot = self.new_slot(key, src_is_lo, &mut view, p.vlan, icmp, cont, step.pos);
                 let idx = self.alloc(slot, part);
-                self.note_young(step.pos, idx);
+                self.newest.note(step.pos, idx);
                 self.index.insert(hash, idx);
                 self.enqueue(part, Queued::of(ts, step.pos, idx));
                 ev.created(Stamp::at(step.pos, PACKET), key);
@@ -529,46 +528,6 @@ impl Shard {
             app: None,
             accum,
         }
-    }
-
-    /// Remembers a new flow for the open view (forgetting the oldest beyond its bound).
-    #[inline]
-    fn note_young(&mut self, seq: u64, idx: u32) {
-        if self.young_max == 0 {
-            return;
-        }
-        if self.young.len() >= self.young_max {
-            self.young.pop_front();
-        }
-        self.young.push_back((seq, idx));
-    }
-
-    /// Snapshots of the open flows among the newest remembered whose first packet is at or
-    /// after `since_us`, newest first, at most `max`, each as a flush with reason `shutdown`
-    /// would emit it now; returns how many were left out for `max`. See
-    /// [`crate::FlowTable::open_flows`].
-    pub fn open_flows(&self, since_us: i64, max: usize, out: &mut Vec<FlowRecord>) -> u64 {
-        let mut taken = 0;
-        let mut skipped = 0;
-        for &(seq, idx) in self.young.iter().rev() {
-            // Slots are never freed back to the slab: an index once handed out stays valid.
-            let Some(s) = self.slots[idx]
-                .slot
-                .as_ref()
-                .filter(|s| s.seq == seq && s.accum.first_ts() >= since_us)
-            else {
-                continue;
-            };
-            if taken >= max {
-                skipped += 1;
-                continue;
-            }
-            taken += 1;
-            let app = s.app.as_deref().cloned().unwrap_or_default();
-            let reason = Self::closed_reason(s.tcp).unwrap_or(EndReason::Shutdown);
-            out.push(self.record_of(s, reason, app));
-        }
-        skipped
     }
 
     fn alloc(&mut self, slot: Slot, part: usize) -> u32 {
@@ -690,7 +649,7 @@ impl Shard {
             }
             let slot = self.new_slot(key, src_is_lo, view, vlan, icmp, cont, pos);
             self.slots[idx].slot = Some(slot);
-            self.note_young(pos, idx);
+            self.newest.note(pos, idx);
             self.enqueue(part, Queued::of(ts, pos, idx));
             ev.created(Stamp::at(pos, PACKET), key);
             self.compact_queue(part);
