@@ -409,6 +409,7 @@ fn request(src: &str, dst: &str, dport: u16, t: i64, uri: &str, ua: &str) -> Flo
             http_user_agent: (!ua.is_empty()).then(|| ua.into()),
             ..AppMeta::default()
         },
+        application: flow::app::Application::Unknown,
         service: "",
         direction: HomeNet::default().classify(src, dst),
     }

@@ -39,6 +39,8 @@ pub enum Column {
     BwdRetrans,
     /// `Service`.
     Service,
+    /// `Application`.
+    Application,
     /// `DNS Query`.
     DnsQuery,
     /// `DNS Rcode`.
@@ -99,7 +101,7 @@ const IDENTITY: [Column; 7] = [
     Column::Timestamp,
 ];
 
-const OWN: [Column; 17] = [
+const OWN: [Column; 18] = [
     Column::Vlan,
     Column::FwdWireBytes,
     Column::BwdWireBytes,
@@ -107,6 +109,7 @@ const OWN: [Column; 17] = [
     Column::FwdRetrans,
     Column::BwdRetrans,
     Column::Service,
+    Column::Application,
     Column::DnsQuery,
     Column::DnsRcode,
     Column::TlsSni,
@@ -146,6 +149,7 @@ impl Column {
             Column::FwdRetrans => "Fwd Retrans Pkts",
             Column::BwdRetrans => "Bwd Retrans Pkts",
             Column::Service => "Service",
+            Column::Application => "Application",
             Column::DnsQuery => "DNS Query",
             Column::DnsRcode => "DNS Rcode",
             Column::TlsSni => "TLS SNI",
@@ -175,6 +179,7 @@ impl Column {
             | Column::BwdRetrans => ColumnType::Int,
             Column::EndReason
             | Column::Service
+            | Column::Application
             | Column::DnsQuery
             | Column::DnsRcode
             | Column::TlsSni
@@ -218,6 +223,10 @@ impl Column {
             Column::FwdRetrans => Value::Int(r.retrans[0] as i64),
             Column::BwdRetrans => Value::Int(r.retrans[1] as i64),
             Column::Service => Value::Text(Cow::Borrowed(r.service)),
+            Column::Application => match r.application {
+                crate::app::Application::Unknown => Value::Null,
+                a => Value::Text(Cow::Borrowed(a.as_str())),
+            },
             Column::DnsQuery => match r.app.dns_queries.as_slice() {
                 [] => Value::Null,
                 [one] => Value::Text(Cow::Borrowed(one.as_str())),

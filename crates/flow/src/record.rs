@@ -136,6 +136,9 @@ pub struct FlowRecord {
     pub features: [f64; N_FEATURES],
     /// Application metadata.
     pub app: AppMeta,
+    /// The application protocol identified from the payload (or the IP protocol number), not
+    /// the port: see `crate::app::identify`.
+    pub application: crate::app::Application,
     /// Service name of the destination port (or "" when unknown).
     pub service: &'static str,
     /// Direction relative to the home network.

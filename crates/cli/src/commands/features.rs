@@ -68,6 +68,7 @@ fn own_doc(c: Column) -> &'static str {
         Column::FwdRetrans => "forward TCP retransmissions, as Wireshark's tcp.analysis.retransmission (fast and spurious included, out-of-order and keep-alives not)",
         Column::BwdRetrans => "backward TCP retransmissions (same rule)",
         Column::Service => "IANA service name of the flow's server-side port: of the two ports with a name, the lower class (< 1024, then < 32768, then the rest) wins, the destination on a tie (docs/services.md)",
+        Column::Application => "application protocol identified from the payload (TLS, HTTP, DNS, QUIC, SSH, … as nDPI names them) or, for ICMP, IGMP, IPsec, GRE, OSPF and VRRP, the IP protocol; empty when nothing matched (docs/applications.md)",
         Column::DnsQuery => "DNS question names (DNS, mDNS, LLMNR) of the first 16 payload packets, distinct, `;`-separated in the order seen (at most 32)",
         Column::DnsRcode => "response code of the first DNS response (NOERROR, NXDOMAIN, SERVFAIL, …)",
         Column::TlsSni => "server name of the first TLS ClientHello",

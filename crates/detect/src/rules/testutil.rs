@@ -41,6 +41,7 @@ pub fn flow(
         retrans: [0, 0],
         features,
         app: AppMeta::default(),
+        application: flow::app::Application::Unknown,
         service: "",
         direction: Direction::External,
     }

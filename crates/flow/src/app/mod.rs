@@ -6,7 +6,10 @@
 
 pub mod dns;
 pub mod http;
+pub mod identify;
 pub mod tls;
+
+pub use identify::Application;
 
 use crate::record::AppMeta;
 
@@ -33,12 +36,15 @@ pub(crate) fn may_learn(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> bo
         || (proto == 17 && (sport == 1900 || dport == 1900))
         // A TLS record, or an HTTP method's first capital.
         || (proto == 6 && (first == 0x16 || first.is_ascii_uppercase()))
+        || identify::sniff(proto, sport, dport, payload).is_some()
 }
 
-/// Looks at one payload; fills what it finds into `app` (allocated on the first find).
-/// Returns true once nothing more is to be learnt from this flow.
+/// Looks at one payload; fills what it finds into `app` (allocated on the first find) and,
+/// while it is unknown, the flow's `application` (see [`identify`]). Returns true once nothing
+/// more is to be learnt from this flow.
 pub fn inspect(
     app: &mut Option<Box<AppMeta>>,
+    application: &mut Application,
     proto: u8,
     sport: u16,
     dport: u16,
@@ -47,41 +53,67 @@ pub fn inspect(
     if payload.is_empty() {
         return false;
     }
+    let mut found = |a: Application| *application = identify::upgrade(*application, a);
     if is_dns_port(sport) || is_dns_port(dport) {
         let msg = if proto == 6 {
             payload.get(2..).unwrap_or(&[])
         } else {
             payload
         };
-        inspect_dns(app, msg);
+        if inspect_dns(app, msg) {
+            found(match (sport, dport) {
+                (5353, _) | (_, 5353) => Application::Mdns,
+                (5355, _) | (_, 5355) => Application::Llmnr,
+                _ => Application::Dns,
+            });
+        }
         // Every message of the flow's first packets may ask something new.
         return false;
     }
     // HTTP also runs over UDP as SSDP (port 1900).
     if proto == 17 && (sport == 1900 || dport == 1900) {
-        return inspect_http(app, payload);
-    }
-    if proto != 6 {
-        return false;
-    }
-    if let Some(hello) = tls::client_hello(payload) {
-        let m = app.get_or_insert_with(Default::default);
-        if m.tls_sni.is_none() {
-            m.tls_sni = hello.sni.map(printable);
+        let request = inspect_http(app, payload);
+        if request.is_some() || identify::is_ssdp(payload) {
+            found(Application::Ssdp);
         }
-        if m.tls_alpn.is_none() && !hello.alpn.is_empty() {
-            let names: Vec<String> = hello.alpn.iter().map(printable).collect();
-            m.tls_alpn = Some(names.join(","));
-        }
-        return true;
+        return request.is_some_and(|connect| !connect);
     }
-    inspect_http(app, payload)
+    if proto == 6 {
+        if let Some(hello) = tls::client_hello(payload) {
+            found(identify::tls_on(dport));
+            let m = app.get_or_insert_with(Default::default);
+            if m.tls_sni.is_none() {
+                m.tls_sni = hello.sni.map(printable);
+            }
+            if m.tls_alpn.is_none() && !hello.alpn.is_empty() {
+                let names: Vec<String> = hello.alpn.iter().map(printable).collect();
+                m.tls_alpn = Some(names.join(","));
+            }
+            return true;
+        }
+        if let Some(connect) = inspect_http(app, payload) {
+            found(identify::http_on(connect));
+            // After a CONNECT the tunnel usually carries TLS: keep looking for its server name.
+            return !connect;
+        }
+    }
+    if let Some(a) = identify::sniff(proto, sport, dport, payload) {
+        found(a);
+    }
+    // A signature ends nothing: a greeting may be followed by STARTTLS (and its server name),
+    // a proxy's answer by the tunnelled ClientHello.
+    false
 }
 
-fn inspect_dns(app: &mut Option<Box<AppMeta>>, msg: &[u8]) {
+/// Reads one DNS message into `app`; true when it has a DNS header.
+fn inspect_dns(app: &mut Option<Box<AppMeta>>, msg: &[u8]) -> bool {
     let Some(h) = dns::header(msg) else {
-        return;
+        return false;
     };
+    // Opcodes in use (query, inverse query, status, notify, update) and a sane question count:
+    // other bytes on these ports are not DNS.
+    let plausible = matches!((msg[2] >> 3) & 0x0f, 0 | 1 | 2 | 4 | 5)
+        && u16::from_be_bytes([msg[4], msg[5]]) <= 32;
     if h.response && app.as_ref().is_none_or(|m| m.dns_rcode.is_none()) {
         app.get_or_insert_with(Default::default).dns_rcode = Some(h.rcode);
     }
@@ -98,12 +130,13 @@ fn inspect_dns(app: &mut Option<Box<AppMeta>>, msg: &[u8]) {
             m.dns_queries.push(text);
         }
     });
+    plausible
 }
 
-fn inspect_http(app: &mut Option<Box<AppMeta>>, payload: &[u8]) -> bool {
-    let Some(req) = http::request(payload) else {
-        return false;
-    };
+/// Reads one HTTP request into `app`; whether it was a CONNECT, or `None` when the payload is
+/// no request.
+fn inspect_http(app: &mut Option<Box<AppMeta>>, payload: &[u8]) -> Option<bool> {
+    let req = http::request(payload)?;
     let m = app.get_or_insert_with(Default::default);
     // The target and User-Agent are those of the first request (the method's).
     if m.http_method.is_none() {
@@ -118,8 +151,7 @@ fn inspect_http(app: &mut Option<Box<AppMeta>>, payload: &[u8]) -> bool {
     if m.http_host.is_none() {
         m.http_host = req.host.map(printable);
     }
-    // After a CONNECT the tunnel usually carries TLS: keep looking for its server name.
-    req.method != "CONNECT"
+    Some(req.method == "CONNECT")
 }
 
 /// Bytes as text for output, rendered as Wireshark does: valid UTF-8 is kept, every other byte
@@ -163,13 +195,14 @@ mod tests {
 
     #[test]
     fn the_target_and_user_agent_are_those_of_the_first_request() {
-        let mut app = None;
+        let (mut app, mut application) = (None, Application::Unknown);
         let first = b"GET /a HTTP/1.1\r\nUser-Agent: first\r\n\r\n";
         let second = b"GET /b HTTP/1.1\r\nHost: h\r\nUser-Agent: second\r\n\r\n";
         // Nothing more to learn after a request (but a CONNECT's tunnel)…
-        assert!(inspect(&mut app, 6, 40000, 80, first));
+        assert!(inspect(&mut app, &mut application, 6, 40000, 80, first));
         // …and should a later one be seen, only a missing Host is taken from it.
-        assert!(inspect(&mut app, 6, 40000, 80, second));
+        assert!(inspect(&mut app, &mut application, 6, 40000, 80, second));
+        assert_eq!(application, Application::Http);
         let m = app.unwrap();
         assert_eq!(
             (
@@ -210,12 +243,18 @@ mod tests {
                 }
                 rejected += 1;
                 for p in [m.payload, &[0u8][..]] {
-                    let mut app = None;
-                    assert!(!inspect(&mut app, m.proto, m.sport, m.dport, p), "{c}");
+                    let (mut app, mut application) = (None, Application::Unknown);
+                    let done = inspect(&mut app, &mut application, m.proto, m.sport, m.dport, p);
+                    assert!(!done, "{c}");
                     assert!(app.is_none(), "{c}: {:?}", m.payload.get(..16));
+                    assert_eq!(application, Application::Unknown, "{c}");
                 }
             }
         }
-        assert!(learnable > 500 && rejected > 5000, "{learnable} {rejected}");
+        // ftp-crack's 2,800 FTP commands match a signature: they are learnable.
+        assert!(
+            learnable > 4000 && rejected > 4000,
+            "{learnable} {rejected}"
+        );
     }
 }

@@ -35,6 +35,7 @@ use packet::decode::{PacketMeta, TcpInfo};
 use packet::Timestamp;
 
 use crate::accum::{Accum, PacketView};
+use crate::app::Application;
 use crate::direction::HomeNet;
 use crate::export::{Ending, Events, Stamp, EVICT, FLUSH, PACKET, SWEEP};
 use crate::index::FlowIndex;
@@ -244,6 +245,8 @@ struct Slot {
     vlan: u16,
     /// Payload packets still to inspect for application metadata.
     app_budget: u8,
+    /// The application identified so far (`app::identify`).
+    application: Application,
     app: Option<Box<AppMeta>>,
     accum: Accum,
 }
@@ -525,6 +528,7 @@ impl Shard {
             tcp: TcpPhase::Open,
             vlan: vlan.map_or(0, |v| v.wrapping_add(1)),
             app_budget: crate::app::INSPECT_PACKETS,
+            application: Application::Unknown,
             app: None,
             accum,
         }
@@ -695,7 +699,14 @@ impl Shard {
             return;
         }
         s.app_budget -= 1;
-        if crate::app::inspect(&mut s.app, p.proto, p.sport, p.dport, payload) {
+        if crate::app::inspect(
+            &mut s.app,
+            &mut s.application,
+            p.proto,
+            p.sport,
+            p.dport,
+            payload,
+        ) {
             s.app_budget = 0;
         }
     }
@@ -963,6 +974,10 @@ impl Shard {
             retrans: [rf, rb],
             features: a.features(connection_time),
             app,
+            application: match s.application {
+                Application::Unknown => Application::of_protocol(k.proto),
+                a => a,
+            },
             service: crate::service::of_flow(sport, dport, k.proto),
             direction: self
                 .home_net

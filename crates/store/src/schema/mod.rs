@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+use flow::app::Application;
 use flow::columns::{self, Column, ColumnType, Value};
 use flow::features::FEATURES;
 use flow::{AppMeta, Direction, EndReason, FlowRecord, N_FEATURES};
@@ -26,7 +27,7 @@ pub use incidents::{incident_column_list, stored_incident, INCIDENT_COLUMNS};
 pub(crate) use tables::CAPTURE_COLUMNS;
 pub use tables::{
     Dialect, ALERT_EPISODE_COLUMNS, ALERT_FLOW_COLUMNS, ALERT_LIVE_COLUMNS, CAPTURE_WRITER_COLUMNS,
-    FLOW_COLUMNS_V5, FLOW_INDEXES, FLOW_TIME_INDEX, INCIDENT_DIGEST_COLUMNS,
+    FLOW_COLUMNS_V5, FLOW_COLUMNS_V8, FLOW_INDEXES, FLOW_TIME_INDEX, INCIDENT_DIGEST_COLUMNS,
 };
 
 /// A column's type in the database.
@@ -306,6 +307,7 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
         retrans: [0; 2],
         features: [0.0; N_FEATURES],
         app: AppMeta::default(),
+        application: Application::Unknown,
         service: "",
         direction: Direction::External,
     };
@@ -378,6 +380,15 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
                 }
                 // Recomputed below from the ports: it is a function of them.
                 Column::Service => {}
+                // NULL: nothing identified (and every flow stored before version 8).
+                Column::Application => {
+                    r.application = match text() {
+                        None => Application::Unknown,
+                        Some(t) => {
+                            Application::parse(&t).ok_or_else(|| bad(c, "unknown application"))?
+                        }
+                    }
+                }
                 Column::DnsQuery => {
                     r.app.dns_queries = text()
                         .map(|t| t.split(';').map(str::to_string).collect())

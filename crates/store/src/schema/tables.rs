@@ -187,6 +187,18 @@ impl Dialect {
             .collect()
     }
 
+    /// The statements that take a version-7 database to version 8, in this dialect: the
+    /// columns of [`FLOW_COLUMNS_V8`] are added to `flows` (on PostgreSQL, to every
+    /// partition). Flows stored before stay NULL there (no application identified): version 7
+    /// did not identify applications.
+    pub fn migrate_to_v8(&self) -> Vec<String> {
+        flow_columns()
+            .iter()
+            .filter(|c| matches!(c.source, Source::Column(col) if FLOW_COLUMNS_V8.contains(&col)))
+            .map(|c| format!("ALTER TABLE flows ADD COLUMN {} {}", c.name, self.of(c.ty)))
+            .collect()
+    }
+
     /// The tables besides `flows`, in this dialect.
     pub fn tables(&self) -> String {
         let numbers: String = crate::rollup::WINDOW_NUMBER_COLUMNS
@@ -241,6 +253,9 @@ pub const CAPTURE_WRITER_COLUMNS: [(&str, DbType); 5] = [
 /// request's target and User-Agent, and the Community ID.
 pub const FLOW_COLUMNS_V5: [Column; 3] =
     [Column::HttpUri, Column::HttpUserAgent, Column::CommunityId];
+
+/// The flow columns schema version 8 added: the application identified from the payload.
+pub const FLOW_COLUMNS_V8: [Column; 1] = [Column::Application];
 
 /// The columns of `captures` as a [`crate::Capture`] is read from them, in order.
 pub(crate) const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \

@@ -242,6 +242,7 @@ both!(
     incidents::retention_shrinks_incidents_to_their_remaining_episodes_and_removes_empty_ones,
     incidents::a_live_episode_is_one_row_its_snapshots_replace,
     opening::a_version_6_database_is_migrated_in_place_gaining_the_live_episode_columns,
+    opening::a_version_7_database_is_migrated_in_place_gaining_the_application_column,
 );
 
 fn new_capture(name: &str) -> NewCapture {

@@ -15,8 +15,43 @@ fn v5_flow_columns() -> Vec<String> {
 /// Turns a current (version 5) database into what version 4 wrote: flows without the HTTP
 /// request's target and User-Agent and the Community ID, alerts without the episode columns.
 /// (`flows_v` and `alerts_v` read them; opening makes them again.)
+/// The SQL names of the flow columns version 8 added.
+fn v8_flow_columns() -> Vec<String> {
+    schema::FLOW_COLUMNS_V8
+        .iter()
+        .map(|&c| schema::sql_name(c))
+        .collect()
+}
+
+/// Takes a current database back to version 7: flows without their application. (The views
+/// read it; opening makes them again.)
+fn to_version_7(b: &Backend) {
+    let names = v8_flow_columns();
+    let sqlite_drops: String = names
+        .iter()
+        .map(|c| format!("ALTER TABLE flows DROP COLUMN {c};"))
+        .collect();
+    let pg_drops = names
+        .iter()
+        .map(|c| format!("DROP COLUMN {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let version = "DELETE FROM schema_version; INSERT INTO schema_version VALUES (7, 0, '0.1.0');";
+    b.exec(
+        &format!(
+            "DROP VIEW flows_v; DROP VIEW IF EXISTS flow_features_v; {sqlite_drops} {version}"
+        ),
+        &format!(
+            "DROP VIEW IF EXISTS flows_v, flow_features_v; ALTER TABLE flows {pg_drops}; {}",
+            version.replace("(7, 0,", "(7, now(),")
+        ),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 7);
+}
+
 /// Takes a current database back to version 6: no live episode columns or their index.
 fn to_version_6(b: &Backend) {
+    to_version_7(b);
     let live: Vec<&str> = schema::ALERT_LIVE_COLUMNS.iter().map(|c| c.0).collect();
     let sqlite_drops: String = live
         .iter()
@@ -91,7 +126,9 @@ fn to_version_4(b: &Backend) {
         .join(", ");
     let version = "DELETE FROM schema_version; INSERT INTO schema_version VALUES (4, 0, '0.1.0');";
     b.exec(
-        &format!("DROP VIEW flows_v; DROP VIEW IF EXISTS alerts_v; {sqlite_drops} {version}"),
+        &format!(
+            "DROP VIEW IF EXISTS flows_v; DROP VIEW IF EXISTS alerts_v; {sqlite_drops} {version}"
+        ),
         &format!(
             "DROP VIEW IF EXISTS flows_v, flow_features_v, alerts_v; ALTER TABLE flows {pg_drops}; \
              ALTER TABLE alerts {pg_alert_drops}; {}",
@@ -101,7 +138,7 @@ fn to_version_4(b: &Backend) {
     assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 4);
     assert_eq!(
         flow_table_columns(b),
-        (schema::flow_columns().len() - names.len()) as i64
+        (schema::flow_columns().len() - names.len() - v8_flow_columns().len()) as i64
     );
 }
 
@@ -324,7 +361,12 @@ pub fn a_version_2_database_is_migrated_in_place_keeping_its_rows(b: Backend) {
     );
     assert_eq!(count_flows(s.as_mut()), flows.len() as u64 + 40);
     let back = s.flow(flow_row_id(done, flows[7].id)).unwrap().unwrap();
-    assert_eq!(row(&back.record), row(&flows[7]));
+    // Version 2 identified no application.
+    let want = flow::FlowRecord {
+        application: flow::app::Application::Unknown,
+        ..flows[7].clone()
+    };
+    assert_eq!(row(&back.record), row(&want));
     // Its alerts read back as they were raised, with what version 5's migration fills in for
     // an alert stored before (a single hit: `Alert::into_hit`).
     let mut back: Vec<(i64, Alert)> = s
@@ -501,6 +543,7 @@ pub fn a_version_4_database_is_migrated_in_place_gaining_the_new_flow_columns(b:
         let back = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
         let mut want = f.clone();
         want.app.http_uri = None;
+        want.application = flow::app::Application::Unknown;
         want.app.http_user_agent = None;
         assert_eq!(row(&back.record), row(&want), "flow {}", f.id);
         assert_eq!(back.record.community_id(), f.community_id());
@@ -544,4 +587,54 @@ pub fn a_version_4_database_is_migrated_in_place_gaining_the_new_flow_columns(b:
     drop(s);
     drop(b.open());
     assert_eq!(b.query_i64("SELECT COUNT(*) FROM schema_version"), 2);
+}
+
+/// A version-7 database gains the application column: what it stored reads back with no
+/// application (NULL), what is stored after carries it, in the table and in its view.
+pub fn a_version_7_database_is_migrated_in_place_gaining_the_application_column(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    // webex.pcap's flows as `tests/app_ndpi.rs` checks them against nDPI: TLS, HTTP, DNS.
+    let tls = flows
+        .iter()
+        .filter(|f| f.application == flow::app::Application::Tls)
+        .count();
+    assert!(tls > 10, "{tls} TLS flows");
+    let old = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    drop(s);
+    let fresh = flow_table_columns(&b);
+    to_version_7(&b);
+    assert_eq!(flow_table_columns(&b), fresh - 1);
+
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(flow_table_columns(&b), fresh);
+    assert_eq!(
+        b.query_i64("SELECT COUNT(*) FROM flows WHERE application IS NOT NULL"),
+        0
+    );
+    for f in &flows {
+        let back = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
+        let mut want = f.clone();
+        want.application = flow::app::Application::Unknown;
+        assert_eq!(row(&back.record), row(&want), "flow {}", f.id);
+    }
+    let new = s
+        .begin_capture(&NewCapture {
+            sha256: Some("ef".repeat(32)),
+            ..new_capture("webex again")
+        })
+        .unwrap();
+    s.insert_flows(new, &flows, &[]).unwrap();
+    assert_eq!(
+        b.query_i64("SELECT COUNT(*) FROM flows_v WHERE application = 'TLS'") as usize,
+        tls
+    );
+    for f in &flows {
+        let back = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
+        assert_eq!(back.record.application, f.application, "flow {}", f.id);
+    }
 }

@@ -48,6 +48,7 @@ pub fn flow(seq: u64, first: i64, src: u32, dst: u32, dport: u16, proto: u8) -> 
             http_uri: Some(format!("/search?q=host{seq}&lang=fr-ç")),
             http_user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) \"quoted\", comma".into()),
         },
+        application: flow::app::Application::Unknown,
         service: flow::service::of_flow(sport, dport, proto),
         direction: Direction::Outbound,
     }
