@@ -366,6 +366,22 @@ fn a_database_of_the_wrong_kind_is_refused() {
 }
 
 #[test]
+fn one_database_serves_every_thread() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<GeoDb>();
+    let db = Arc::new(GeoDb::open(Some(&file("flat-country.mmdb")), None).unwrap());
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let mut cache = GeoCache::new(db.clone(), 16);
+            std::thread::spawn(move || cache.lookup(ip("81.2.69.1")).country)
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), Country::new("GB"));
+    }
+}
+
+#[test]
 fn country_codes_are_two_letters_kept_uppercase() {
     assert_eq!(Country::new("us").unwrap().to_string(), "US");
     assert_eq!(Country::new("DE").unwrap(), "DE");
