@@ -4,3 +4,4 @@
 //! (databases are files read at open).
 
 pub mod geo;
+pub mod oui;
