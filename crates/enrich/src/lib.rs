@@ -3,5 +3,6 @@
 //! state over packets and flows the pipeline hands in; no printing, no network or database I/O
 //! (databases are files read at open).
 
+pub mod device;
 pub mod geo;
 pub mod oui;
