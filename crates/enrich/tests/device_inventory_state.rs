@@ -417,3 +417,33 @@ fn randomized_macs_have_no_vendor_and_group_macs_no_device() {
     inv.observe(t(1), &arp([0; 6], 12));
     assert_eq!(inv.len(), 1);
 }
+
+#[test]
+fn a_taken_over_record_keeps_its_place_in_the_eviction_order() {
+    let mut inv = Inventory::new(InventoryConfig {
+        max_devices: 2,
+        ..InventoryConfig::default()
+    });
+    let m = |i: u8| [0x00, 0x0c, 0x29, 0, 3, i];
+    inv.observe(t(1), &arp(m(1), 10));
+    let ptr = Observations {
+        items: vec![names(
+            Resolver::Dns,
+            vec![NameRecord {
+                name: "50.1.168.192.in-addr.arpa".into(),
+                data: RecordData::Ptr("nas.lan".into()),
+            }],
+        )],
+        ..Observations::default()
+    };
+    inv.observe(t(9), &ptr);
+    // A late ARP frame binds .50: the MAC's device takes the record over, seen last at 9.
+    inv.observe(t(2), &arp(m(2), 50));
+    assert_eq!(inv.len(), 2);
+    assert_eq!(inv.by_mac(m(2)).unwrap().last_seen, t(9));
+    inv.observe(t(3), &arp(m(3), 30));
+    inv.observe(t(4), &arp(m(4), 40));
+    assert!(inv.by_mac(m(1)).is_none() && inv.by_mac(m(3)).is_none());
+    assert_eq!(inv.by_mac(m(2)).unwrap().hostname(), Some("nas.lan"));
+    assert_eq!((inv.len(), inv.evictions()), (2, 2));
+}

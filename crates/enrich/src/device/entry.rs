@@ -188,8 +188,8 @@ impl Device {
         self.traffic.flows_in += other.traffic.flows_in;
         self.traffic.bytes_out += other.traffic.bytes_out;
         self.traffic.bytes_in += other.traffic.bytes_in;
+        // The caller moves `last_seen` (it orders eviction).
         self.first_seen = self.first_seen.min(other.first_seen);
-        self.last_seen = self.last_seen.max(other.last_seen);
     }
 }
 

@@ -390,7 +390,10 @@ impl Inventory {
         }
         if let Some(old) = taken {
             let (mi, ms) = (self.cfg.max_ips, self.cfg.max_services);
+            let last = old.last_seen;
             self.with(key, |d| d.absorb(old, mi, ms));
+            // Through `touch`, so that the eviction order follows.
+            self.touch(key, last, None);
         }
         if had == Some(false) {
             self.log.push(ts, Change::NewIp { mac, ip });
@@ -435,14 +438,20 @@ impl Inventory {
             return;
         }
         while self.devices.len() >= self.cfg.max_devices.max(1) {
-            let Some(&(_, oldest)) = self.lru.first() else {
+            let Some((_, oldest)) = self.lru.pop_first() else {
                 break;
             };
-            self.remove(oldest);
-            self.evictions += 1;
+            if self.remove(oldest).is_some() {
+                self.evictions += 1;
+            }
         }
         self.devices.insert(key, Device::new(key, ts));
         self.lru.insert((ts, key));
+        debug_assert_eq!(
+            self.lru.len(),
+            self.devices.len(),
+            "eviction order out of step"
+        );
         self.log.push(ts, Change::NewDevice { key });
     }
 
@@ -469,6 +478,7 @@ impl Inventory {
             d.last_seen = ts;
             self.lru.insert((ts, key));
         }
+        d.first_seen = d.first_seen.min(ts);
         let Some(ip) = ip else { return };
         if let Some(s) = d.ips.iter_mut().find(|s| s.ip == ip) {
             s.first = s.first.min(ts);
