@@ -44,7 +44,8 @@ impl Default for InventoryConfig {
 type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 
 /// Who is on the network, from the observations of [`super::parse`] and from flows. Bounded:
-/// see [`InventoryConfig`]. Times are packet times; a late frame never moves a time back.
+/// see [`InventoryConfig`]. Times are packet times; a late frame never moves a last-seen time
+/// back.
 #[derive(Debug)]
 pub struct Inventory {
     cfg: InventoryConfig,
