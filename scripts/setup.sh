@@ -2,8 +2,9 @@
 # Installs what netvigil needs on a fresh Debian machine of this kind. Idempotent and quiet when
 # everything is there.
 set -euo pipefail
-# Always: fontconfig (headers and pkg-config, for the PNG charts' text) and a font to draw with.
-packages=(pkg-config libfontconfig1-dev fonts-dejavu-core libpcap-dev tcpreplay "$@")
+# Always: fontconfig (headers and pkg-config, for the PNG charts' text) and a font to draw with;
+# tshark, the oracle of the device inventory's tests.
+packages=(pkg-config libfontconfig1-dev fonts-dejavu-core libpcap-dev tcpreplay tshark "$@")
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -34,3 +35,7 @@ fi
 if ! python3 -c 'import lightgbm, xgboost' >/dev/null 2>&1; then
   pip install -q lightgbm xgboost-cpu 2>/dev/null || pip install -q --break-system-packages lightgbm xgboost-cpu
 fi
+
+# The default GeoIP country and ASN databases (open licences, docs/geoip.md); the first run
+# builds the ASN file (about 2 minutes), later runs return at once.
+"$(dirname "$0")/geoip-db.sh"

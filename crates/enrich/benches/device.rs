@@ -1,11 +1,10 @@
 //! What the device parsers cost on the hot path (run on purpose, not by default):
 //!
-//! `cargo test -p netvigil-enrich --test device_bench -- --ignored --nocapture`
+//! `cargo bench -p netvigil-enrich --bench device`
 //!
-//! (the test profile is optimised, opt-level 2). Times the gate over every decoded packet of a
-//! mix of captures, the parsing of the frames it lets through, and the inventory's update.
+//! Times the gate over every decoded packet of a mix of captures, the parsing of the frames it lets through, and the inventory's update.
 
-#[path = "device_support.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
@@ -32,9 +31,7 @@ const MIX: &[&str] = &[
     "lucid-cicddos2019/CIC-DDoS-2019-SynFlood.pcap",
 ];
 
-#[test]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-fn gate_and_parse_cost() {
+fn main() {
     let (flood, rest): (Vec<&str>, Vec<&str>) = MIX.iter().partition(|r| r.contains("Flood"));
     for (label, files) in [
         ("without the SYN flood", rest),

@@ -4,7 +4,6 @@
 //! ports that answered, and the vendor of every MAC. Frames reach the inventory as in the
 //! pipeline: the meter decodes each frame, `wants_decoded` gates it, `parse::frame` parses it.
 
-#[path = "device_support.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,7 +3,6 @@
 //! capture, the frames tshark shows (filtered to what the parser reads) are exactly the frames
 //! the parser returns names for, and each frame's records are the same multiset.
 
-#[path = "device_support.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -3,7 +3,6 @@
 //! (with the filter that selects what the parser reads) are exactly the frames the parser
 //! returns an observation for, and every field is equal. (Names: device_names_tshark.rs.)
 
-#[path = "device_support.rs"]
 mod support;
 
 use std::collections::BTreeMap;

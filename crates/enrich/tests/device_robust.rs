@@ -2,7 +2,6 @@
 //! copies of the frames that say something: no panic, the gate never refuses a frame the
 //! parser learns from, and the inventory stays within its bounds and consistent.
 
-#[path = "device_support.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Shared helpers of the device tests (included by the others with `#[path]`): where the
+//! Shared helpers of the device tests (`mod support;`, and the bench by `#[path]`): where the
 //! shared captures are, reading one, and asking tshark about it.
 #![allow(dead_code)]
 
