@@ -349,6 +349,7 @@ fn flow(src: u8, dst: IpAddr, dport: u16, packets: [u64; 2], rst_back: f64) -> F
         app: AppMeta::default(),
         application: flow::app::Application::Unknown,
         service: "",
+        geo: Default::default(),
         direction: Direction::default(),
     }
 }

@@ -61,6 +61,12 @@ pub enum Column {
     Direction,
     /// `Community ID`.
     CommunityId,
+    /// `Src Country`, `Dst Country` (0: source, 1: destination).
+    Country(usize),
+    /// `Src ASN`, `Dst ASN`.
+    Asn(usize),
+    /// `Src AS Name`, `Dst AS Name`.
+    AsName(usize),
 }
 
 /// The type of a column's values.
@@ -101,7 +107,7 @@ const IDENTITY: [Column; 7] = [
     Column::Timestamp,
 ];
 
-const OWN: [Column; 18] = [
+const OWN: [Column; 24] = [
     Column::Vlan,
     Column::FwdWireBytes,
     Column::BwdWireBytes,
@@ -120,6 +126,12 @@ const OWN: [Column; 18] = [
     Column::HttpUserAgent,
     Column::Direction,
     Column::CommunityId,
+    Column::Country(0),
+    Column::Asn(0),
+    Column::AsName(0),
+    Column::Country(1),
+    Column::Asn(1),
+    Column::AsName(1),
 ];
 
 /// All columns in canonical order.
@@ -160,14 +172,30 @@ impl Column {
             Column::HttpUserAgent => "HTTP User-Agent",
             Column::Direction => "Direction",
             Column::CommunityId => "Community ID",
+            Column::Country(0) => "Src Country",
+            Column::Country(_) => "Dst Country",
+            Column::Asn(0) => "Src ASN",
+            Column::Asn(_) => "Dst ASN",
+            Column::AsName(0) => "Src AS Name",
+            Column::AsName(_) => "Dst AS Name",
         }
+    }
+
+    /// Whether the column may hold no value: text (empty), the VLAN (untagged) and the AS
+    /// numbers (no database, or not a global address). Exporters and stores take it from here.
+    pub fn nullable(self) -> bool {
+        self.ty() == ColumnType::Text || matches!(self, Column::Vlan | Column::Asn(_))
     }
 
     /// The column's value type.
     pub fn ty(self) -> ColumnType {
         match self {
             Column::FlowId | Column::SrcIp | Column::DstIp => ColumnType::Text,
-            Column::SrcPort | Column::DstPort | Column::Protocol | Column::Vlan => ColumnType::Int,
+            Column::SrcPort
+            | Column::DstPort
+            | Column::Protocol
+            | Column::Vlan
+            | Column::Asn(_) => ColumnType::Int,
             Column::Timestamp => ColumnType::Time,
             Column::Feature(f) => match FEATURES[f as usize].kind {
                 Kind::Int => ColumnType::Int,
@@ -189,7 +217,9 @@ impl Column {
             | Column::HttpUri
             | Column::HttpUserAgent
             | Column::Direction
-            | Column::CommunityId => ColumnType::Text,
+            | Column::CommunityId
+            | Column::Country(_)
+            | Column::AsName(_) => ColumnType::Text,
         }
     }
 
@@ -246,6 +276,18 @@ impl Column {
             // Computed here, at export, never while metering.
             Column::CommunityId => match r.community_id() {
                 Some(id) => Value::Text(Cow::Owned(id)),
+                None => Value::Null,
+            },
+            Column::Country(e) => match r.geo[e & 1].country {
+                Some(c) => Value::Text(Cow::Owned(c.as_str().to_string())),
+                None => Value::Null,
+            },
+            Column::Asn(e) => match r.geo[e & 1].asn {
+                Some(a) => Value::Int(a as i64),
+                None => Value::Null,
+            },
+            Column::AsName(e) => match &r.geo[e & 1].as_name {
+                Some(n) => Value::Text(Cow::Borrowed(n)),
                 None => Value::Null,
             },
         }

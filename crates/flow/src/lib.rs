@@ -15,6 +15,7 @@ pub mod community_id;
 pub mod direction;
 pub(crate) mod export;
 pub mod features;
+pub mod geo;
 pub mod index;
 pub mod key;
 pub mod meter;

@@ -141,6 +141,9 @@ pub struct FlowRecord {
     pub application: crate::app::Application,
     /// Service name of the destination port (or "" when unknown).
     pub service: &'static str,
+    /// Country and autonomous system of the source and the destination (filled by the
+    /// pipeline's enrichment from GeoIP databases; empty for non-global addresses).
+    pub geo: [crate::geo::Geo; 2],
     /// Direction relative to the home network.
     pub direction: Direction,
 }

@@ -168,6 +168,8 @@ pub struct PipelineConfig {
     pub alerts_out: Option<AlertsConfig>,
     /// The store.
     pub store: Option<StoreConfig>,
+    /// GeoIP and ASN databases for the flows' ends (`None`: no lookups).
+    pub geoip: Option<crate::enrich::GeoSettings>,
     /// Threads for metering and detection (0: the available cores). Sinks always have their
     /// own. The output is the same for any number.
     pub threads: usize,
@@ -191,6 +193,7 @@ impl Default for PipelineConfig {
             windows_out: None,
             alerts_out: None,
             store: None,
+            geoip: None,
             threads: 0,
             edge_capacity: 16,
             batch_flows: 1024,

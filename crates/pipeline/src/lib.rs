@@ -8,6 +8,7 @@ pub mod config;
 pub mod counters;
 pub mod detect;
 pub mod edge;
+pub mod enrich;
 pub mod error;
 pub mod event;
 pub mod meter;
@@ -20,6 +21,7 @@ pub use config::{MeterSettings, PipelineConfig, WindowSettings, DEFAULT_HOME_NET
 pub use counters::{ComponentSnapshot, Counters, DropCause, Kind, Registry};
 pub use detect::{DetectConfig, DetectTally};
 pub use edge::WhenFull;
+pub use enrich::GeoSettings;
 pub use error::{PipelineError, Result};
 pub use event::{Event, FlowBatch, RunEnd};
 pub use meter::MeterReport;

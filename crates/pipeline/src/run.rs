@@ -19,6 +19,7 @@ use crate::config::PipelineConfig;
 use crate::counters::{ComponentSnapshot, Counters, Kind, Registry};
 use crate::detect::{Detect, DetectTally};
 use crate::edge::{edge, EdgeSender, WhenFull};
+use crate::enrich::Enrich;
 use crate::error::{PipelineError, Result};
 use crate::event::{Event, FlowBatch, RunEnd};
 use crate::meter::{Downstream, MeterReport, MeterStage, OpenView, Stopped};
@@ -56,6 +57,8 @@ pub struct Pipeline {
     /// Live runs with rules: the view of open flows the meter shows them.
     open_view: Option<OpenView>,
     detect: Option<Detect>,
+    /// GeoIP lookups, with databases.
+    enrich: Option<Enrich>,
     sinks: Vec<Box<dyn Sink>>,
     registry: Arc<Registry>,
     stop: Option<Arc<AtomicUsize>>,
@@ -140,6 +143,7 @@ impl Pipeline {
             )?),
             None => None,
         };
+        let enrich = cfg.geoip.as_ref().map(Enrich::open).transpose()?;
         if let (Some(d), Some(c)) = (detect.as_mut(), stored_as) {
             d.set_capture(c);
         }
@@ -179,6 +183,7 @@ impl Pipeline {
             source,
             meter,
             detect,
+            enrich,
             sinks,
             registry: Arc::new(Registry::default()),
             stop: None,
@@ -229,6 +234,10 @@ impl Pipeline {
             .detect
             .as_ref()
             .map(|_| reg.register("detect", Kind::Transform));
+        let enrich = self
+            .enrich
+            .take()
+            .map(|e| (e, reg.register("enrich", Kind::Transform)));
 
         // Windows are cut when something uses them.
         let wants_windows = self.cfg.windows.always
@@ -286,6 +295,7 @@ impl Pipeline {
             // Meter and detect in this thread.
             let mut scoring = Scoring {
                 detect: self.detect.take(),
+                enrich,
                 fanout,
                 alerts: Vec::new(),
                 raised: 0,
@@ -324,6 +334,7 @@ impl Pipeline {
             );
             let scoring = Scoring {
                 detect: self.detect.take(),
+                enrich,
                 fanout,
                 alerts: Vec::new(),
                 raised: 0,
@@ -485,6 +496,8 @@ impl Fanout {
 /// Detect then the fan-out: in the meter's thread, or in its own.
 struct Scoring {
     detect: Option<Detect>,
+    /// The enrichment transform and its counters (it runs first).
+    enrich: Option<(Enrich, Arc<Counters>)>,
     fanout: Fanout,
     alerts: Vec<Alert>,
     /// Episodes sent so far in their final form (the `alerts` figure of detect's counters).
@@ -528,7 +541,13 @@ impl Scoring {
 }
 
 impl Downstream for Scoring {
-    fn flows(&mut self, flows: Vec<FlowRecord>) -> Result<(), Stopped> {
+    fn flows(&mut self, mut flows: Vec<FlowRecord>) -> Result<(), Stopped> {
+        if let Some((e, c)) = &mut self.enrich {
+            c.received(flows.len() as u64);
+            e.flows(&mut flows);
+            c.emitted(flows.len() as u64);
+            e.report(c);
+        }
         let mut b = FlowBatch {
             flows,
             scores: Vec::new(),

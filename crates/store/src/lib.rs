@@ -34,8 +34,9 @@ pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
 /// version 6 groups alerts into incidents (`schema::INCIDENT_DIGEST_COLUMNS`, [`incident`]);
 /// version 7 keeps a live episode in one row its snapshots replace
 /// (`schema::ALERT_LIVE_COLUMNS`); version 8 stores the application identified in each flow
-/// (`schema::FLOW_COLUMNS_V8`).
-pub const SCHEMA_VERSION: i64 = 8;
+/// (`schema::FLOW_COLUMNS_V8`); version 9 the country and autonomous system of each end
+/// (`schema::FLOW_COLUMNS_V9`).
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -52,7 +53,7 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2 to 7): take it to the current one in place, in one transaction.
+    /// An older version (2 to 8): take it to the current one in place, in one transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -105,11 +106,19 @@ impl SchemaAction {
                     .map(|s| ("migrating the schema to version 7", s)),
             );
         }
+        if from < 8 {
+            v.extend(
+                dialect
+                    .migrate_to_v8()
+                    .into_iter()
+                    .map(|s| ("migrating the schema to version 8", s)),
+            );
+        }
         v.extend(
             dialect
-                .migrate_to_v8()
+                .migrate_to_v9()
                 .into_iter()
-                .map(|s| ("migrating the schema to version 8", s)),
+                .map(|s| ("migrating the schema to version 9", s)),
         );
         v
     }
@@ -121,7 +130,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2..=7 => Ok(SchemaAction::Migrate { from: version }),
+        2..=8 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,

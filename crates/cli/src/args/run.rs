@@ -8,7 +8,7 @@ use pipeline::sink::alerts::{AlertsConfig, AlertsFormat};
 use pipeline::sink::flows::FlowsConfig;
 use pipeline::sink::store::StoreConfig;
 use pipeline::sink::windows::WindowsConfig;
-use pipeline::{MeterSettings, PipelineConfig, WindowSettings};
+use pipeline::{GeoSettings, MeterSettings, PipelineConfig, WindowSettings};
 use store::export::{ExportFormat, Layout};
 
 use crate::args::{parse_window, DEFAULT_HOME_NET};
@@ -52,6 +52,18 @@ pub struct RunArgs {
     /// Addresses and ports each written window lists (beyond: bounded estimates, docs/windows.md).
     #[arg(long, default_value_t = 256)]
     pub window_keep: usize,
+    /// GeoIP country database (MaxMind format: GeoLite2-Country/City, DB-IP, ip-location-db)
+    /// for the Src/Dst Country columns (default: the one scripts/geoip-db.sh installs, when
+    /// it is there; docs/geoip.md).
+    #[arg(long, value_name = "MMDB")]
+    pub geoip_db: Option<PathBuf>,
+    /// ASN database (MaxMind format: GeoLite2-ASN or compatible) for the Src/Dst ASN and AS
+    /// Name columns (default: the installed one, when there).
+    #[arg(long, value_name = "MMDB")]
+    pub asn_db: Option<PathBuf>,
+    /// No GeoIP or ASN lookups (those columns stay empty).
+    #[arg(long, conflicts_with_all = ["geoip_db", "asn_db"])]
+    pub no_geoip: bool,
     /// Skip DNS/TLS/HTTP metadata (their columns stay empty; a little faster).
     #[arg(long)]
     pub no_app_metadata: bool,
@@ -224,9 +236,23 @@ pub fn config(args: &RunArgs, inputs: Vec<PathBuf>, format: ExportFormat) -> Pip
             retention: crate::args::policy(args.retain, args.max_db_size),
             cache_mib: None,
         }),
+        geoip: geoip(args),
         threads: args.threads,
         ..PipelineConfig::default()
     }
+}
+
+/// The GeoIP databases of a run: those named, the installed ones for the others.
+fn geoip(args: &RunArgs) -> Option<GeoSettings> {
+    if args.no_geoip {
+        return None;
+    }
+    let installed = GeoSettings::installed().unwrap_or_default();
+    let s = GeoSettings {
+        country: args.geoip_db.clone().or(installed.country),
+        asn: args.asn_db.clone().or(installed.asn),
+    };
+    (s.country.is_some() || s.asn.is_some()).then_some(s)
 }
 
 /// This host's name (the default sensor name).

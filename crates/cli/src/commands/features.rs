@@ -79,6 +79,12 @@ fn own_doc(c: Column) -> &'static str {
         Column::HttpUserAgent => "User-Agent header of the first HTTP request, at most 512 bytes",
         Column::Direction => "inbound, outbound, internal or external relative to --home-net",
         Column::CommunityId => "Community ID v1 of the flow (seed 0, base64: `1:…=`), as Zeek and Suricata write it; empty for protocol 0 and for ICMP or SCTP flows the profile keys without their type or ports",
+        Column::Country(0) => "ISO 3166 country of the source address from the GeoIP country database (--geoip-db; empty for private and other non-global addresses, docs/geoip.md)",
+        Column::Country(_) => "ISO 3166 country of the destination address (same rule)",
+        Column::Asn(0) => "autonomous system number of the source address from the ASN database (--asn-db; empty for non-global addresses)",
+        Column::Asn(_) => "autonomous system number of the destination address (same rule)",
+        Column::AsName(0) => "organisation of the source's autonomous system, as the ASN database names it",
+        Column::AsName(_) => "organisation of the destination's autonomous system",
         Column::Feature(_) => "",
     }
 }

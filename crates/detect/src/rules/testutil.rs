@@ -43,6 +43,7 @@ pub fn flow(
         app: AppMeta::default(),
         application: flow::app::Application::Unknown,
         service: "",
+        geo: Default::default(),
         direction: Direction::External,
     }
 }

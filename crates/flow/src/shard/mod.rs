@@ -979,6 +979,7 @@ impl Shard {
                 a => a,
             },
             service: crate::service::of_flow(sport, dport, k.proto),
+            geo: Default::default(),
             direction: self
                 .home_net
                 .classify(src.to_ip(k.ip_version), dst.to_ip(k.ip_version)),

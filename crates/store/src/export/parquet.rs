@@ -46,14 +46,7 @@ pub fn schema(layout: Layout, labels: bool) -> Schema {
     Schema::new(
         layout_columns(layout)
             .into_iter()
-            .map(|(_, c)| {
-                let nullable = match c.ty() {
-                    ColumnType::Text => true,
-                    ColumnType::Int => c == Column::Vlan,
-                    ColumnType::Float | ColumnType::Time => false,
-                };
-                Field::new(c.name(), arrow_type(c.ty()), nullable)
-            })
+            .map(|(_, c)| Field::new(c.name(), arrow_type(c.ty()), c.nullable()))
             .chain(label_fields.into_iter().filter(|_| labels))
             .collect::<Vec<_>>(),
     )

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use flow::app::Application;
 use flow::columns::{self, Column, ColumnType, Value};
 use flow::features::FEATURES;
+use flow::geo::Country;
 use flow::{AppMeta, Direction, EndReason, FlowRecord, N_FEATURES};
 use packet::Timestamp;
 
@@ -27,7 +28,8 @@ pub use incidents::{incident_column_list, stored_incident, INCIDENT_COLUMNS};
 pub(crate) use tables::CAPTURE_COLUMNS;
 pub use tables::{
     Dialect, ALERT_EPISODE_COLUMNS, ALERT_FLOW_COLUMNS, ALERT_LIVE_COLUMNS, CAPTURE_WRITER_COLUMNS,
-    FLOW_COLUMNS_V5, FLOW_COLUMNS_V8, FLOW_INDEXES, FLOW_TIME_INDEX, INCIDENT_DIGEST_COLUMNS,
+    FLOW_COLUMNS_V5, FLOW_COLUMNS_V8, FLOW_COLUMNS_V9, FLOW_INDEXES, FLOW_TIME_INDEX,
+    INCIDENT_DIGEST_COLUMNS,
 };
 
 /// A column's type in the database.
@@ -174,14 +176,15 @@ pub fn flow_columns() -> &'static [DbColumn] {
                 }
                 continue;
             }
-            let (ty, nullable) = match (c, c.ty()) {
-                (Column::SrcIp | Column::DstIp, _) => (DbType::Ip, false),
-                (Column::Vlan, _) => (DbType::Int, true),
-                (_, ColumnType::Int) => (DbType::Int, false),
-                (_, ColumnType::Float) => (DbType::Float, false),
-                (_, ColumnType::Time) => (DbType::Time, false),
-                (_, ColumnType::Text) => (DbType::Text, true),
+            let ty = match (c, c.ty()) {
+                (Column::SrcIp | Column::DstIp, _) => DbType::Ip,
+                (_, ColumnType::Int) => DbType::Int,
+                (_, ColumnType::Float) => DbType::Float,
+                (_, ColumnType::Time) => DbType::Time,
+                (_, ColumnType::Text) => DbType::Text,
             };
+            // Addresses are text columns that always hold one.
+            let nullable = c.nullable() && !matches!(c, Column::SrcIp | Column::DstIp);
             v.push(DbColumn {
                 name: sql_name(c),
                 ty,
@@ -309,6 +312,7 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
         app: AppMeta::default(),
         application: Application::Unknown,
         service: "",
+        geo: Default::default(),
         direction: Direction::External,
     };
     let mut capture = 0;
@@ -381,6 +385,18 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
                 // Recomputed below from the ports: it is a function of them.
                 Column::Service => {}
                 // NULL: nothing identified (and every flow stored before version 8).
+                // NULL: no GeoIP database, a non-global address, or stored before version 9.
+                Column::Country(e) => r.geo[e & 1].country = text().and_then(|t| Country::new(&t)),
+                Column::Asn(e) => {
+                    r.geo[e & 1].asn = match v {
+                        DbValue::Null => None,
+                        DbValue::Int(i) => {
+                            Some(u32::try_from(i).map_err(|_| bad(c, "not an AS number"))?)
+                        }
+                        _ => return Err(bad(c, "expected an integer")),
+                    }
+                }
+                Column::AsName(e) => r.geo[e & 1].as_name = text().map(Into::into),
                 Column::Application => {
                     r.application = match text() {
                         None => Application::Unknown,

@@ -192,9 +192,22 @@ impl Dialect {
     /// partition). Flows stored before stay NULL there (no application identified): version 7
     /// did not identify applications.
     pub fn migrate_to_v8(&self) -> Vec<String> {
+        self.add_flow_columns(&FLOW_COLUMNS_V8)
+    }
+
+    /// The statements that take a version-8 database to version 9, in this dialect: the
+    /// columns of [`FLOW_COLUMNS_V9`] are added to `flows`. Flows stored before stay NULL there:
+    /// version 8 did not look addresses up.
+    pub fn migrate_to_v9(&self) -> Vec<String> {
+        self.add_flow_columns(&FLOW_COLUMNS_V9)
+    }
+
+    /// `ALTER TABLE flows ADD COLUMN` of each of `cols`, nullable (rows stored before have no
+    /// value).
+    fn add_flow_columns(&self, cols: &[Column]) -> Vec<String> {
         flow_columns()
             .iter()
-            .filter(|c| matches!(c.source, Source::Column(col) if FLOW_COLUMNS_V8.contains(&col)))
+            .filter(|c| matches!(c.source, Source::Column(col) if cols.contains(&col)))
             .map(|c| format!("ALTER TABLE flows ADD COLUMN {} {}", c.name, self.of(c.ty)))
             .collect()
     }
@@ -256,6 +269,16 @@ pub const FLOW_COLUMNS_V5: [Column; 3] =
 
 /// The flow columns schema version 8 added: the application identified from the payload.
 pub const FLOW_COLUMNS_V8: [Column; 1] = [Column::Application];
+
+/// The flow columns schema version 9 added: country and autonomous system of each end.
+pub const FLOW_COLUMNS_V9: [Column; 6] = [
+    Column::Country(0),
+    Column::Asn(0),
+    Column::AsName(0),
+    Column::Country(1),
+    Column::Asn(1),
+    Column::AsName(1),
+];
 
 /// The columns of `captures` as a [`crate::Capture`] is read from them, in order.
 pub(crate) const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \

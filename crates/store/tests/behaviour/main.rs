@@ -243,6 +243,7 @@ both!(
     incidents::a_live_episode_is_one_row_its_snapshots_replace,
     opening::a_version_6_database_is_migrated_in_place_gaining_the_live_episode_columns,
     opening::a_version_7_database_is_migrated_in_place_gaining_the_application_column,
+    opening::a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns,
 );
 
 fn new_capture(name: &str) -> NewCapture {

@@ -23,10 +23,17 @@ fn v8_flow_columns() -> Vec<String> {
         .collect()
 }
 
-/// Takes a current database back to version 7: flows without their application. (The views
-/// read it; opening makes them again.)
-fn to_version_7(b: &Backend) {
-    let names = v8_flow_columns();
+/// The SQL names of the flow columns version 9 added.
+fn v9_flow_columns() -> Vec<String> {
+    schema::FLOW_COLUMNS_V9
+        .iter()
+        .map(|&c| schema::sql_name(c))
+        .collect()
+}
+
+/// Takes a current database back to version `version` (7 or 8) by dropping the flow columns
+/// `names` added after it. (The views read them; opening makes them again.)
+fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
     let sqlite_drops: String = names
         .iter()
         .map(|c| format!("ALTER TABLE flows DROP COLUMN {c};"))
@@ -36,17 +43,33 @@ fn to_version_7(b: &Backend) {
         .map(|c| format!("DROP COLUMN {c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let version = "DELETE FROM schema_version; INSERT INTO schema_version VALUES (7, 0, '0.1.0');";
+    let version_row = format!(
+        "DELETE FROM schema_version; INSERT INTO schema_version VALUES ({version}, 0, '0.1.0');"
+    );
     b.exec(
         &format!(
-            "DROP VIEW flows_v; DROP VIEW IF EXISTS flow_features_v; {sqlite_drops} {version}"
+            "DROP VIEW IF EXISTS flows_v; DROP VIEW IF EXISTS flow_features_v; {sqlite_drops}              {version_row}"
         ),
         &format!(
             "DROP VIEW IF EXISTS flows_v, flow_features_v; ALTER TABLE flows {pg_drops}; {}",
-            version.replace("(7, 0,", "(7, now(),")
+            version_row.replace(", 0,", ", now(),")
         ),
     );
-    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 7);
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        version
+    );
+}
+
+/// Takes a current database back to version 8: flows without the GeoIP columns.
+fn to_version_8(b: &Backend) {
+    drop_flow_columns(b, 8, &v9_flow_columns());
+}
+
+/// Takes a current database back to version 7: flows without their application either.
+fn to_version_7(b: &Backend) {
+    to_version_8(b);
+    drop_flow_columns(b, 7, &v8_flow_columns());
 }
 
 /// Takes a current database back to version 6: no live episode columns or their index.
@@ -138,7 +161,10 @@ fn to_version_4(b: &Backend) {
     assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 4);
     assert_eq!(
         flow_table_columns(b),
-        (schema::flow_columns().len() - names.len() - v8_flow_columns().len()) as i64
+        (schema::flow_columns().len()
+            - names.len()
+            - v8_flow_columns().len()
+            - v9_flow_columns().len()) as i64
     );
 }
 
@@ -604,7 +630,10 @@ pub fn a_version_7_database_is_migrated_in_place_gaining_the_application_column(
     drop(s);
     let fresh = flow_table_columns(&b);
     to_version_7(&b);
-    assert_eq!(flow_table_columns(&b), fresh - 1);
+    assert_eq!(
+        flow_table_columns(&b),
+        fresh - 1 - v9_flow_columns().len() as i64
+    );
 
     let mut s = b.open();
     assert_eq!(
@@ -636,5 +665,62 @@ pub fn a_version_7_database_is_migrated_in_place_gaining_the_application_column(
     for f in &flows {
         let back = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
         assert_eq!(back.record.application, f.application, "flow {}", f.id);
+    }
+}
+
+/// A version-8 database gains the GeoIP columns: what it stored reads back without them
+/// (NULL), what is stored after carries them.
+pub fn a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns(b: Backend) {
+    let mut s = b.open();
+    let (mut flows, windows) = meter("webex.pcap");
+    let cisco = flow::geo::Geo {
+        country: flow::geo::Country::new("NL"),
+        asn: Some(13445),
+        as_name: Some("Cisco WebEx LLC".into()),
+    };
+    for f in flows
+        .iter_mut()
+        .filter(|f| f.dst.to_string() == "62.109.224.120")
+    {
+        f.geo[1] = cisco.clone();
+    }
+    let n = flows.iter().filter(|f| f.geo[1].asn.is_some()).count();
+    assert!(n >= 5, "{n}");
+    let old = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    drop(s);
+    let fresh = flow_table_columns(&b);
+    to_version_8(&b);
+    assert_eq!(flow_table_columns(&b), fresh - 6);
+
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(flow_table_columns(&b), fresh);
+    for f in &flows {
+        let back = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
+        assert_eq!(
+            back.record.geo,
+            [flow::geo::Geo::default(), flow::geo::Geo::default()]
+        );
+    }
+    let new = s
+        .begin_capture(&NewCapture {
+            sha256: Some("12".repeat(32)),
+            ..new_capture("webex again")
+        })
+        .unwrap();
+    s.insert_flows(new, &flows, &[]).unwrap();
+    assert_eq!(
+        b.query_i64(
+            "SELECT COUNT(*) FROM flows_v WHERE dst_country = 'NL' AND dst_asn = 13445 \
+             AND dst_as_name = 'Cisco WebEx LLC'"
+        ) as usize,
+        n
+    );
+    for f in &flows {
+        let back = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
+        assert_eq!(back.record.geo, f.geo, "flow {}", f.id);
     }
 }
