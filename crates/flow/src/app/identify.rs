@@ -258,19 +258,19 @@ fn sniff_tcp(first: u8, sport: u16, dport: u16, p: &[u8]) -> Option<Application>
         0xff if either(sport, dport, 23) && matches!(p.get(1), Some(0xfb..=0xfe)) => {
             Some(A::Telnet)
         }
-        _ if either(sport, dport, 3306) && is_mysql_greeting(p) => Some(A::MySql),
-        _ if either(sport, dport, 88) && p.len() > 5 && is_kerberos(&p[4..]) => Some(A::Kerberos),
-        // A NetBIOS session message whose length is the rest of the segment.
-        _ if either(sport, dport, 139)
-            && matches!(first, 0x00 | 0x81 | 0x82 | 0x85)
-            && p.len() >= 4
-            && u16::from_be_bytes([p[2], p[3]]) as usize + 4 == p.len() =>
-        {
-            Some(A::NetBios)
-        }
-        _ if sip_request(p) => Some(A::Sip),
-        _ if rtsp_request(p) => Some(A::Rtsp),
-        _ => None,
+        // Request lines start with a capital: only those pay for the method lists.
+        b'A'..=b'Z' if sip_request(p) => Some(A::Sip),
+        b'A'..=b'Z' if rtsp_request(p) => Some(A::Rtsp),
+        _ => match (sport, dport) {
+            (3306, _) | (_, 3306) => is_mysql_greeting(p).then_some(A::MySql),
+            (88, _) | (_, 88) => (p.len() > 5 && is_kerberos(&p[4..])).then_some(A::Kerberos),
+            // A NetBIOS session message whose length is the rest of the segment.
+            (139, _) | (_, 139) => (matches!(first, 0x00 | 0x81 | 0x82 | 0x85)
+                && p.len() >= 4
+                && u16::from_be_bytes([p[2], p[3]]) as usize + 4 == p.len())
+            .then_some(A::NetBios),
+            _ => None,
+        },
     }
 }
 
@@ -297,35 +297,25 @@ fn sniff_udp(first: u8, sport: u16, dport: u16, p: &[u8]) -> Option<Application>
         _ if is_tftp_transfer(p) => return Some(A::Tftp),
         _ => {}
     }
-    if is_ssdp(p) {
-        return Some(A::Ssdp);
+    // Then one match on the first byte, so that most datagrams cost one compare or two.
+    match first {
+        b'M' | b'N' | b'H' if is_ssdp(p) => Some(A::Ssdp),
+        // Local Service Discovery, or a uTP connection's SYN (type 4, version 1, no
+        // extension).
+        b'B' if p.starts_with(b"BT-SEARCH * HTTP/1.1") => Some(A::BitTorrent),
+        0x41 if p.len() == 20 && p[1] == 0 => Some(A::BitTorrent),
+        b'd' if p.starts_with(b"d1:ad2:id20:") || p.starts_with(b"d1:rd2:id20:") => {
+            Some(A::BitTorrent)
+        }
+        0x00..=0x3f if is_stun(p) => Some(A::Stun),
+        20..=23 if is_dtls(p) => Some(A::Dtls),
+        1..=4 if is_wireguard(p) => Some(A::WireGuard),
+        0xc0..=0xff if is_quic_long(p) => Some(A::Quic),
+        b'S' if p.starts_with(b"SIP/2.0 ") => Some(A::Sip),
+        b'A'..=b'Z' if sip_request(p) => Some(A::Sip),
+        _ if is_gquic(p) => Some(A::Quic),
+        _ => None,
     }
-    // Local Service Discovery, or a uTP connection's SYN (type 4, version 1, no extension).
-    if p.starts_with(b"BT-SEARCH * HTTP/1.1") || p.len() == 20 && p[0] == 0x41 && p[1] == 0 {
-        return Some(A::BitTorrent);
-    }
-    if is_stun(p) {
-        return Some(A::Stun);
-    }
-    if first & 0xc0 == 0xc0 && is_quic_long(p) {
-        return Some(A::Quic);
-    }
-    if is_gquic(p) {
-        return Some(A::Quic);
-    }
-    if (20..=23).contains(&first) && is_dtls(p) {
-        return Some(A::Dtls);
-    }
-    if is_wireguard(p) {
-        return Some(A::WireGuard);
-    }
-    if p.starts_with(b"d1:") && (p.starts_with(b"d1:ad2:id20:") || p.starts_with(b"d1:rd2:id20:")) {
-        return Some(A::BitTorrent);
-    }
-    if sip_request(p) || p.starts_with(b"SIP/2.0 ") {
-        return Some(A::Sip);
-    }
-    None
 }
 
 /// TPKT version 3, then an X.224 connection request (0xe0) or confirm (0xd0).
