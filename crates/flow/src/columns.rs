@@ -107,7 +107,7 @@ const IDENTITY: [Column; 7] = [
     Column::Timestamp,
 ];
 
-const OWN: [Column; 24] = [
+const OWN: [Column; 18] = [
     Column::Vlan,
     Column::FwdWireBytes,
     Column::BwdWireBytes,
@@ -126,6 +126,10 @@ const OWN: [Column; 24] = [
     Column::HttpUserAgent,
     Column::Direction,
     Column::CommunityId,
+];
+
+/// The GeoIP columns, source end then destination end (after [`OWN`]).
+pub const GEO: [Column; 6] = [
     Column::Country(0),
     Column::Asn(0),
     Column::AsName(0),
@@ -140,6 +144,7 @@ pub fn all() -> impl Iterator<Item = Column> {
         .into_iter()
         .chain(crate::features::ALL.iter().map(|&f| Column::Feature(f)))
         .chain(OWN)
+        .chain(GEO)
 }
 
 impl Column {

@@ -2,7 +2,7 @@
 //! response (RFC 1035 §4.1).
 
 /// Longest name accepted (RFC 1035: 255 octets).
-const MAX_NAME: usize = 255;
+pub const MAX_NAME: usize = 255;
 
 /// The fields of a DNS message header (RFC 1035 §4.1.1) a flow record may keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,8 +129,13 @@ pub fn question_names(msg: &[u8], mut f: impl FnMut(&[u8])) {
 }
 
 /// Reads the (possibly compressed) name at `pos` into `buf` as dotted labels; returns its
-/// length and the offset just after the name in the message.
-fn read_name(msg: &[u8], mut pos: usize, buf: &mut [u8; MAX_NAME + 1]) -> Option<(usize, usize)> {
+/// length and the offset just after the name where it started. `None` if cut, looping, or
+/// longer than 255 bytes. (The device inventory reads answers with it too.)
+pub fn read_name(
+    msg: &[u8],
+    mut pos: usize,
+    buf: &mut [u8; MAX_NAME + 1],
+) -> Option<(usize, usize)> {
     let mut len = 0;
     let mut after = None;
     let mut jumps = 0;

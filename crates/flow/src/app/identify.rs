@@ -511,12 +511,7 @@ fn sip_request(p: &[u8]) -> bool {
         b"SUBSCRIBE ",
         b"NOTIFY ",
     ];
-    METHODS.iter().any(|m| {
-        p.starts_with(m)
-            && p[m.len()..]
-                .get(..4)
-                .is_some_and(|u| u.eq_ignore_ascii_case(b"sip:") || u.eq_ignore_ascii_case(b"sips"))
-    })
+    request_line(p, &METHODS, &[b"sip:", b"sips"])
 }
 
 /// An RTSP request line (a method and an `rtsp://` URI).
@@ -529,11 +524,18 @@ fn rtsp_request(p: &[u8]) -> bool {
         b"ANNOUNCE ",
         b"GET_PARAMETER ",
     ];
-    METHODS.iter().any(|m| {
+    request_line(p, &METHODS, &[b"rtsp://"])
+}
+
+/// `p` starts with one of `methods`, then one of `schemes` (any case).
+fn request_line(p: &[u8], methods: &[&[u8]], schemes: &[&[u8]]) -> bool {
+    methods.iter().any(|m| {
         p.starts_with(m)
-            && p[m.len()..]
-                .get(..7)
-                .is_some_and(|u| u.eq_ignore_ascii_case(b"rtsp://"))
+            && schemes.iter().any(|s| {
+                p[m.len()..]
+                    .get(..s.len())
+                    .is_some_and(|u| u.eq_ignore_ascii_case(s))
+            })
     })
 }
 
@@ -550,44 +552,73 @@ mod tests {
 
     #[test]
     fn signatures_match_their_protocol_and_not_a_neighbour() {
-        assert_eq!(
-            sniff(6, 50000, 22, b"SSH-2.0-OpenSSH_9.2\r\n"),
-            Some(Application::Ssh)
-        );
-        assert_eq!(
-            sniff(6, 21, 50000, b"220 ProFTPD ready\r\n"),
-            Some(Application::FtpControl)
-        );
-        assert_eq!(
-            sniff(6, 25, 50000, b"220 mx ESMTP\r\n"),
-            Some(Application::Smtp)
-        );
-        // A 220 elsewhere says nothing.
-        assert_eq!(sniff(6, 8000, 50000, b"220 hello\r\n"), None);
-        let mut stun = vec![0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
-        stun.extend([7; 12]);
-        assert_eq!(sniff(17, 50000, 3478, &stun), Some(Application::Stun));
-        stun.push(0);
-        assert_eq!(sniff(17, 50000, 3478, &stun), None);
-        let mut quic = vec![0xc3, 0, 0, 0, 1];
-        quic.resize(1200, 0);
-        assert_eq!(sniff(17, 50000, 443, &quic), Some(Application::Quic));
-        quic[4] = 9;
-        assert_eq!(sniff(17, 50000, 443, &quic), None);
+        let stun = |extra: usize| {
+            let mut m = vec![0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+            m.resize(20 + extra, 7);
+            m
+        };
+        let quic = |version: u8| {
+            let mut m = vec![0xc3, 0, 0, 0, version];
+            m.resize(1200, 0);
+            m
+        };
         let mut wg = vec![1, 0, 0, 0];
         wg.resize(148, 5);
-        assert_eq!(sniff(17, 50000, 51820, &wg), Some(Application::WireGuard));
-        assert_eq!(
-            sniff(17, 50000, 5060, b"INVITE sip:bob@example.com SIP/2.0\r\n"),
-            Some(Application::Sip)
-        );
-        assert_eq!(
-            sniff(6, 50000, 554, b"DESCRIBE rtsp://cam/stream RTSP/1.0\r\n"),
-            Some(Application::Rtsp)
-        );
-        assert_eq!(
-            sniff(17, 50000, 69, b"\x00\x01boot.bin\x00octet\x00"),
-            Some(Application::Tftp)
-        );
+        // (protocol, source port, destination port, payload, what it is)
+        type Case<'a> = (u8, u16, u16, &'a [u8], Option<Application>);
+        let cases: [Case; 12] = [
+            (
+                6,
+                50000,
+                22,
+                b"SSH-2.0-OpenSSH_9.2\r\n",
+                Some(Application::Ssh),
+            ),
+            (
+                6,
+                21,
+                50000,
+                b"220 ProFTPD ready\r\n",
+                Some(Application::FtpControl),
+            ),
+            (6, 25, 50000, b"220 mx ESMTP\r\n", Some(Application::Smtp)),
+            // A 220 elsewhere says nothing.
+            (6, 8000, 50000, b"220 hello\r\n", None),
+            (17, 50000, 3478, &stun(0), Some(Application::Stun)),
+            // A length that is not the datagram's.
+            (17, 50000, 3478, &stun(1), None),
+            (17, 50000, 443, &quic(1), Some(Application::Quic)),
+            (17, 50000, 443, &quic(9), None),
+            (17, 50000, 51820, &wg, Some(Application::WireGuard)),
+            (
+                17,
+                50000,
+                5060,
+                b"INVITE sip:bob@example.com SIP/2.0\r\n",
+                Some(Application::Sip),
+            ),
+            (
+                6,
+                50000,
+                554,
+                b"DESCRIBE rtsp://cam/stream RTSP/1.0\r\n",
+                Some(Application::Rtsp),
+            ),
+            (
+                17,
+                50000,
+                69,
+                b"\x00\x01boot.bin\x00octet\x00",
+                Some(Application::Tftp),
+            ),
+        ];
+        for (proto, sport, dport, p, want) in cases {
+            assert_eq!(
+                sniff(proto, sport, dport, p),
+                want,
+                "{:?}",
+                &p[..p.len().min(16)]
+            );
+        }
     }
 }

@@ -271,14 +271,7 @@ pub const FLOW_COLUMNS_V5: [Column; 3] =
 pub const FLOW_COLUMNS_V8: [Column; 1] = [Column::Application];
 
 /// The flow columns schema version 9 added: country and autonomous system of each end.
-pub const FLOW_COLUMNS_V9: [Column; 6] = [
-    Column::Country(0),
-    Column::Asn(0),
-    Column::AsName(0),
-    Column::Country(1),
-    Column::Asn(1),
-    Column::AsName(1),
-];
+pub const FLOW_COLUMNS_V9: [Column; 6] = flow::columns::GEO;
 
 /// The columns of `captures` as a [`crate::Capture`] is read from them, in order.
 pub(crate) const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \

@@ -2,15 +2,13 @@
 //! LLMNR (RFC 4795) responses, which map a device's own name to its addresses and list the
 //! services it offers, and PTR answers of ordinary DNS (reverse lookups: address → name).
 //!
-//! flow's `app::dns` reads question names only; answers need a name reader that starts
-//! anywhere in the message, which it keeps private, hence `read_name` here.
+//! Names are read with flow's `app::dns::read_name`, the reader of the question names.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{be16, ipv4_at, ipv6_at, text};
 
-/// Longest name (RFC 1035: 255 octets).
-pub(super) const MAX_NAME: usize = 255;
+pub(super) use flow::app::dns::{read_name, MAX_NAME};
 /// Resource records walked per message at most (the counts are 16-bit and may lie).
 const MAX_WALK: usize = 256;
 /// Records kept per message at most.
@@ -169,48 +167,6 @@ fn txt_strings(d: &[u8]) -> Vec<String> {
         }
     }
     out
-}
-
-/// Reads the (possibly compressed) name at `pos` into `buf` as dotted labels; returns its
-/// length and the offset just after the name where it started. `None` if cut, looping, or
-/// longer than 255 bytes.
-pub(super) fn read_name(
-    msg: &[u8],
-    mut pos: usize,
-    buf: &mut [u8; MAX_NAME + 1],
-) -> Option<(usize, usize)> {
-    let mut len = 0;
-    let mut after = None;
-    let mut jumps = 0;
-    loop {
-        let l = *msg.get(pos)? as usize;
-        match l {
-            0 => return Some((len, after.unwrap_or(pos + 1))),
-            l if l & 0xC0 == 0xC0 => {
-                let target = ((l & 0x3F) << 8) | *msg.get(pos + 1)? as usize;
-                jumps += 1;
-                if jumps > 16 || target >= msg.len() {
-                    return None;
-                }
-                after.get_or_insert(pos + 2);
-                pos = target;
-            }
-            l if l & 0xC0 != 0 => return None,
-            l => {
-                let label = msg.get(pos + 1..pos + 1 + l)?;
-                let dot = (len > 0) as usize;
-                if len + dot + l > MAX_NAME {
-                    return None;
-                }
-                if dot == 1 {
-                    buf[len] = b'.';
-                }
-                buf[len + dot..len + dot + l].copy_from_slice(label);
-                len += dot + l;
-                pos += 1 + l;
-            }
-        }
-    }
 }
 
 /// The address a reverse-lookup name stands for: `d.c.b.a.in-addr.arpa` is a.b.c.d and
