@@ -67,7 +67,7 @@ pub fn summary(capture: &Path) -> crate::console::summary::Summary {
             match e {
                 Event::Flows(b) => b.flows.iter().for_each(|r| s.flow(r)),
                 Event::Window(w) => s.window(w),
-                Event::Alerts(_) | Event::Tick(_) => {}
+                Event::Alerts(_) | Event::Tick(_) | Event::Devices(_) => {}
             }
         }
         Ok(())

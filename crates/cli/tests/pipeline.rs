@@ -50,7 +50,7 @@ fn the_summary_json_counts_what_every_component_received_emitted_and_dropped() {
             .collect();
         assert_eq!(
             names,
-            ["file", "meter", "detect", "flows", "alerts", "summary"],
+            ["file", "meter", "enrich", "detect", "flows", "alerts", "summary"],
             "components in pipeline order"
         );
         let file = component(&s, "file");
@@ -69,6 +69,11 @@ fn the_summary_json_counts_what_every_component_received_emitted_and_dropped() {
                 + s["ignored_packets"].as_u64().unwrap_or(0),
             "the meter drops exactly the frames it did not meter"
         );
+        // The enrichment (GeoIP with the installed databases, the device inventory) passes
+        // every flow on.
+        let enrich = component(&s, "enrich");
+        assert_eq!(enrich["received"], flows);
+        assert_eq!(enrich["emitted"], flows);
         let detect = component(&s, "detect");
         assert_eq!(detect["received"], flows);
         assert_eq!(detect["emitted"], flows);

@@ -412,6 +412,7 @@ fn request(src: &str, dst: &str, dport: u16, t: i64, uri: &str, ua: &str) -> Flo
         application: flow::app::Application::Unknown,
         service: "",
         geo: Default::default(),
+        devices: Default::default(),
         direction: HomeNet::default().classify(src, dst),
     }
 }

@@ -350,6 +350,7 @@ fn flow(src: u8, dst: IpAddr, dport: u16, packets: [u64; 2], rst_back: f64) -> F
         application: flow::app::Application::Unknown,
         service: "",
         geo: Default::default(),
+        devices: Default::default(),
         direction: Direction::default(),
     }
 }

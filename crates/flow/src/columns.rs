@@ -67,6 +67,8 @@ pub enum Column {
     Asn(usize),
     /// `Src AS Name`, `Dst AS Name`.
     AsName(usize),
+    /// `Src Device`, `Dst Device` (the device inventory's key).
+    Device(usize),
 }
 
 /// The type of a column's values.
@@ -128,6 +130,9 @@ const OWN: [Column; 18] = [
     Column::CommunityId,
 ];
 
+/// The device columns, source end then destination end (after [`GEO`]).
+pub const DEVICES: [Column; 2] = [Column::Device(0), Column::Device(1)];
+
 /// The GeoIP columns, source end then destination end (after [`OWN`]).
 pub const GEO: [Column; 6] = [
     Column::Country(0),
@@ -145,6 +150,7 @@ pub fn all() -> impl Iterator<Item = Column> {
         .chain(crate::features::ALL.iter().map(|&f| Column::Feature(f)))
         .chain(OWN)
         .chain(GEO)
+        .chain(DEVICES)
 }
 
 impl Column {
@@ -183,6 +189,8 @@ impl Column {
             Column::Asn(_) => "Dst ASN",
             Column::AsName(0) => "Src AS Name",
             Column::AsName(_) => "Dst AS Name",
+            Column::Device(0) => "Src Device",
+            Column::Device(_) => "Dst Device",
         }
     }
 
@@ -224,7 +232,8 @@ impl Column {
             | Column::Direction
             | Column::CommunityId
             | Column::Country(_)
-            | Column::AsName(_) => ColumnType::Text,
+            | Column::AsName(_)
+            | Column::Device(_) => ColumnType::Text,
         }
     }
 
@@ -293,6 +302,10 @@ impl Column {
             },
             Column::AsName(e) => match &r.geo[e & 1].as_name {
                 Some(n) => Value::Text(Cow::Borrowed(n)),
+                None => Value::Null,
+            },
+            Column::Device(e) => match &r.devices[e & 1] {
+                Some(d) => Value::Text(Cow::Borrowed(d)),
                 None => Value::Null,
             },
         }

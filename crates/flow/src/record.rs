@@ -144,6 +144,10 @@ pub struct FlowRecord {
     /// Country and autonomous system of the source and the destination (filled by the
     /// pipeline's enrichment from GeoIP databases; empty for non-global addresses).
     pub geo: [crate::geo::Geo; 2],
+    /// The device inventory's key of the source's and the destination's device (its MAC
+    /// address, or its IP address where no MAC is known), where the pipeline's enrichment knows
+    /// one.
+    pub devices: [Option<std::sync::Arc<str>>; 2],
     /// Direction relative to the home network.
     pub direction: Direction,
 }

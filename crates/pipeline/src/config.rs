@@ -170,6 +170,10 @@ pub struct PipelineConfig {
     pub store: Option<StoreConfig>,
     /// GeoIP and ASN databases for the flows' ends (`None`: no lookups).
     pub geoip: Option<crate::enrich::GeoSettings>,
+    /// Keep the device inventory (who is on the network) and name each flow end's device.
+    pub devices: bool,
+    /// The inventory file, written when the run ends (with `devices`).
+    pub devices_out: Option<crate::sink::devices::DevicesConfig>,
     /// Threads for metering and detection (0: the available cores). Sinks always have their
     /// own. The output is the same for any number.
     pub threads: usize,
@@ -194,6 +198,8 @@ impl Default for PipelineConfig {
             alerts_out: None,
             store: None,
             geoip: None,
+            devices: false,
+            devices_out: None,
             threads: 0,
             edge_capacity: 16,
             batch_flows: 1024,

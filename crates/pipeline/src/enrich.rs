@@ -1,13 +1,21 @@
 //! The enrichment transform: the country and autonomous system of each flow's ends, looked up
-//! in GeoIP databases (`enrich::geo`) behind a bounded per-address cache. It runs where detect
-//! runs, before it, so detection, every sink and the store see enriched flows.
+//! in GeoIP databases (`enrich::geo`) behind a bounded per-address cache, and the device
+//! inventory (`enrich::device`), fed with the frames the meter copies
+//! ([`crate::devices::DeviceFrames`]) and with the flows, which then carry the device of each
+//! end. It runs where detect runs, before it, so detection, every sink and the store see
+//! enriched flows.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use enrich::device::{parse, DeviceKey, Inventory, InventoryConfig};
 use enrich::geo::{CacheStats, GeoCache, GeoDb};
 use flow::FlowRecord;
+use packet::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use crate::devices::DeviceFrames;
 
 use crate::counters::Counters;
 use crate::error::{PipelineError, Result};
@@ -32,43 +40,102 @@ impl GeoSettings {
     }
 }
 
-/// The transform's state: the databases and the cache in front of them.
+/// The transform's state: the GeoIP databases and the cache in front of them, the inventory.
 pub struct Enrich {
-    geo: GeoCache,
+    geo: Option<GeoCache>,
+    inventory: Option<Inventory>,
+    /// The text of each device key flows carry, shared by the flows (bounded: cleared past
+    /// twice the inventory's size).
+    keys: HashMap<DeviceKey, Arc<str>>,
+    frames: u64,
 }
 
 impl Enrich {
-    /// Opens the databases of `s`; an unreadable or wrong file is an error naming it.
-    pub fn open(s: &GeoSettings) -> Result<Enrich> {
-        let db = GeoDb::open(s.country.as_deref(), s.asn.as_deref()).map_err(|e| {
-            PipelineError::Config {
-                field: "geoip".into(),
-                message: e.to_string(),
+    /// The transform with GeoIP lookups in the databases of `geo` (an unreadable or wrong
+    /// file is an error naming it) and, with `devices`, the inventory; `None` when neither.
+    pub fn open(geo: Option<&GeoSettings>, devices: bool) -> Result<Option<Enrich>> {
+        let geo = match geo {
+            Some(s) => {
+                let db = GeoDb::open(s.country.as_deref(), s.asn.as_deref()).map_err(|e| {
+                    PipelineError::Config {
+                        field: "geoip".into(),
+                        message: e.to_string(),
+                    }
+                })?;
+                Some(GeoCache::new(Arc::new(db), GEO_CACHE_ADDRESSES))
             }
-        })?;
-        Ok(Enrich {
-            geo: GeoCache::new(Arc::new(db), GEO_CACHE_ADDRESSES),
-        })
+            None => None,
+        };
+        let inventory = devices.then(|| Inventory::new(InventoryConfig::default()));
+        Ok((geo.is_some() || inventory.is_some()).then(|| Enrich {
+            geo,
+            inventory,
+            keys: HashMap::new(),
+            frames: 0,
+        }))
     }
 
-    /// Looks up both ends of every flow.
+    /// Feeds the inventory what the frames say.
+    pub fn device_frames(&mut self, frames: &DeviceFrames) {
+        let Some(inv) = &mut self.inventory else {
+            return;
+        };
+        for (ts, link, data) in frames.iter() {
+            inv.observe(Timestamp(ts), &parse::frame(link, data));
+        }
+        self.frames += frames.len() as u64;
+    }
+
+    /// Looks up both ends of every flow; names the device of each end the inventory knows,
+    /// then counts the flow for them.
     pub fn flows(&mut self, flows: &mut [FlowRecord]) {
-        for f in flows {
-            f.geo = [self.geo.lookup(f.src), self.geo.lookup(f.dst)];
+        if let Some(geo) = &mut self.geo {
+            for f in flows.iter_mut() {
+                f.geo = [geo.lookup(f.src), geo.lookup(f.dst)];
+            }
+        }
+        let Some(inv) = &mut self.inventory else {
+            return;
+        };
+        if self.keys.len() > 2 * InventoryConfig::default().max_devices {
+            self.keys.clear();
+        }
+        for f in flows.iter_mut() {
+            for (end, ip) in [(0, f.src), (1, f.dst)] {
+                f.devices[end] = inv.by_ip(ip).map(|d| {
+                    self.keys
+                        .entry(d.key)
+                        .or_insert_with(|| Arc::from(d.key.to_string()))
+                        .clone()
+                });
+            }
+            inv.observe_flow(f, None, None);
         }
     }
 
-    /// The cache's figures so far.
-    pub fn stats(&self) -> CacheStats {
-        self.geo.stats()
+    /// The inventory, when it is on.
+    pub fn inventory(&self) -> Option<&Inventory> {
+        self.inventory.as_ref()
     }
 
-    /// Publishes the cache's figures as the component's counters.
+    /// The GeoIP cache's figures so far.
+    pub fn geo_stats(&self) -> Option<CacheStats> {
+        self.geo.as_ref().map(GeoCache::stats)
+    }
+
+    /// Publishes the figures as the component's counters.
     pub fn report(&self, c: &Counters) {
-        let s = self.stats();
-        c.set("geo_hits", s.hits);
-        c.set("geo_misses", s.misses);
-        c.set("geo_evictions", s.evictions);
-        c.set("geo_not_global", s.skipped);
+        if let Some(s) = self.geo_stats() {
+            c.set("geo_hits", s.hits);
+            c.set("geo_misses", s.misses);
+            c.set("geo_evictions", s.evictions);
+            c.set("geo_not_global", s.skipped);
+        }
+        if let Some(inv) = &self.inventory {
+            c.set("device_frames", self.frames);
+            c.set("devices", inv.len() as u64);
+            c.set("device_evictions", inv.evictions());
+            c.set("device_events_dropped", inv.events_dropped());
+        }
     }
 }

@@ -28,6 +28,9 @@ pub enum Event {
     Alerts(Arc<Vec<Alert>>),
     /// The clock advanced to this time (UTC µs) without packets.
     Tick(i64),
+    /// The device inventory as it stands (with the inventory on: once, at the end of the
+    /// run, after the last flows).
+    Devices(Arc<Vec<enrich::device::Device>>),
 }
 
 /// How the run ended, as sinks are told.

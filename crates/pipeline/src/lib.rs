@@ -7,6 +7,7 @@
 pub mod config;
 pub mod counters;
 pub mod detect;
+pub mod devices;
 pub mod edge;
 pub mod enrich;
 pub mod error;

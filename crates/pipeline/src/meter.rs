@@ -11,6 +11,7 @@ use flow::{FlowRecord, HomeNet, MeterConfig, MeterCounters, ShardedMeter, Window
 use packet::{DecodeError, Decoded, SourceError};
 
 use crate::counters::{Counters, DropCause};
+use crate::devices::{DeviceFrames, DeviceTap};
 use crate::source::{Pull, Source};
 
 /// Packets read and metered together (their flows are looked up ahead; see `FlowTable`).
@@ -83,6 +84,8 @@ pub trait Downstream {
     /// Snapshots of the newest open flows (see [`OpenView`]); `Ok(false)`: not taken, the
     /// downstream was busy.
     fn open_flows(&mut self, flows: Vec<FlowRecord>) -> Result<bool, Stopped>;
+    /// Frames for the device inventory, sent before the flows that ended with them.
+    fn device_frames(&mut self, frames: DeviceFrames) -> Result<(), Stopped>;
 }
 
 /// Downstream stopped: a sink failed (its error is the run's).
@@ -106,6 +109,8 @@ pub struct MeterStage {
     capture_at_window: CaptureStats,
     open_view: Option<OpenView>,
     views: ViewCounts,
+    /// Copies the frames the device inventory learns from, when it is on.
+    device_tap: Option<DeviceTap>,
 }
 
 /// What the open view did (the meter's `open_view*` counters).
@@ -148,7 +153,14 @@ impl MeterStage {
             capture_at_window: CaptureStats::default(),
             open_view: None,
             views: ViewCounts::default(),
+            device_tap: None,
         }
+    }
+
+    /// Copies the frames the device inventory learns from and sends them downstream.
+    pub fn with_device_tap(mut self, on: bool) -> Self {
+        self.device_tap = on.then(DeviceTap::default);
+        self
     }
 
     /// Shows detect the newest open flows twice a second (live sources only).
@@ -279,15 +291,23 @@ impl MeterStage {
             counters.received(got as u64);
             self.report.packets += got as u64;
             let report = &mut self.report;
+            let tap = &mut self.device_tap;
             self.meter
-                .packet_batch(source.packets(), got, &mut self.done, |raw, d| match d {
-                    Ok(Decoded::Ip(_)) => {}
-                    Ok(Decoded::NonIp { .. }) => report.non_ip += 1,
-                    Ok(Decoded::Ignored) => report.ignored += 1,
-                    Err(e) => {
-                        report.decode_errors += 1;
-                        if report.error_examples.len() < ERROR_EXAMPLES {
-                            report.error_examples.push((raw.input, raw.offset, *e));
+                .packet_batch(source.packets(), got, &mut self.done, |raw, d| {
+                    match d {
+                        Ok(Decoded::Ip(_)) => {}
+                        Ok(Decoded::NonIp { .. }) => report.non_ip += 1,
+                        Ok(Decoded::Ignored) => report.ignored += 1,
+                        Err(e) => {
+                            report.decode_errors += 1;
+                            if report.error_examples.len() < ERROR_EXAMPLES {
+                                report.error_examples.push((raw.input, raw.offset, *e));
+                            }
+                        }
+                    }
+                    if let (Some(t), Ok(d)) = (tap.as_mut(), d) {
+                        if enrich::device::parse::wants_decoded(d) {
+                            t.push(raw);
                         }
                     }
                 });
@@ -343,6 +363,14 @@ impl MeterStage {
         live: bool,
     ) -> Result<(), Stopped> {
         self.pending.append(&mut self.done);
+        // Frames go on before their bound is reached, whether flows do or not.
+        if self
+            .device_tap
+            .as_ref()
+            .is_some_and(|t| t.held() >= crate::devices::MAX_FRAMES / 2)
+        {
+            self.send_frames(down, counters)?;
+        }
         self.meter.drain_windows(&mut self.windows);
         if !self.windows.is_empty() {
             if live {
@@ -373,6 +401,7 @@ impl MeterStage {
 
     fn flush(&mut self, down: &mut dyn Downstream, counters: &Counters) -> Result<(), Stopped> {
         self.last_flush = Instant::now();
+        self.send_frames(down, counters)?;
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -384,6 +413,23 @@ impl MeterStage {
         self.report.flows += n as u64;
         counters.emitted(n as u64);
         down.flows(batch)
+    }
+
+    /// Sends the device frames held (before the flows that ended with them).
+    fn send_frames(
+        &mut self,
+        down: &mut dyn Downstream,
+        counters: &Counters,
+    ) -> Result<(), Stopped> {
+        let Some(t) = &mut self.device_tap else {
+            return Ok(());
+        };
+        counters.set("device_frames", t.copied);
+        counters.set("device_frames_dropped", t.dropped);
+        match t.take() {
+            Some(f) => down.device_frames(f),
+            None => Ok(()),
+        }
     }
 
     /// What the meter saw (complete after [`MeterStage::run`]).

@@ -18,12 +18,14 @@ use flow::{FlowRecord, Window};
 use crate::config::PipelineConfig;
 use crate::counters::{ComponentSnapshot, Counters, Kind, Registry};
 use crate::detect::{Detect, DetectTally};
+use crate::devices::DeviceFrames;
 use crate::edge::{edge, EdgeSender, WhenFull};
 use crate::enrich::Enrich;
 use crate::error::{PipelineError, Result};
 use crate::event::{Event, FlowBatch, RunEnd};
 use crate::meter::{Downstream, MeterReport, MeterStage, OpenView, Stopped};
 use crate::sink::alerts::AlertsSink;
+use crate::sink::devices::DevicesSink;
 use crate::sink::flows::FlowsSink;
 use crate::sink::store::{describe, describe_live, StoreSink, WrittenHandle};
 use crate::sink::windows::WindowsSink;
@@ -43,6 +45,7 @@ const OPEN_VIEW_FLOWS: usize = 16_384;
 /// What goes down the edge from the meter to detect.
 enum ToDetect {
     Flows(Vec<FlowRecord>),
+    Frames(DeviceFrames),
     Open(Vec<FlowRecord>),
     Window(Box<Window>),
     Tick(i64),
@@ -143,7 +146,7 @@ impl Pipeline {
             )?),
             None => None,
         };
-        let enrich = cfg.geoip.as_ref().map(Enrich::open).transpose()?;
+        let enrich = Enrich::open(cfg.geoip.as_ref(), cfg.devices)?;
         if let (Some(d), Some(c)) = (detect.as_mut(), stored_as) {
             d.set_capture(c);
         }
@@ -154,6 +157,9 @@ impl Pipeline {
         }
         if let Some(w) = &cfg.windows_out {
             sinks.push(Box::new(WindowsSink::open(w, cfg.windows.keep)?));
+        }
+        if let (true, Some(d)) = (cfg.devices, &cfg.devices_out) {
+            sinks.push(Box::new(DevicesSink::open(d)?));
         }
         if let Some(a) = &cfg.alerts_out {
             if detect.is_some() {
@@ -176,7 +182,8 @@ impl Pipeline {
         // The windows are cut later, when every sink is known (see `run`).
         let meter = MeterStage::new(mcfg, home, None, cfg.batch_flows, threads)
             .with_max_delay(max_delay)
-            .with_open_view(open_view.clone());
+            .with_open_view(open_view.clone())
+            .with_device_tap(cfg.devices);
         Ok(Pipeline {
             open_view,
             cfg: cfg.clone(),
@@ -230,14 +237,15 @@ impl Pipeline {
         let reg = Arc::clone(&self.registry);
         let source_c = reg.register(self.source.name(), Kind::Source);
         let meter_c = reg.register("meter", Kind::Transform);
-        let detect_c = self
-            .detect
-            .as_ref()
-            .map(|_| reg.register("detect", Kind::Transform));
+        // Registered in pipeline order: enrichment runs before detect.
         let enrich = self
             .enrich
             .take()
             .map(|e| (e, reg.register("enrich", Kind::Transform)));
+        let detect_c = self
+            .detect
+            .as_ref()
+            .map(|_| reg.register("detect", Kind::Transform));
 
         // Windows are cut when something uses them.
         let wants_windows = self.cfg.windows.always
@@ -257,7 +265,8 @@ impl Pipeline {
                 self.cfg.compute_threads(),
             )
             .with_max_delay(self.cfg.max_delay_ms.map(std::time::Duration::from_millis))
-            .with_open_view(self.open_view.clone());
+            .with_open_view(self.open_view.clone())
+            .with_device_tap(self.cfg.devices);
         }
 
         // Sinks, each on its own thread behind its own edge.
@@ -455,6 +464,7 @@ fn run_detect(mut s: Scoring, rx: Receiver<ToDetect>) -> (Option<Detect>, bool) 
     for m in rx.iter() {
         let r = match m {
             ToDetect::Flows(f) => s.flows(f),
+            ToDetect::Frames(f) => s.device_frames(f),
             ToDetect::Open(f) => s.open_flows(f).map(|_| ()),
             ToDetect::Window(w) => s.window(*w),
             ToDetect::Tick(t) => s.tick(t),
@@ -536,6 +546,11 @@ impl Scoring {
             d.finish(&mut self.alerts);
         }
         self.send_alerts()?;
+        if let Some(inv) = self.enrich.as_ref().and_then(|(e, _)| e.inventory()) {
+            let mut devices: Vec<_> = inv.devices().cloned().collect();
+            devices.sort_by_key(|d| d.key);
+            self.fanout.send(Event::Devices(Arc::new(devices)))?;
+        }
         self.fanout.end(end)
     }
 }
@@ -563,6 +578,14 @@ impl Downstream for Scoring {
         }
         self.fanout.send(Event::Flows(Arc::new(b)))?;
         self.send_alerts()
+    }
+
+    fn device_frames(&mut self, frames: DeviceFrames) -> Result<(), Stopped> {
+        if let Some((e, c)) = &mut self.enrich {
+            e.device_frames(&frames);
+            e.report(c);
+        }
+        Ok(())
     }
 
     fn window(&mut self, w: Window) -> Result<(), Stopped> {
@@ -622,5 +645,12 @@ impl Downstream for ToDetectSender {
 
     fn open_flows(&mut self, flows: Vec<FlowRecord>) -> Result<bool, Stopped> {
         self.tx.offer(ToDetect::Open(flows)).map_err(|_| Stopped)
+    }
+
+    fn device_frames(&mut self, frames: DeviceFrames) -> Result<(), Stopped> {
+        self.tx
+            .send(ToDetect::Frames(frames))
+            .map(|_| ())
+            .map_err(|_| Stopped)
     }
 }

@@ -86,7 +86,7 @@ fn run(source: Box<dyn Source>, threads: usize) -> Vec<Seen> {
             Event::Flows(b) => s.extend(b.flows.iter().map(|r| Seen::F(r.end_reason))),
             Event::Window(w) => s.push(Seen::W(w.start_us, w.total.packets, w.flows_ended)),
             Event::Tick(t) => s.push(Seen::T(*t)),
-            Event::Alerts(_) => {}
+            Event::Alerts(_) | Event::Devices(_) => {}
         }
         Ok(())
     })));

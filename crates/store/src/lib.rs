@@ -35,8 +35,9 @@ pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
 /// version 7 keeps a live episode in one row its snapshots replace
 /// (`schema::ALERT_LIVE_COLUMNS`); version 8 stores the application identified in each flow
 /// (`schema::FLOW_COLUMNS_V8`); version 9 the country and autonomous system of each end
-/// (`schema::FLOW_COLUMNS_V9`).
-pub const SCHEMA_VERSION: i64 = 9;
+/// (`schema::FLOW_COLUMNS_V9`); version 10 the device of each end
+/// (`schema::FLOW_COLUMNS_V10`).
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -53,7 +54,7 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2 to 8): take it to the current one in place, in one transaction.
+    /// An older version (2 to 9): take it to the current one in place, in one transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -114,11 +115,19 @@ impl SchemaAction {
                     .map(|s| ("migrating the schema to version 8", s)),
             );
         }
+        if from < 9 {
+            v.extend(
+                dialect
+                    .migrate_to_v9()
+                    .into_iter()
+                    .map(|s| ("migrating the schema to version 9", s)),
+            );
+        }
         v.extend(
             dialect
-                .migrate_to_v9()
+                .migrate_to_v10()
                 .into_iter()
-                .map(|s| ("migrating the schema to version 9", s)),
+                .map(|s| ("migrating the schema to version 10", s)),
         );
         v
     }
@@ -130,7 +139,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2..=8 => Ok(SchemaAction::Migrate { from: version }),
+        2..=9 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,

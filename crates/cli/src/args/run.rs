@@ -61,6 +61,14 @@ pub struct RunArgs {
     /// Name columns (default: the installed one, when there).
     #[arg(long, value_name = "MMDB")]
     pub asn_db: Option<PathBuf>,
+    /// No device inventory (the Src/Dst Device columns stay empty).
+    #[arg(long, conflicts_with = "devices_out")]
+    pub no_devices: bool,
+    /// Write the device inventory (who is on the network: MAC, vendor, addresses, hostnames,
+    /// OS hint, services, traffic) as one JSON object per device when the run ends
+    /// (schema: docs/devices.md).
+    #[arg(long, value_name = "FILE")]
+    pub devices_out: Option<PathBuf>,
     /// No GeoIP or ASN lookups (those columns stay empty).
     #[arg(long, conflicts_with_all = ["geoip_db", "asn_db"])]
     pub no_geoip: bool,
@@ -118,6 +126,9 @@ impl RunArgs {
         }
         if let Some(p) = &self.summary_json {
             out.push(("--summary-json", p));
+        }
+        if let Some(p) = &self.devices_out {
+            out.push(("--devices-out", p));
         }
         out
     }
@@ -237,6 +248,11 @@ pub fn config(args: &RunArgs, inputs: Vec<PathBuf>, format: ExportFormat) -> Pip
             cache_mib: None,
         }),
         geoip: geoip(args),
+        devices: !args.no_devices,
+        devices_out: args
+            .devices_out
+            .clone()
+            .map(|path| pipeline::sink::devices::DevicesConfig { path }),
         threads: args.threads,
         ..PipelineConfig::default()
     }

@@ -184,7 +184,7 @@ pub fn learn(args: &LearnArgs) -> Result<Outcome> {
                 match e {
                     Event::Flows(b) => b.flows.iter().for_each(|r| l.flow(r)),
                     Event::Window(w) => l.window(w),
-                    Event::Alerts(_) | Event::Tick(_) => {}
+                    Event::Alerts(_) | Event::Tick(_) | Event::Devices(_) => {}
                 }
             }
         }
@@ -233,7 +233,7 @@ pub fn score(args: &ScoreArgs) -> Result<Outcome> {
                 match e {
                     Event::Flows(b) => b.flows.iter().for_each(|r| scorer.flow(r, alerts)),
                     Event::Window(w) => scorer.window(w, alerts),
-                    Event::Alerts(_) | Event::Tick(_) => {}
+                    Event::Alerts(_) | Event::Tick(_) | Event::Devices(_) => {}
                 }
             }
         }

@@ -85,6 +85,8 @@ fn own_doc(c: Column) -> &'static str {
         Column::Asn(_) => "autonomous system number of the destination address (same rule)",
         Column::AsName(0) => "organisation of the source's autonomous system, as the ASN database names it",
         Column::AsName(_) => "organisation of the destination's autonomous system",
+        Column::Device(0) => "the source's device in the inventory (its MAC address, or its IP address where no MAC is known; docs/devices.md); empty when the inventory does not know the address",
+        Column::Device(_) => "the destination's device in the inventory (same rule)",
         Column::Feature(_) => "",
     }
 }

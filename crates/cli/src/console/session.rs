@@ -50,7 +50,7 @@ pub fn run_named(
                 match e {
                     Event::Flows(b) => b.flows.iter().for_each(|r| s.flow(r)),
                     Event::Window(w) => s.window(w),
-                    Event::Alerts(_) | Event::Tick(_) => {}
+                    Event::Alerts(_) | Event::Tick(_) | Event::Devices(_) => {}
                 }
             }
             Ok(())

@@ -44,6 +44,7 @@ pub fn flow(
         application: flow::app::Application::Unknown,
         service: "",
         geo: Default::default(),
+        devices: Default::default(),
         direction: Direction::External,
     }
 }

@@ -980,6 +980,7 @@ impl Shard {
             },
             service: crate::service::of_flow(sport, dport, k.proto),
             geo: Default::default(),
+            devices: Default::default(),
             direction: self
                 .home_net
                 .classify(src.to_ip(k.ip_version), dst.to_ip(k.ip_version)),

@@ -3,6 +3,7 @@
 //! renamed into place) only when the whole run succeeded.
 
 pub mod alerts;
+pub mod devices;
 pub mod each;
 pub mod flows;
 pub mod store;

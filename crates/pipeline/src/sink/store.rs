@@ -330,7 +330,8 @@ impl Sink for StoreSink {
                     self.write_windows(c)?;
                 }
             }
-            Event::Tick(_) => {}
+            // The store keeps no inventory yet: the devices file does (`sink::devices`).
+            Event::Tick(_) | Event::Devices(_) => {}
         }
         if self
             .max_delay

@@ -28,8 +28,8 @@ pub use incidents::{incident_column_list, stored_incident, INCIDENT_COLUMNS};
 pub(crate) use tables::CAPTURE_COLUMNS;
 pub use tables::{
     Dialect, ALERT_EPISODE_COLUMNS, ALERT_FLOW_COLUMNS, ALERT_LIVE_COLUMNS, CAPTURE_WRITER_COLUMNS,
-    FLOW_COLUMNS_V5, FLOW_COLUMNS_V8, FLOW_COLUMNS_V9, FLOW_INDEXES, FLOW_TIME_INDEX,
-    INCIDENT_DIGEST_COLUMNS,
+    FLOW_COLUMNS_V10, FLOW_COLUMNS_V5, FLOW_COLUMNS_V8, FLOW_COLUMNS_V9, FLOW_INDEXES,
+    FLOW_TIME_INDEX, INCIDENT_DIGEST_COLUMNS,
 };
 
 /// A column's type in the database.
@@ -313,6 +313,7 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
         application: Application::Unknown,
         service: "",
         geo: Default::default(),
+        devices: Default::default(),
         direction: Direction::External,
     };
     let mut capture = 0;
@@ -397,6 +398,8 @@ pub fn stored_flow(vals: Vec<DbValue<'static>>) -> Result<StoredFlow, RowError> 
                     }
                 }
                 Column::AsName(e) => r.geo[e & 1].as_name = text().map(Into::into),
+                // NULL: no device known, or stored before version 10.
+                Column::Device(e) => r.devices[e & 1] = text().map(Into::into),
                 Column::Application => {
                     r.application = match text() {
                         None => Application::Unknown,

@@ -202,6 +202,12 @@ impl Dialect {
         self.add_flow_columns(&FLOW_COLUMNS_V9)
     }
 
+    /// The statements that take a version-9 database to version 10, in this dialect: the
+    /// columns of [`FLOW_COLUMNS_V10`] are added to `flows` (NULL for what was stored before).
+    pub fn migrate_to_v10(&self) -> Vec<String> {
+        self.add_flow_columns(&FLOW_COLUMNS_V10)
+    }
+
     /// `ALTER TABLE flows ADD COLUMN` of each of `cols`, nullable (rows stored before have no
     /// value).
     fn add_flow_columns(&self, cols: &[Column]) -> Vec<String> {
@@ -272,6 +278,9 @@ pub const FLOW_COLUMNS_V8: [Column; 1] = [Column::Application];
 
 /// The flow columns schema version 9 added: country and autonomous system of each end.
 pub const FLOW_COLUMNS_V9: [Column; 6] = flow::columns::GEO;
+
+/// The flow columns schema version 10 added: the device of each end.
+pub const FLOW_COLUMNS_V10: [Column; 2] = flow::columns::DEVICES;
 
 /// The columns of `captures` as a [`crate::Capture`] is read from them, in order.
 pub(crate) const CAPTURE_COLUMNS: &str = "id, name, sha256, size, interface, sensor, ingested_at, \

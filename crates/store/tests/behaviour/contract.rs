@@ -48,7 +48,7 @@ fn learn_baseline(dir: &Path) -> PathBuf {
         match e {
             Event::Flows(b) => b.flows.iter().for_each(|r| l.flow(r)),
             Event::Window(w) => l.window(w),
-            Event::Alerts(_) | Event::Tick(_) => {}
+            Event::Alerts(_) | Event::Tick(_) | Event::Devices(_) => {}
         }
         Ok(())
     })));

@@ -244,6 +244,7 @@ both!(
     opening::a_version_6_database_is_migrated_in_place_gaining_the_live_episode_columns,
     opening::a_version_7_database_is_migrated_in_place_gaining_the_application_column,
     opening::a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns,
+    opening::a_version_9_database_is_migrated_in_place_gaining_the_device_columns,
 );
 
 fn new_capture(name: &str) -> NewCapture {

@@ -61,8 +61,22 @@ fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
     );
 }
 
-/// Takes a current database back to version 8: flows without the GeoIP columns.
+/// The SQL names of the flow columns version 10 added.
+fn v10_flow_columns() -> Vec<String> {
+    schema::FLOW_COLUMNS_V10
+        .iter()
+        .map(|&c| schema::sql_name(c))
+        .collect()
+}
+
+/// Takes a current database back to version 9: flows without the device columns.
+fn to_version_9(b: &Backend) {
+    drop_flow_columns(b, 9, &v10_flow_columns());
+}
+
+/// Takes a current database back to version 8: flows without the GeoIP columns either.
 fn to_version_8(b: &Backend) {
+    to_version_9(b);
     drop_flow_columns(b, 8, &v9_flow_columns());
 }
 
@@ -164,7 +178,8 @@ fn to_version_4(b: &Backend) {
         (schema::flow_columns().len()
             - names.len()
             - v8_flow_columns().len()
-            - v9_flow_columns().len()) as i64
+            - v9_flow_columns().len()
+            - v10_flow_columns().len()) as i64
     );
 }
 
@@ -632,7 +647,7 @@ pub fn a_version_7_database_is_migrated_in_place_gaining_the_application_column(
     to_version_7(&b);
     assert_eq!(
         flow_table_columns(&b),
-        fresh - 1 - v9_flow_columns().len() as i64
+        fresh - 1 - (v9_flow_columns().len() + v10_flow_columns().len()) as i64
     );
 
     let mut s = b.open();
@@ -690,7 +705,7 @@ pub fn a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns(b: Ba
     drop(s);
     let fresh = flow_table_columns(&b);
     to_version_8(&b);
-    assert_eq!(flow_table_columns(&b), fresh - 6);
+    assert_eq!(flow_table_columns(&b), fresh - 6 - 2);
 
     let mut s = b.open();
     assert_eq!(
@@ -722,5 +737,49 @@ pub fn a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns(b: Ba
     for f in &flows {
         let back = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
         assert_eq!(back.record.geo, f.geo, "flow {}", f.id);
+    }
+}
+
+/// A version-9 database gains the device columns: what it stored reads back without them,
+/// what is stored after carries them.
+pub fn a_version_9_database_is_migrated_in_place_gaining_the_device_columns(b: Backend) {
+    let mut s = b.open();
+    let (mut flows, windows) = meter("webex.pcap");
+    let client: std::sync::Arc<str> = "00:11:22:33:44:55".into();
+    for f in flows.iter_mut().filter(|f| f.src.to_string() == "10.8.0.1") {
+        f.devices[0] = Some(client.clone());
+    }
+    let n = flows.iter().filter(|f| f.devices[0].is_some()).count();
+    assert!(n >= 5, "{n}");
+    let old = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    drop(s);
+    let fresh = flow_table_columns(&b);
+    to_version_9(&b);
+    assert_eq!(flow_table_columns(&b), fresh - 2);
+
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(flow_table_columns(&b), fresh);
+    for f in &flows {
+        let back = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
+        assert_eq!(back.record.devices, [None, None]);
+    }
+    let new = s
+        .begin_capture(&NewCapture {
+            sha256: Some("34".repeat(32)),
+            ..new_capture("webex again")
+        })
+        .unwrap();
+    s.insert_flows(new, &flows, &[]).unwrap();
+    assert_eq!(
+        b.query_i64("SELECT COUNT(*) FROM flows_v WHERE src_device = '00:11:22:33:44:55'") as usize,
+        n
+    );
+    for f in &flows {
+        let back = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
+        assert_eq!(back.record.devices, f.devices, "flow {}", f.id);
     }
 }

@@ -51,6 +51,7 @@ pub fn flow(seq: u64, first: i64, src: u32, dst: u32, dport: u16, proto: u8) -> 
         application: flow::app::Application::Unknown,
         service: flow::service::of_flow(sport, dport, proto),
         geo: Default::default(),
+        devices: Default::default(),
         direction: Direction::Outbound,
     }
 }
