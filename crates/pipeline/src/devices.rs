@@ -3,7 +3,7 @@
 //! device inventory of the enrichment transform. Bounded: past [`MAX_FRAMES`] frames or
 //! [`MAX_BYTES`] bytes between two sends, frames are dropped and counted.
 
-use packet::{LinkType, RawPacket};
+use packet::{Decoded, LinkType, RawPacket};
 
 /// Frames held between two sends at most.
 pub const MAX_FRAMES: usize = 8_192;
@@ -41,17 +41,61 @@ impl DeviceFrames {
     }
 }
 
+/// Slots of the memory of recent SYN senders (a power of two).
+const RECENT_SYNS: usize = 4096;
+
 /// The meter's side: copies wanted frames within the bounds and counts the rest.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DeviceTap {
     held: DeviceFrames,
+    /// A hash of the source of the SYNs copied lately, by slot: a host opening connection
+    /// after connection says what its first SYN said (OS hint, binding), and every TCP flow
+    /// starts with one, so repeats are not copied.
+    recent_syns: Box<[u64]>,
     /// Frames copied so far.
     pub copied: u64,
+    /// SYNs not copied: their sender's was, lately.
+    pub repeated: u64,
     /// Frames dropped for the bounds so far.
     pub dropped: u64,
 }
 
+impl Default for DeviceTap {
+    fn default() -> Self {
+        DeviceTap {
+            held: DeviceFrames::default(),
+            recent_syns: vec![0; RECENT_SYNS].into_boxed_slice(),
+            copied: 0,
+            repeated: 0,
+            dropped: 0,
+        }
+    }
+}
+
 impl DeviceTap {
+    /// Whether a frame the inventory wants says something new: every frame but a TCP SYN
+    /// from a sender whose SYN was copied lately (a direct-mapped memory of senders, so a
+    /// sender may be copied again after another took its slot).
+    pub fn fresh(&mut self, d: &Decoded<'_>) -> bool {
+        let Decoded::Ip(m) = d else {
+            return true;
+        };
+        if m.proto != 6 {
+            return true;
+        }
+        // FNV-1a over the address, never 0 (the empty slot).
+        let h = m.src.0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        }) | 1;
+        let slot = &mut self.recent_syns[(h >> 32) as usize & (RECENT_SYNS - 1)];
+        if *slot == h {
+            self.repeated += 1;
+            return false;
+        }
+        *slot = h;
+        true
+    }
+
     /// Copies `raw` (up to [`SNAP`] bytes), or counts it dropped past the bounds.
     pub fn push(&mut self, raw: &RawPacket<'_>) {
         let data = &raw.data[..raw.data.len().min(SNAP)];

@@ -306,7 +306,7 @@ impl MeterStage {
                         }
                     }
                     if let (Some(t), Ok(d)) = (tap.as_mut(), d) {
-                        if enrich::device::parse::wants_decoded(d) {
+                        if enrich::device::parse::wants_decoded(d) && t.fresh(d) {
                             t.push(raw);
                         }
                     }
@@ -425,6 +425,7 @@ impl MeterStage {
             return Ok(());
         };
         counters.set("device_frames", t.copied);
+        counters.set("device_syns_repeated", t.repeated);
         counters.set("device_frames_dropped", t.dropped);
         match t.take() {
             Some(f) => down.device_frames(f),

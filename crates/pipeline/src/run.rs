@@ -1,9 +1,10 @@
-//! The builder and the running topology: source → meter → detect → sinks.
+//! The builder and the running topology: source → meter → enrich → detect → sinks.
 //!
-//! With one compute thread the meter and detect run in the caller's thread, one after the
-//! other; with more, detect (scoring, explanations, rules, baseline) gets its own thread behind
-//! a bounded edge, and explanations are split over the rest. Every sink has its own thread
-//! behind its own bounded edge. Events reach every sink in the order the meter produced them,
+//! With one compute thread the meter, the enrichment and detect run in the caller's thread,
+//! one after the other; with more, the enrichment (GeoIP, device inventory) and detect
+//! (scoring, explanations, rules, baseline) get their own thread behind a bounded edge, and
+//! explanations are split over the rest. Every sink has its own thread behind its own bounded
+//! edge. Events reach every sink in the order the meter produced them,
 //! so the output does not depend on the number of threads.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -300,8 +301,8 @@ impl Pipeline {
         let mut meter_stopped = false;
         let mut sinks_down = false;
 
-        if threads <= 1 || self.detect.is_none() {
-            // Meter and detect in this thread.
+        if threads <= 1 || (self.detect.is_none() && enrich.is_none()) {
+            // Meter, enrichment and detect in this thread.
             let mut scoring = Scoring {
                 detect: self.detect.take(),
                 enrich,
@@ -332,10 +333,7 @@ impl Pipeline {
             }
             detect_out = scoring.detect.take();
         } else {
-            // Detect behind an edge on its own thread.
-            let dc = detect_c
-                .clone()
-                .unwrap_or_else(|| reg.register("detect", Kind::Transform));
+            // Enrichment and detect behind an edge on their own thread.
             let (tx, rx) = edge::<ToDetect>(
                 self.cfg.edge_capacity,
                 WhenFull::Block,
@@ -348,7 +346,7 @@ impl Pipeline {
                 alerts: Vec::new(),
                 raised: 0,
                 snapshots: 0,
-                counters: Some(dc),
+                counters: detect_c.clone(),
                 annotate: self.annotate.take(),
                 view_in_flight: self.open_view.as_ref().map(|v| Arc::clone(&v.in_flight)),
             };
