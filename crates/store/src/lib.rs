@@ -65,71 +65,57 @@ impl SchemaAction {
     /// The statements of a migration from `from` in `dialect`, oldest step first, with what
     /// each step is (for its error message).
     fn migration(from: i64, dialect: &schema::Dialect) -> Vec<(&'static str, String)> {
-        let mut v = Vec::new();
-        if from < 3 {
-            v.extend(
-                dialect
-                    .migrate_to_v3()
-                    .into_iter()
-                    .map(|s| ("migrating the schema to version 3", s)),
-            );
-        }
-        if from < 4 {
-            v.extend(
-                dialect
-                    .migrate_to_v4()
-                    .into_iter()
-                    .map(|s| ("migrating the schema to version 4", s)),
-            );
-        }
-        if from < 5 {
-            v.extend(
-                dialect
-                    .migrate_to_v5()
-                    .into_iter()
-                    .chain(dialect.migrate_alerts_to_v5())
-                    .map(|s| ("migrating the schema to version 5", s)),
-            );
-        }
-        if from < 6 {
-            v.extend(
-                dialect
-                    .migrate_to_v6()
-                    .into_iter()
-                    .map(|s| ("migrating the schema to version 6", s)),
-            );
-        }
-        if from < 7 {
-            v.extend(
-                dialect
-                    .migrate_to_v7()
-                    .into_iter()
-                    .map(|s| ("migrating the schema to version 7", s)),
-            );
-        }
-        if from < 8 {
-            v.extend(
-                dialect
-                    .migrate_to_v8()
-                    .into_iter()
-                    .map(|s| ("migrating the schema to version 8", s)),
-            );
-        }
-        if from < 9 {
-            v.extend(
-                dialect
-                    .migrate_to_v9()
-                    .into_iter()
-                    .map(|s| ("migrating the schema to version 9", s)),
-            );
-        }
-        v.extend(
-            dialect
-                .migrate_to_v10()
-                .into_iter()
-                .map(|s| ("migrating the schema to version 10", s)),
-        );
-        v
+        type Step = fn(&schema::Dialect) -> Vec<String>;
+        // (version reached, what the step is, its statements), oldest first; the last one
+        // reaches SCHEMA_VERSION (checked below).
+        const STEPS: [(i64, &str, Step); 8] = [
+            (
+                3,
+                "migrating the schema to version 3",
+                schema::Dialect::migrate_to_v3,
+            ),
+            (
+                4,
+                "migrating the schema to version 4",
+                schema::Dialect::migrate_to_v4,
+            ),
+            (5, "migrating the schema to version 5", |d| {
+                let mut v = d.migrate_to_v5();
+                v.extend(d.migrate_alerts_to_v5());
+                v
+            }),
+            (
+                6,
+                "migrating the schema to version 6",
+                schema::Dialect::migrate_to_v6,
+            ),
+            (
+                7,
+                "migrating the schema to version 7",
+                schema::Dialect::migrate_to_v7,
+            ),
+            (
+                8,
+                "migrating the schema to version 8",
+                schema::Dialect::migrate_to_v8,
+            ),
+            (
+                9,
+                "migrating the schema to version 9",
+                schema::Dialect::migrate_to_v9,
+            ),
+            (
+                10,
+                "migrating the schema to version 10",
+                schema::Dialect::migrate_to_v10,
+            ),
+        ];
+        const _: () = assert!(STEPS[STEPS.len() - 1].0 == SCHEMA_VERSION);
+        STEPS
+            .iter()
+            .filter(|(to, _, _)| from < *to)
+            .flat_map(|&(_, what, step)| step(dialect).into_iter().map(move |s| (what, s)))
+            .collect()
     }
 }
 

@@ -630,64 +630,86 @@ pub fn a_version_4_database_is_migrated_in_place_gaining_the_new_flow_columns(b:
     assert_eq!(b.query_i64("SELECT COUNT(*) FROM schema_version"), 2);
 }
 
-/// A version-7 database gains the application column: what it stored reads back with no
-/// application (NULL), what is stored after carries it, in the table and in its view.
-pub fn a_version_7_database_is_migrated_in_place_gaining_the_application_column(b: Backend) {
+/// The columns a version-`v` database lacks (7, 8 or 9): those of the versions after it.
+fn columns_after(v: i64) -> usize {
+    [
+        (8, v8_flow_columns()),
+        (9, v9_flow_columns()),
+        (10, v10_flow_columns()),
+    ]
+    .iter()
+    .filter(|(to, _)| v < *to)
+    .map(|(_, c)| c.len())
+    .sum()
+}
+
+/// Stores `flows` of webex.pcap, takes the database back to `version` with `back`, and
+/// opens it again: the schema is current, the columns are back, every flow stored before
+/// reads back as `before` says version `version` kept it, and every flow stored after reads
+/// back whole. Returns the store and the capture stored after.
+fn migrated_keeps_and_gains(
+    b: &Backend,
+    flows: &[flow::FlowRecord],
+    version: i64,
+    back: fn(&Backend),
+    before: impl Fn(&flow::FlowRecord) -> flow::FlowRecord,
+) -> (Box<dyn Store>, CaptureId) {
     let mut s = b.open();
-    let (flows, windows) = meter("webex.pcap");
-    // webex.pcap's flows as `tests/app_ndpi.rs` checks them against nDPI: TLS, HTTP, DNS.
-    let tls = flows
-        .iter()
-        .filter(|f| f.application == flow::app::Application::Tls)
-        .count();
-    assert!(tls > 10, "{tls} TLS flows");
-    let old = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    let (_, windows) = meter("webex.pcap");
+    let old = ingest(s.as_mut(), "webex", flows, &windows, 50);
     drop(s);
-    let fresh = flow_table_columns(&b);
-    to_version_7(&b);
-    assert_eq!(
-        flow_table_columns(&b),
-        fresh - 1 - (v9_flow_columns().len() + v10_flow_columns().len()) as i64
-    );
+    let fresh = flow_table_columns(b);
+    back(b);
+    assert_eq!(flow_table_columns(b), fresh - columns_after(version) as i64);
 
     let mut s = b.open();
     assert_eq!(
         b.query_i64("SELECT MAX(version) FROM schema_version"),
         SCHEMA_VERSION
     );
-    assert_eq!(flow_table_columns(&b), fresh);
-    assert_eq!(
-        b.query_i64("SELECT COUNT(*) FROM flows WHERE application IS NOT NULL"),
-        0
-    );
-    for f in &flows {
-        let back = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
-        let mut want = f.clone();
-        want.application = flow::app::Application::Unknown;
-        assert_eq!(row(&back.record), row(&want), "flow {}", f.id);
+    assert_eq!(flow_table_columns(b), fresh);
+    for f in flows {
+        let got = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
+        assert_eq!(row(&got.record), row(&before(f)), "flow {}", f.id);
     }
     let new = s
         .begin_capture(&NewCapture {
-            sha256: Some("ef".repeat(32)),
+            sha256: Some(format!("{version:02}").repeat(32)),
             ..new_capture("webex again")
         })
         .unwrap();
-    s.insert_flows(new, &flows, &[]).unwrap();
+    s.insert_flows(new, flows, &[]).unwrap();
+    for f in flows {
+        let got = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
+        assert_eq!(row(&got.record), row(f), "flow {}", f.id);
+    }
+    (s, new)
+}
+
+/// A version-7 database gains the application column: what it stored reads back with no
+/// application (NULL), what is stored after carries it, in the table and in its view.
+pub fn a_version_7_database_is_migrated_in_place_gaining_the_application_column(b: Backend) {
+    let (flows, _) = meter("webex.pcap");
+    // webex.pcap's flows as `tests/app_ndpi.rs` checks them against nDPI: TLS, HTTP, DNS.
+    let tls = flows
+        .iter()
+        .filter(|f| f.application == flow::app::Application::Tls)
+        .count();
+    assert!(tls > 10, "{tls} TLS flows");
+    migrated_keeps_and_gains(&b, &flows, 7, to_version_7, |f| flow::FlowRecord {
+        application: flow::app::Application::Unknown,
+        ..f.clone()
+    });
     assert_eq!(
         b.query_i64("SELECT COUNT(*) FROM flows_v WHERE application = 'TLS'") as usize,
         tls
     );
-    for f in &flows {
-        let back = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
-        assert_eq!(back.record.application, f.application, "flow {}", f.id);
-    }
 }
 
 /// A version-8 database gains the GeoIP columns: what it stored reads back without them
 /// (NULL), what is stored after carries them.
 pub fn a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns(b: Backend) {
-    let mut s = b.open();
-    let (mut flows, windows) = meter("webex.pcap");
+    let (mut flows, _) = meter("webex.pcap");
     let cisco = flow::geo::Geo {
         country: flow::geo::Country::new("NL"),
         asn: Some(13445),
@@ -701,32 +723,10 @@ pub fn a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns(b: Ba
     }
     let n = flows.iter().filter(|f| f.geo[1].asn.is_some()).count();
     assert!(n >= 5, "{n}");
-    let old = ingest(s.as_mut(), "webex", &flows, &windows, 50);
-    drop(s);
-    let fresh = flow_table_columns(&b);
-    to_version_8(&b);
-    assert_eq!(flow_table_columns(&b), fresh - 6 - 2);
-
-    let mut s = b.open();
-    assert_eq!(
-        b.query_i64("SELECT MAX(version) FROM schema_version"),
-        SCHEMA_VERSION
-    );
-    assert_eq!(flow_table_columns(&b), fresh);
-    for f in &flows {
-        let back = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
-        assert_eq!(
-            back.record.geo,
-            [flow::geo::Geo::default(), flow::geo::Geo::default()]
-        );
-    }
-    let new = s
-        .begin_capture(&NewCapture {
-            sha256: Some("12".repeat(32)),
-            ..new_capture("webex again")
-        })
-        .unwrap();
-    s.insert_flows(new, &flows, &[]).unwrap();
+    migrated_keeps_and_gains(&b, &flows, 8, to_version_8, |f| flow::FlowRecord {
+        geo: Default::default(),
+        ..f.clone()
+    });
     assert_eq!(
         b.query_i64(
             "SELECT COUNT(*) FROM flows_v WHERE dst_country = 'NL' AND dst_asn = 13445 \
@@ -734,52 +734,24 @@ pub fn a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns(b: Ba
         ) as usize,
         n
     );
-    for f in &flows {
-        let back = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
-        assert_eq!(back.record.geo, f.geo, "flow {}", f.id);
-    }
 }
 
 /// A version-9 database gains the device columns: what it stored reads back without them,
 /// what is stored after carries them.
 pub fn a_version_9_database_is_migrated_in_place_gaining_the_device_columns(b: Backend) {
-    let mut s = b.open();
-    let (mut flows, windows) = meter("webex.pcap");
+    let (mut flows, _) = meter("webex.pcap");
     let client: std::sync::Arc<str> = "00:11:22:33:44:55".into();
     for f in flows.iter_mut().filter(|f| f.src.to_string() == "10.8.0.1") {
         f.devices[0] = Some(client.clone());
     }
     let n = flows.iter().filter(|f| f.devices[0].is_some()).count();
     assert!(n >= 5, "{n}");
-    let old = ingest(s.as_mut(), "webex", &flows, &windows, 50);
-    drop(s);
-    let fresh = flow_table_columns(&b);
-    to_version_9(&b);
-    assert_eq!(flow_table_columns(&b), fresh - 2);
-
-    let mut s = b.open();
-    assert_eq!(
-        b.query_i64("SELECT MAX(version) FROM schema_version"),
-        SCHEMA_VERSION
-    );
-    assert_eq!(flow_table_columns(&b), fresh);
-    for f in &flows {
-        let back = s.flow(flow_row_id(old, f.id)).unwrap().unwrap();
-        assert_eq!(back.record.devices, [None, None]);
-    }
-    let new = s
-        .begin_capture(&NewCapture {
-            sha256: Some("34".repeat(32)),
-            ..new_capture("webex again")
-        })
-        .unwrap();
-    s.insert_flows(new, &flows, &[]).unwrap();
+    migrated_keeps_and_gains(&b, &flows, 9, to_version_9, |f| flow::FlowRecord {
+        devices: Default::default(),
+        ..f.clone()
+    });
     assert_eq!(
         b.query_i64("SELECT COUNT(*) FROM flows_v WHERE src_device = '00:11:22:33:44:55'") as usize,
         n
     );
-    for f in &flows {
-        let back = s.flow(flow_row_id(new, f.id)).unwrap().unwrap();
-        assert_eq!(back.record.devices, f.devices, "flow {}", f.id);
-    }
 }
