@@ -811,6 +811,10 @@ fn under_a_steady_load_memory_stays_flat_after_warm_up_and_every_packet_is_accou
     }
     let _ = replay.kill();
     let _ = replay.wait();
+    // Packets still crossing the veth pair when the replay stops land in the ring before the
+    // stop drains it (one arriving after the drain's last read is counted by the kernel but
+    // neither delivered nor dropped: see the issue-16 note).
+    std::thread::sleep(Duration::from_millis(300));
     let (code, _, rest) = cap.interrupt();
     assert_eq!(code, 0, "{rest}");
     // Warm-up: the first 8 s.
