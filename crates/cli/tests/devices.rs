@@ -85,6 +85,11 @@ fn the_inventory_lists_what_tsharks_arp_and_dhcp_dissectors_show() {
             assert!(ips(&devices[&r[0]]).contains(&r[1]), "{c}: {r:?}");
             checked += 1;
         }
+        // The server that answered holds the address it answered from.
+        for r in tshark(&capture, "dhcp.option.dhcp == 5", &["eth.src", "ip.src"]) {
+            assert!(ips(&devices[&r[0]]).contains(&r[1]), "{c}: server {r:?}");
+            checked += 1;
+        }
         for r in tshark(
             &capture,
             "dhcp.option.hostname",

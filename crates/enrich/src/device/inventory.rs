@@ -138,7 +138,7 @@ impl Inventory {
                         self.bind(ts, a.sender_mac, IpAddr::V4(a.sender_ip));
                     }
                 }
-                Observation::Dhcp(d) => self.dhcp(ts, d),
+                Observation::Dhcp(d) => self.dhcp(ts, obs, d),
                 Observation::Names(n) => self.names(ts, obs, n),
                 Observation::Nbns(n) => self.nbns(ts, obs, n),
                 Observation::Ndp(n) => {
@@ -219,7 +219,14 @@ impl Inventory {
         self.devices.contains_key(&k).then_some((k, false))
     }
 
-    fn dhcp(&mut self, ts: Timestamp, d: &Dhcp) {
+    fn dhcp(&mut self, ts: Timestamp, obs: &Observations, d: &Dhcp) {
+        // The server (or relay agent) that answers sent its reply on this link, from its own
+        // address: a binding as an ARP reply is.
+        if d.op == 2 {
+            if let Some(ip) = obs.src_ip.filter(|ip| !ip.is_unspecified()) {
+                self.sender(ts, obs, ip);
+            }
+        }
         let Some(mac) = d.client_mac.filter(|&m| usable_mac(m)) else {
             return;
         };
