@@ -4,8 +4,8 @@
 //! one after the other; with more, the enrichment (GeoIP, device inventory) and detect
 //! (scoring, explanations, rules, baseline) get their own thread behind a bounded edge, and
 //! explanations are split over the rest. Every sink has its own thread behind its own bounded
-//! edge. Events reach every sink in the order the meter produced them,
-//! so the output does not depend on the number of threads.
+//! edge. Events reach every sink in the order the meter produced them, so the output does not
+//! depend on the number of threads.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
@@ -61,7 +61,7 @@ pub struct Pipeline {
     /// Live runs with rules: the view of open flows the meter shows them.
     open_view: Option<OpenView>,
     detect: Option<Detect>,
-    /// GeoIP lookups, with databases.
+    /// The enrichment (GeoIP lookups, the device inventory), when either is on.
     enrich: Option<Enrich>,
     sinks: Vec<Box<dyn Sink>>,
     registry: Arc<Registry>,

@@ -4,54 +4,43 @@ use store::*;
 
 use super::{alert, alerts_about, count_flows, ingest, meter, new_capture, row, Backend};
 
-/// The SQL names of the flow columns version 5 added.
-fn v5_flow_columns() -> Vec<String> {
-    schema::FLOW_COLUMNS_V5
-        .iter()
-        .map(|&c| schema::sql_name(c))
-        .collect()
-}
-
 /// Turns a current (version 5) database into what version 4 wrote: flows without the HTTP
 /// request's target and User-Agent and the Community ID, alerts without the episode columns.
 /// (`flows_v` and `alerts_v` read them; opening makes them again.)
-/// The SQL names of the flow columns version 8 added.
-fn v8_flow_columns() -> Vec<String> {
-    schema::FLOW_COLUMNS_V8
-        .iter()
-        .map(|&c| schema::sql_name(c))
-        .collect()
+/// The SQL names of flow columns.
+fn sql_names(cols: &[flow::columns::Column]) -> Vec<String> {
+    cols.iter().map(|&c| schema::sql_name(c)).collect()
 }
 
-/// The SQL names of the flow columns version 9 added.
-fn v9_flow_columns() -> Vec<String> {
-    schema::FLOW_COLUMNS_V9
+/// `DROP COLUMN` of each of `cols` from `table`: SQLite's statements (one per column) and
+/// PostgreSQL's `ALTER TABLE` (all in one).
+fn drop_columns(table: &str, cols: &[impl AsRef<str>]) -> (String, String) {
+    let sqlite = cols
         .iter()
-        .map(|&c| schema::sql_name(c))
-        .collect()
-}
-
-/// Takes a current database back to version `version` (7 or 8) by dropping the flow columns
-/// `names` added after it. (The views read them; opening makes them again.)
-fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
-    let sqlite_drops: String = names
-        .iter()
-        .map(|c| format!("ALTER TABLE flows DROP COLUMN {c};"))
+        .map(|c| format!("ALTER TABLE {table} DROP COLUMN {};", c.as_ref()))
         .collect();
-    let pg_drops = names
+    let pg = cols
         .iter()
-        .map(|c| format!("DROP COLUMN {c}"))
+        .map(|c| format!("DROP COLUMN {}", c.as_ref()))
         .collect::<Vec<_>>()
         .join(", ");
+    (sqlite, format!("ALTER TABLE {table} {pg};"))
+}
+
+/// Takes a current database back to version `version` (7, 8 or 9) by dropping the flow columns
+/// `names` added after it. (The views read them; opening makes them again.)
+fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
+    let (sqlite_drops, pg_drops) = drop_columns("flows", names);
     let version_row = format!(
         "DELETE FROM schema_version; INSERT INTO schema_version VALUES ({version}, 0, '0.1.0');"
     );
     b.exec(
         &format!(
-            "DROP VIEW IF EXISTS flows_v; DROP VIEW IF EXISTS flow_features_v; {sqlite_drops}              {version_row}"
+            "DROP VIEW IF EXISTS flows_v; DROP VIEW IF EXISTS flow_features_v; {sqlite_drops} \
+             {version_row}"
         ),
         &format!(
-            "DROP VIEW IF EXISTS flows_v, flow_features_v; ALTER TABLE flows {pg_drops}; {}",
+            "DROP VIEW IF EXISTS flows_v, flow_features_v; {pg_drops} {}",
             version_row.replace(", 0,", ", now(),")
         ),
     );
@@ -61,51 +50,32 @@ fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
     );
 }
 
-/// The SQL names of the flow columns version 10 added.
-fn v10_flow_columns() -> Vec<String> {
-    schema::FLOW_COLUMNS_V10
-        .iter()
-        .map(|&c| schema::sql_name(c))
-        .collect()
-}
-
 /// Takes a current database back to version 9: flows without the device columns.
 fn to_version_9(b: &Backend) {
-    drop_flow_columns(b, 9, &v10_flow_columns());
+    drop_flow_columns(b, 9, &sql_names(&schema::FLOW_COLUMNS_V10));
 }
 
 /// Takes a current database back to version 8: flows without the GeoIP columns either.
 fn to_version_8(b: &Backend) {
     to_version_9(b);
-    drop_flow_columns(b, 8, &v9_flow_columns());
+    drop_flow_columns(b, 8, &sql_names(&schema::FLOW_COLUMNS_V9));
 }
 
 /// Takes a current database back to version 7: flows without their application either.
 fn to_version_7(b: &Backend) {
     to_version_8(b);
-    drop_flow_columns(b, 7, &v8_flow_columns());
+    drop_flow_columns(b, 7, &sql_names(&schema::FLOW_COLUMNS_V8));
 }
 
 /// Takes a current database back to version 6: no live episode columns or their index.
 fn to_version_6(b: &Backend) {
     to_version_7(b);
     let live: Vec<&str> = schema::ALERT_LIVE_COLUMNS.iter().map(|c| c.0).collect();
-    let sqlite_drops: String = live
-        .iter()
-        .map(|c| format!("ALTER TABLE alerts DROP COLUMN {c};"))
-        .collect();
-    let pg_drops = live
-        .iter()
-        .map(|c| format!("DROP COLUMN {c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (sqlite_drops, pg_drops) = drop_columns("alerts", &live);
     let common = "DROP VIEW alerts_v; DROP INDEX alerts_episode; DELETE FROM schema_version;";
     b.exec(
         &format!("{common} {sqlite_drops} INSERT INTO schema_version VALUES (6, 0, '0.1.0');"),
-        &format!(
-            "{common} ALTER TABLE alerts {pg_drops}; \
-             INSERT INTO schema_version VALUES (6, now(), '0.1.0');"
-        ),
+        &format!("{common} {pg_drops} INSERT INTO schema_version VALUES (6, now(), '0.1.0');"),
     );
     assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 6);
 }
@@ -117,30 +87,19 @@ fn to_version_5(b: &Backend) {
         .iter()
         .map(|c| c.0)
         .collect();
-    let sqlite_drops: String = digest
-        .iter()
-        .map(|c| format!("ALTER TABLE incidents DROP COLUMN {c};"))
-        .collect();
-    let pg_drops = digest
-        .iter()
-        .map(|c| format!("DROP COLUMN {c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (sqlite_drops, pg_drops) = drop_columns("incidents", &digest);
     let common = "UPDATE alerts SET incident_id = NULL; DELETE FROM incidents; \
                   DROP INDEX alerts_incident; DELETE FROM schema_version;";
     b.exec(
         &format!("{common} {sqlite_drops} INSERT INTO schema_version VALUES (5, 0, '0.1.0');"),
-        &format!(
-            "{common} ALTER TABLE incidents {pg_drops}; \
-             INSERT INTO schema_version VALUES (5, now(), '0.1.0');"
-        ),
+        &format!("{common} {pg_drops} INSERT INTO schema_version VALUES (5, now(), '0.1.0');"),
     );
     assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 5);
 }
 
 fn to_version_4(b: &Backend) {
     to_version_5(b);
-    let names = v5_flow_columns();
+    let names = sql_names(&schema::FLOW_COLUMNS_V5);
     let episode: Vec<&str> = schema::ALERT_EPISODE_COLUMNS.iter().map(|c| c.0).collect();
     let sqlite_drops: String = names
         .iter()
@@ -177,9 +136,9 @@ fn to_version_4(b: &Backend) {
         flow_table_columns(b),
         (schema::flow_columns().len()
             - names.len()
-            - v8_flow_columns().len()
-            - v9_flow_columns().len()
-            - v10_flow_columns().len()) as i64
+            - schema::FLOW_COLUMNS_V8.len()
+            - schema::FLOW_COLUMNS_V9.len()
+            - schema::FLOW_COLUMNS_V10.len()) as i64
     );
 }
 
@@ -573,7 +532,7 @@ pub fn a_version_4_database_is_migrated_in_place_gaining_the_new_flow_columns(b:
     assert_eq!(flow_table_columns(&b), fresh);
     // Rows stored by version 4 have none of the new values; read back, their Community ID is
     // computed from the record all the same.
-    for c in v5_flow_columns() {
+    for c in sql_names(&schema::FLOW_COLUMNS_V5) {
         assert_eq!(
             b.query_i64(&format!("SELECT COUNT(*) FROM flows WHERE {c} IS NOT NULL")),
             0,
@@ -633,13 +592,13 @@ pub fn a_version_4_database_is_migrated_in_place_gaining_the_new_flow_columns(b:
 /// The columns a version-`v` database lacks (7, 8 or 9): those of the versions after it.
 fn columns_after(v: i64) -> usize {
     [
-        (8, v8_flow_columns()),
-        (9, v9_flow_columns()),
-        (10, v10_flow_columns()),
+        (8, schema::FLOW_COLUMNS_V8.len()),
+        (9, schema::FLOW_COLUMNS_V9.len()),
+        (10, schema::FLOW_COLUMNS_V10.len()),
     ]
     .iter()
     .filter(|(to, _)| v < *to)
-    .map(|(_, c)| c.len())
+    .map(|(_, n)| n)
     .sum()
 }
 

@@ -108,17 +108,17 @@ pub fn parse(resolver: Resolver, msg: &[u8]) -> Option<NameRecords> {
         } else {
             2
         };
-        let Some((nlen, next)) = read_name(msg, pos, &mut buf) else {
+        let Some(Rr {
+            name_len: nlen,
+            rtype,
+            start,
+            rdata,
+            next,
+        }) = resource_record(msg, pos, &mut buf)
+        else {
             break;
         };
-        let (Some(rtype), Some(rdlen)) = (be16(msg, next), be16(msg, next + 8)) else {
-            break;
-        };
-        let start = next + 10;
-        let Some(rdata) = msg.get(start..start + rdlen as usize) else {
-            break;
-        };
-        pos = start + rdlen as usize;
+        pos = next;
         let wanted = match resolver {
             Resolver::Mdns => section != 1 && matches!(rtype, A | AAAA | PTR | SRV | TXT),
             Resolver::Llmnr => section == 0 && matches!(rtype, A | AAAA),
@@ -151,6 +151,36 @@ pub fn parse(resolver: Resolver, msg: &[u8]) -> Option<NameRecords> {
         }
     }
     (!records.is_empty()).then_some(NameRecords { resolver, records })
+}
+
+/// One resource record (RFC 1035 §4.1.3) as read: its owner name's length in the caller's
+/// buffer, its type, where its data starts in the message, the data, and where the next
+/// record starts.
+pub(super) struct Rr<'a> {
+    pub(super) name_len: usize,
+    pub(super) rtype: u16,
+    pub(super) start: usize,
+    pub(super) rdata: &'a [u8],
+    pub(super) next: usize,
+}
+
+/// Reads the resource record at `pos` (its owner name into `buf`); `None` if cut.
+pub(super) fn resource_record<'a>(
+    msg: &'a [u8],
+    pos: usize,
+    buf: &mut [u8; MAX_NAME + 1],
+) -> Option<Rr<'a>> {
+    let (name_len, after) = read_name(msg, pos, buf)?;
+    let (rtype, rdlen) = (be16(msg, after)?, be16(msg, after + 8)? as usize);
+    let start = after + 10;
+    let rdata = msg.get(start..start + rdlen)?;
+    Some(Rr {
+        name_len,
+        rtype,
+        start,
+        rdata,
+        next: start + rdlen,
+    })
 }
 
 /// The character strings of a TXT record's data.

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::dns::{read_name, MAX_NAME};
+use super::dns::{read_name, resource_record, Rr, MAX_NAME};
 use super::{be16, ipv4_at};
 
 /// Resource record type NB (NetBIOS general name service).
@@ -74,17 +74,17 @@ pub fn parse(msg: &[u8]) -> Option<Nbns> {
     let mut names = Vec::new();
     let total = (an as usize + ns as usize + ar as usize).min(64);
     for i in 0..total {
-        let Some((nlen, next)) = read_name(msg, pos, &mut buf) else {
+        let Some(Rr {
+            name_len: nlen,
+            rtype,
+            rdata,
+            next,
+            ..
+        }) = resource_record(msg, pos, &mut buf)
+        else {
             break;
         };
-        let (Some(rtype), Some(rdlen)) = (be16(msg, next), be16(msg, next + 8)) else {
-            break;
-        };
-        let start = next + 10;
-        let Some(rdata) = msg.get(start..start + rdlen as usize) else {
-            break;
-        };
-        pos = start + rdlen as usize;
+        pos = next;
         let authority = (an as usize..an as usize + ns as usize).contains(&i);
         if rtype != NB || authority {
             continue;
