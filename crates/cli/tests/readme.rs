@@ -2,8 +2,9 @@
 //! directory whose input names point at shared captures and data, and exits 0.
 //!
 //! Substitutions, all visible here: `tcpdump -i eth0 -w -` is a shell function that writes
-//! `capture.pcapng` (there is no interface to capture from in a test), and the example
-//! PostgreSQL URL becomes the machine's test database with a fresh schema.
+//! `capture.pcapng` (there is no interface to capture from in a test), the example
+//! PostgreSQL URL becomes the machine's test database with a fresh schema, and the example's
+//! `country.mmdb` and `asn.mmdb` are the databases `scripts/geoip-db.sh` installed.
 
 mod common;
 
@@ -61,6 +62,11 @@ fn every_example_of_the_readme_runs_and_exits_0() {
     ] {
         let p = data(f);
         link(&p, &d.join("benign").join(p.file_name().unwrap()));
+    }
+    let geo = pipeline::GeoSettings::installed().unwrap_or_default();
+    for (installed, name) in [(geo.country, "country.mmdb"), (geo.asn, "asn.mmdb")] {
+        let installed = installed.expect("the GeoIP databases (scripts/geoip-db.sh installs them)");
+        link(&installed, &d.join(name));
     }
     link(
         &data("cicids2017-cleaned-sample/cicids2017_sample.csv"),
