@@ -77,6 +77,13 @@ pub struct Alert {
     pub src: Option<IpAddr>,
     /// Destination (victim), when one is known.
     pub dst: Option<IpAddr>,
+    /// The device of the source (the inventory's key: its MAC, or its address), when the
+    /// device inventory knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_device: Option<String>,
+    /// The device of the destination, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_device: Option<String>,
     /// 1 (lowest) to 5.
     pub severity: u8,
     /// 0..1.
@@ -188,6 +195,8 @@ impl Default for Alert {
             kind: String::new(),
             src: None,
             dst: None,
+            src_device: None,
+            dst_device: None,
             severity: 1,
             confidence: 0.0,
             version: String::new(),

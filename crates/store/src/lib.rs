@@ -4,6 +4,7 @@
 //! either.
 
 pub mod dataset;
+pub mod device;
 mod episode;
 mod error;
 pub mod export;
@@ -18,6 +19,7 @@ pub mod schema;
 pub mod sqlite;
 pub mod views;
 
+pub use device::{DeviceChange, DeviceFilter, StoredDevice};
 pub(crate) use error::query_err;
 pub use error::{Result, StoreError};
 pub use export::{ExportError, ExportFormat, FlowSink, Layout};
@@ -36,8 +38,10 @@ pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
 /// (`schema::ALERT_LIVE_COLUMNS`); version 8 stores the application identified in each flow
 /// (`schema::FLOW_COLUMNS_V8`); version 9 the country and autonomous system of each end
 /// (`schema::FLOW_COLUMNS_V9`); version 10 the device of each end
-/// (`schema::FLOW_COLUMNS_V10`).
-pub const SCHEMA_VERSION: i64 = 10;
+/// (`schema::FLOW_COLUMNS_V10`); version 11 the device inventory (`schema::DEVICE_TABLES`),
+/// the devices of each alert (`schema::ALERT_DEVICE_COLUMNS`) and where each talker is
+/// (`schema::TALKER_GEO_COLUMNS`).
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -54,7 +58,7 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2 to 9): take it to the current one in place, in one transaction.
+    /// An older version (2 to 10): take it to the current one in place, in one transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -68,7 +72,7 @@ impl SchemaAction {
         type Step = fn(&schema::Dialect) -> Vec<String>;
         // (version reached, what the step is, its statements), oldest first; the last one
         // reaches SCHEMA_VERSION (checked below).
-        const STEPS: [(i64, &str, Step); 8] = [
+        const STEPS: [(i64, &str, Step); 9] = [
             (
                 3,
                 "migrating the schema to version 3",
@@ -109,6 +113,11 @@ impl SchemaAction {
                 "migrating the schema to version 10",
                 schema::Dialect::migrate_to_v10,
             ),
+            (
+                11,
+                "migrating the schema to version 11",
+                schema::Dialect::migrate_to_v11,
+            ),
         ];
         const _: () = assert!(STEPS[STEPS.len() - 1].0 == SCHEMA_VERSION);
         STEPS
@@ -125,7 +134,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2..=9 => Ok(SchemaAction::Migrate { from: version }),
+        2..=10 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,

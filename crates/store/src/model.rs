@@ -401,6 +401,9 @@ pub struct FlowFilter {
     pub text: Option<String>,
     /// Only this capture.
     pub capture: Option<CaptureId>,
+    /// Either end is this device (its inventory key; not indexed: combine with a time range
+    /// or an address).
+    pub device: Option<String>,
 }
 
 /// Where a page of flows continues: the last row of the previous page (newest first).
@@ -436,6 +439,12 @@ pub struct TalkerRow {
     pub packets_received: u64,
     /// Flows it took part in.
     pub flows: u64,
+    /// Its country (ISO 3166-1 alpha-2), when the GeoIP database knew it.
+    pub country: Option<String>,
+    /// Its autonomous system's number, when the ASN database knew it.
+    pub asn: Option<u32>,
+    /// Its autonomous system's name.
+    pub as_name: Option<String>,
 }
 
 impl TalkerRow {
@@ -449,7 +458,25 @@ impl TalkerRow {
             packets_sent: v(3)?,
             packets_received: v(4)?,
             flows: v(5)?,
+            country: None,
+            asn: None,
+            as_name: None,
         })
+    }
+
+    /// The row with where its address is (columns 6 to 8 of the talkers query).
+    pub fn with_geo(
+        self,
+        country: Option<String>,
+        asn: Option<i64>,
+        as_name: Option<String>,
+    ) -> Self {
+        TalkerRow {
+            country,
+            asn: asn.and_then(|a| u32::try_from(a).ok()),
+            as_name,
+            ..self
+        }
     }
 
     /// Bytes both ways.
@@ -622,6 +649,8 @@ pub struct AlertFilter {
     pub family: Option<String>,
     /// Incident.
     pub incident: Option<i64>,
+    /// Naming this device (its inventory key) as source or destination.
+    pub device: Option<String>,
 }
 
 /// An incident: the alert episodes on one attacker or victim close in time, across detectors

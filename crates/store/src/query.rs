@@ -17,7 +17,7 @@ use crate::schema::{alert_column_list, flow_column_list, incident_column_list, D
 use crate::{StoreError, HOUR_US, MINUTE_US};
 
 /// A statement and its parameters.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Sql {
     /// Text with `$1`… placeholders.
     pub text: String,
@@ -26,7 +26,7 @@ pub struct Sql {
 }
 
 impl Sql {
-    fn param(&mut self, v: DbValue<'static>) -> String {
+    pub(crate) fn param(&mut self, v: DbValue<'static>) -> String {
         self.params.push(v);
         format!("${}", self.params.len())
     }
@@ -46,7 +46,7 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
-fn ip_range(sql: &mut Sql, w: &mut String, col: &str, f: IpFilter) {
+pub(crate) fn ip_range(sql: &mut Sql, w: &mut String, col: &str, f: IpFilter) {
     let lo = sql.param(DbValue::Ip(f.lo));
     if f.lo == f.hi {
         let _ = write!(w, " AND {col} = {lo}");
@@ -100,6 +100,10 @@ fn common(sql: &mut Sql, f: &FlowFilter, after: Option<FlowCursor>) -> String {
     if let Some(c) = f.capture {
         let p = sql.param(DbValue::Int(c));
         let _ = write!(w, " AND capture_id = {p}");
+    }
+    if let Some(d) = &f.device {
+        let p = sql.param(DbValue::Text(Cow::Owned(d.to_lowercase())));
+        let _ = write!(w, " AND (src_device = {p} OR dst_device = {p})");
     }
     if let Some(t) = &f.text {
         let p = sql.param(DbValue::Text(Cow::Owned(like_pattern(t))));
@@ -438,6 +442,10 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
     if let Some(i) = f.incident {
         let p = sql.param(DbValue::Int(i));
         let _ = write!(w, " AND incident_id = {p}");
+    }
+    if let Some(d) = &f.device {
+        let p = sql.param(DbValue::Text(d.to_lowercase().into()));
+        let _ = write!(w, " AND (src_device = {p} OR dst_device = {p})");
     }
     let lim = sql.param(count(limit));
     sql.text = format!(

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use flow::window::report::WindowReport;
 use flow::FlowRecord;
 
+use crate::device::{DeviceChange, DeviceFilter, StoredDevice};
 use crate::model::*;
 use crate::Result;
 
@@ -50,6 +51,15 @@ pub trait StoreWriter: Database {
     /// Writes alerts exactly as raised, each with `capture` (the capture whose run raised
     /// them, if any), and their per-minute rollup, in one transaction; returns their ids.
     fn insert_alerts(&mut self, capture: Option<CaptureId>, alerts: &[Alert]) -> Result<Vec<i64>>;
+    /// Writes a snapshot of the device inventory of `capture`'s run in one transaction: its
+    /// devices replace those of the previous snapshot, its `changes` (drained from the
+    /// inventory since) are appended.
+    fn write_devices(
+        &mut self,
+        capture: CaptureId,
+        devices: &[enrich::device::Device],
+        changes: &[enrich::device::Event],
+    ) -> Result<()>;
 }
 
 /// One host's history over a range.
@@ -100,6 +110,12 @@ pub trait Queries: Database {
     fn alerts(&mut self, filter: &AlertFilter, limit: usize) -> Result<Vec<StoredAlert>>;
     /// Incidents matching `filter`, most recently active first.
     fn incidents(&mut self, filter: &IncidentFilter, limit: usize) -> Result<Vec<Incident>>;
+    /// Devices matching `filter`, merged over the captures that saw them, most recently seen
+    /// first (`crate::device`).
+    fn devices(&mut self, filter: &DeviceFilter, limit: usize) -> Result<Vec<StoredDevice>>;
+    /// Changes of the inventory (new devices, new and moved addresses, new names) matching
+    /// `filter`, newest first.
+    fn device_changes(&mut self, filter: &DeviceFilter, limit: usize) -> Result<Vec<DeviceChange>>;
 
     /// One host's history: totals, newest flows and alerts.
     fn ip_history(&mut self, ip: IpAddr, range: TimeRange, limit: usize) -> Result<IpHistory> {

@@ -19,9 +19,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use flow::geo::Geo;
 use flow::FlowRecord;
 
 use crate::model::{Alert, TimeRange};
+use crate::schema::DbValue;
 use crate::{HOUR_US, MINUTE_US};
 
 /// Sums of one talker in one bucket.
@@ -72,6 +74,27 @@ pub struct BatchRollup {
     pub ports_1h: HashMap<(i64, u8, u16), TrafficSums>,
     /// (bucket start, protocol) per minute.
     pub protocols_1m: HashMap<(i64, u8), TrafficSums>,
+    /// Where each address of the talker rows is, as the batch's flows were enriched (only
+    /// addresses the databases knew).
+    pub talker_geo: HashMap<IpAddr, Geo>,
+}
+
+impl BatchRollup {
+    /// The country, ASN and AS name of a talker row's address, as database values.
+    pub fn geo_values(&self, ip: IpAddr) -> [DbValue<'static>; 3] {
+        match self.talker_geo.get(&ip) {
+            None => [DbValue::Null, DbValue::Null, DbValue::Null],
+            Some(g) => [
+                g.country.map_or(DbValue::Null, |c| {
+                    DbValue::Text(c.as_str().to_string().into())
+                }),
+                g.asn.map_or(DbValue::Null, |a| DbValue::Int(a.into())),
+                g.as_name
+                    .as_deref()
+                    .map_or(DbValue::Null, |n| DbValue::Text(n.to_string().into())),
+            ],
+        }
+    }
 }
 
 fn floor(t: i64, width: i64) -> i64 {
@@ -117,6 +140,11 @@ impl BatchRollup {
                 add(b.ports_1h.entry((h, r.proto, r.dport)).or_default());
             }
             add(b.protocols_1m.entry((m, r.proto)).or_default());
+            for (ip, g) in [(r.src, &r.geo[0]), (r.dst, &r.geo[1])] {
+                if !g.is_empty() && !b.talker_geo.contains_key(&ip) {
+                    b.talker_geo.insert(ip, g.clone());
+                }
+            }
         }
         b
     }
@@ -227,15 +255,17 @@ impl Buckets {
     }
 }
 
-const TALKER_SUMS: &str = "ip, bytes_sent, bytes_received, packets_sent, packets_received, flows";
+const TALKER_SUMS: &str =
+    "ip, bytes_sent, bytes_received, packets_sent, packets_received, flows, country, asn, as_name";
 
 /// Talkers over `Buckets` ($1..$4), rows `ip, bytes_sent, bytes_received, packets_sent,
-/// packets_received, flows`; `{hours}` and `{minutes}` are `` or extra `AND …` conditions on
+/// packets_received, flows, country, asn, as_name` (where the address is: any row's, they
+/// agree unless the databases changed); `{hours}` and `{minutes}` are `` or extra `AND …` conditions on
 /// the hour and minute rows; ordered by bytes, `$5` rows.
 pub fn talkers_sql(hours: &str, minutes: &str) -> String {
     format!(
         "SELECT ip, SUM(bytes_sent), SUM(bytes_received), SUM(packets_sent), \
-         SUM(packets_received), SUM(flows) FROM ( \
+         SUM(packets_received), SUM(flows), MAX(country), MAX(asn), MAX(as_name) FROM ( \
            SELECT {TALKER_SUMS} FROM talkers_1h WHERE bucket >= $2 AND bucket < $3 {hours} \
            UNION ALL \
            SELECT {TALKER_SUMS} FROM talkers_1m WHERE ((bucket >= $1 AND bucket < $2) \

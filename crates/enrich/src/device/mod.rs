@@ -11,11 +11,13 @@
 
 mod entry;
 mod inventory;
+mod json;
 mod log;
 pub mod parse;
 
 pub use entry::{Device, DeviceKey, Hostname, IpSeen, Traffic};
 pub use inventory::{Inventory, InventoryConfig};
+pub use json::{change_record, device_json, service_name, ChangeRecord};
 pub use log::{Change, Event};
 pub use parse::{HintSource, NameSource, OsFamily, OsHint};
 

@@ -294,6 +294,9 @@ fn delete_capture_rows(
     if let (Some(first), Some(last)) = (first, last) {
         recount_alert_minutes(tx, first, last)?;
     }
+    for sql in crate::device::DELETE_CAPTURE_SQL {
+        tx.execute(sql, &[&cap])?;
+    }
     tx.execute("DELETE FROM captures WHERE id = $1", &[&cap])?;
     Ok(())
 }
@@ -446,5 +449,21 @@ impl StoreWriter for PgStore {
         let ids = crate::episode::ids(&plan, &inserted, alerts.len());
         tx.commit().map_err(q)?;
         Ok(ids)
+    }
+
+    fn write_devices(
+        &mut self,
+        capture: CaptureId,
+        devices: &[enrich::device::Device],
+        changes: &[enrich::device::Event],
+    ) -> Result<()> {
+        if self.client.is_closed() {
+            let _ = self.reconnect();
+        }
+        let target = self.target.as_str();
+        let q = |e| pg_err(target, "writing the device inventory", e);
+        let mut tx = self.client.transaction().map_err(q)?;
+        crate::device::write(&mut PgExec(&mut tx), capture, devices, changes).map_err(q)?;
+        tx.commit().map_err(q)
     }
 }

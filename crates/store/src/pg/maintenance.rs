@@ -90,6 +90,9 @@ impl Maintenance for PgStore {
         alerts += tx
             .execute("DELETE FROM alerts WHERE raised_at < $1", &[&cut_p])
             .map_err(q)?;
+        for sql in crate::device::RETAIN_SQL {
+            tx.execute(sql, &[&cut_p]).map_err(q)?;
+        }
         if let (Some(first), Some(last)) = span {
             recount_alert_minutes(&mut tx, first, last).map_err(q)?;
         }

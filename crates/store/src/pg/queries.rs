@@ -5,8 +5,9 @@ use std::net::IpAddr;
 
 use flow::window::report::WindowReport;
 
-use super::rows::{capture_row, get, num, read_alert, read_flow, read_incident, time};
+use super::rows::{capture_row, get, num, read_alert, read_flow, read_incident, row_values, time};
 use super::PgStore;
+use crate::device::{DeviceChange, DeviceFilter, StoredDevice};
 use crate::model::*;
 use crate::query::{self, Sql};
 use crate::schema::CAPTURE_COLUMNS;
@@ -21,7 +22,13 @@ impl PgStore {
     ) -> Result<Vec<TalkerRow>> {
         let sql = query::talkers(range, ip, n);
         self.read("reading talkers", &sql, |t, r| {
-            TalkerRow::from_sums(get(t, r, 0)?, |i| num(t, r, i))
+            Ok(
+                TalkerRow::from_sums(get(t, r, 0)?, |i| num(t, r, i))?.with_geo(
+                    get(t, r, 6)?,
+                    get(t, r, 7)?,
+                    get(t, r, 8)?,
+                ),
+            )
         })
     }
 }
@@ -123,5 +130,21 @@ impl Queries for PgStore {
     fn incidents(&mut self, f: &IncidentFilter, limit: usize) -> Result<Vec<Incident>> {
         let sql = query::incidents(f, limit);
         self.read("reading incidents", &sql, read_incident)
+    }
+
+    fn devices(&mut self, f: &DeviceFilter, limit: usize) -> Result<Vec<StoredDevice>> {
+        let target = self.target.clone();
+        crate::device::list(&target, f, limit, &mut |sql, types| {
+            self.read("listing devices", sql, |t, r| row_values(t, r, types))
+        })
+    }
+
+    fn device_changes(&mut self, f: &DeviceFilter, limit: usize) -> Result<Vec<DeviceChange>> {
+        let target = self.target.clone();
+        crate::device::changes(&target, f, limit, &mut |sql, types| {
+            self.read("listing device changes", sql, |t, r| {
+                row_values(t, r, types)
+            })
+        })
     }
 }

@@ -83,9 +83,12 @@ pub(super) fn upsert_rollups(
             Type::INT8,
             Type::INT8,
             Type::INT8,
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
         ],
         sorted(&b.talkers_1m).into_iter().map(|(&(t, ip), s)| {
-            vec![
+            let mut row = vec![
                 DbValue::Time(t),
                 DbValue::Ip(ip),
                 int(s.bytes_sent),
@@ -93,7 +96,9 @@ pub(super) fn upsert_rollups(
                 int(s.packets_sent),
                 int(s.packets_received),
                 int(s.flows),
-            ]
+            ];
+            row.extend(b.geo_values(ip));
+            row
         }),
     )?;
     copy_rows(
@@ -145,9 +150,16 @@ pub(super) fn upsert_rollups(
         let mut bucket = Vec::with_capacity(rows.len());
         let mut ip = Vec::with_capacity(rows.len());
         let mut v: [Vec<i64>; 5] = Default::default();
+        let mut country: Vec<Option<&str>> = Vec::with_capacity(rows.len());
+        let mut asn: Vec<Option<i64>> = Vec::with_capacity(rows.len());
+        let mut as_name: Vec<Option<&str>> = Vec::with_capacity(rows.len());
         for (&(t, addr), s) in sorted(rows) {
             bucket.push(PgTime(t));
             ip.push(addr);
+            let g = b.talker_geo.get(&addr);
+            country.push(g.and_then(|g| g.country.as_ref()).map(|c| c.as_str()));
+            asn.push(g.and_then(|g| g.asn).map(i64::from));
+            as_name.push(g.and_then(|g| g.as_name.as_deref()));
             for (col, x) in v.iter_mut().zip([
                 s.bytes_sent,
                 s.bytes_received,
@@ -160,16 +172,22 @@ pub(super) fn upsert_rollups(
         }
         tx.execute(
             "INSERT INTO talkers_1h AS t \
-               (bucket, ip, bytes_sent, bytes_received, packets_sent, packets_received, flows) \
+               (bucket, ip, bytes_sent, bytes_received, packets_sent, packets_received, flows, \
+                country, asn, as_name) \
              SELECT * FROM unnest($1::timestamptz[], $2::inet[], $3::int8[], $4::int8[], \
-               $5::int8[], $6::int8[], $7::int8[]) \
+               $5::int8[], $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::text[]) \
              ON CONFLICT (bucket, ip) DO UPDATE SET \
                bytes_sent = t.bytes_sent + excluded.bytes_sent, \
                bytes_received = t.bytes_received + excluded.bytes_received, \
                packets_sent = t.packets_sent + excluded.packets_sent, \
                packets_received = t.packets_received + excluded.packets_received, \
-               flows = t.flows + excluded.flows",
-            &[&bucket, &ip, &v[0], &v[1], &v[2], &v[3], &v[4]],
+               flows = t.flows + excluded.flows, \
+               country = COALESCE(excluded.country, t.country), \
+               asn = COALESCE(excluded.asn, t.asn), \
+               as_name = COALESCE(excluded.as_name, t.as_name)",
+            &[
+                &bucket, &ip, &v[0], &v[1], &v[2], &v[3], &v[4], &country, &asn, &as_name,
+            ],
         )?;
     }
     if !b.ports_1h.is_empty() {

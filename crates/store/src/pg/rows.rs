@@ -66,6 +66,19 @@ fn db_value(target: &str, row: &Row, i: usize, ty: DbType) -> Result<DbValue<'st
     .unwrap_or(DbValue::Null))
 }
 
+/// Every value of a row, column `i` read as `types[i]`.
+pub(super) fn row_values(
+    target: &str,
+    row: &Row,
+    types: &[DbType],
+) -> Result<Vec<DbValue<'static>>> {
+    types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| db_value(target, row, i, *ty))
+        .collect()
+}
+
 /// A flow from a row of [`schema::flow_columns`].
 pub(super) fn read_flow(target: &str, row: &Row) -> Result<StoredFlow> {
     let vals = schema::flow_columns()

@@ -15,7 +15,7 @@ use crate::model::{
 /// The columns of `alerts` a [`StoredAlert`] is read from, in the order of its JSON (id, the
 /// alert's fields, capture, status, incident). An insert writes all but the id, the status
 /// and the incident (the database's defaults).
-pub const ALERT_COLUMNS: [(&str, DbType); 28] = [
+pub const ALERT_COLUMNS: [(&str, DbType); 30] = [
     ("id", DbType::Int),
     ("raised_at", DbType::Time),
     ("first_seen", DbType::Time),
@@ -41,13 +41,15 @@ pub const ALERT_COLUMNS: [(&str, DbType); 28] = [
     ("episode_state", DbType::Text),
     ("episode_update", DbType::Int),
     ("episode_merged_into", DbType::Int),
+    ("src_device", DbType::Text),
+    ("dst_device", DbType::Text),
     ("capture_id", DbType::Int),
     ("status", DbType::Text),
     ("incident_id", DbType::Int),
 ];
 
 /// The columns an insert writes: [`ALERT_COLUMNS`] without the id, status and incident.
-const WRITTEN: std::ops::Range<usize> = 1..26;
+const WRITTEN: std::ops::Range<usize> = 1..28;
 
 /// The comma-separated names of [`ALERT_COLUMNS`] (what a listing selects).
 pub fn alert_column_list() -> &'static str {
@@ -138,6 +140,12 @@ pub fn alert_row(capture: Option<CaptureId>, a: &Alert) -> Vec<DbValue<'_>> {
                 .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
             DbValue::Int,
         ),
+        a.src_device
+            .as_deref()
+            .map_or(DbValue::Null, |d| DbValue::Text(Cow::Borrowed(d))),
+        a.dst_device
+            .as_deref()
+            .map_or(DbValue::Null, |d| DbValue::Text(Cow::Borrowed(d))),
         opt(capture, DbValue::Int),
     ]
 }
@@ -290,6 +298,12 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
             })
         }
     };
+    let device = |(c, v): (&str, DbValue)| match v {
+        DbValue::Null => Ok(None),
+        v => text((c, v)).map(Some),
+    };
+    let src_device = device(next())?;
+    let dst_device = device(next())?;
     let capture = int(next())?;
     let status = text(next())?;
     let incident = int(next())?;
@@ -303,6 +317,8 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
             kind,
             src,
             dst,
+            src_device,
+            dst_device,
             severity,
             confidence,
             version,
@@ -331,6 +347,7 @@ mod tests {
             kind: "DDoS".into(),
             src: Some("172.16.0.1".parse().unwrap()),
             dst: Some("2001:db8::1".parse().unwrap()),
+            src_device: Some("00:1b:21:3a:4f:10".into()),
             severity: 4,
             confidence: 0.1 + 0.2,
             version: "netvigil-gbdt-1".into(),
@@ -394,9 +411,11 @@ mod tests {
         };
         let back = stored_alert(read_back(11, alert_row(Some(3), &live))).unwrap();
         assert_eq!(back.alert, live);
-        assert!(insert_alert_sql().ends_with("$24, $25)"));
-        assert!(update_alert_sql()
-            .ends_with("episode_merged_into = $24, capture_id = $25 WHERE id = $26"));
+        assert!(insert_alert_sql().ends_with("$26, $27)"));
+        assert!(update_alert_sql().ends_with(
+            "episode_merged_into = $24, src_device = $25, dst_device = $26, capture_id = $27 \
+             WHERE id = $28"
+        ));
         assert!(alert_column_list()
             .starts_with("id, raised_at, first_seen, detector, family, kind, src_ip"));
     }

@@ -208,6 +208,40 @@ impl Dialect {
         self.add_flow_columns(&FLOW_COLUMNS_V10)
     }
 
+    /// The statements that take a version-10 database to version 11, in this dialect: the
+    /// device inventory's tables ([`DEVICE_TABLES`]), the device of each end of an alert
+    /// ([`ALERT_DEVICE_COLUMNS`]) and where each talker is ([`TALKER_GEO_COLUMNS`]). What was
+    /// stored before stays NULL there (version 10 kept no inventory and no rollup geography).
+    pub fn migrate_to_v11(&self) -> Vec<String> {
+        let mut v = vec!["DROP VIEW IF EXISTS alerts_v".to_string()];
+        v.extend(
+            ALERT_DEVICE_COLUMNS
+                .iter()
+                .map(|(name, ty)| format!("ALTER TABLE alerts ADD COLUMN {name} {}", self.of(*ty))),
+        );
+        for table in ["talkers_1m", "talkers_1h"] {
+            v.extend(TALKER_GEO_COLUMNS.iter().map(|(name, ty)| {
+                format!("ALTER TABLE {table} ADD COLUMN {name} {}", self.of(*ty))
+            }));
+        }
+        v.extend(
+            self.device_tables()
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+        v
+    }
+
+    /// The device inventory's tables, in this dialect.
+    fn device_tables(&self) -> String {
+        self.types(DEVICE_TABLES)
+            .replace("{REAL}", self.float)
+            .replace("{TIME}", self.time)
+            .replace("{SERIAL_PK}", self.serial_pk)
+    }
+
     /// `ALTER TABLE flows ADD COLUMN` of each of `cols`, nullable (rows stored before have no
     /// value).
     fn add_flow_columns(&self, cols: &[Column]) -> Vec<String> {
@@ -229,6 +263,7 @@ impl Dialect {
             .iter()
             .chain(&ALERT_EPISODE_COLUMNS)
             .chain(&ALERT_LIVE_COLUMNS)
+            .chain(&ALERT_DEVICE_COLUMNS)
             .map(|(name, ty)| format!(",\n  {name} {}", self.of(*ty)))
             .collect::<String>();
         let writer = CAPTURE_WRITER_COLUMNS
@@ -240,7 +275,13 @@ impl Dialect {
             .iter()
             .map(|(name, def)| format!(",\n  {name} {def}"))
             .collect();
-        TABLES
+        let geo: String = TALKER_GEO_COLUMNS
+            .iter()
+            .map(|(name, ty)| format!(" {name} {},", self.of(*ty)))
+            .collect();
+        let tables = format!("{TABLES}{DEVICE_TABLES}");
+        tables
+            .replace("{TALKER_GEO}", &geo)
             .replace("{INCIDENT_DIGEST}", &digest)
             .replace("{WINDOW_NUMBERS}", &numbers)
             .replace("{CAPTURE_WRITER}", &writer)
@@ -333,6 +374,62 @@ pub const ALERT_LIVE_COLUMNS: [(&str, DbType); 4] = [
     ("episode_merged_into", DbType::Int),
 ];
 
+/// The columns of `alerts` naming the device (`enrich::device::DeviceKey` as text) of its
+/// source and destination, when the inventory knew them. Added by schema version 11.
+pub const ALERT_DEVICE_COLUMNS: [(&str, DbType); 2] =
+    [("src_device", DbType::Text), ("dst_device", DbType::Text)];
+
+/// The columns of the talker rollups saying where the address is (GeoIP/ASN, as its flows
+/// were enriched; NULL for a private address or without the databases). Added by schema
+/// version 11.
+pub const TALKER_GEO_COLUMNS: [(&str, DbType); 3] = [
+    ("country", DbType::Text),
+    ("asn", DbType::Int),
+    ("as_name", DbType::Text),
+];
+
+/// The device inventory, per capture (a capture's run keeps its own inventory; replacing or
+/// removing the capture replaces or removes it): `devices` holds each device as the run
+/// last saw it (`detail` is its whole JSON, docs/devices.md), `device_events` what changed and
+/// when (a new device, a MAC with a new address, an address that moved to another MAC, a new
+/// name). Added by schema version 11.
+const DEVICE_TABLES: &str = "
+CREATE TABLE devices (
+  capture_id {INT} NOT NULL,
+  device {TEXT} NOT NULL,
+  mac {TEXT},
+  vendor {TEXT},
+  hostname {TEXT},
+  ips {TEXT} NOT NULL,
+  os {TEXT},
+  os_confidence {REAL},
+  services {TEXT} NOT NULL,
+  flows_in {INT} NOT NULL,
+  flows_out {INT} NOT NULL,
+  bytes_in {INT} NOT NULL,
+  bytes_out {INT} NOT NULL,
+  first_seen {TIME} NOT NULL,
+  last_seen {TIME} NOT NULL,
+  detail {TEXT} NOT NULL,
+  PRIMARY KEY (capture_id, device)
+);
+CREATE INDEX devices_device ON devices (device);
+CREATE INDEX devices_last_seen ON devices (last_seen);
+CREATE TABLE device_events (
+  id {SERIAL_PK},
+  capture_id {INT} NOT NULL,
+  seen_at {TIME} NOT NULL,
+  device {TEXT} NOT NULL,
+  kind {TEXT} NOT NULL
+    CHECK (kind IN ('new_device', 'new_ip', 'ip_moved', 'hostname_changed')),
+  ip {IP},
+  detail {TEXT} NOT NULL
+);
+CREATE INDEX device_events_seen ON device_events (seen_at);
+CREATE INDEX device_events_device ON device_events (device, seen_at);
+CREATE INDEX device_events_capture ON device_events (capture_id);
+";
+
 /// The index a live episode's stored row is found by, added by schema version 7.
 const ALERTS_EPISODE_INDEX: &str = "CREATE UNIQUE INDEX alerts_episode ON alerts \
     (capture_id, episode_id) WHERE episode_id IS NOT NULL";
@@ -414,12 +511,14 @@ CREATE TABLE talkers_1m (
   bucket {TIME} NOT NULL, ip {IP} NOT NULL,
   bytes_sent {INT} NOT NULL, bytes_received {INT} NOT NULL,
   packets_sent {INT} NOT NULL, packets_received {INT} NOT NULL, flows {INT} NOT NULL,
+ {TALKER_GEO}
   PRIMARY KEY (bucket, ip)
 ){ROLLUP};
 CREATE TABLE talkers_1h (
   bucket {TIME} NOT NULL, ip {IP} NOT NULL,
   bytes_sent {INT} NOT NULL, bytes_received {INT} NOT NULL,
   packets_sent {INT} NOT NULL, packets_received {INT} NOT NULL, flows {INT} NOT NULL,
+ {TALKER_GEO}
   PRIMARY KEY (bucket, ip)
 ){ROLLUP};
 CREATE TABLE ports_1m (

@@ -48,6 +48,9 @@ impl SqliteStore {
         if let (Some(first), Some(last)) = span {
             recount_alert_minutes(tx, first, last)?;
         }
+        for sql in crate::device::DELETE_CAPTURE_SQL {
+            tx.execute(&sql.replace('$', "?"), params![cap])?;
+        }
         tx.execute("DELETE FROM captures WHERE id = ?1", params![cap])?;
         Ok(())
     }
@@ -239,6 +242,17 @@ impl StoreWriter for SqliteStore {
             crate::incident::place(&mut SqliteExec(tx), &inserted, &new)?;
             crate::incident::refresh(&mut SqliteExec(tx), &crate::episode::incidents(&plan))?;
             Ok(crate::episode::ids(&plan, &inserted, alerts.len()))
+        })
+    }
+
+    fn write_devices(
+        &mut self,
+        capture: CaptureId,
+        devices: &[enrich::device::Device],
+        changes: &[enrich::device::Event],
+    ) -> Result<()> {
+        self.write("writing the device inventory", |tx| {
+            crate::device::write(&mut SqliteExec(tx), capture, devices, changes)
         })
     }
 }

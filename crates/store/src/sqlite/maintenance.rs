@@ -78,6 +78,9 @@ impl Maintenance for SqliteStore {
             let windows =
                 tx.execute("DELETE FROM windows WHERE start_time < ?1", params![cut])? as u64;
             alerts += tx.execute("DELETE FROM alerts WHERE raised_at < ?1", params![cut])? as u64;
+            for sql in crate::device::RETAIN_SQL {
+                tx.execute(&sql.replace('$', "?"), params![cut])?;
+            }
             if let (Some(first), Some(last)) = span {
                 recount_alert_minutes(tx, first, last)?;
             }

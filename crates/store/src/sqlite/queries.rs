@@ -5,7 +5,10 @@ use std::net::IpAddr;
 use flow::window::report::WindowReport;
 use packet::Timestamp;
 
+use super::incident::SqliteExec;
 use super::SqliteStore;
+use crate::device::{DeviceChange, DeviceFilter, StoredDevice};
+use crate::incident::Exec;
 use crate::model::*;
 use crate::query;
 use crate::schema::CAPTURE_COLUMNS;
@@ -20,7 +23,14 @@ impl SqliteStore {
     ) -> Result<Vec<TalkerRow>> {
         let sql = query::talkers(range, ip, n);
         self.rows(&sql, |r| {
-            TalkerRow::from_sums(self.ip_of(r, 0)?, |i| self.u64_of(r, i))
+            let geo = |e| self.err("reading a talker's country", e);
+            Ok(
+                TalkerRow::from_sums(self.ip_of(r, 0)?, |i| self.u64_of(r, i))?.with_geo(
+                    r.get(6).map_err(geo)?,
+                    r.get(7).map_err(geo)?,
+                    r.get(8).map_err(geo)?,
+                ),
+            )
         })
     }
 }
@@ -122,5 +132,23 @@ impl Queries for SqliteStore {
     fn incidents(&mut self, f: &IncidentFilter, limit: usize) -> Result<Vec<Incident>> {
         let sql = query::incidents(f, limit);
         self.rows(&sql, |r| self.read_incident(r))
+    }
+
+    fn devices(&mut self, f: &DeviceFilter, limit: usize) -> Result<Vec<StoredDevice>> {
+        let target = self.target.clone();
+        crate::device::list(&target, f, limit, &mut |sql, types| {
+            SqliteExec(&self.conn)
+                .rows(sql, types)
+                .map_err(|e| self.db_err("listing devices", e))
+        })
+    }
+
+    fn device_changes(&mut self, f: &DeviceFilter, limit: usize) -> Result<Vec<DeviceChange>> {
+        let target = self.target.clone();
+        crate::device::changes(&target, f, limit, &mut |sql, types| {
+            SqliteExec(&self.conn)
+                .rows(sql, types)
+                .map_err(|e| self.db_err("listing device changes", e))
+        })
     }
 }

@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::types::ip_blob;
 use crate::rollup::{self, BatchRollup};
+use crate::schema::DbValue;
 use crate::MINUTE_US;
 
 /// Rewrites the rows of `alerts_1m` for the minutes from `first` to `last` (alert times) from
@@ -155,39 +156,49 @@ fn upsert_many(
 }
 
 pub(super) fn upsert_rollups(tx: &Connection, b: &BatchRollup) -> rusqlite::Result<()> {
-    use rusqlite::types::Value::{Blob, Integer};
+    use rusqlite::types::Value::{Blob, Integer, Null, Text};
     let int = |v: u64| Integer(v as i64);
+    let value = |v: DbValue<'static>| match v {
+        DbValue::Int(i) => Integer(i),
+        DbValue::Text(t) => Text(t.into_owned()),
+        _ => Null,
+    };
     for (table, rows) in [("talkers_1m", &b.talkers_1m), ("talkers_1h", &b.talkers_1h)] {
         // In key order: each upsert lands next to the previous one in the b-tree.
         let mut keys: Vec<_> = rows
             .iter()
-            .map(|(&(b, ip), s)| ((b, ip_blob(ip)), s))
+            .map(|(&(bucket, ip), s)| ((bucket, ip_blob(ip)), ip, s))
             .collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let rows: Vec<_> = keys
             .into_iter()
-            .map(|((b, ip), s)| {
-                vec![
-                    Integer(b),
-                    Blob(ip),
+            .map(|((bucket, blob), ip, s)| {
+                let mut row = vec![
+                    Integer(bucket),
+                    Blob(blob),
                     int(s.bytes_sent),
                     int(s.bytes_received),
                     int(s.packets_sent),
                     int(s.packets_received),
                     int(s.flows),
-                ]
+                ];
+                row.extend(b.geo_values(ip).into_iter().map(value));
+                row
             })
             .collect();
         upsert_many(
             tx,
             table,
-            7,
+            10,
             "ON CONFLICT (bucket, ip) DO UPDATE SET \
                bytes_sent = bytes_sent + excluded.bytes_sent, \
                bytes_received = bytes_received + excluded.bytes_received, \
                packets_sent = packets_sent + excluded.packets_sent, \
                packets_received = packets_received + excluded.packets_received, \
-               flows = flows + excluded.flows",
+               flows = flows + excluded.flows, \
+               country = COALESCE(excluded.country, country), \
+               asn = COALESCE(excluded.asn, asn), \
+               as_name = COALESCE(excluded.as_name, as_name)",
             &rows,
         )?;
     }

@@ -9,6 +9,7 @@
 //! PostgreSQL has (partitions, reconnecting, session time zones).
 
 mod contract;
+mod devices;
 mod incidents;
 mod maintenance;
 mod opening;
@@ -245,6 +246,9 @@ both!(
     opening::a_version_7_database_is_migrated_in_place_gaining_the_application_column,
     opening::a_version_8_database_is_migrated_in_place_gaining_the_geoip_columns,
     opening::a_version_9_database_is_migrated_in_place_gaining_the_device_columns,
+    opening::a_version_10_database_is_migrated_in_place_gaining_the_inventory,
+    devices::the_inventory_is_stored_per_capture_listed_merged_and_filtered,
+    queries::top_talkers_say_where_each_address_is,
 );
 
 fn new_capture(name: &str) -> NewCapture {
@@ -301,7 +305,16 @@ fn talkers(flows: &[&FlowRecord]) -> HashMap<IpAddr, TalkerRow> {
                 packets_sent: 0,
                 packets_received: 0,
                 flows: 0,
+                country: None,
+                asn: None,
+                as_name: None,
             });
+            let g = &f.geo[d];
+            if t.country.is_none() && t.asn.is_none() && !g.is_empty() {
+                t.country = g.country.map(|c| c.as_str().to_string());
+                t.asn = g.asn;
+                t.as_name = g.as_name.as_deref().map(str::to_string);
+            }
             t.bytes_sent += f.wire_bytes[d];
             t.bytes_received += f.wire_bytes[1 - d];
             t.packets_sent += f.packets[d];

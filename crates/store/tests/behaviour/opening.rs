@@ -50,8 +50,32 @@ fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
     );
 }
 
+/// Takes a current database back to version 10: no inventory tables, alerts without their
+/// devices, talker rollups without their geography.
+fn to_version_10(b: &Backend) {
+    let devices: Vec<&str> = schema::ALERT_DEVICE_COLUMNS.iter().map(|c| c.0).collect();
+    let geo: Vec<&str> = schema::TALKER_GEO_COLUMNS.iter().map(|c| c.0).collect();
+    let (sqlite_alerts, pg_alerts) = drop_columns("alerts", &devices);
+    let (sqlite_1m, pg_1m) = drop_columns("talkers_1m", &geo);
+    let (sqlite_1h, pg_1h) = drop_columns("talkers_1h", &geo);
+    let common = "DROP VIEW IF EXISTS alerts_v; DROP TABLE devices; DROP TABLE device_events; \
+                  DELETE FROM schema_version;";
+    b.exec(
+        &format!(
+            "{common} {sqlite_alerts} {sqlite_1m} {sqlite_1h} \
+             INSERT INTO schema_version VALUES (10, 0, '0.1.0');"
+        ),
+        &format!(
+            "{common} {pg_alerts} {pg_1m} {pg_1h} \
+             INSERT INTO schema_version VALUES (10, now(), '0.1.0');"
+        ),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 10);
+}
+
 /// Takes a current database back to version 9: flows without the device columns.
 fn to_version_9(b: &Backend) {
+    to_version_10(b);
     drop_flow_columns(b, 9, &sql_names(&schema::FLOW_COLUMNS_V10));
 }
 
@@ -72,7 +96,8 @@ fn to_version_6(b: &Backend) {
     to_version_7(b);
     let live: Vec<&str> = schema::ALERT_LIVE_COLUMNS.iter().map(|c| c.0).collect();
     let (sqlite_drops, pg_drops) = drop_columns("alerts", &live);
-    let common = "DROP VIEW alerts_v; DROP INDEX alerts_episode; DELETE FROM schema_version;";
+    let common =
+        "DROP VIEW IF EXISTS alerts_v; DROP INDEX alerts_episode; DELETE FROM schema_version;";
     b.exec(
         &format!("{common} {sqlite_drops} INSERT INTO schema_version VALUES (6, 0, '0.1.0');"),
         &format!("{common} {pg_drops} INSERT INTO schema_version VALUES (6, now(), '0.1.0');"),
@@ -223,7 +248,7 @@ pub fn a_version_6_database_is_migrated_in_place_gaining_the_live_episode_column
     to_version_6(&b);
     assert_eq!(
         alert_table_columns(&b),
-        fresh - schema::ALERT_LIVE_COLUMNS.len() as i64
+        fresh - (schema::ALERT_LIVE_COLUMNS.len() + schema::ALERT_DEVICE_COLUMNS.len()) as i64
     );
 
     let mut s = b.open();
@@ -713,4 +738,71 @@ pub fn a_version_9_database_is_migrated_in_place_gaining_the_device_columns(b: B
         b.query_i64("SELECT COUNT(*) FROM flows_v WHERE src_device = '00:11:22:33:44:55'") as usize,
         n
     );
+}
+
+/// A version-10 database gains the inventory tables, the alerts' device columns and the
+/// talkers' geography: its alerts and talkers read back without them, an inventory is stored
+/// and listed, and what is ingested after carries them.
+pub fn a_version_10_database_is_migrated_in_place_gaining_the_inventory(b: Backend) {
+    let mut s = b.open();
+    let (mut flows, windows) = meter("webex.pcap");
+    let cap = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    let alerts = alerts_about(cap, &flows[..3], 3);
+    let ids = s.insert_alerts(Some(cap), &alerts).unwrap();
+    let talkers = s.top_talkers(TimeRange::ALL, 1_000).unwrap();
+    let fresh = alert_table_columns(&b);
+    drop(s);
+    to_version_10(&b);
+    assert_eq!(
+        alert_table_columns(&b),
+        fresh - schema::ALERT_DEVICE_COLUMNS.len() as i64
+    );
+
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(alert_table_columns(&b), fresh);
+    let mut back = s.alerts(&AlertFilter::default(), 100).unwrap();
+    back.sort_by_key(|a| a.id);
+    assert_eq!(back.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        back.into_iter().map(|a| a.alert).collect::<Vec<_>>(),
+        alerts
+    );
+    assert_eq!(s.top_talkers(TimeRange::ALL, 1_000).unwrap(), talkers);
+    assert!(s.devices(&DeviceFilter::default(), 10).unwrap().is_empty());
+
+    // What is stored after carries the new fields.
+    let server: std::net::IpAddr = "62.109.224.120".parse().unwrap();
+    for f in flows.iter_mut().filter(|f| f.dst == server) {
+        f.geo[1].asn = Some(13445);
+    }
+    let new = s
+        .begin_capture(&NewCapture {
+            sha256: Some("10".repeat(32)),
+            ..new_capture("webex again")
+        })
+        .unwrap();
+    s.insert_flows(new, &flows, &[]).unwrap();
+    let with_device = Alert {
+        src_device: Some("00:11:22:33:44:55".into()),
+        ..alerts[0].clone()
+    };
+    s.insert_alerts(Some(new), std::slice::from_ref(&with_device))
+        .unwrap();
+    let about = s
+        .alerts(
+            &AlertFilter {
+                device: Some("00:11:22:33:44:55".into()),
+                ..AlertFilter::default()
+            },
+            10,
+        )
+        .unwrap();
+    assert_eq!(about.len(), 1);
+    assert_eq!(about[0].alert, with_device);
+    let t = s.talker(server, TimeRange::ALL).unwrap().unwrap();
+    assert_eq!(t.asn, Some(13445));
 }

@@ -1,6 +1,7 @@
 //! What the dashboard reads: flows as metered, the rollups' rankings against sums over the
 //! raw flows, traffic health, filtered pages, and the alerts' rollup.
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use flow::window::report::WindowReport;
 use flow::FlowRecord;
@@ -311,4 +312,51 @@ pub fn a_stored_alert_with_bad_evidence_is_an_error_naming_it(b: Backend) {
         ids[0]
     );
     assert_eq!(e.to_string(), want);
+}
+
+/// The talker rollups carry where each address is, as its flows were enriched: the minute
+/// and the hour rows alike, kept when a later batch without the databases adds to them.
+pub fn top_talkers_say_where_each_address_is(b: Backend) {
+    let mut s = b.open();
+    let (mut flows, windows) = meter("webex.pcap");
+    let cisco = flow::geo::Geo {
+        country: flow::geo::Country::new("NL"),
+        asn: Some(13445),
+        as_name: Some("Cisco WebEx LLC".into()),
+    };
+    let server: IpAddr = "62.109.224.120".parse().unwrap();
+    // The first half of the server's flows were looked up; the rest were not (stored by a run
+    // without the databases).
+    let to_server = flows.iter().filter(|f| f.dst == server).count();
+    assert!(to_server >= 4, "{to_server}");
+    for f in flows
+        .iter_mut()
+        .filter(|f| f.dst == server)
+        .take(to_server / 2)
+    {
+        f.geo[1] = cisco.clone();
+    }
+    ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    let first = flows.iter().map(|f| f.first.0).min().unwrap();
+    for r in [
+        TimeRange::ALL,
+        TimeRange {
+            from: Timestamp(first / 60_000_000 * 60_000_000),
+            to: Timestamp(first / 60_000_000 * 60_000_000 + 60 * 60_000_000),
+        },
+    ] {
+        let all = s.top_talkers(r, 1_000).unwrap();
+        let t = all.iter().find(|t| t.ip == server).unwrap();
+        assert_eq!(
+            (t.country.as_deref(), t.asn, t.as_name.as_deref()),
+            (Some("NL"), Some(13445), Some("Cisco WebEx LLC")),
+            "{r:?}"
+        );
+        assert_eq!(s.talker(server, r).unwrap().as_ref(), Some(t));
+        // Addresses no database knew (private ones here) say nothing.
+        assert!(all
+            .iter()
+            .filter(|t| t.ip != server)
+            .all(|t| t.country.is_none() && t.asn.is_none() && t.as_name.is_none()));
+    }
 }
