@@ -10,8 +10,8 @@ mod signals;
 mod testdata;
 
 use commands::{
-    alerts, analyze, baseline, capture as capture_cmd, chart as chart_cmd, demo, eval_alerts,
-    features, incidents, interfaces, lake, model,
+    alerts, analyze, baseline, capture as capture_cmd, chart as chart_cmd, demo, devices,
+    eval_alerts, features, incidents, interfaces, lake, model,
 };
 
 use std::process::ExitCode;
@@ -74,6 +74,10 @@ enum Cmd {
     /// List stored incidents (the alert episodes on one attacker or victim close in time),
     /// most recently active first.
     Incidents(incidents::IncidentsArgs),
+    /// List the stored device inventory (who is on the network: addresses, vendor, names, OS
+    /// hint, traffic, services, alerts), most recently seen first; or, with --changes, what
+    /// changed (new devices, new and moved addresses, new names).
+    Devices(devices::DevicesArgs),
     /// Train a flow classifier (gradient-boosted trees) from labelled flows.
     Train(model::TrainArgs),
     /// Wrap a LightGBM or XGBoost model as a netvigil model file (checked against the meter's
@@ -196,6 +200,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Demo(d) => demo::run(&d),
         Cmd::Chart(c) => chart_cmd::run(&c),
+        Cmd::Devices(a) => devices::run(&a),
         Cmd::Export(a) => lake::export(&a),
         Cmd::Archive(a) => lake::archive(&a),
         Cmd::Retain(a) => lake::retain(&a),

@@ -353,6 +353,8 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
         assert_eq!(e["episode"]["state"], state, "{text}");
         assert_eq!(e["src"], b);
         assert_eq!(e["dst"], a);
+        // The scanner sent its SYNs on the link: its device is its MAC (netns.rs sets it).
+        assert_eq!(e["src_device"], MAC_B, "{text}");
     }
     let scans = &scans[scans.len() - 1..];
 
@@ -402,6 +404,17 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
         .query_row("SELECT episode_state FROM alerts", [], |r| r.get(0))
         .unwrap();
     assert_eq!(state, "closed");
+    // The inventory went to the store when the run ended: b by its MAC, with its address,
+    // named by the stored alert.
+    let (ips, alert_device): (String, String) = conn
+        .query_row(
+            "SELECT d.ips, a.src_device FROM devices d JOIN alerts a ON a.src_device = d.device",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(alert_device, MAC_B);
+    assert!(ips.split(',').any(|i| i == b), "{ips}");
     // The accounting is stored with the windows too, and adds up to the run's.
     let mut stmt = conn.prepare("SELECT report FROM windows").unwrap();
     let windows: Vec<serde_json::Value> = stmt
@@ -420,6 +433,9 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
     assert_eq!(sum("metered"), c["delivered"].as_u64().unwrap());
     assert_eq!(sum("dropped_kernel"), 0);
 }
+
+/// The MAC of the traffic side's interface (`common::netns`).
+const MAC_B: &str = "02:00:00:78:00:02";
 
 /// Sends `n` UDP datagrams from b to a (nobody listens: each gets an ICMP port unreachable).
 /// A spoofed SYN flood: N half-open attempts to port 8081 from N sources 198.51.100.1 …

@@ -318,8 +318,9 @@ fn vendors_are_the_registry_s_as_tshark_shows_them() {
 }
 
 /// Every port that sent a SYN-ACK is a service of its address's device, and every service
-/// recorded is a port that did send (the capture starts inside some conversations, whose
-/// server answered without a handshake in view).
+/// recorded is a port that did send. (The capture starts inside some conversations, whose
+/// server answered without a handshake in view: those count only if the server's address was
+/// bound before the flow's last packet, see `Inventory::by_ip_at`.)
 #[test]
 fn server_ports_that_answered_are_the_inventory_s_services() {
     let rel = "suricata-verify/tests/smb2-07/20171220_smb_psexec_add_user.pcap";
@@ -362,7 +363,7 @@ fn server_ports_that_answered_are_the_inventory_s_services() {
     }
     eprintln!("services: {services} TCP server ports, {handshakes} with a SYN-ACK in view");
     assert!(
-        handshakes >= 2 && services > handshakes,
+        handshakes >= 2 && services >= handshakes,
         "{handshakes} {services}"
     );
     assert!(inv

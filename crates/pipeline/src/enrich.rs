@@ -16,6 +16,7 @@ use packet::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::devices::DeviceFrames;
+use crate::event::DeviceSnapshot;
 
 use crate::counters::Counters;
 use crate::error::{PipelineError, Result};
@@ -102,7 +103,7 @@ impl Enrich {
         }
         for f in flows.iter_mut() {
             for (end, ip) in [(0, f.src), (1, f.dst)] {
-                f.devices[end] = inv.by_ip(ip).map(|d| {
+                f.devices[end] = inv.by_ip_at(ip, f.last).map(|d| {
                     self.keys
                         .entry(d.key)
                         .or_insert_with(|| Arc::from(d.key.to_string()))
@@ -111,6 +112,32 @@ impl Enrich {
             }
             inv.observe_flow(f, None, None);
         }
+    }
+
+    /// The device key (as flows carry it) of the device that had `ip` at `t` (packet time,
+    /// UTC µs), if the inventory knows one (see `Inventory::by_ip_at`).
+    pub fn device_of(&mut self, ip: std::net::IpAddr, t: i64) -> Option<Arc<str>> {
+        let d = self.inventory.as_ref()?.by_ip_at(ip, Timestamp(t))?;
+        Some(
+            self.keys
+                .entry(d.key)
+                .or_insert_with(|| Arc::from(d.key.to_string()))
+                .clone(),
+        )
+    }
+
+    /// The inventory as it stands, with its changes since the last snapshot (drained), when
+    /// it is on.
+    pub fn snapshot(&mut self, last: bool) -> Option<DeviceSnapshot> {
+        let inv = self.inventory.as_mut()?;
+        let mut devices: Vec<_> = inv.devices().cloned().collect();
+        devices.sort_by_key(|d| d.key);
+        let changes = inv.drain_events().collect();
+        Some(DeviceSnapshot {
+            devices,
+            changes,
+            last,
+        })
     }
 
     /// The inventory, when it is on.

@@ -28,9 +28,21 @@ pub enum Event {
     Alerts(Arc<Vec<Alert>>),
     /// The clock advanced to this time (UTC µs) without packets.
     Tick(i64),
-    /// The device inventory as it stands (with the inventory on: once, at the end of the
-    /// run, after the last flows).
-    Devices(Arc<Vec<enrich::device::Device>>),
+    /// The device inventory as it stands (with the inventory on: at the end of the run,
+    /// after the last flows, and in a live run every [`crate::run::DEVICE_SNAPSHOT_EVERY`]).
+    Devices(Arc<DeviceSnapshot>),
+}
+
+/// The device inventory at one moment.
+#[derive(Debug, Default)]
+pub struct DeviceSnapshot {
+    /// Every device, by key.
+    pub devices: Vec<enrich::device::Device>,
+    /// What changed since the previous snapshot, oldest first (the inventory's change log,
+    /// drained: bounded, its drops counted as `device_events_dropped`).
+    pub changes: Vec<enrich::device::Event>,
+    /// The run's last snapshot.
+    pub last: bool,
 }
 
 /// How the run ended, as sinks are told.

@@ -24,7 +24,7 @@ pub use detect::{DetectConfig, DetectTally};
 pub use edge::WhenFull;
 pub use enrich::GeoSettings;
 pub use error::{PipelineError, Result};
-pub use event::{Event, FlowBatch, RunEnd};
+pub use event::{DeviceSnapshot, Event, FlowBatch, RunEnd};
 pub use meter::MeterReport;
 pub use run::{Pipeline, RunReport};
 pub use sink::Sink;

@@ -198,12 +198,15 @@ impl MeterStage {
         self.pending.append(&mut self.done);
         let n = open.len() as u64;
         self.views.took_us += started.elapsed().as_micros() as u64;
-        v.in_flight.store(true, Ordering::Release);
+        let in_flight = Arc::clone(&v.in_flight);
+        // The frames read so far go first: an episode the view raises names its devices.
+        self.send_frames(down, counters)?;
+        in_flight.store(true, Ordering::Release);
         if down.open_flows(open)? {
             self.views.sent += 1;
             self.views.flows += n;
         } else {
-            v.in_flight.store(false, Ordering::Release);
+            in_flight.store(false, Ordering::Release);
             self.views.skipped += 1;
         }
         let c = &self.views;

@@ -313,6 +313,7 @@ impl Pipeline {
                 counters: detect_c.clone(),
                 annotate: self.annotate.take(),
                 view_in_flight: self.open_view.as_ref().map(|v| Arc::clone(&v.in_flight)),
+                device_snapshot: self.cfg.max_delay_ms.map(|_| std::time::Instant::now()),
             };
             if self
                 .meter
@@ -349,6 +350,7 @@ impl Pipeline {
                 counters: detect_c.clone(),
                 annotate: self.annotate.take(),
                 view_in_flight: self.open_view.as_ref().map(|v| Arc::clone(&v.in_flight)),
+                device_snapshot: self.cfg.max_delay_ms.map(|_| std::time::Instant::now()),
             };
             let h = std::thread::Builder::new()
                 .name("netvigil-detect".into())
@@ -516,12 +518,33 @@ struct Scoring {
     annotate: Option<Annotate>,
     /// Cleared once an open view is taken in (see `OpenView::in_flight`).
     view_in_flight: Option<Arc<AtomicBool>>,
+    /// Live runs: when the device inventory was last sent (it goes every
+    /// [`DEVICE_SNAPSHOT_EVERY`], so the store shows who is on the network while it runs).
+    device_snapshot: Option<std::time::Instant>,
 }
+
+/// How often a live run sends the device inventory to the sinks.
+pub const DEVICE_SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Scoring {
     fn send_alerts(&mut self) -> Result<(), Stopped> {
         if self.alerts.is_empty() {
             return Ok(());
+        }
+        if let Some((e, _)) = &mut self.enrich {
+            for a in &mut self.alerts {
+                // As the inventory knew them at the alert's last evidence (whatever frames
+                // came in since), so the names do not depend on thread timing.
+                let t = a.time;
+                a.src_device = a
+                    .src
+                    .and_then(|ip| e.device_of(ip, t))
+                    .map(|d| d.to_string());
+                a.dst_device = a
+                    .dst
+                    .and_then(|ip| e.device_of(ip, t))
+                    .map(|d| d.to_string());
+            }
         }
         if let Some(f) = &self.annotate {
             self.alerts.iter_mut().for_each(f);
@@ -544,12 +567,27 @@ impl Scoring {
             d.finish(&mut self.alerts);
         }
         self.send_alerts()?;
-        if let Some(inv) = self.enrich.as_ref().and_then(|(e, _)| e.inventory()) {
-            let mut devices: Vec<_> = inv.devices().cloned().collect();
-            devices.sort_by_key(|d| d.key);
-            self.fanout.send(Event::Devices(Arc::new(devices)))?;
-        }
+        self.send_devices(true)?;
         self.fanout.end(end)
+    }
+
+    /// Sends the device inventory as it stands (with what changed since the last time).
+    fn send_devices(&mut self, last: bool) -> Result<(), Stopped> {
+        match self.enrich.as_mut().and_then(|(e, _)| e.snapshot(last)) {
+            Some(s) => self.fanout.send(Event::Devices(Arc::new(s))),
+            None => Ok(()),
+        }
+    }
+
+    /// In a live run, sends the inventory when [`DEVICE_SNAPSHOT_EVERY`] has passed.
+    fn devices_due(&mut self) -> Result<(), Stopped> {
+        match &mut self.device_snapshot {
+            Some(t) if t.elapsed() >= DEVICE_SNAPSHOT_EVERY => {
+                *t = std::time::Instant::now();
+                self.send_devices(false)
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -575,7 +613,8 @@ impl Downstream for Scoring {
             }
         }
         self.fanout.send(Event::Flows(Arc::new(b)))?;
-        self.send_alerts()
+        self.send_alerts()?;
+        self.devices_due()
     }
 
     fn device_frames(&mut self, frames: DeviceFrames) -> Result<(), Stopped> {
@@ -599,6 +638,7 @@ impl Downstream for Scoring {
             d.tick(now_us, &mut self.alerts);
         }
         self.send_alerts()?;
+        self.devices_due()?;
         self.fanout.send(Event::Tick(now_us))
     }
 

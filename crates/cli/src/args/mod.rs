@@ -133,7 +133,7 @@ pub fn policy(retain_us: Option<i64>, max_bytes: Option<u64>) -> Option<Retentio
 }
 
 /// The range `--since` and `--until` name (everything when neither is given).
-fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
+pub fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
     let range = TimeRange {
         from: Timestamp(since.unwrap_or(TimeRange::ALL.from.0)),
         to: Timestamp(until.unwrap_or(TimeRange::ALL.to.0)),

@@ -17,6 +17,10 @@ pub struct AlertsArgs {
     /// The episodes of this incident (`netvigil incidents` lists them).
     #[arg(long)]
     pub incident: Option<i64>,
+    /// Naming this device (`netvigil devices` lists them: a MAC address, or the address of a
+    /// device known without one) as source or destination.
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 /// Runs `netvigil alerts`.
@@ -29,6 +33,7 @@ pub fn run(args: &AlertsArgs) -> Result<Outcome> {
         kind: a.kind.clone(),
         family: a.family.clone(),
         incident: args.incident,
+        device: args.device.clone(),
         ..AlertFilter::default()
     };
     let mut store = store::open_existing(&a.db).map_err(|e| BadInput(e.to_string()))?;

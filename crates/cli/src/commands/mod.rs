@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod capture;
 pub mod chart;
 pub mod demo;
+pub mod devices;
 pub mod eval_alerts;
 pub mod features;
 pub mod incidents;

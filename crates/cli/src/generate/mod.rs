@@ -335,11 +335,15 @@ impl Gen {
         };
         let f = &mut self.frame;
         f.clear();
-        // Ethernet: locally administered MACs derived from the direction.
+        // Ethernet: the client's own MAC (the last four bytes of its address), the gateway's
+        // for the server outside.
+        let mut client = [0u8; 4];
+        client.copy_from_slice(&c.client[12..]);
+        let client = wire::host_mac(client);
         let (m1, m2) = if from_client {
-            ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            (client, wire::GATEWAY_MAC)
         } else {
-            ([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+            (wire::GATEWAY_MAC, client)
         };
         f.extend_from_slice(&m2);
         f.extend_from_slice(&m1);

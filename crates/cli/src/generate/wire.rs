@@ -133,7 +133,16 @@ pub(crate) struct Pkt {
     pub payload: Payload,
 }
 
-/// Whether `a` is an internal (10/8) address: the side of the capture point's MAC 1.
+/// The MAC of the gateway, which every external host's frames come from and go to.
+pub(crate) const GATEWAY_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+/// The MAC of an internal host: locally administered, its IPv4 address in the last four
+/// bytes (`10.1.2.3` is `02:00:0a:01:02:03`), so every host on the link is a device of its own.
+pub(crate) fn host_mac(a: V4) -> [u8; 6] {
+    [2, 0, a[0], a[1], a[2], a[3]]
+}
+
+/// Whether `a` is an internal (10/8) address: a host on the capture point's link.
 fn internal(a: V4) -> bool {
     a[0] == 10
 }
@@ -141,12 +150,16 @@ fn internal(a: V4) -> bool {
 /// Writes `p` as an Ethernet frame into `f` (cleared first), padded to the 60-byte minimum.
 pub(crate) fn render(p: &Pkt, f: &mut Vec<u8>) {
     f.clear();
-    // The same locally administered MACs as the benign generator: 1 inside, 2 the gateway.
-    let (src_mac, dst_mac) = if internal(p.src) {
-        ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-    } else {
-        ([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+    // The same MACs as the benign generator: an internal host's own, the gateway's for the
+    // outside.
+    let side = |a: V4| {
+        if internal(a) {
+            host_mac(a)
+        } else {
+            GATEWAY_MAC
+        }
     };
+    let (src_mac, dst_mac) = (side(p.src), side(p.dst));
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&src_mac);
     f.extend_from_slice(&[0x08, 0x00]);

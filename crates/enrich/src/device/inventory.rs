@@ -112,6 +112,18 @@ impl Inventory {
         self.by_ip.get(&ip).and_then(|k| self.devices.get(k))
     }
 
+    /// The device `ip` is bound to, if that binding was learnt from a frame at or before `t`
+    /// (packet time). The pipeline names a flow's devices with it at the flow's last packet:
+    /// the frames it has taken in may run ahead of the flows (they are sent as they are read;
+    /// flows as the meter's shards end them), and a binding learnt later would make a flow's
+    /// device depend on that timing.
+    pub fn by_ip_at(&self, ip: IpAddr, t: Timestamp) -> Option<&Device> {
+        self.by_ip(ip).filter(|d| {
+            d.ips.iter().any(|s| s.ip == ip && s.first <= t)
+                || (d.key == DeviceKey::Ip(ip) && d.first_seen <= t)
+        })
+    }
+
     /// The change log, oldest first.
     pub fn events(&self) -> impl Iterator<Item = &Event> {
         self.log.iter()
@@ -178,7 +190,7 @@ impl Inventory {
     ) {
         let ts = rec.last;
         let [fwd, bwd] = rec.wire_bytes;
-        if let Some((k, owns)) = self.endpoint(rec.src, src_mac) {
+        if let Some((k, owns)) = self.endpoint(rec.src, src_mac, ts) {
             self.touch(k, ts, owns.then_some(rec.src));
             self.with(k, |d| {
                 d.traffic.flows_out += 1;
@@ -186,7 +198,7 @@ impl Inventory {
                 d.traffic.bytes_in += bwd;
             });
         }
-        if let Some((k, owns)) = self.endpoint(rec.dst, dst_mac) {
+        if let Some((k, owns)) = self.endpoint(rec.dst, dst_mac, ts) {
             self.touch(k, ts, owns.then_some(rec.dst));
             let answered = rec.packets[1] > 0
                 && (rec.proto != 6 || rec.packets[1] as f64 > rec.feature(F::BwdRstFlags));
@@ -205,8 +217,15 @@ impl Inventory {
     }
 
     /// The device at one end of a flow, and whether it owns the address.
-    fn endpoint(&self, ip: IpAddr, mac: Option<[u8; 6]>) -> Option<(DeviceKey, bool)> {
-        if let Some(&k) = self.by_ip.get(&ip) {
+    /// (A binding learnt after `ts`, the flow's last packet, is not used: see
+    /// [`Inventory::by_ip_at`].)
+    fn endpoint(
+        &self,
+        ip: IpAddr,
+        mac: Option<[u8; 6]>,
+        ts: Timestamp,
+    ) -> Option<(DeviceKey, bool)> {
+        if let Some(k) = self.by_ip_at(ip, ts).map(|d| d.key) {
             let agrees = match (k, mac) {
                 (DeviceKey::Mac(m), Some(x)) => m == x,
                 _ => true,

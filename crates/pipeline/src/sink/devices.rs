@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use enrich::device::{mac_string, Device};
+use enrich::device::device_json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use crate::counters::Counters;
 use crate::error::Result;
@@ -35,56 +34,22 @@ impl DevicesSink {
     }
 }
 
-/// One device as written (times in UTC µs, as everywhere).
-pub fn device_json(d: &Device) -> Value {
-    json!({
-        "device": d.key.to_string(),
-        "mac": d.mac.map(mac_string),
-        "vendor": d.vendor,
-        "locally_administered": d.local_mac,
-        "hostname": d.hostname(),
-        "hostnames": d.hostnames.iter().map(|h| json!({
-            "name": h.name, "source": h.source.as_str(), "first": h.first.0, "last": h.last.0,
-        })).collect::<Vec<_>>(),
-        "ips": d.ips.iter().map(|i| json!({
-            "ip": i.ip.to_string(), "first": i.first.0, "last": i.last.0,
-        })).collect::<Vec<_>>(),
-        "os": d.os.map(|o| json!({
-            "family": o.family.as_str(),
-            "confidence": o.confidence,
-            "source": serde_json::to_value(o.source).unwrap_or(Value::Null),
-            "rule": o.label,
-        })),
-        "dhcp_fingerprint": d.dhcp_fingerprint,
-        "dhcp_vendor_class": d.dhcp_vendor_class,
-        "model": d.model,
-        "router": d.router,
-        "mdns_services": d.mdns_services,
-        "services": d.services.iter().map(|&(proto, port)| format!(
-            "{}/{port}",
-            match proto { 6 => "tcp", 17 => "udp", 132 => "sctp", _ => "ip" }
-        )).collect::<Vec<_>>(),
-        "flows_out": d.traffic.flows_out,
-        "flows_in": d.traffic.flows_in,
-        "bytes_out": d.traffic.bytes_out,
-        "bytes_in": d.traffic.bytes_in,
-        "first_seen": d.first_seen.0,
-        "last_seen": d.last_seen.0,
-    })
-}
-
 impl Sink for DevicesSink {
     fn name(&self) -> &str {
         "devices"
     }
 
     fn event(&mut self, e: &Event, c: &Counters) -> Result<()> {
-        if let Event::Devices(all) = e {
-            c.received(all.len() as u64);
-            for d in all.iter() {
-                self.out.write(&device_json(d))?;
+        // The inventory as it stands at the end of the run (a live run's earlier snapshots
+        // are for the store).
+        if let Event::Devices(s) = e {
+            if s.last {
+                c.received(s.devices.len() as u64);
+                for d in &s.devices {
+                    self.out.write(&device_json(d))?;
+                }
+                c.emitted(s.devices.len() as u64);
             }
-            c.emitted(all.len() as u64);
         }
         Ok(())
     }

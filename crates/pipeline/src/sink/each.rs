@@ -43,7 +43,7 @@ where
         let n = match e {
             Event::Flows(b) => b.flows.len() as u64,
             Event::Alerts(a) => a.len() as u64,
-            Event::Devices(d) => d.len() as u64,
+            Event::Devices(d) => d.devices.len() as u64,
             Event::Window(_) | Event::Tick(_) => 1,
         };
         c.received(n);

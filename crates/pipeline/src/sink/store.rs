@@ -78,6 +78,10 @@ pub struct Written {
     pub windows: u64,
     /// Alerts written.
     pub alerts: u64,
+    /// Devices in the inventory's last snapshot written.
+    pub devices: u64,
+    /// Changes of the inventory written.
+    pub device_changes: u64,
     /// Status recorded.
     pub status: CaptureStatus,
     /// What retention removed, if it ran.
@@ -223,6 +227,8 @@ impl StoreSink {
                 flows: 0,
                 windows: 0,
                 alerts: 0,
+                devices: 0,
+                device_changes: 0,
                 status: CaptureStatus::Failed,
                 retention: None,
                 target,
@@ -330,8 +336,13 @@ impl Sink for StoreSink {
                     self.write_windows(c)?;
                 }
             }
-            // The store keeps no inventory yet: the devices file does (`sink::devices`).
-            Event::Tick(_) | Event::Devices(_) => {}
+            Event::Devices(s) => {
+                self.store
+                    .write_devices(self.capture, &s.devices, &s.changes)?;
+                self.written.devices = s.devices.len() as u64;
+                self.written.device_changes += s.changes.len() as u64;
+            }
+            Event::Tick(_) => {}
         }
         if self
             .max_delay
