@@ -15,7 +15,7 @@ use flow::FlowRecord;
 use packet::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::devices::DeviceFrames;
+use crate::devices::{DeviceFrames, Frame};
 use crate::event::DeviceSnapshot;
 
 use crate::counters::Counters;
@@ -81,8 +81,13 @@ impl Enrich {
         let Some(inv) = &mut self.inventory else {
             return;
         };
-        for (ts, link, data) in frames.iter() {
-            inv.observe(Timestamp(ts), &parse::frame(link, data));
+        for f in frames.iter() {
+            match f {
+                Frame::Bytes(ts, link, data) => {
+                    inv.observe(Timestamp(ts), &parse::frame(link, data))
+                }
+                Frame::Syn(ts, syn) => inv.observe_syn(Timestamp(ts), syn),
+            }
         }
         self.frames += frames.len() as u64;
     }

@@ -310,7 +310,7 @@ impl MeterStage {
                     }
                     if let (Some(t), Ok(d)) = (tap.as_mut(), d) {
                         if enrich::device::parse::wants_decoded(d) && t.fresh(d) {
-                            t.push(raw);
+                            t.push(raw, d);
                         }
                     }
                 });

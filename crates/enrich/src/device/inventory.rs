@@ -13,7 +13,7 @@ use super::entry::{add_sorted, Device, DeviceKey, Hostname, IpSeen};
 use super::log::{Change, Event, Log};
 use super::parse::{
     reverse_name_addr, Dhcp, NameRecords, NameSource, Nbns, Observation, Observations, OsHint,
-    RecordData, Resolver,
+    RecordData, Resolver, SynSeen,
 };
 
 /// Bounds of the inventory.
@@ -172,6 +172,16 @@ impl Inventory {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Takes in what a TCP SYN said ([`super::parse::syn_seen`]), seen at `ts`: the same as
+    /// [`Inventory::observe`] of the frame's observations.
+    pub fn observe_syn(&mut self, ts: Timestamp, syn: &SynSeen) {
+        if let Some(hint) = syn.hint {
+            if let Some(k) = self.sender_from(ts, syn.src_mac, syn.on_link, syn.src_ip) {
+                self.set_os(k, hint);
             }
         }
     }
@@ -360,13 +370,24 @@ impl Inventory {
     /// frame was sent on this link, the frame's MAC (bound to `ip` from now on), else the
     /// address's IP-keyed record.
     fn sender(&mut self, ts: Timestamp, obs: &Observations, ip: IpAddr) -> Option<DeviceKey> {
+        self.sender_from(ts, obs.src_mac, obs.on_link, ip)
+    }
+
+    /// [`Inventory::sender`] of a frame from `src_mac`, sent on this link if `on_link`.
+    fn sender_from(
+        &mut self,
+        ts: Timestamp,
+        src_mac: Option<[u8; 6]>,
+        on_link: bool,
+        ip: IpAddr,
+    ) -> Option<DeviceKey> {
         let bound = self.by_ip.get(&ip).copied();
         if let Some(k @ DeviceKey::Mac(_)) = bound {
             // The binding stands: only ARP, DHCP and neighbour discovery move an address.
             self.touch(k, ts, Some(ip));
             return Some(k);
         }
-        match obs.src_mac.filter(|_| obs.on_link) {
+        match src_mac.filter(|_| on_link) {
             Some(mac) => self.bind(ts, mac, ip),
             None => {
                 let k = bound?;

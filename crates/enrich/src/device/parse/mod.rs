@@ -182,6 +182,50 @@ pub fn frame(link: LinkType, data: &[u8]) -> Observations {
     out
 }
 
+/// What a TCP SYN (without ACK) tells the inventory, read once where the frame was decoded:
+/// the same as [`frame`] gives for it (source MAC, source address, `on_link`, and the OS hint
+/// of its [`TcpSyn`]), in a few bytes, for [`crate::device::Inventory::observe_syn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SynSeen {
+    /// The frame's source MAC, as [`Observations::src_mac`].
+    pub src_mac: Option<[u8; 6]>,
+    /// The IP source address.
+    pub src_ip: IpAddr,
+    /// As [`Observations::on_link`].
+    pub on_link: bool,
+    /// The hint of the SYN's stack ([`TcpSyn::os_hint`]); `None` when no rule fits (the
+    /// inventory then learns nothing from it, as from the frame).
+    pub hint: Option<OsHint>,
+}
+
+/// The [`SynSeen`] of a frame (`data`, of link type `link`) the packet decoder decoded as
+/// `meta`, a TCP SYN the gate ([`wants`]) accepted: what [`frame`] would say of it, without
+/// a second decode or any allocation. `None` when that is not certain (not a SYN the gate
+/// takes, a link header [`frame`] could not read, or a TCP header not wholly in `data`):
+/// then the frame itself is for [`frame`].
+pub fn syn_seen(link: LinkType, data: &[u8], meta: &PacketMeta<'_>) -> Option<SynSeen> {
+    if meta.proto != 6 || !wants(meta) {
+        return None;
+    }
+    let (src_mac, ethertype, _) = link_header(link, data)?;
+    if ethertype == Some(ETH_ARP) {
+        return None;
+    }
+    let l4 = meta.ip_offset as usize + meta.ip_header_len as usize;
+    let hdr = data.get(l4..l4 + meta.l4_header_len as usize)?;
+    let df = meta.ip_version == 6
+        || data
+            .get(meta.ip_offset as usize + 6)
+            .is_some_and(|b| b & 0x40 != 0);
+    let dst_ip = meta.dst.to_ip(meta.ip_version);
+    Some(SynSeen {
+        src_mac,
+        src_ip: meta.src.to_ip(meta.ip_version),
+        on_link: matches!(meta.ttl, 1 | 32 | 64 | 128 | 255) || link_scope(dst_ip),
+        hint: os::parse_syn(hdr, meta.ttl, df).and_then(|s| s.os_hint()),
+    })
+}
+
 /// Dispatches a decoded IP packet the gate accepted.
 fn ip_packet(meta: &PacketMeta<'_>, data: &[u8], items: &mut Vec<Observation>) {
     let l4 = meta.ip_offset as usize + meta.ip_header_len as usize;
@@ -343,4 +387,163 @@ pub(crate) fn text(b: &[u8], cap: usize) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINUX: &[u8] = &[
+        2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+    ];
+    const WINDOWS: &[u8] = &[2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2];
+    const MAC: [u8; 6] = [0x00, 0x1b, 0x21, 1, 2, 3];
+
+    fn tcp(flags: u8, window: u16, opts: &[u8]) -> Vec<u8> {
+        let doff = (20 + opts.len()).div_ceil(4) * 4;
+        let mut h = vec![0u8; 20];
+        h[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        h[2..4].copy_from_slice(&443u16.to_be_bytes());
+        h[12] = ((doff / 4) as u8) << 4;
+        h[13] = flags;
+        h[14..16].copy_from_slice(&window.to_be_bytes());
+        h.extend_from_slice(opts);
+        h.resize(doff, 0);
+        h
+    }
+
+    fn ipv4(ttl: u8, df: bool, dst: [u8; 4], l4: &[u8]) -> Vec<u8> {
+        let mut h = vec![0u8; 20];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+        h[6] = if df { 0x40 } else { 0 };
+        h[8] = ttl;
+        h[9] = 6;
+        h[12..16].copy_from_slice(&[192, 168, 1, 20]);
+        h[16..20].copy_from_slice(&dst);
+        h.extend_from_slice(l4);
+        h
+    }
+
+    fn ipv6(hlim: u8, dst: [u8; 16], l4: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x60, 0, 0, 0];
+        h.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+        h.extend_from_slice(&[6, hlim]);
+        h.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
+        h.extend_from_slice(&dst);
+        h.extend_from_slice(l4);
+        h
+    }
+
+    fn ethernet(vlan: bool, ethertype: u16, ip: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 9];
+        f.extend_from_slice(&MAC);
+        if vlan {
+            f.extend_from_slice(&[0x81, 0x00, 0, 10]);
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(ip);
+        // Padded to the minimum, as on the wire.
+        f.resize(f.len().max(60), 0);
+        f
+    }
+
+    fn sll(ethertype: u16, ip: &[u8]) -> Vec<u8> {
+        let mut f = vec![0, 4, 0, 1, 0, 6];
+        f.extend_from_slice(&MAC);
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(ip);
+        f
+    }
+
+    /// What `frame` says of a SYN, as a `SynSeen`.
+    fn from_frame(link: LinkType, data: &[u8]) -> Option<SynSeen> {
+        let o = frame(link, data);
+        let hint = match o.items.as_slice() {
+            [Observation::TcpSyn(s)] => s.os_hint(),
+            [] => None,
+            other => panic!("not a SYN's observations: {other:?}"),
+        };
+        Some(SynSeen {
+            src_mac: o.src_mac,
+            src_ip: o.src_ip?,
+            on_link: o.on_link,
+            hint,
+        })
+    }
+
+    /// `syn_seen` of the meter's decode says what `frame` says, for every cut of every frame
+    /// (when it answers at all), and answers for the whole frames.
+    #[test]
+    fn a_syn_read_once_says_what_its_frame_says() {
+        let v6_dst = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let mut v6_link = [0u8; 16];
+        v6_link[..2].copy_from_slice(&[0xff, 0x02]);
+        v6_link[15] = 1;
+        let mut cases = Vec::new();
+        for (ttl, df, dst) in [
+            (64, true, [10, 0, 0, 1]),
+            (128, false, [8, 8, 8, 8]),
+            (57, true, [8, 8, 8, 8]),
+            (57, true, [224, 0, 0, 251]),
+            (255, false, [255, 255, 255, 255]),
+        ] {
+            for (w, opts) in [
+                (64240, LINUX),
+                (64240, WINDOWS),
+                (1024, &[2, 4, 5, 0xb4][..]),
+            ] {
+                let ip = ipv4(ttl, df, dst, &tcp(0x02, w, opts));
+                cases.push((LinkType::ETHERNET, ethernet(false, 0x0800, &ip)));
+                cases.push((LinkType::ETHERNET, ethernet(true, 0x0800, &ip)));
+                cases.push((LinkType::LINUX_SLL, sll(0x0800, &ip)));
+                cases.push((LinkType::RAW, ip));
+            }
+        }
+        for (hlim, dst) in [(64, v6_dst), (61, v6_dst), (61, v6_link)] {
+            let ip = ipv6(hlim, dst, &tcp(0x02, 65535, LINUX));
+            cases.push((LinkType::ETHERNET, ethernet(false, 0x86dd, &ip)));
+        }
+        // Not for `syn_seen`: a SYN-ACK.
+        let synack = ethernet(
+            false,
+            0x0800,
+            &ipv4(64, true, [10, 0, 0, 1], &tcp(0x12, 1, LINUX)),
+        );
+        let (mut whole, mut seen) = (0, 0);
+        for (link, f) in &cases {
+            for n in 0..=f.len() {
+                let data = &f[..n];
+                let Ok(Decoded::Ip(m)) = packet::decode(
+                    *link,
+                    Timestamp(0),
+                    n as u32,
+                    data,
+                    &DecodeOptions::default(),
+                ) else {
+                    continue;
+                };
+                let Some(s) = syn_seen(*link, data, &m) else {
+                    assert!(n < f.len(), "{link:?} {f:02x?}: a whole SYN not read");
+                    continue;
+                };
+                seen += 1;
+                whole += usize::from(n == f.len());
+                assert_eq!(Some(s), from_frame(*link, data), "{link:?} {data:02x?}");
+            }
+        }
+        assert_eq!(whole, cases.len());
+        assert!(seen > whole);
+        let Ok(Decoded::Ip(m)) = packet::decode(
+            LinkType::ETHERNET,
+            Timestamp(0),
+            synack.len() as u32,
+            &synack,
+            &DecodeOptions::default(),
+        ) else {
+            panic!("SYN-ACK not decoded");
+        };
+        assert_eq!(syn_seen(LinkType::ETHERNET, &synack, &m), None);
+    }
 }
