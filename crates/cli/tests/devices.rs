@@ -52,6 +52,16 @@ fn inventory(capture: &Path, name: &str) -> (BTreeMap<String, serde_json::Value>
     (all, std::fs::read_to_string(&flows).unwrap())
 }
 
+/// The vendor tshark resolves for frames from `mac` (the IEEE registry's name), lower case.
+fn tshark_vendor(capture: &Path, mac: &str) -> Option<String> {
+    let rows = tshark(
+        capture,
+        &format!("eth.src == {mac}"),
+        &["eth.src.oui_resolved"],
+    );
+    rows.first().map(|r| r[0].to_lowercase())
+}
+
 fn ips(d: &serde_json::Value) -> BTreeSet<String> {
     d["ips"]
         .as_array()
@@ -100,15 +110,9 @@ fn the_inventory_lists_what_tsharks_arp_and_dhcp_dissectors_show() {
         }
         // Vendors: the IEEE registry's names, as tshark resolves them (case aside).
         for (mac, d) in &devices {
-            let rows = tshark(
-                &capture,
-                &format!("eth.src == {mac}"),
-                &["eth.src.oui_resolved"],
-            );
-            let want = rows.first().map(|r| r[0].to_lowercase());
             assert_eq!(
                 d["vendor"].as_str().map(str::to_lowercase),
-                want,
+                tshark_vendor(&capture, mac),
                 "{c}: {mac}"
             );
             checked += 1;
@@ -254,13 +258,11 @@ fn the_stored_inventory_lists_what_tshark_shows_and_filters_it() {
         checked += 1;
     }
     for (mac, d) in &devices {
-        let rows = tshark(
-            &capture,
-            &format!("eth.src == {mac}"),
-            &["eth.src.oui_resolved"],
+        assert_eq!(
+            d["vendor"].as_str().map(str::to_lowercase),
+            tshark_vendor(&capture, mac),
+            "{mac}"
         );
-        let want = rows.first().map(|r| r[0].to_lowercase());
-        assert_eq!(d["vendor"].as_str().map(str::to_lowercase), want, "{mac}");
         if let Some(v) = d["vendor"].as_str() {
             let word = v.split_whitespace().next().unwrap();
             let found = stored(&db, &["--vendor", word]);

@@ -5,9 +5,11 @@
 //! Two halves, as in Suricata: [`parse`] holds pure parsers from a frame's bytes to
 //! [`parse::Observations`] (no state, never a panic on cut or hostile bytes), and
 //! [`Inventory`] is the bounded state those observations feed. The pipeline calls
-//! [`parse::wants`] on every decoded packet (a few port and flag compares), hands the frames
-//! it accepts to [`parse::frame`], and gives the result to [`Inventory::observe`]; ended flows
-//! go to [`Inventory::observe_flow`]. See docs/devices.md.
+//! [`parse::wants`] on every decoded packet (a few port and flag compares); of a TCP SYN it
+//! accepts it keeps what [`parse::syn_seen`] reads from the meter's own decode, for
+//! [`Inventory::observe_syn`]; any other frame it accepts goes to [`parse::frame`] and the
+//! result to [`Inventory::observe`]; ended flows go to [`Inventory::observe_flow`]. See
+//! docs/devices.md.
 
 mod entry;
 mod inventory;

@@ -237,6 +237,25 @@ fn alert_table_columns(b: &Backend) -> i64 {
     })
 }
 
+/// Opens a database taken back to an older version: the schema is current again, `alerts` has
+/// its `fresh` columns back, and the alerts stored before (`ids`) read back as `alerts`.
+fn reopened_with_alerts(b: &Backend, fresh: i64, ids: &[i64], alerts: &[Alert]) -> Box<dyn Store> {
+    let mut s = b.open();
+    assert_eq!(
+        b.query_i64("SELECT MAX(version) FROM schema_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(alert_table_columns(b), fresh);
+    let mut back = s.alerts(&AlertFilter::default(), 100).unwrap();
+    back.sort_by_key(|a| a.id);
+    assert_eq!(back.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        back.into_iter().map(|a| a.alert).collect::<Vec<_>>(),
+        alerts
+    );
+    s
+}
+
 pub fn a_version_6_database_is_migrated_in_place_gaining_the_live_episode_columns(b: Backend) {
     let mut s = b.open();
     let (flows, windows) = meter("webex.pcap");
@@ -251,20 +270,8 @@ pub fn a_version_6_database_is_migrated_in_place_gaining_the_live_episode_column
         fresh - (schema::ALERT_LIVE_COLUMNS.len() + schema::ALERT_DEVICE_COLUMNS.len()) as i64
     );
 
-    let mut s = b.open();
-    assert_eq!(
-        b.query_i64("SELECT MAX(version) FROM schema_version"),
-        SCHEMA_VERSION
-    );
-    assert_eq!(alert_table_columns(&b), fresh);
     // What version 6 stored reads back unchanged (file runs' alerts carry no episode state).
-    let mut back = s.alerts(&AlertFilter::default(), 100).unwrap();
-    back.sort_by_key(|a| a.id);
-    assert_eq!(back.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
-    assert_eq!(
-        back.into_iter().map(|a| a.alert).collect::<Vec<_>>(),
-        alerts
-    );
+    let mut s = reopened_with_alerts(&b, fresh, &ids, &alerts);
     // The index a live episode's row is found by is there, and a later snapshot replaces
     // the row.
     assert_eq!(
@@ -758,19 +765,7 @@ pub fn a_version_10_database_is_migrated_in_place_gaining_the_inventory(b: Backe
         fresh - schema::ALERT_DEVICE_COLUMNS.len() as i64
     );
 
-    let mut s = b.open();
-    assert_eq!(
-        b.query_i64("SELECT MAX(version) FROM schema_version"),
-        SCHEMA_VERSION
-    );
-    assert_eq!(alert_table_columns(&b), fresh);
-    let mut back = s.alerts(&AlertFilter::default(), 100).unwrap();
-    back.sort_by_key(|a| a.id);
-    assert_eq!(back.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
-    assert_eq!(
-        back.into_iter().map(|a| a.alert).collect::<Vec<_>>(),
-        alerts
-    );
+    let mut s = reopened_with_alerts(&b, fresh, &ids, &alerts);
     assert_eq!(s.top_talkers(TimeRange::ALL, 1_000).unwrap(), talkers);
     assert!(s.devices(&DeviceFilter::default(), 10).unwrap().is_empty());
 
