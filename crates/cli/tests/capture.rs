@@ -238,6 +238,8 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
             db.to_str().unwrap(),
             "--summary-json",
             summary.to_str().unwrap(),
+            "--devices-every",
+            "1s",
         ],
     );
     let mut server = run_traffic(&ns);
@@ -250,6 +252,25 @@ fn known_traffic_on_a_veth_becomes_exactly_its_flows_and_the_scan_episode_and_si
             "no open episode 5 s after the traffic"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+    // The inventory reaches the store while the capture runs (every second here): the
+    // scanner's device with its address.
+    let waiting = Instant::now();
+    loop {
+        let stored = rusqlite::Connection::open(&db).ok().and_then(|c| {
+            c.query_row("SELECT ips FROM devices WHERE device = ?1", [MAC_B], |r| {
+                r.get::<_, String>(0)
+            })
+            .ok()
+        });
+        if stored.is_some_and(|ips| ips.split(',').any(|i| i == ns.ip_b)) {
+            break;
+        }
+        assert!(
+            waiting.elapsed() < Duration::from_secs(5),
+            "no device stored 5 s into the run"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     // Let the last segments reach the meter before the signal.
     std::thread::sleep(Duration::from_millis(500));

@@ -184,6 +184,10 @@ pub struct PipelineConfig {
     /// The longest results wait in a batch before they move on, ms (`None`: until the batch
     /// is full; live capture: 250, so they reach the store within a second).
     pub max_delay_ms: Option<u64>,
+    /// How often a live run (`max_delay_ms` set) sends the device inventory to the sinks, ms
+    /// (`None`: every minute, `run::DEVICE_SNAPSHOT_EVERY`). A file run sends it once, when it
+    /// ends.
+    pub devices_every_ms: Option<u64>,
 }
 
 impl Default for PipelineConfig {
@@ -204,6 +208,7 @@ impl Default for PipelineConfig {
             edge_capacity: 16,
             batch_flows: 1024,
             max_delay_ms: None,
+            devices_every_ms: None,
         }
     }
 }
@@ -239,6 +244,18 @@ impl PipelineConfig {
             return Err(PipelineError::config(
                 "max_delay_ms",
                 format!("{:?}: must be 1 to 60000", self.max_delay_ms),
+            ));
+        }
+        if self
+            .devices_every_ms
+            .is_some_and(|d| !(1_000..=86_400_000).contains(&d))
+        {
+            return Err(PipelineError::config(
+                "devices_every_ms",
+                format!(
+                    "{:?}: must be 1000 to 86400000 (1 s to 1 day)",
+                    self.devices_every_ms
+                ),
             ));
         }
         if !(1..=1_000_000).contains(&self.batch_flows) {

@@ -201,6 +201,17 @@ impl Pipeline {
         })
     }
 
+    /// A live run's device snapshot schedule (`None` for a file run).
+    fn device_snapshots(&self) -> Option<(std::time::Instant, std::time::Duration)> {
+        let every = self
+            .cfg
+            .devices_every_ms
+            .map_or(DEVICE_SNAPSHOT_EVERY, std::time::Duration::from_millis);
+        self.cfg
+            .max_delay_ms
+            .map(|_| (std::time::Instant::now(), every))
+    }
+
     /// Runs `f` on every alert before any sink sees it.
     pub fn annotate_alerts(&mut self, f: Annotate) {
         self.annotate = Some(f);
@@ -313,7 +324,7 @@ impl Pipeline {
                 counters: detect_c.clone(),
                 annotate: self.annotate.take(),
                 view_in_flight: self.open_view.as_ref().map(|v| Arc::clone(&v.in_flight)),
-                device_snapshot: self.cfg.max_delay_ms.map(|_| std::time::Instant::now()),
+                device_snapshot: self.device_snapshots(),
             };
             if self
                 .meter
@@ -350,7 +361,7 @@ impl Pipeline {
                 counters: detect_c.clone(),
                 annotate: self.annotate.take(),
                 view_in_flight: self.open_view.as_ref().map(|v| Arc::clone(&v.in_flight)),
-                device_snapshot: self.cfg.max_delay_ms.map(|_| std::time::Instant::now()),
+                device_snapshot: self.device_snapshots(),
             };
             let h = std::thread::Builder::new()
                 .name("netvigil-detect".into())
@@ -518,9 +529,10 @@ struct Scoring {
     annotate: Option<Annotate>,
     /// Cleared once an open view is taken in (see `OpenView::in_flight`).
     view_in_flight: Option<Arc<AtomicBool>>,
-    /// Live runs: when the device inventory was last sent (it goes every
-    /// [`DEVICE_SNAPSHOT_EVERY`], so the store shows who is on the network while it runs).
-    device_snapshot: Option<std::time::Instant>,
+    /// Live runs: when the device inventory was last sent, and how often it goes
+    /// ([`DEVICE_SNAPSHOT_EVERY`] unless configured), so the store shows who is on the network
+    /// while the run goes on.
+    device_snapshot: Option<(std::time::Instant, std::time::Duration)>,
 }
 
 /// How often a live run sends the device inventory to the sinks.
@@ -579,10 +591,10 @@ impl Scoring {
         }
     }
 
-    /// In a live run, sends the inventory when [`DEVICE_SNAPSHOT_EVERY`] has passed.
+    /// In a live run, sends the inventory when its interval has passed.
     fn devices_due(&mut self) -> Result<(), Stopped> {
         match &mut self.device_snapshot {
-            Some(t) if t.elapsed() >= DEVICE_SNAPSHOT_EVERY => {
+            Some((t, every)) if t.elapsed() >= *every => {
                 *t = std::time::Instant::now();
                 self.send_devices(false)
             }

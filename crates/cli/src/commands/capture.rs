@@ -91,6 +91,10 @@ pub struct CaptureArgs {
     /// Stop after this long (e.g. 30s, 10m, 12h).
     #[arg(long, value_parser = parse_age)]
     pub duration: Option<i64>,
+    /// How often the device inventory is stored (with --db) while the capture runs: 30s,
+    /// 5m (at least 1 s, at most 1 day).
+    #[arg(long, default_value = "60s", value_parser = parse_age)]
+    pub devices_every: i64,
     /// Stop after this many packets.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -172,6 +176,7 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome> {
     let format = output_format(run.format.as_deref(), &run.out, run.db.is_some())?;
     let mut cfg = config(run, Vec::new(), format);
     cfg.max_delay_ms = Some(MAX_DELAY_MS);
+    cfg.devices_every_ms = Some(u64::try_from(args.devices_every / 1_000).unwrap_or(u64::MAX));
     // A closed connection leaves the table half a second after its last packet, not at the
     // idle timeout: it reaches the store within a second (docs/capture.md).
     cfg.meter.close_linger_s = Some(CLOSE_LINGER_S);
