@@ -41,6 +41,13 @@ impl GeoSettings {
     }
 }
 
+/// The text of a device key, shared by every flow and alert that names it.
+fn key_text(keys: &mut HashMap<DeviceKey, Arc<str>>, k: DeviceKey) -> Arc<str> {
+    keys.entry(k)
+        .or_insert_with(|| Arc::from(k.to_string()))
+        .clone()
+}
+
 /// The transform's state: the GeoIP databases and the cache in front of them, the inventory.
 pub struct Enrich {
     geo: Option<GeoCache>,
@@ -108,12 +115,9 @@ impl Enrich {
         }
         for f in flows.iter_mut() {
             for (end, ip) in [(0, f.src), (1, f.dst)] {
-                f.devices[end] = inv.by_ip_at(ip, f.last).map(|d| {
-                    self.keys
-                        .entry(d.key)
-                        .or_insert_with(|| Arc::from(d.key.to_string()))
-                        .clone()
-                });
+                f.devices[end] = inv
+                    .by_ip_at(ip, f.last)
+                    .map(|d| key_text(&mut self.keys, d.key));
             }
             inv.observe_flow(f, None, None);
         }
@@ -123,12 +127,7 @@ impl Enrich {
     /// UTC µs), if the inventory knows one (see `Inventory::by_ip_at`).
     pub fn device_of(&mut self, ip: std::net::IpAddr, t: i64) -> Option<Arc<str>> {
         let d = self.inventory.as_ref()?.by_ip_at(ip, Timestamp(t))?;
-        Some(
-            self.keys
-                .entry(d.key)
-                .or_insert_with(|| Arc::from(d.key.to_string()))
-                .clone(),
-        )
+        Some(key_text(&mut self.keys, d.key))
     }
 
     /// The inventory as it stands, with its changes since the last snapshot (drained), when
@@ -143,11 +142,6 @@ impl Enrich {
             changes,
             last,
         })
-    }
-
-    /// The inventory, when it is on.
-    pub fn inventory(&self) -> Option<&Inventory> {
-        self.inventory.as_ref()
     }
 
     /// The GeoIP cache's figures so far.

@@ -549,19 +549,19 @@ pub(crate) fn write<E: Exec>(
         text: DELETE_DEVICES_SQL.to_string(),
         params: vec![DbValue::Int(capture)],
     })?;
-    let insert = insert_device_sql();
+    // One statement each, its parameters replaced row by row.
+    let mut insert = Sql {
+        text: insert_device_sql(),
+        params: Vec::new(),
+    };
     for d in devices {
-        db.exec(&Sql {
-            text: insert.clone(),
-            params: device_row(capture, d),
-        })?;
+        insert.params = device_row(capture, d);
+        db.exec(&insert)?;
     }
-    let insert = insert_change_sql();
+    insert.text = insert_change_sql();
     for e in changes {
-        db.exec(&Sql {
-            text: insert.clone(),
-            params: change_row(capture, e),
-        })?;
+        insert.params = change_row(capture, e);
+        db.exec(&insert)?;
     }
     Ok(())
 }

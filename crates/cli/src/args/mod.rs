@@ -133,7 +133,7 @@ pub fn policy(retain_us: Option<i64>, max_bytes: Option<u64>) -> Option<Retentio
 }
 
 /// The range `--since` and `--until` name (everything when neither is given).
-pub fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
+fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
     let range = TimeRange {
         from: Timestamp(since.unwrap_or(TimeRange::ALL.from.0)),
         to: Timestamp(until.unwrap_or(TimeRange::ALL.to.0)),
@@ -144,19 +144,40 @@ pub fn time_range(since: Option<i64>, until: Option<i64>) -> Result<TimeRange> {
     Ok(range)
 }
 
+/// What every listing of stored things (`alerts`, `incidents`, `devices`) starts from: the
+/// store and the time range.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoredRange {
+    /// Database: a SQLite file or postgres://user@host:port/database.
+    #[arg(long, default_value = crate::commands::lake::DEFAULT_DB)]
+    pub db: String,
+    /// Active (seen) at or after this: 2017-07-07, 2017-07-07T09:00:00Z, or an age (24h).
+    #[arg(long, value_parser = crate::commands::lake::parse_time)]
+    pub since: Option<i64>,
+    /// Active (seen) before this (same forms).
+    #[arg(long, value_parser = crate::commands::lake::parse_time)]
+    pub until: Option<i64>,
+}
+
+impl StoredRange {
+    /// The range `--since` and `--until` name.
+    pub fn range(&self) -> Result<TimeRange> {
+        time_range(self.since, self.until)
+    }
+
+    /// The store, which must exist (a missing one is the user's error, exit 2).
+    pub fn open(&self) -> Result<Box<dyn store::Store>> {
+        store::open_existing(&self.db).map_err(|e| BadInput(e.to_string()).into())
+    }
+}
+
 /// What `netvigil alerts` and `netvigil incidents` share: the store, the filters every
 /// listing of detections has, how many, and the output form.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ListArgs {
-    /// Database: a SQLite file or postgres://user@host:port/database.
-    #[arg(long, default_value = crate::commands::lake::DEFAULT_DB)]
-    pub db: String,
-    /// Active at or after this: 2017-07-07, 2017-07-07T09:00:00Z, or an age (24h).
-    #[arg(long, value_parser = crate::commands::lake::parse_time)]
-    pub since: Option<i64>,
-    /// Active before this (same forms).
-    #[arg(long, value_parser = crate::commands::lake::parse_time)]
-    pub until: Option<i64>,
+    /// The store and the time range.
+    #[command(flatten)]
+    pub stored: StoredRange,
     /// Severity at least (1-5).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub severity: Option<u8>,
@@ -176,13 +197,6 @@ pub struct ListArgs {
     /// One per line as JSON (docs/alerts.md).
     #[arg(long)]
     pub json: bool,
-}
-
-impl ListArgs {
-    /// The range `--since` and `--until` name.
-    pub fn range(&self) -> Result<TimeRange> {
-        time_range(self.since, self.until)
-    }
 }
 
 #[cfg(test)]

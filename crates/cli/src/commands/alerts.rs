@@ -6,7 +6,7 @@ use store::AlertFilter;
 
 use crate::args::ListArgs;
 use crate::console::format::utc_seconds;
-use crate::{BadInput, Outcome};
+use crate::Outcome;
 
 /// Arguments of `netvigil alerts`.
 #[derive(clap::Args, Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct AlertsArgs {
 pub fn run(args: &AlertsArgs) -> Result<Outcome> {
     let a = &args.list;
     let filter = AlertFilter {
-        time: Some(a.range()?),
+        time: Some(a.stored.range()?),
         min_severity: a.severity,
         host: a.host,
         kind: a.kind.clone(),
@@ -36,7 +36,7 @@ pub fn run(args: &AlertsArgs) -> Result<Outcome> {
         device: args.device.clone(),
         ..AlertFilter::default()
     };
-    let mut store = store::open_existing(&a.db).map_err(|e| BadInput(e.to_string()))?;
+    let mut store = a.stored.open()?;
     let alerts = store.alerts(&filter, a.limit)?;
     if a.json {
         for s in &alerts {

@@ -6,21 +6,16 @@
 use anyhow::Result;
 use store::{DeviceFilter, IpFilter};
 
+use crate::args::StoredRange;
 use crate::console::format::{human_bytes, utc_seconds};
-use crate::{BadInput, Outcome};
+use crate::Outcome;
 
 /// Arguments of `netvigil devices`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DevicesArgs {
-    /// Database: a SQLite file or postgres://user@host:port/database.
-    #[arg(long, default_value = crate::commands::lake::DEFAULT_DB)]
-    pub db: String,
-    /// Seen at or after this: 2017-07-07, 2017-07-07T09:00:00Z, or an age (24h).
-    #[arg(long, value_parser = crate::commands::lake::parse_time)]
-    pub since: Option<i64>,
-    /// Seen before this (same forms).
-    #[arg(long, value_parser = crate::commands::lake::parse_time)]
-    pub until: Option<i64>,
+    /// The store and the time range.
+    #[command(flatten)]
+    pub stored: StoredRange,
     /// With an address inside this address or CIDR block (192.168.1.0/24).
     #[arg(long, value_parser = IpFilter::parse)]
     pub ip: Option<IpFilter>,
@@ -53,9 +48,8 @@ pub struct DevicesArgs {
 
 /// Runs `netvigil devices`.
 pub fn run(args: &DevicesArgs) -> Result<Outcome> {
-    let range = crate::args::time_range(args.since, args.until)?;
     let filter = DeviceFilter {
-        time: Some(range),
+        time: Some(args.stored.range()?),
         device: args.device.clone(),
         vendor: args.vendor.clone(),
         hostname: args.hostname.clone(),
@@ -63,7 +57,7 @@ pub fn run(args: &DevicesArgs) -> Result<Outcome> {
         os: args.os.clone(),
         capture: args.capture,
     };
-    let mut store = store::open_existing(&args.db).map_err(|e| BadInput(e.to_string()))?;
+    let mut store = args.stored.open()?;
     if args.changes {
         let changes = store.device_changes(&filter, args.limit)?;
         if args.json {

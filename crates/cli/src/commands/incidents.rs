@@ -8,7 +8,7 @@ use store::IncidentFilter;
 
 use crate::args::ListArgs;
 use crate::console::format::utc_seconds;
-use crate::{BadInput, Outcome};
+use crate::Outcome;
 
 /// Arguments of `netvigil incidents`.
 #[derive(clap::Args, Debug, Clone)]
@@ -26,14 +26,14 @@ pub struct IncidentsArgs {
 pub fn run(args: &IncidentsArgs) -> Result<Outcome> {
     let a = &args.list;
     let filter = IncidentFilter {
-        time: Some(a.range()?),
+        time: Some(a.stored.range()?),
         min_severity: a.severity,
         host: a.host,
         kind: a.kind.clone(),
         family: a.family.clone(),
         status: args.status.clone(),
     };
-    let mut store = store::open_existing(&a.db).map_err(|e| BadInput(e.to_string()))?;
+    let mut store = a.stored.open()?;
     let incidents = store.incidents(&filter, a.limit)?;
     if a.json {
         for i in &incidents {
