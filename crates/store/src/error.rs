@@ -83,6 +83,12 @@ pub enum StoreError {
     /// A bad argument.
     #[error("{0}")]
     Invalid(String),
+    /// What was asked for is not stored (a user, a token, an episode…).
+    #[error("{0}")]
+    NotFound(String),
+    /// What was asked for contradicts what is stored (a user name taken, a stale state).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl StoreError {

@@ -3,6 +3,7 @@
 //! roles: [`StoreWriter`], [`Queries`], [`Maintenance`]), and the Parquet data lake fed from
 //! either.
 
+pub mod account;
 pub mod dataset;
 pub mod device;
 mod episode;
@@ -19,6 +20,7 @@ pub mod schema;
 pub mod sqlite;
 pub mod views;
 
+pub use account::{Accounts, ApiToken, AuditEntry, AuditFilter, Change, Principal, Role, User};
 pub use device::{DeviceChange, DeviceFilter, StoredDevice};
 pub(crate) use error::query_err;
 pub use error::{Result, StoreError};
@@ -40,8 +42,9 @@ pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
 /// (`schema::FLOW_COLUMNS_V9`); version 10 the device of each end
 /// (`schema::FLOW_COLUMNS_V10`); version 11 the device inventory (`schema::DEVICE_TABLES`),
 /// the devices of each alert (`schema::ALERT_DEVICE_COLUMNS`) and where each talker is
-/// (`schema::TALKER_GEO_COLUMNS`).
-pub const SCHEMA_VERSION: i64 = 11;
+/// (`schema::TALKER_GEO_COLUMNS`); version 12 the API server's users, tokens, sessions and
+/// audit log (`schema::ACCOUNT_TABLES`, [`account`]).
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -58,7 +61,7 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2 to 10): take it to the current one in place, in one transaction.
+    /// An older version (2 to 11): take it to the current one in place, in one transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -72,7 +75,7 @@ impl SchemaAction {
         type Step = fn(&schema::Dialect) -> Vec<String>;
         // (version reached, what the step is, its statements), oldest first; the last one
         // reaches SCHEMA_VERSION (checked below).
-        const STEPS: [(i64, &str, Step); 9] = [
+        const STEPS: [(i64, &str, Step); 10] = [
             (
                 3,
                 "migrating the schema to version 3",
@@ -118,6 +121,11 @@ impl SchemaAction {
                 "migrating the schema to version 11",
                 schema::Dialect::migrate_to_v11,
             ),
+            (
+                12,
+                "migrating the schema to version 12",
+                schema::Dialect::migrate_to_v12,
+            ),
         ];
         const _: () = assert!(STEPS[STEPS.len() - 1].0 == SCHEMA_VERSION);
         STEPS
@@ -134,7 +142,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2..=10 => Ok(SchemaAction::Migrate { from: version }),
+        2..=11 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,

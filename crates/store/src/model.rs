@@ -335,6 +335,43 @@ impl TimeRange {
     }
 }
 
+/// Parses an age: a count and a unit (`90d`, `12h`, `30m`, `45s`, `2w`), in µs.
+pub fn parse_age(s: &str) -> Result<i64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("{s}: expected e.g. 90d, 12h, 30m, 1w"))?;
+    let per = match unit {
+        "w" => 7 * crate::DAY_US,
+        "d" => crate::DAY_US,
+        "h" => crate::HOUR_US,
+        "m" => crate::MINUTE_US,
+        "s" => 1_000_000,
+        _ => return Err(format!("{s}: expected e.g. 90d, 12h, 30m, 1w")),
+    };
+    n.checked_mul(per)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("{s}: out of range"))
+}
+
+/// Parses a time, UTC µs: RFC 3339, a UTC date, or an age before now (`24h`).
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(age) = parse_age(s) {
+        return Ok(Timestamp::now().0 - age);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
+    }
+    Err(format!(
+        "{s}: expected a date (2017-07-07), an RFC 3339 time (2017-07-07T09:00:00Z) or an age (24h, 7d)"
+    ))
+}
+
 /// An address or a network, as a flow filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpFilter {
@@ -404,6 +441,12 @@ pub struct FlowFilter {
     /// Either end is this device (its inventory key; not indexed: combine with a time range
     /// or an address).
     pub device: Option<String>,
+    /// Either end is in this country (ISO 3166 code, upper case; not indexed).
+    pub country: Option<String>,
+    /// Either end is in this autonomous system (not indexed).
+    pub asn: Option<u32>,
+    /// The application identified in the flow (its name as stored, e.g. `TLS`; not indexed).
+    pub application: Option<String>,
 }
 
 /// Where a page of flows continues: the last row of the previous page (newest first).
@@ -651,6 +694,11 @@ pub struct AlertFilter {
     pub incident: Option<i64>,
     /// Naming this device (its inventory key) as source or destination.
     pub device: Option<String>,
+    /// This alert only.
+    pub id: Option<i64>,
+    /// Listed after this one: `(raised_at, id)` of the last alert of the previous page
+    /// (keyset pagination, newest first).
+    pub before: Option<(i64, i64)>,
 }
 
 /// An incident: the alert episodes on one attacker or victim close in time, across detectors
@@ -702,6 +750,11 @@ pub struct IncidentFilter {
     pub family: Option<String>,
     /// Status, exactly (`OPEN`, …).
     pub status: Option<String>,
+    /// This incident only.
+    pub id: Option<i64>,
+    /// Listed after this one: `(updated_at, id)` of the last incident of the previous page
+    /// (keyset pagination, most recently active first).
+    pub before: Option<(i64, i64)>,
 }
 
 /// What retention removes.

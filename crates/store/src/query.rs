@@ -105,6 +105,18 @@ fn common(sql: &mut Sql, f: &FlowFilter, after: Option<FlowCursor>) -> String {
         let p = sql.param(DbValue::Text(Cow::Owned(d.to_lowercase())));
         let _ = write!(w, " AND (src_device = {p} OR dst_device = {p})");
     }
+    if let Some(c) = &f.country {
+        let p = sql.param(DbValue::Text(Cow::Owned(c.to_uppercase())));
+        let _ = write!(w, " AND (src_country = {p} OR dst_country = {p})");
+    }
+    if let Some(a) = f.asn {
+        let p = sql.param(DbValue::Int(a as i64));
+        let _ = write!(w, " AND (src_asn = {p} OR dst_asn = {p})");
+    }
+    if let Some(a) = &f.application {
+        let p = sql.param(DbValue::Text(Cow::Owned(a.clone())));
+        let _ = write!(w, " AND application = {p}");
+    }
     if let Some(t) = &f.text {
         let p = sql.param(DbValue::Text(Cow::Owned(like_pattern(t))));
         let _ = write!(
@@ -447,12 +459,25 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
         let p = sql.param(DbValue::Text(d.to_lowercase().into()));
         let _ = write!(w, " AND (src_device = {p} OR dst_device = {p})");
     }
+    if let Some(c) = f.before {
+        keyset(&mut sql, &mut w, "raised_at", c);
+    }
+    if let Some(id) = f.id {
+        let p = sql.param(DbValue::Int(id));
+        let _ = write!(w, " AND id = {p}");
+    }
     let lim = sql.param(count(limit));
     sql.text = format!(
         "SELECT {} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC LIMIT {lim}",
         alert_column_list()
     );
     sql
+}
+
+/// `AND` rows after `(time, id)` in `ORDER BY {col} DESC, id DESC`.
+fn keyset(sql: &mut Sql, w: &mut String, col: &str, (time, id): (i64, i64)) {
+    let (t, i) = (sql.param(DbValue::Time(time)), sql.param(DbValue::Int(id)));
+    let _ = write!(w, " AND ({col} < {t} OR ({col} = {t} AND id < {i}))");
 }
 
 /// Incidents matching a filter, most recently active first, with the columns of
@@ -498,6 +523,13 @@ pub fn incidents(f: &IncidentFilter, limit: usize) -> Sql {
             w,
             " AND EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = incidents.id{episode})"
         );
+    }
+    if let Some(c) = f.before {
+        keyset(&mut sql, &mut w, "updated_at", c);
+    }
+    if let Some(id) = f.id {
+        let p = sql.param(DbValue::Int(id));
+        let _ = write!(w, " AND id = {p}");
     }
     let lim = sql.param(count(limit));
     sql.text = format!(

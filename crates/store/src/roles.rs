@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use flow::window::report::WindowReport;
 use flow::FlowRecord;
 
+use crate::account::Accounts;
 use crate::device::{DeviceChange, DeviceFilter, StoredDevice};
 use crate::model::*;
 use crate::Result;
@@ -117,6 +118,24 @@ pub trait Queries: Database {
     /// `filter`, newest first.
     fn device_changes(&mut self, filter: &DeviceFilter, limit: usize) -> Result<Vec<DeviceChange>>;
 
+    /// One stored alert.
+    fn alert(&mut self, id: i64) -> Result<Option<StoredAlert>> {
+        let filter = AlertFilter {
+            id: Some(id),
+            ..AlertFilter::default()
+        };
+        Ok(self.alerts(&filter, 1)?.pop())
+    }
+
+    /// One incident.
+    fn incident(&mut self, id: i64) -> Result<Option<Incident>> {
+        let filter = IncidentFilter {
+            id: Some(id),
+            ..IncidentFilter::default()
+        };
+        Ok(self.incidents(&filter, 1)?.pop())
+    }
+
     /// One host's history: totals, newest flows and alerts.
     fn ip_history(&mut self, ip: IpAddr, range: TimeRange, limit: usize) -> Result<IpHistory> {
         let filter = FlowFilter {
@@ -163,6 +182,6 @@ pub trait Maintenance: Database {
 }
 
 /// The store: every role over one connection to SQLite or PostgreSQL (see [`crate::open`]).
-pub trait Store: StoreWriter + Queries + Maintenance {}
+pub trait Store: StoreWriter + Queries + Maintenance + Accounts {}
 
-impl<T: StoreWriter + Queries + Maintenance + ?Sized> Store for T {}
+impl<T: StoreWriter + Queries + Maintenance + Accounts + ?Sized> Store for T {}

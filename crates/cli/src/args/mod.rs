@@ -78,24 +78,7 @@ pub fn output_format(format: Option<&str>, out: &Path, db: bool) -> Result<Expor
     }
 }
 
-/// Parses an age or a duration: `90d`, `12h`, `30m`, `1w`, `45s`.
-pub fn parse_age(s: &str) -> Result<i64, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = n
-        .parse()
-        .map_err(|_| format!("{s}: expected e.g. 90d, 12h, 30m, 1w"))?;
-    let per = match unit {
-        "w" => 7 * store::DAY_US,
-        "d" => store::DAY_US,
-        "h" => store::HOUR_US,
-        "m" => store::MINUTE_US,
-        "s" => 1_000_000,
-        _ => return Err(format!("{s}: expected e.g. 90d, 12h, 30m, 1w")),
-    };
-    n.checked_mul(per)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("{s}: out of range"))
-}
+pub use store::parse_age;
 
 /// Parses a size: `500M`, `10G`, `1T`, or bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {

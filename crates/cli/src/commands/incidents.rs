@@ -32,6 +32,7 @@ pub fn run(args: &IncidentsArgs) -> Result<Outcome> {
         kind: a.kind.clone(),
         family: a.family.clone(),
         status: args.status.clone(),
+        ..IncidentFilter::default()
     };
     let mut store = a.stored.open()?;
     let incidents = store.incidents(&filter, a.limit)?;

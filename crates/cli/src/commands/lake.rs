@@ -77,27 +77,7 @@ pub struct RetainArgs {
     pub max_db_size: Option<u64>,
 }
 
-fn now_us() -> i64 {
-    Timestamp::now().0
-}
-
-/// Parses a time: RFC 3339, a UTC date, or an age before now.
-pub fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(age) = parse_age(s) {
-        return Ok(now_us() - age);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_micros());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc().timestamp_micros());
-        }
-    }
-    Err(format!(
-        "{s}: expected a date (2017-07-07), an RFC 3339 time (2017-07-07T09:00:00Z) or an age (24h, 7d)"
-    ))
-}
+pub use store::parse_time;
 
 fn print_files(verb: &str, what: &str, files: &[PartitionFile]) {
     let rows: u64 = files.iter().map(|f| f.rows).sum();
@@ -169,7 +149,11 @@ pub fn export(a: &ExportArgs) -> Result<Outcome> {
 /// Runs `netvigil archive`.
 pub fn archive(a: &ArchiveArgs) -> Result<Outcome> {
     let mut store = open_existing(&a.db)?;
-    let files = lake::archive(store.as_mut(), Timestamp(now_us() - a.older_than), &a.out)?;
+    let files = lake::archive(
+        store.as_mut(),
+        Timestamp(Timestamp::now().0 - a.older_than),
+        &a.out,
+    )?;
     print_files("archived and dropped", "flows", &files);
     Ok(Outcome::Clean)
 }
@@ -211,7 +195,7 @@ mod tests {
             Ok(1_499_410_800_000_001)
         );
         let day_ago = parse_time("1d").unwrap();
-        assert!((now_us() - store::DAY_US - day_ago).abs() < 60_000_000);
+        assert!((Timestamp::now().0 - store::DAY_US - day_ago).abs() < 60_000_000);
         assert!(parse_time("yesterday").is_err());
     }
 }

@@ -21,6 +21,26 @@ pub(crate) fn json(v: Value<'_>) -> Json {
     }
 }
 
+/// A flow as a JSON object keyed by the canonical names of `cols`; with `labels`, followed by
+/// [`LABEL_COLUMNS`] of its score (null when not scored). What JSON Lines exports and the API
+/// returns.
+pub fn flow_object(
+    r: &FlowRecord,
+    cols: &[Column],
+    labels: Option<Option<&Score>>,
+) -> Map<String, Json> {
+    let mut m = Map::with_capacity(cols.len() + 3);
+    for &c in cols {
+        m.insert(c.name().to_string(), json(c.value(r)));
+    }
+    if let Some(score) = labels {
+        for (k, v) in LABEL_COLUMNS.iter().zip(label_values(score)) {
+            m.insert(k.to_string(), json(v));
+        }
+    }
+    m
+}
+
 /// A JSON Lines writer of flow records.
 pub struct JsonlSink {
     lines: JsonLines,
@@ -45,15 +65,7 @@ impl FlowSink for JsonlSink {
     }
 
     fn write_scored(&mut self, r: &FlowRecord, score: Option<&Score>) -> Result<(), ExportError> {
-        let mut m = Map::with_capacity(self.cols.len() + 3);
-        for &c in &self.cols {
-            m.insert(c.name().to_string(), json(c.value(r)));
-        }
-        if self.labels {
-            for (k, v) in LABEL_COLUMNS.iter().zip(label_values(score)) {
-                m.insert(k.to_string(), json(v));
-            }
-        }
+        let m = flow_object(r, &self.cols, self.labels.then_some(score));
         self.lines.write(&m)
     }
 

@@ -16,7 +16,7 @@ use crate::model::Score;
 
 pub use self::alerts::{alert_schema, alert_values, open_alerts, AlertSink, ALERT_COLUMNS};
 pub use self::csv::CsvSink;
-pub use self::jsonl::{JsonLines, JsonlSink};
+pub use self::jsonl::{flow_object, JsonLines, JsonlSink};
 pub use self::parquet::{schema as parquet_schema, ParquetSink};
 
 /// An export file format.

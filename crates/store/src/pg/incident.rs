@@ -49,3 +49,25 @@ impl Exec for PgExec<'_, '_> {
         Ok(())
     }
 }
+
+impl crate::account::Transact for super::PgStore {
+    fn transact<T>(
+        &mut self,
+        context: &str,
+        op: impl FnOnce(&mut crate::account::Run<'_>) -> crate::Result<T>,
+    ) -> crate::Result<T> {
+        if self.client.is_closed() {
+            let _ = self.reconnect();
+        }
+        let target = self.target.as_str();
+        let q = |e| super::error::pg_err(target, context, e);
+        let mut tx = self.client.transaction().map_err(q)?;
+        let done =
+            op(&mut |sql: &Sql, types: &[DbType]| PgExec(&mut tx).rows(sql, types).map_err(q));
+        match done {
+            // Dropping the transaction rolls it back.
+            Ok(v) => tx.commit().map(|()| v).map_err(q),
+            Err(e) => Err(e),
+        }
+    }
+}

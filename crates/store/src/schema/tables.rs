@@ -224,22 +224,33 @@ impl Dialect {
                 format!("ALTER TABLE {table} ADD COLUMN {name} {}", self.of(*ty))
             }));
         }
-        v.extend(
-            self.device_tables()
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        );
+        v.extend(self.statements(DEVICE_TABLES));
         v
     }
 
-    /// The device inventory's tables, in this dialect.
-    fn device_tables(&self) -> String {
-        self.types(DEVICE_TABLES)
+    /// The statements that take a version-11 database to version 12, in this dialect: the
+    /// API server's users, tokens and sessions ([`ACCOUNT_TABLES`], empty), and the before and
+    /// after of each audit entry ([`AUDIT_CHANGE_COLUMNS`], NULL for the entries before).
+    pub fn migrate_to_v12(&self) -> Vec<String> {
+        let mut v: Vec<String> = AUDIT_CHANGE_COLUMNS
+            .iter()
+            .map(|c| format!("ALTER TABLE audit_log ADD COLUMN {c} {}", self.text))
+            .collect();
+        v.extend(self.statements(ACCOUNT_TABLES));
+        v
+    }
+
+    /// The statements of a block of `CREATE`s, in this dialect.
+    fn statements(&self, block: &str) -> Vec<String> {
+        self.types(block)
             .replace("{REAL}", self.float)
             .replace("{TIME}", self.time)
             .replace("{SERIAL_PK}", self.serial_pk)
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     /// `ALTER TABLE flows ADD COLUMN` of each of `cols`, nullable (rows stored before have no
@@ -279,12 +290,19 @@ impl Dialect {
             .iter()
             .map(|(name, ty)| format!(" {name} {},", self.of(*ty)))
             .collect();
-        let tables = format!("{TABLES}{DEVICE_TABLES}");
+        let tables = format!("{TABLES}{DEVICE_TABLES}{ACCOUNT_TABLES}");
         tables
             .replace("{TALKER_GEO}", &geo)
             .replace("{INCIDENT_DIGEST}", &digest)
             .replace("{WINDOW_NUMBERS}", &numbers)
             .replace("{CAPTURE_WRITER}", &writer)
+            .replace(
+                "{AUDIT_CHANGE}",
+                &AUDIT_CHANGE_COLUMNS
+                    .iter()
+                    .map(|c| format!(",\n  {c} {{TEXT}}"))
+                    .collect::<String>(),
+            )
             .replace("{DETECTOR_CHECK}", DETECTOR_CHECK)
             .replace("{ALERT_FLOW}", &flow)
             .replace("{INT}", self.int)
@@ -428,6 +446,47 @@ CREATE TABLE device_events (
 CREATE INDEX device_events_seen ON device_events (seen_at);
 CREATE INDEX device_events_device ON device_events (device, seen_at);
 CREATE INDEX device_events_capture ON device_events (capture_id);
+";
+
+/// The columns of `audit_log` holding what a change did: the thing before and after, as
+/// JSON (NULL: it did not exist, or no longer does). Added by schema version 12.
+pub const AUDIT_CHANGE_COLUMNS: [&str; 2] = ["before_json", "after_json"];
+
+/// The API server's accounts and its audit log (`crate::account`): users with their role and
+/// Argon2id password hash (NULL: token-only), API tokens and login sessions (both stored as
+/// the SHA-256 of the secret, never the secret), and the append-only record of every change
+/// made through the server or `netvigil user` (who, what, on what, before and after, as
+/// JSON, in [`AUDIT_CHANGE_COLUMNS`] of the `audit_log` every version had). Added by schema
+/// version 12.
+const ACCOUNT_TABLES: &str = "
+CREATE TABLE users (
+  id {SERIAL_PK},
+  name {TEXT} NOT NULL UNIQUE,
+  role {TEXT} NOT NULL CHECK (role IN ('viewer', 'analyst', 'admin')),
+  password_hash {TEXT},
+  created_at {TIME} NOT NULL
+);
+CREATE TABLE api_tokens (
+  id {SERIAL_PK},
+  user_id {INT} NOT NULL,
+  name {TEXT} NOT NULL,
+  token_hash {TEXT} NOT NULL UNIQUE,
+  prefix {TEXT} NOT NULL,
+  created_at {TIME} NOT NULL,
+  last_used {TIME},
+  expires_at {TIME}
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);
+CREATE TABLE sessions (
+  token_hash {TEXT} PRIMARY KEY,
+  user_id {INT} NOT NULL,
+  csrf {TEXT} NOT NULL,
+  created_at {TIME} NOT NULL,
+  expires_at {TIME} NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX audit_log_logged ON audit_log (logged_at);
+CREATE INDEX audit_log_object ON audit_log (object, id);
 ";
 
 /// The index a live episode's stored row is found by, added by schema version 7.
@@ -586,7 +645,7 @@ CREATE TABLE audit_log (
   actor {TEXT} NOT NULL,
   action {TEXT} NOT NULL,
   object {TEXT} NOT NULL,
-  detail {TEXT} NOT NULL
+  detail {TEXT} NOT NULL{AUDIT_CHANGE}
 );
 ";
 

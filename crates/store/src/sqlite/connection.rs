@@ -41,7 +41,7 @@ impl DbFile {
     }
 
     /// Whether the path no longer names the file opened.
-    fn moved(&self) -> bool {
+    pub(super) fn moved(&self) -> bool {
         self.id.is_some() && file_id(&self.path) != self.id
     }
 }

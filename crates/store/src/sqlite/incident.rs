@@ -38,3 +38,40 @@ impl Exec for SqliteExec<'_> {
         Ok(())
     }
 }
+
+impl crate::account::Transact for super::SqliteStore {
+    fn transact<T>(
+        &mut self,
+        context: &str,
+        op: impl FnOnce(&mut crate::account::Run<'_>) -> crate::Result<T>,
+    ) -> crate::Result<T> {
+        // An immediate transaction takes the write lock up front, so a read that turns into a
+        // write (a token's last use) never fails half-way on a busy database.
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.write_err(context, e))?;
+        let done = {
+            let conn = &self.conn;
+            let me = &*self;
+            op(&mut |sql: &Sql, types: &[DbType]| {
+                SqliteExec(conn)
+                    .rows(sql, types)
+                    .map_err(|e| me.write_err(context, e))
+            })
+        };
+        let end = match &done {
+            Ok(_) if self.file.moved() => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(self.failure(
+                    context,
+                    "the database file was removed, moved or replaced while in use",
+                    true,
+                ));
+            }
+            Ok(_) => self.conn.execute_batch("COMMIT"),
+            Err(_) => self.conn.execute_batch("ROLLBACK"),
+        };
+        end.map_err(|e| self.write_err(context, e))?;
+        done
+    }
+}

@@ -4,10 +4,12 @@
 //! captures metered here; every expected value is computed from those records in memory.
 //!
 //! By role: [`writer`] (ingest), [`queries`] (the dashboard's reads), [`maintenance`]
-//! (retention, archiving), [`opening`] (schema versions), [`incidents`]; then [`parity`], the same captures
+//! (retention, archiving), [`opening`] (schema versions), [`incidents`], [`accounts`] (the API
+//! server's users, tokens, sessions and audit log); then [`parity`], the same captures
 //! through both backends at once, every read compared, and [`postgres_only`], what only
 //! PostgreSQL has (partitions, reconnecting, session time zones).
 
+mod accounts;
 mod contract;
 mod devices;
 mod incidents;
@@ -249,6 +251,9 @@ both!(
     opening::a_version_10_database_is_migrated_in_place_gaining_the_inventory,
     devices::the_inventory_is_stored_per_capture_listed_merged_and_filtered,
     queries::top_talkers_say_where_each_address_is,
+    opening::a_version_11_database_is_migrated_in_place_gaining_accounts,
+    accounts::users_tokens_and_sessions_authenticate_and_every_change_is_audited,
+    accounts::the_audit_log_is_append_only,
 );
 
 fn new_capture(name: &str) -> NewCapture {

@@ -52,7 +52,22 @@ fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
 
 /// Takes a current database back to version 10: no inventory tables, alerts without their
 /// devices, talker rollups without their geography.
+/// Takes a current database back to version 11: no accounts, audit entries without their
+/// before and after.
+fn to_version_11(b: &Backend) {
+    let (sqlite_audit, pg_audit) = drop_columns("audit_log", &schema::AUDIT_CHANGE_COLUMNS);
+    let common = "DROP TABLE users; DROP TABLE api_tokens; DROP TABLE sessions; \
+                  DROP INDEX audit_log_logged; DROP INDEX audit_log_object; \
+                  DELETE FROM schema_version;";
+    b.exec(
+        &format!("{common} {sqlite_audit} INSERT INTO schema_version VALUES (11, 0, '0.1.0');"),
+        &format!("{common} {pg_audit} INSERT INTO schema_version VALUES (11, now(), '0.1.0');"),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 11);
+}
+
 fn to_version_10(b: &Backend) {
+    to_version_11(b);
     let devices: Vec<&str> = schema::ALERT_DEVICE_COLUMNS.iter().map(|c| c.0).collect();
     let geo: Vec<&str> = schema::TALKER_GEO_COLUMNS.iter().map(|c| c.0).collect();
     let (sqlite_alerts, pg_alerts) = drop_columns("alerts", &devices);
@@ -800,4 +815,36 @@ pub fn a_version_10_database_is_migrated_in_place_gaining_the_inventory(b: Backe
     assert_eq!(about[0].alert, with_device);
     let t = s.talker(server, TimeRange::ALL).unwrap().unwrap();
     assert_eq!(t.asn, Some(13445));
+}
+
+pub fn a_version_11_database_is_migrated_in_place_gaining_accounts(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    let cap = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    let alerts = alerts_about(cap, &flows[..3], 3);
+    let ids = s.insert_alerts(Some(cap), &alerts).unwrap();
+    let fresh = alert_table_columns(&b);
+    // The ingest's own audit entries (version 11 had them, without before/after).
+    let entries = s.audit_log(&AuditFilter::default(), 100).unwrap();
+    assert!(!entries.is_empty());
+    drop(s);
+    to_version_11(&b);
+
+    let mut s = reopened_with_alerts(&b, fresh, &ids, &alerts);
+    assert_eq!(s.user_count().unwrap(), 0);
+    let kept = s.audit_log(&AuditFilter::default(), 100).unwrap();
+    assert_eq!(kept, entries);
+    let u = s
+        .add_user("netvigil", "admin", Role::Admin, Some("$argon2id$x"))
+        .unwrap();
+    assert_eq!(
+        (u.name.as_str(), u.role, u.has_password),
+        ("admin", Role::Admin, true)
+    );
+    let log = s.audit_log(&AuditFilter::default(), 1).unwrap();
+    assert_eq!(log[0].action, "user.add");
+    assert_eq!(
+        log[0].after.as_ref().map(|a| a["name"].clone()),
+        Some("admin".into())
+    );
 }
