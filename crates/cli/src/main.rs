@@ -11,7 +11,7 @@ mod testdata;
 
 use commands::{
     alerts, analyze, baseline, capture as capture_cmd, chart as chart_cmd, demo, devices,
-    eval_alerts, features, incidents, interfaces, lake, model,
+    eval_alerts, features, incidents, interfaces, lake, model, serve, user,
 };
 
 use std::process::ExitCode;
@@ -78,6 +78,12 @@ enum Cmd {
     /// hint, traffic, services, alerts), most recently seen first; or, with --changes, what
     /// changed (new devices, new and moved addresses, new names).
     Devices(devices::DevicesArgs),
+    /// Serve the REST API over a store (docs/server.md): flows, windows, statistics, devices,
+    /// alert episodes and incidents, with users, roles and an audit log.
+    Serve(serve::ServeArgs),
+    /// Manage the API server's users and API tokens (add, list, remove, passwd, role, token,
+    /// tokens, revoke).
+    User(user::UserArgs),
     /// Train a flow classifier (gradient-boosted trees) from labelled flows.
     Train(model::TrainArgs),
     /// Wrap a LightGBM or XGBoost model as a netvigil model file (checked against the meter's
@@ -201,6 +207,8 @@ fn main() -> ExitCode {
         Cmd::Demo(d) => demo::run(&d),
         Cmd::Chart(c) => chart_cmd::run(&c),
         Cmd::Devices(a) => devices::run(&a),
+        Cmd::Serve(a) => serve::run(&a),
+        Cmd::User(a) => user::run(&a),
         Cmd::Export(a) => lake::export(&a),
         Cmd::Archive(a) => lake::archive(&a),
         Cmd::Retain(a) => lake::retain(&a),

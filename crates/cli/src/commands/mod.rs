@@ -13,3 +13,5 @@ pub mod incidents;
 pub mod interfaces;
 pub mod lake;
 pub mod model;
+pub mod serve;
+pub mod user;

@@ -1,0 +1,78 @@
+//! `netvigil serve`: the API server over a store (docs/server.md). Flags override the
+//! optional TOML file (`--config`), which overrides the defaults. The first run on a store
+//! without users makes the admin and prints its password once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use server::ServeConfig;
+
+use crate::{BadInput, Outcome};
+
+/// Arguments of `netvigil serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Configuration file (TOML, docs/server.md); flags given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Database: a SQLite file (created when missing) or postgres://user@host:port/database.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Address and port to listen on (127.0.0.1:8080 by default; 0.0.0.0:8080 for every
+    /// interface).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Mark the session cookie Secure (when clients reach the server over HTTPS, through a
+    /// TLS-terminating proxy).
+    #[arg(long)]
+    pub secure_cookies: bool,
+    /// Do not log each request on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The configuration the flags and the file give.
+fn config(a: &ServeArgs) -> Result<ServeConfig> {
+    let mut c = match &a.config {
+        Some(path) => ServeConfig::from_file(path).map_err(|e| BadInput(e.to_string()))?,
+        None => ServeConfig::default(),
+    };
+    if let Some(db) = &a.db {
+        c.db = db.clone();
+    }
+    if let Some(l) = a.listen {
+        c.listen = l;
+    }
+    c.secure_cookies |= a.secure_cookies;
+    if a.quiet {
+        c.request_log = false;
+    }
+    c.check().map_err(|e| BadInput(e.to_string()))?;
+    Ok(c)
+}
+
+/// Runs `netvigil serve` until SIGINT or SIGTERM.
+pub fn run(a: &ServeArgs) -> Result<Outcome> {
+    let c = config(a)?;
+    let db = c.db.clone();
+    let prepared = server::prepare(c).map_err(|e| match e {
+        server::ServeError::Bind { .. } | server::ServeError::Config(_) => {
+            anyhow::Error::from(BadInput(e.to_string()))
+        }
+        other => anyhow::Error::from(other),
+    })?;
+    let addr = prepared.local_addr()?;
+    if let Some(password) = &prepared.first_admin {
+        eprintln!(
+            "netvigil: {db} had no users: made the admin {:?} with the password\n\n    {password}\n\n\
+             Log in at http://{addr}/ (POST /api/session), then change it: \
+             netvigil user passwd {} --db {db}",
+            server::FIRST_ADMIN,
+            server::FIRST_ADMIN
+        );
+    }
+    eprintln!("netvigil: serving {db} on http://{addr}/api (Ctrl-C stops)");
+    server::run(prepared).context("serving the API")?;
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,492 @@
+//! `netvigil serve`: the API over a store seeded by the generator with attack scenarios, on
+//! SQLite and on PostgreSQL. Every resource's numbers are checked against the store read
+//! directly; every refusal (400, 401, 403, 413, 429) and the audit log of what changed.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use common::*;
+use serde_json::{json, Value};
+use store::{AlertFilter, DeviceFilter, FlowFilter, IncidentFilter, IpFilter, Store, TimeRange};
+
+/// A running `netvigil serve`, stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// An answer: status, headers we look at, JSON body (Null when none).
+struct Answer {
+    status: u16,
+    cookie: Option<String>,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+impl Server {
+    /// Starts the server on `db` on a free port with `config` (TOML); returns it and the
+    /// first admin's password when it made one.
+    fn start(db: &str, config: &str, dir: &Path) -> (Server, Option<String>) {
+        let cfg = dir.join("serve.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let mut child = nv()
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--config"])
+            .arg(&cfg)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut password = None;
+        let mut take_password = false;
+        let base = loop {
+            let line = lines.next().expect("serve says where it listens").unwrap();
+            if take_password && !line.trim().is_empty() {
+                password = Some(line.trim().to_string());
+                take_password = false;
+            } else if line.contains("had no users") {
+                take_password = true;
+            } else if let Some(rest) = line.split("on http://").nth(1) {
+                break format!("http://{}", rest.split("/api").next().unwrap());
+            }
+        };
+        // Keep draining the request log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        (Server { child, base, agent }, password)
+    }
+
+    fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
+        let header = |n: &str| {
+            r.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (cookie, retry_after) = (header("set-cookie"), header("retry-after"));
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            cookie,
+            retry_after,
+            body,
+        }
+    }
+
+    /// GET with optional headers.
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::answer(req.call().unwrap())
+    }
+
+    /// A call with a body.
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "POST" => self.agent.post(url),
+            "PATCH" => self.agent.patch(url),
+            "PUT" => self.agent.put(url),
+            m => panic!("{m}"),
+        };
+        req = req.header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::answer(req.send(body).unwrap())
+    }
+
+    fn delete(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.agent.delete(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::answer(req.call().unwrap())
+    }
+}
+
+/// A bearer header.
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// `netvigil user` on `db`, with `stdin`; its standard output.
+fn user(db: &str, args: &[&str], stdin: &str) -> String {
+    let mut c = nv()
+        .arg("user")
+        .args(args)
+        .args(["--db", db])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut i = c.stdin.take().unwrap();
+        i.write_all(stdin.as_bytes()).unwrap();
+    }
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "user {args:?}: {}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// Seeds `db` with a generated capture holding a port scan, a SYN flood and a C2 beacon.
+fn seed(db: &str, dir: &Path) {
+    let pcap = dir.join("attacks.pcap");
+    run(nv()
+        .args(["gen", "--attacks", "port_scan_vertical,syn_flood,c2_beacon"])
+        .args(GEN_BENIGN_200S)
+        .arg("--out")
+        .arg(&pcap));
+    run(nv()
+        .args([
+            "analyze",
+            "-q",
+            "--format",
+            "none",
+            "--no-geoip",
+            "--db",
+            db,
+        ])
+        .arg(&pcap));
+}
+
+/// Every page of a listing, following `next`.
+fn all_pages(s: &Server, path: &str, auth: &[(&str, &str)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut url = path.to_string();
+    loop {
+        let a = s.get(&url, auth);
+        assert_eq!(a.status, 200, "{url}: {}", a.body);
+        out.extend(a.body["items"].as_array().unwrap().iter().cloned());
+        match a.body["next"].as_str() {
+            Some(c) => url = format!("{path}{sep}cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+fn ids(v: &[Value]) -> Vec<i64> {
+    v.iter().map(|x| x["id"].as_i64().unwrap()).collect()
+}
+
+/// What every backend must answer, against the store read directly.
+fn resources_equal_the_store(db: &str, dir: &Path) {
+    seed(db, dir);
+    let (s, first) = Server::start(db, "[rate]\nlogin = 3\n", dir);
+    let admin_password = first.expect("the first run makes the admin");
+    let admin = user(db, &["token", "admin"], "");
+    let auth = bearer(&admin);
+    let a = [("authorization", auth.as_str())];
+    let mut store: Box<dyn Store> = store::open_existing(db).unwrap();
+
+    // Captures.
+    let caps = store.captures().unwrap();
+    let got = all_pages(&s, "/api/captures", &a);
+    assert_eq!(ids(&got), caps.iter().map(|c| c.id).collect::<Vec<_>>());
+    assert_eq!(got[0]["flows"], json!(caps[0].flows));
+
+    // Flows: every page, limit 1000, is every stored flow, newest first.
+    let flows = all_pages(&s, "/api/flows?limit=1000", &a);
+    let total: u64 = caps.iter().map(|c| c.flows).sum();
+    assert_eq!(flows.len() as u64, total);
+    let direct = store.flows(&FlowFilter::default(), None, 100).unwrap();
+    assert_eq!(
+        ids(&flows[..100]),
+        direct.flows.iter().map(|f| f.id).collect::<Vec<_>>()
+    );
+    // A filter by network and port, against the store's own filter.
+    let filter = FlowFilter {
+        src: Some(IpFilter::parse("10.0.0.0/8").unwrap()),
+        dst_port: Some(443),
+        ..FlowFilter::default()
+    };
+    let got = all_pages(&s, "/api/flows?src=10.0.0.0/8&dst_port=443&limit=50", &a);
+    let mut want = Vec::new();
+    let mut after = None;
+    loop {
+        let p = store.flows(&filter, after, 1000).unwrap();
+        want.extend(p.flows.iter().map(|f| f.id));
+        match p.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    assert!(!want.is_empty());
+    assert_eq!(ids(&got), want);
+
+    // Episodes and incidents.
+    let alerts = store.alerts(&AlertFilter::default(), 10_000).unwrap();
+    assert!(alerts.len() >= 3, "{} episodes", alerts.len());
+    let got = all_pages(&s, "/api/episodes?limit=2", &a);
+    assert_eq!(ids(&got), alerts.iter().map(|x| x.id).collect::<Vec<_>>());
+    assert_eq!(got[0], serde_json::to_value(&alerts[0]).unwrap());
+    let one = s.get(&format!("/api/episodes/{}", alerts[0].id), &a);
+    assert_eq!(one.body, serde_json::to_value(&alerts[0]).unwrap());
+    let incidents = store.incidents(&IncidentFilter::default(), 10_000).unwrap();
+    let got = all_pages(&s, "/api/incidents?limit=1", &a);
+    assert_eq!(
+        ids(&got),
+        incidents.iter().map(|x| x.id).collect::<Vec<_>>()
+    );
+    let inc = &incidents[0];
+    let detail = s.get(&format!("/api/incidents/{}", inc.id), &a);
+    let members = store
+        .alerts(
+            &AlertFilter {
+                incident: Some(inc.id),
+                ..AlertFilter::default()
+            },
+            10_000,
+        )
+        .unwrap();
+    assert_eq!(
+        ids(detail.body["episodes_list"].as_array().unwrap()),
+        members.iter().map(|x| x.id).collect::<Vec<_>>()
+    );
+    assert_eq!(detail.body["episodes"], json!(inc.episodes));
+
+    // A flow's detail: every column, and the episodes about it (a flow between an episode's
+    // attacker and victim while it lasted).
+    let (flow_id, episode) = alerts
+        .iter()
+        .find_map(|x| {
+            let (src, dst) = (x.alert.src?, x.alert.dst?);
+            let during = FlowFilter {
+                src: Some(IpFilter::addr(src)),
+                dst: Some(IpFilter::addr(dst)),
+                time: Some(TimeRange {
+                    from: packet::Timestamp(x.alert.first_seen),
+                    to: packet::Timestamp(x.alert.time + 1),
+                }),
+                ..FlowFilter::default()
+            };
+            let p = store.flows(&during, None, 1).unwrap();
+            p.flows.first().map(|f| (f.id, x.id))
+        })
+        .expect("a flow of an episode");
+    let d = s.get(&format!("/api/flows/{flow_id}"), &a);
+    assert_eq!(d.status, 200);
+    let stored = store.flow(flow_id).unwrap().unwrap();
+    let cols: Vec<_> = flow::columns::all().collect();
+    for (k, v) in store::export::flow_object(&stored.record, &cols, Some(stored.score.as_ref())) {
+        assert_eq!(d.body[&k], v, "{k}");
+    }
+    assert!(ids(d.body["episodes"].as_array().unwrap()).contains(&episode));
+    assert_eq!(s.get("/api/flows/1", &a).status, 404);
+
+    // Statistics over the stored span.
+    let span = TimeRange {
+        from: caps.iter().filter_map(|c| c.start).min().unwrap(),
+        to: packet::Timestamp(caps.iter().filter_map(|c| c.end).max().unwrap().0 + 1),
+    };
+    let stat = |path: &str| s.get(path, &a).body["items"].clone();
+    assert_eq!(
+        stat("/api/stats/talkers?limit=10"),
+        serde_json::to_value(store.top_talkers(span, 10).unwrap()).unwrap()
+    );
+    assert_eq!(
+        stat("/api/stats/ports"),
+        serde_json::to_value(store.top_ports(span, 20).unwrap()).unwrap()
+    );
+    assert_eq!(
+        stat("/api/stats/protocols"),
+        serde_json::to_value(store.protocols(span).unwrap()).unwrap()
+    );
+    assert_eq!(
+        stat("/api/stats/health"),
+        serde_json::to_value(store.traffic_health(span).unwrap()).unwrap()
+    );
+    assert_eq!(
+        stat("/api/stats/attackers"),
+        serde_json::to_value(store.top_attackers(span, 20).unwrap()).unwrap()
+    );
+    assert_eq!(
+        stat("/api/stats/alert-rate"),
+        serde_json::to_value(store.attack_rate(span).unwrap()).unwrap()
+    );
+    let windows = store.windows(TimeRange::ALL, None).unwrap();
+    assert_eq!(
+        all_pages(&s, "/api/windows?limit=7", &a).len(),
+        windows.len()
+    );
+
+    // Devices.
+    let devices = store.devices(&DeviceFilter::default(), 100_000).unwrap();
+    assert!(!devices.is_empty());
+    let got = all_pages(&s, "/api/devices?limit=3", &a);
+    assert_eq!(
+        got,
+        serde_json::to_value(&devices)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    );
+    let ten: IpAddr = "10.0.0.0".parse().unwrap();
+    let by_net = all_pages(&s, "/api/devices?ip=10.0.0.0/8", &a);
+    assert!(by_net
+        .iter()
+        .all(|d| d["ips"].as_array().unwrap().iter().any(|ip| ip
+            .as_str()
+            .unwrap()
+            .parse::<IpAddr>()
+            .is_ok_and(|i| { IpFilter::parse("10.0.0.0/8").unwrap().contains(i) && i != ten }))));
+
+    refusals(&s, db, &admin, &admin_password);
+}
+
+/// 400, 401, 403, 413, 429, sessions with CSRF, and the audit log.
+fn refusals(s: &Server, db: &str, admin: &str, admin_password: &str) {
+    let auth = bearer(admin);
+    let a = [("authorization", auth.as_str())];
+    // 400 naming the parameter.
+    for (path, field) in [
+        ("/api/flows?limit=-1", "limit"),
+        ("/api/flows?limit=1001", "limit"),
+        ("/api/flows?src=10.0.0.0/33", "src"),
+        ("/api/flows?srcip=10.0.0.1", "srcip"),
+        ("/api/flows?cursor=bm9wZQ", "cursor"),
+        ("/api/episodes?family=nope", "family"),
+        ("/api/incidents?status=open", "status"),
+        ("/api/flows?from=2017-07-08&to=2017-07-07", "from"),
+    ] {
+        let r = s.get(path, &a);
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (400, Some(field)),
+            "{path}: {}",
+            r.body
+        );
+    }
+    // 401 without credentials or with a wrong token; health needs none.
+    assert_eq!(s.get("/api/flows", &[]).status, 401);
+    assert_eq!(
+        s.get("/api/flows", &[("authorization", "Bearer nvt_wrong")])
+            .status,
+        401
+    );
+    let h = s.get("/api/health", &[]);
+    assert_eq!((h.status, &h.body["status"]), (200, &json!("ok")));
+
+    // A viewer reads but may not change: 403.
+    user(
+        db,
+        &["add", "vera", "--role", "viewer", "--password-stdin"],
+        "viewer-password-1\n",
+    );
+    let viewer = bearer(&user(db, &["token", "vera", "--label", "test"], ""));
+    let v = [("authorization", viewer.as_str())];
+    assert_eq!(s.get("/api/flows?limit=1", &v).status, 200);
+    let r = s.send("POST", "/api/users", &v, br#"{"name":"x","role":"viewer"}"#);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(s.get("/api/audit", &v).status, 403);
+
+    // 400 naming a body field; 201 and the audit log's before/after for an admin.
+    let r = s.send("POST", "/api/users", &a, br#"{"name":"ann","role":"boss"}"#);
+    assert_eq!((r.status, r.body["field"].as_str()), (400, Some("role")));
+    let r = s.send("POST", "/api/users", &a, br#"{"name":"ann"}"#);
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (400, Some("role")),
+        "{}",
+        r.body
+    );
+    let r = s.send(
+        "POST",
+        "/api/users",
+        &a,
+        br#"{"name":"ann","role":"analyst","password":"analyst-password-1"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = s.send("PATCH", "/api/users/ann", &a, br#"{"role":"viewer"}"#);
+    assert_eq!((r.status, &r.body["role"]), (200, &json!("viewer")));
+    let log = s.get("/api/audit?target=user:ann", &a).body["items"].clone();
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user.role", "user.add"]);
+    assert_eq!(log[0]["actor"], "admin");
+    assert_eq!(log[0]["before"]["role"], "analyst");
+    assert_eq!(log[0]["after"]["role"], "viewer");
+    assert_eq!(log[1]["before"], Value::Null);
+    assert_eq!(log[1]["after"]["name"], "ann");
+
+    // A session: cookie and CSRF.
+    let r = s.send(
+        "POST",
+        "/api/session",
+        &[],
+        format!(r#"{{"name":"admin","password":"{admin_password}"}}"#).as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = r.cookie.expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let csrf = r.body["csrf"].as_str().unwrap().to_string();
+    let c = [("cookie", cookie.as_str())];
+    assert_eq!(s.get("/api/session", &c).body["user"]["name"], "admin");
+    let body = br#"{"name":"bob","role":"viewer"}"#;
+    assert_eq!(s.send("POST", "/api/users", &c, body).status, 403);
+    let with_csrf = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    assert_eq!(s.send("POST", "/api/users", &with_csrf, body).status, 201);
+    assert_eq!(s.delete("/api/session", &with_csrf).status, 204);
+    assert_eq!(s.get("/api/session", &c).status, 401);
+
+    // 413 over the body limit (1 MiB by default).
+    let big = vec![b' '; (1 << 20) + 1];
+    assert_eq!(s.send("POST", "/api/users", &a, &big).status, 413);
+
+    // 429 past the login rate (3 a minute here), with Retry-After.
+    let wrong = br#"{"name":"admin","password":"wrong-password"}"#;
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| s.send("POST", "/api/session", &[], wrong).status)
+        .collect();
+    // The session above used one of the three.
+    assert_eq!(statuses[..2], [401, 401]);
+    let last = s.send("POST", "/api/session", &[], wrong);
+    assert_eq!(last.status, 429);
+    assert!(last.retry_after.is_some());
+}
+
+#[test]
+fn the_api_answers_what_the_sqlite_store_holds_and_refuses_what_it_must() {
+    let d = temp("api-sqlite");
+    let db = d.join("nv.db");
+    resources_equal_the_store(db.to_str().unwrap(), &d);
+}
+
+#[test]
+fn the_api_answers_what_the_postgres_store_holds_and_refuses_what_it_must() {
+    let d = temp("api-postgres");
+    let schema = PgSchema::new("api");
+    resources_equal_the_store(&schema.url(), &d);
+}

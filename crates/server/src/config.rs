@@ -1,0 +1,163 @@
+//! What `netvigil serve` is told: flags, over an optional TOML file (docs/server.md), over the
+//! defaults. Every field has a default, so a file names only what it changes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The server's configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The store: a SQLite file (created when missing) or a `postgres://` URL.
+    pub db: String,
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Store connections the API uses at once (calls beyond wait, then get 503).
+    pub connections: usize,
+    /// Largest request body, bytes (413 beyond).
+    pub body_limit: usize,
+    /// How long a login session lasts, hours.
+    pub session_hours: u64,
+    /// Mark the session cookie `Secure` (sent over HTTPS only). Set it when the server is
+    /// reached through a TLS-terminating proxy.
+    pub secure_cookies: bool,
+    /// Requests per minute per client address, by route class.
+    pub rate: RateLimits,
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
+    /// Write one JSON line per request on stderr.
+    pub request_log: bool,
+    /// Largest `limit` a listing accepts.
+    pub max_page: usize,
+}
+
+/// Requests per minute per client address, by route class; each class allows a burst of its
+/// rate before it starts refusing with 429.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Logins (strict: guessing passwords).
+    pub login: u32,
+    /// Every other call.
+    pub api: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            login: 10,
+            api: 1200,
+        }
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            db: "netvigil.db".to_string(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            connections: 8,
+            body_limit: 1 << 20,
+            session_hours: 12,
+            secure_cookies: false,
+            rate: RateLimits::default(),
+            cors_origins: Vec::new(),
+            request_log: true,
+            max_page: 1000,
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not readable.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or a field is unknown or has the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, and where (TOML's own message names the line and key).
+        message: String,
+    },
+    /// A value out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServeConfig {
+    /// The configuration a TOML file gives (over the defaults).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let c: ServeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Refuses values the server cannot work with.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.connections == 0 || self.connections > 256 {
+            return bad("connections must be 1 to 256");
+        }
+        if self.body_limit < 1024 {
+            return bad("body_limit must be at least 1024 bytes");
+        }
+        if self.session_hours == 0 || self.session_hours > 24 * 90 {
+            return bad("session_hours must be 1 to 2160");
+        }
+        if self.max_page == 0 {
+            return bad("max_page must be at least 1");
+        }
+        if let Some(o) = self
+            .cors_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "cors_origins: {o:?} is not an origin (scheme://host[:port], no path)"
+            )));
+        }
+        let r = self.rate;
+        if [r.login, r.api].contains(&0) {
+            return bad("every rate must be at least 1 per minute");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_names_only_what_it_changes() {
+        let c: ServeConfig =
+            toml::from_str("listen = \"0.0.0.0:9000\"\n[rate]\nlogin = 3\n").expect("valid TOML");
+        assert_eq!(c.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
+        assert_eq!(c.rate.login, 3);
+        assert_eq!(c.rate.api, RateLimits::default().api);
+        assert_eq!(c.db, "netvigil.db");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let e = toml::from_str::<ServeConfig>("listn = \"x\"").expect_err("unknown field");
+        assert!(e.to_string().contains("listn"), "{e}");
+    }
+}

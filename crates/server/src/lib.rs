@@ -1,0 +1,293 @@
+//! netvigil's API server (`netvigil serve`): the store's flows, windows, statistics, devices,
+//! alert episodes and incidents as JSON over HTTP, for the dashboard and integrations. Every
+//! call but `/api/health` is authenticated (API tokens or a login session, see [`auth`]);
+//! what a caller may do follows their role; every change goes to the store's audit log.
+//! Each route class has its own rate limit per client address; bodies have a size limit;
+//! every request is logged as one JSON line. docs/server.md describes the API.
+//!
+//! Layers: routes (`routes::*`) read the store through [`pool::StorePool`] (the store's calls
+//! block, so they run on blocking threads); nothing here meters or detects.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+mod log;
+pub mod params;
+pub mod pool;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::{GovernorError, GovernorLayer};
+
+pub use config::{ConfigError, RateLimits, ServeConfig};
+pub use state::AppState;
+
+use crate::routes::{accounts, detections, flows, health, traffic};
+
+/// A server that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The address could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+    /// The configuration cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// A route class's rate limit (per client address): `per_minute` calls, in bursts of as many,
+/// refused with 429 and `Retry-After` beyond.
+fn rate_limit(
+    per_minute: u32,
+) -> GovernorLayer<
+    tower_governor::key_extractor::PeerIpKeyExtractor,
+    governor::middleware::StateInformationMiddleware,
+    axum::body::Body,
+> {
+    let period = Duration::from_micros(60_000_000 / u64::from(per_minute.max(1)));
+    let config = GovernorConfigBuilder::default()
+        .period(period)
+        .burst_size(per_minute.max(1))
+        .use_headers()
+        .finish();
+    // `finish` refuses only a zero period or burst, which `max(1)` rules out.
+    let config = config.unwrap_or_else(|| {
+        GovernorConfigBuilder::default()
+            .use_headers()
+            .finish()
+            .unwrap_or_else(|| unreachable!("the default rate limit is valid"))
+    });
+    GovernorLayer::new(Arc::new(config)).error_handler(too_many)
+}
+
+/// The 429 (or, without a client address, 500) of the rate limiter, as JSON.
+fn too_many(e: GovernorError) -> Response<axum::body::Body> {
+    let (status, wait, message) = match &e {
+        GovernorError::TooManyRequests { wait_time, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(*wait_time),
+            format!("too many requests: wait {wait_time} s"),
+        ),
+        other => (StatusCode::INTERNAL_SERVER_ERROR, None, other.to_string()),
+    };
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut r = Response::new(axum::body::Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(w) = wait {
+        if let Ok(v) = HeaderValue::from_str(&w.max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    r
+}
+
+/// CORS: none unless origins are configured; then those origins may call with credentials
+/// (the session cookie) and the CSRF header.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_credentials(true)
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::POST,
+            axum::http::Method::PATCH,
+            axum::http::Method::DELETE,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            axum::http::HeaderName::from_static(auth::CSRF_HEADER),
+        ])
+}
+
+/// The API's routes over `state`.
+pub fn router(state: AppState) -> Router {
+    let rate = state.config.rate;
+    let login = Router::new()
+        .route("/api/session", post(accounts::login))
+        .layer(rate_limit(rate.login));
+    let api = Router::new()
+        .route("/api/session", get(accounts::me).delete(accounts::logout))
+        .route("/api/flows", get(flows::list))
+        .route("/api/flows/{id}", get(flows::detail))
+        .route("/api/episodes", get(detections::episodes))
+        .route("/api/episodes/{id}", get(detections::episode))
+        .route("/api/incidents", get(detections::incidents))
+        .route("/api/incidents/{id}", get(detections::incident))
+        .route("/api/captures", get(traffic::captures))
+        .route("/api/captures/{id}", get(traffic::capture))
+        .route("/api/windows", get(traffic::windows))
+        .route("/api/stats/talkers", get(traffic::talkers))
+        .route("/api/stats/ports", get(traffic::ports))
+        .route("/api/stats/protocols", get(traffic::protocols))
+        .route("/api/stats/health", get(traffic::health))
+        .route("/api/stats/attackers", get(traffic::attackers))
+        .route("/api/stats/alert-rate", get(traffic::alert_rate))
+        .route("/api/devices", get(traffic::devices))
+        .route("/api/devices/changes", get(traffic::device_changes))
+        .route("/api/users", get(accounts::users).post(accounts::add_user))
+        .route(
+            "/api/users/{name}",
+            delete(accounts::remove_user).patch(accounts::change_user),
+        )
+        .route(
+            "/api/tokens",
+            get(accounts::tokens).post(accounts::add_token),
+        )
+        .route("/api/tokens/{id}", delete(accounts::revoke_token))
+        .route("/api/audit", get(accounts::audit))
+        .layer(rate_limit(rate.api));
+    let open = Router::new().route("/api/health", get(health::health));
+    let (login, api, open) = (
+        login.route_layer(axum::middleware::from_fn(log::route)),
+        api.route_layer(axum::middleware::from_fn(log::route)),
+        open.route_layer(axum::middleware::from_fn(log::route)),
+    );
+    let limit = state.config.body_limit;
+    let logged = state.config.request_log;
+    let cors = cors(&state.config.cors_origins);
+    Router::new()
+        .merge(login)
+        .merge(api)
+        .merge(open)
+        .fallback(|| async {
+            crate::error::ApiError::not_found("no such API route (see /api/openapi.json)")
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(cors)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            log::request(logged, req, next)
+        }))
+        .with_state(state)
+}
+
+/// Serves the API on an already bound listener until `shutdown` resolves.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// The name of the admin the first run makes.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// A server ready to run: its store open and its address bound.
+pub struct Prepared {
+    state: AppState,
+    listener: std::net::TcpListener,
+    /// The admin's password, when this run made the first admin (say it once).
+    pub first_admin: Option<String>,
+}
+
+impl Prepared {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
+        Ok(self.listener.local_addr()?)
+    }
+}
+
+/// Opens the store (creating the first admin, [`FIRST_ADMIN`] with a random password, when it
+/// has no users) and binds the address.
+pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
+    config.check()?;
+    let pool = pool::StorePool::open(&config.db, config.connections)?;
+    let mut store = store::open(&config.db)?;
+    let first_admin = if store.user_count()? == 0 {
+        let password =
+            auth::new_secret("").map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+        let hash = auth::hash_password(&password)
+            .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+        store.add_user("netvigil", FIRST_ADMIN, store::Role::Admin, Some(&hash))?;
+        Some(password)
+    } else {
+        None
+    };
+    drop(store);
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    listener.set_nonblocking(true)?;
+    Ok(Prepared {
+        state: AppState {
+            pool,
+            config: Arc::new(config),
+        },
+        listener,
+        first_admin,
+    })
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes the calls in progress.
+pub fn run(p: Prepared) -> Result<(), ServeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(p.listener)?;
+        serve_on(listener, p.state, stop_signal()).await
+    })
+}
+
+/// Resolves at the first SIGINT or SIGTERM.
+async fn stop_signal() {
+    let int = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = int => {},
+            _ = term => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = int.await;
+    }
+}

@@ -1,0 +1,111 @@
+//! `GET /api/health`: whether the store answers (and how fast) and whether the captures being
+//! written are alive (their last committed batch). Open without credentials, for probes: it
+//! says nothing about the traffic.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use store::{CaptureStatus, HEARTBEAT_STALE_US};
+
+use crate::state::AppState;
+
+/// The store's side of health.
+#[derive(Serialize)]
+pub struct StoreHealth {
+    /// It answered.
+    pub ok: bool,
+    /// How long listing the captures took, ms.
+    pub latency_ms: f64,
+    /// Why not, when it did not answer.
+    pub error: Option<String>,
+}
+
+/// An ingest in progress.
+#[derive(Serialize)]
+pub struct IngestHealth {
+    /// The capture being written.
+    pub capture: i64,
+    /// Its name.
+    pub name: String,
+    /// Its last committed batch, UTC µs.
+    pub last_batch: Option<i64>,
+    /// How long ago that was, s.
+    pub lag_s: Option<f64>,
+    /// No batch for longer than the heartbeat allows: its writer may have stopped.
+    pub stalled: bool,
+}
+
+/// The answer.
+#[derive(Serialize)]
+pub struct Health {
+    /// `ok`, `degraded` (an ingest stalled) or `unavailable` (no store).
+    pub status: &'static str,
+    /// The store.
+    pub store: StoreHealth,
+    /// Captures being written.
+    pub ingests: Vec<IngestHealth>,
+    /// The newest committed batch of any capture, UTC µs.
+    pub last_batch: Option<i64>,
+}
+
+/// `GET /api/health`: 200 when the store answers, 503 when it does not.
+pub async fn health(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
+    let t0 = Instant::now();
+    let res = st.pool.run(|s| s.captures()).await;
+    let latency_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let now = packet::Timestamp::now().0;
+    match res {
+        Ok(caps) => {
+            let ingests: Vec<IngestHealth> = caps
+                .iter()
+                .filter(|c| c.status == CaptureStatus::Ingesting)
+                .map(|c| {
+                    let last = c.heartbeat.map(|h| h.0);
+                    let lag = last.map(|h| (now - h).max(0));
+                    IngestHealth {
+                        capture: c.id,
+                        name: c.name.clone(),
+                        last_batch: last,
+                        lag_s: lag.map(|l| l as f64 / 1e6),
+                        stalled: lag.is_none_or(|l| l > HEARTBEAT_STALE_US),
+                    }
+                })
+                .collect();
+            let last_batch = caps.iter().filter_map(|c| c.heartbeat.map(|h| h.0)).max();
+            let status = if ingests.iter().any(|i| i.stalled) {
+                "degraded"
+            } else {
+                "ok"
+            };
+            (
+                StatusCode::OK,
+                Json(Health {
+                    status,
+                    store: StoreHealth {
+                        ok: true,
+                        latency_ms,
+                        error: None,
+                    },
+                    ingests,
+                    last_batch,
+                }),
+            )
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+                store: StoreHealth {
+                    ok: false,
+                    latency_ms,
+                    error: Some(e.message),
+                },
+                ingests: Vec::new(),
+                last_batch: None,
+            }),
+        ),
+    }
+}

@@ -1,0 +1,246 @@
+//! What the traffic was: captures, windows, the rollups' rankings and TCP health, and the
+//! device inventory. Statistics cover `from`/`to`, or everything stored when neither is given.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use flow::window::report::WindowReport;
+use packet::Timestamp;
+use serde::Serialize;
+use store::{
+    AttackerRow, Capture, DeviceChange, DeviceFilter, MinuteCount, PortRow, ProtocolRow,
+    StoredDevice, TalkerRow, TimeRange, TrafficHealth,
+};
+
+use super::Page;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use crate::state::AppState;
+
+/// Most devices read to page through the merged inventory.
+const DEVICES_READ: usize = 100_000;
+
+/// `GET /api/captures`: every stored capture (active in the range, when given), newest first.
+pub async fn captures(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Page<Capture>>> {
+    let p = Params::new(q, &["status"], true)?;
+    let range = p.range()?;
+    let status = p.text("status").map(str::to_string);
+    let limit = p.limit(100, st.config.max_page)?;
+    let after = p.cursor()?;
+    let mut all = st.pool.run(|s| s.captures()).await?;
+    all.retain(|c| {
+        let ends = (
+            c.start.unwrap_or(c.ingested).0,
+            c.end.unwrap_or(c.ingested).0,
+        );
+        range.is_none_or(|r| ends.0 < r.to.0 && ends.1 >= r.from.0)
+            && status.as_deref().is_none_or(|s| c.status.as_str() == s)
+            && after.is_none_or(|(t, id)| (c.ingested.0, c.id) < (t, id))
+    });
+    all.truncate(limit);
+    Ok(Json(Page::keyed(all, limit, |c| (c.ingested.0, c.id))))
+}
+
+/// `GET /api/captures/{id}`.
+pub async fn capture(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Capture>> {
+    let all = st.pool.run(|s| s.captures()).await?;
+    all.into_iter()
+        .find(|c| c.id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no capture {id}")))
+}
+
+/// The range of a statistics call: `from`/`to`, else the span of every stored capture.
+async fn stats_range(st: &AppState, p: &Params) -> ApiResult<TimeRange> {
+    if let Some(r) = p.range()? {
+        return Ok(r);
+    }
+    let all = st.pool.run(|s| s.captures()).await?;
+    let from = all.iter().filter_map(|c| c.start).min();
+    let to = all.iter().filter_map(|c| c.end).max();
+    Ok(match (from, to) {
+        (Some(f), Some(t)) => TimeRange {
+            from: f,
+            to: Timestamp(t.0 + 1),
+        },
+        _ => TimeRange::ALL,
+    })
+}
+
+/// A statistic over a range.
+#[derive(Serialize)]
+pub struct Ranged<T> {
+    /// Its start, UTC µs.
+    pub from: i64,
+    /// Its end (exclusive), UTC µs.
+    pub to: i64,
+    /// The rows.
+    pub items: T,
+}
+
+fn ranged<T>(r: TimeRange, items: T) -> Json<Ranged<T>> {
+    Json(Ranged {
+        from: r.from.0,
+        to: r.to.0,
+        items,
+    })
+}
+
+/// `GET /api/stats/talkers`: hosts by bytes.
+pub async fn talkers(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Ranged<Vec<TalkerRow>>>> {
+    let p = Params::new(q, &["from", "to", "limit"], false)?;
+    let r = stats_range(&st, &p).await?;
+    let n = p.limit(20, st.config.max_page)?;
+    Ok(ranged(r, st.pool.run(move |s| s.top_talkers(r, n)).await?))
+}
+
+/// `GET /api/stats/ports`: destination ports by bytes, with their service names.
+pub async fn ports(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Ranged<Vec<PortRow>>>> {
+    let p = Params::new(q, &["from", "to", "limit"], false)?;
+    let r = stats_range(&st, &p).await?;
+    let n = p.limit(20, st.config.max_page)?;
+    Ok(ranged(r, st.pool.run(move |s| s.top_ports(r, n)).await?))
+}
+
+/// `GET /api/stats/protocols`: IP protocols by bytes.
+pub async fn protocols(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Ranged<Vec<ProtocolRow>>>> {
+    let p = Params::new(q, &["from", "to"], false)?;
+    let r = stats_range(&st, &p).await?;
+    Ok(ranged(r, st.pool.run(move |s| s.protocols(r)).await?))
+}
+
+/// `GET /api/stats/health`: TCP health and the inbound/outbound/internal split.
+pub async fn health(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Ranged<TrafficHealth>>> {
+    let p = Params::new(q, &["from", "to"], false)?;
+    let r = stats_range(&st, &p).await?;
+    Ok(ranged(r, st.pool.run(move |s| s.traffic_health(r)).await?))
+}
+
+/// `GET /api/stats/attackers`: alert sources by count.
+pub async fn attackers(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Ranged<Vec<AttackerRow>>>> {
+    let p = Params::new(q, &["from", "to", "limit"], false)?;
+    let r = stats_range(&st, &p).await?;
+    let n = p.limit(20, st.config.max_page)?;
+    Ok(ranged(
+        r,
+        st.pool.run(move |s| s.top_attackers(r, n)).await?,
+    ))
+}
+
+/// `GET /api/stats/alert-rate`: alerts per minute (minutes without alerts left out).
+pub async fn alert_rate(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Ranged<Vec<MinuteCount>>>> {
+    let p = Params::new(q, &["from", "to"], false)?;
+    let r = stats_range(&st, &p).await?;
+    Ok(ranged(r, st.pool.run(move |s| s.attack_rate(r)).await?))
+}
+
+/// `GET /api/windows`: traffic windows starting in the range (of one capture, or all),
+/// oldest first.
+pub async fn windows(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Page<WindowReport>>> {
+    let p = Params::new(q, &["capture"], true)?;
+    let capture: Option<i64> = p.parsed("capture", "a capture id")?;
+    let mut range = p.range()?.unwrap_or(TimeRange::ALL);
+    let limit = p.limit(1000, st.config.max_page)?;
+    if let Some((start, _)) = p.cursor()? {
+        // Oldest first: the next page starts after the last window shown.
+        range.from = Timestamp(range.from.0.max(start + 1));
+    }
+    let mut items = st.pool.run(move |s| s.windows(range, capture)).await?;
+    items.truncate(limit);
+    Ok(Json(Page::keyed(items, limit, |w| (w.start_us, 0))))
+}
+
+fn device_filter(p: &Params) -> ApiResult<DeviceFilter> {
+    Ok(DeviceFilter {
+        time: p.range()?,
+        device: p.text("device").map(str::to_string),
+        vendor: p.text("vendor").map(str::to_string),
+        hostname: p.text("hostname").map(str::to_string),
+        ip: p.ip_filter("ip")?,
+        os: p.text("os").map(str::to_string),
+        capture: p.parsed("capture", "a capture id")?,
+    })
+}
+
+const DEVICE_FILTERS: [&str; 6] = ["device", "vendor", "hostname", "ip", "os", "capture"];
+
+/// `GET /api/devices`: the inventory, most recently seen first.
+pub async fn devices(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Page<StoredDevice>>> {
+    let p = Params::new(q, &DEVICE_FILTERS, true)?;
+    let filter = device_filter(&p)?;
+    let limit = p.limit(100, st.config.max_page)?;
+    let after = p.text_cursor()?;
+    let mut items = st
+        .pool
+        .run(move |s| s.devices(&filter, DEVICES_READ))
+        .await?;
+    if let Some((t, key)) = after {
+        // The listing's order: last seen, newest first, then the key, A to Z.
+        items.retain(|d| d.last_seen < t || (d.last_seen == t && d.device.as_str() > key.as_str()));
+    }
+    items.truncate(limit);
+    Ok(Json(Page::keyed(items, limit, |d| {
+        (d.last_seen, d.device.clone())
+    })))
+}
+
+/// `GET /api/devices/changes`: what changed in the inventory, newest first.
+pub async fn device_changes(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Page<DeviceChange>>> {
+    let p = Params::new(q, &DEVICE_FILTERS, true)?;
+    let filter = device_filter(&p)?;
+    let limit = p.limit(100, st.config.max_page)?;
+    let after = p.cursor()?;
+    let mut items = st
+        .pool
+        .run(move |s| s.device_changes(&filter, DEVICES_READ))
+        .await?;
+    if let Some(c) = after {
+        items.retain(|d| (d.time, d.id) < c);
+    }
+    items.truncate(limit);
+    Ok(Json(Page::keyed(items, limit, |d| (d.time, d.id))))
+}

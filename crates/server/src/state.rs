@@ -1,0 +1,15 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use crate::config::ServeConfig;
+use crate::pool::StorePool;
+
+/// The server's shared state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store connections.
+    pub pool: Arc<StorePool>,
+    /// The configuration it runs with.
+    pub config: Arc<ServeConfig>,
+}
