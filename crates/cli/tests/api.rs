@@ -25,7 +25,22 @@ impl Drop for Server {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
+        // A server that does not stop on SIGTERM within 10 s fails the test that drops it.
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(10) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                if !std::thread::panicking() {
+                    assert!(status.success(), "serve exited with {status} on SIGTERM");
+                }
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            panic!("serve did not stop within 10 s of SIGTERM");
+        }
     }
 }
 
@@ -355,7 +370,184 @@ fn resources_equal_the_store(db: &str, dir: &Path) {
             .parse::<IpAddr>()
             .is_ok_and(|i| { IpFilter::parse("10.0.0.0/8").unwrap().contains(i) && i != ten }))));
 
+    workflow(&s, db, &admin, &mut *store);
+
+    // Metrics: requests by route and status, and each capture's progress from the store.
+    let metrics = s
+        .agent
+        .get(format!("{}/metrics", s.base))
+        .header("authorization", &auth)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"netvigil_http_requests_total{method="GET",route="/api/flows",status="200"}"#
+        ),
+        "{metrics}"
+    );
+    let flows_line = format!(
+        r#"netvigil_capture{{capture="{}",counter="flows",name="{}",status="complete"}} {}"#,
+        caps[0].id, caps[0].name, caps[0].flows
+    );
+    assert!(
+        metrics.contains(&flows_line),
+        "{flows_line} not in {metrics}"
+    );
+    assert_eq!(s.get("/metrics", &[]).status, 401);
     refusals(&s, db, &admin, &admin_password);
+}
+
+/// Working episodes and incidents, suppressing: each step answered, stored, and in the audit
+/// log with its before and after.
+fn workflow(s: &Server, db: &str, admin: &str, store: &mut dyn Store) {
+    let auth = bearer(admin);
+    let a = [("authorization", auth.as_str())];
+    user(
+        db,
+        &["add", "carl", "--role", "analyst", "--no-password"],
+        "",
+    );
+    let carl = bearer(&user(db, &["token", "carl"], ""));
+    let c = [("authorization", carl.as_str())];
+    let episodes = store.alerts(&AlertFilter::default(), 10_000).unwrap();
+    let first = episodes[0].id;
+
+    // Resolve with a verdict and a comment.
+    let r = s.send(
+        "POST",
+        &format!("/api/episodes/{first}/status"),
+        &c,
+        br#"{"action":"resolve","verdict":"false_positive","comment":"our lab scanner"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["status"], &r.body["verdict"]),
+        (&json!("resolved"), &json!("false_positive"))
+    );
+    assert_eq!(
+        r.body,
+        serde_json::to_value(store.alert(first).unwrap().unwrap()).unwrap()
+    );
+    let comments = s.get(&format!("/api/episodes/{first}/comments"), &c).body;
+    assert_eq!(comments["items"][0]["body"], "our lab scanner");
+    assert_eq!(comments["items"][0]["author"], "carl");
+    let log = s
+        .get(
+            &format!("/api/audit?target=episode:{first}&action=episode.resolve"),
+            &a,
+        )
+        .body;
+    assert_eq!(log["items"][0]["actor"], "carl");
+    assert_eq!(log["items"][0]["before"]["status"], "new");
+    assert_eq!(log["items"][0]["after"]["verdict"], "false_positive");
+    for (body, field) in [
+        (&br#"{"action":"resolve"}"#[..], "verdict"),
+        (br#"{"action":"close"}"#, "action"),
+        (
+            br#"{"action":"acknowledge","verdict":"false_positive"}"#,
+            "verdict",
+        ),
+        (br#"{"action":"resolve","verdict":"maybe"}"#, "verdict"),
+    ] {
+        let r = s.send("POST", &format!("/api/episodes/{first}/status"), &c, body);
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (400, Some(field)),
+            "{}",
+            r.body
+        );
+    }
+
+    // A suppression hides exactly what its preview counted.
+    let attacker = episodes[1].alert.src.unwrap();
+    let m = format!(r#"{{"ip":"{attacker}/32","reason":"expected"}}"#);
+    let preview = s.send("POST", "/api/suppressions/preview", &c, m.as_bytes());
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    let n = preview.body["episodes"].as_u64().unwrap();
+    assert!(n >= 1);
+    let shown = all_pages(s, "/api/episodes", &c).len() as u64;
+    assert_eq!(
+        s.send("POST", "/api/suppressions", &c, m.as_bytes()).status,
+        403
+    );
+    let made = s.send("POST", "/api/suppressions", &a, m.as_bytes());
+    assert_eq!(made.status, 201, "{}", made.body);
+    let after = all_pages(s, "/api/episodes", &c);
+    assert_eq!(shown - after.len() as u64, n);
+    assert!(after.iter().all(
+        |e| e["src"] != json!(attacker.to_string()) && e["dst"] != json!(attacker.to_string())
+    ));
+    assert_eq!(
+        all_pages(s, "/api/episodes?suppressed=include", &c).len(),
+        episodes.len()
+    );
+    let listed = s.get("/api/suppressions", &c).body;
+    assert_eq!(listed["items"][0]["active"], true);
+    let id = made.body["id"].as_i64().unwrap();
+    assert_eq!(s.delete(&format!("/api/suppressions/{id}"), &a).status, 200);
+    assert_eq!(all_pages(s, "/api/episodes", &c).len() as u64, shown);
+
+    // An incident made of two episodes, another merged into it, then resolved.
+    let pick = format!(r#"{{"episodes":[{},{}]}}"#, episodes[0].id, episodes[1].id);
+    let made = s.send("POST", "/api/incidents", &c, pick.as_bytes());
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.body["episodes"], 2);
+    let inc = made.body["id"].as_i64().unwrap();
+    let others: Vec<i64> = store
+        .incidents(&IncidentFilter::default(), 100)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .filter(|&i| i != inc)
+        .collect();
+    let merge = format!(r#"{{"from":[{}]}}"#, others[0]);
+    let merged = s.send(
+        "POST",
+        &format!("/api/incidents/{inc}/merge"),
+        &c,
+        merge.as_bytes(),
+    );
+    assert_eq!(merged.status, 200, "{}", merged.body);
+    assert_eq!(
+        merged.body,
+        serde_json::to_value(store.incident(inc).unwrap().unwrap()).unwrap()
+    );
+    let done = s.send(
+        "PATCH",
+        &format!("/api/incidents/{inc}"),
+        &c,
+        br#"{"status":"RESOLVED","assignee":"carl","priority":2}"#,
+    );
+    assert_eq!(
+        (done.status, &done.body["status"]),
+        (200, &json!("RESOLVED"))
+    );
+    let bad = s.send(
+        "PATCH",
+        &format!("/api/incidents/{inc}"),
+        &c,
+        br#"{"priority":9}"#,
+    );
+    assert_eq!(
+        (bad.status, bad.body["field"].as_str()),
+        (400, Some("priority"))
+    );
+    let log = s.get(&format!("/api/audit?target=incident:{inc}"), &a).body;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["incident.change", "incident.merge", "incident.create"]
+    );
+    assert_eq!(log["items"][0]["before"]["status"], "OPEN");
+    assert_eq!(log["items"][0]["after"]["assignee"], "carl");
 }
 
 /// 400, 401, 403, 413, 429, sessions with CSRF, and the audit log.
@@ -489,4 +681,146 @@ fn the_api_answers_what_the_postgres_store_holds_and_refuses_what_it_must() {
     let d = temp("api-postgres");
     let schema = PgSchema::new("api");
     resources_equal_the_store(&schema.url(), &d);
+}
+
+/// Reads a Server-Sent Events stream: (event, data) pairs.
+fn sse_events(
+    reader: impl std::io::Read + Send + 'static,
+) -> std::sync::mpsc::Receiver<(String, Value)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { return };
+            if let Some(e) = line.strip_prefix("event:") {
+                event = e.trim().to_string();
+            } else if let Some(d) = line.strip_prefix("data:") {
+                let v = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
+                if tx.send((std::mem::take(&mut event), v)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn a_live_client_that_never_reads_is_dropped_while_others_keep_receiving() {
+    use std::io::Write;
+    use std::time::Duration;
+    let d = temp("api-live");
+    let db = d.join("nv.db");
+    let db = db.to_str().unwrap();
+    seed(db, &d);
+    let (s, _) = Server::start(
+        db,
+        "live_buffer = 8\nlive_poll_ms = 100\nwrite_timeout_s = 2\nsend_buffer_bytes = 16384\n\
+         request_log = false\n[rate]\napi = 100000\n",
+        &d,
+    );
+    let token = user(db, &["token", "admin"], "");
+    let auth = bearer(&token);
+    let a = [("authorization", auth.as_str())];
+
+    // A client that reads, and one that sends its request and never reads, with a small
+    // receive buffer so the server's writes stall soon.
+    let reader = s
+        .agent
+        .get(format!("{}/api/events", s.base))
+        .header("authorization", &auth)
+        .call()
+        .unwrap();
+    assert_eq!(reader.status().as_u16(), 200);
+    let events = sse_events(reader.into_body().into_reader());
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut stuck = std::net::TcpStream::connect(&addr).unwrap();
+    unsafe {
+        use std::os::fd::AsRawFd;
+        let size: libc::c_int = 4096;
+        libc::setsockopt(
+            stuck.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    write!(
+        stuck,
+        "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\n\r\n"
+    )
+    .unwrap();
+    let live = |s: &Server| s.get("/api/health", &[]).body["live"].clone();
+    let t0 = std::time::Instant::now();
+    while live(&s)["clients"] != 2 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", live(&s));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Changes through the API publish the episode each time (a few KB each).
+    let episode = s.get("/api/episodes?limit=1", &a).body["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let n = 300;
+    for _ in 0..n {
+        let r = s.send(
+            "POST",
+            &format!("/api/episodes/{episode}/status"),
+            &a,
+            br#"{"action":"acknowledge"}"#,
+        );
+        assert_eq!(r.status, 200);
+    }
+    // The reader got every one, in order; the stuck client was disconnected and counted.
+    let mut got = 0;
+    while got < n {
+        let (kind, v) = events
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the reader keeps receiving");
+        assert_eq!(kind, "episode", "{v}");
+        assert_eq!(v["id"], episode);
+        got += 1;
+    }
+    let t0 = std::time::Instant::now();
+    loop {
+        let l = live(&s);
+        let dropped =
+            l["slow_disconnects"].as_u64().unwrap() + l["stalled_connections"].as_u64().unwrap();
+        if dropped >= 1 && l["clients"] == 1 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the stuck client was not dropped: {l}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stuck);
+
+    // New data in the store reaches the reader too: a second capture, with its episodes.
+    let pcap = d.join("more.pcap");
+    run(nv()
+        .args(["gen", "--attacks", "syn_flood"])
+        .args(GEN_BENIGN_200S)
+        .arg("--out")
+        .arg(&pcap));
+    run(nv()
+        .args([
+            "analyze",
+            "-q",
+            "--format",
+            "none",
+            "--no-geoip",
+            "--db",
+            db,
+        ])
+        .arg(&pcap));
+    let mut kinds = std::collections::BTreeSet::new();
+    while !(kinds.contains("capture") && kinds.contains("episode")) {
+        let (kind, _) = events
+            .recv_timeout(Duration::from_secs(20))
+            .expect("store changes are published");
+        kinds.insert(kind);
+    }
 }

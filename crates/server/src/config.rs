@@ -31,6 +31,15 @@ pub struct ServeConfig {
     pub request_log: bool,
     /// Largest `limit` a listing accepts.
     pub max_page: usize,
+    /// Events a live client may fall behind before it is disconnected.
+    pub live_buffer: usize,
+    /// How often the store is read for live events, ms.
+    pub live_poll_ms: u64,
+    /// How long a write to a client may wait (the client not reading) before its connection
+    /// is closed, s.
+    pub write_timeout_s: u64,
+    /// Each connection's kernel send buffer, bytes (0: the system's own sizing).
+    pub send_buffer_bytes: usize,
 }
 
 /// Requests per minute per client address, by route class; each class allows a burst of its
@@ -66,6 +75,10 @@ impl Default for ServeConfig {
             cors_origins: Vec::new(),
             request_log: true,
             max_page: 1000,
+            live_buffer: 1024,
+            live_poll_ms: 1000,
+            write_timeout_s: 30,
+            send_buffer_bytes: 0,
         }
     }
 }
@@ -123,6 +136,15 @@ impl ServeConfig {
         }
         if self.max_page == 0 {
             return bad("max_page must be at least 1");
+        }
+        if self.live_buffer == 0 || self.live_buffer > 1 << 20 {
+            return bad("live_buffer must be 1 to 1048576 events");
+        }
+        if !(50..=60_000).contains(&self.live_poll_ms) {
+            return bad("live_poll_ms must be 50 to 60000");
+        }
+        if !(1..=3600).contains(&self.write_timeout_s) {
+            return bad("write_timeout_s must be 1 to 3600");
         }
         if let Some(o) = self
             .cors_origins

@@ -10,8 +10,11 @@
 
 pub mod auth;
 pub mod config;
+mod conn;
 pub mod error;
+pub mod live;
 mod log;
+pub mod metrics;
 pub mod params;
 pub mod pool;
 pub mod routes;
@@ -31,7 +34,7 @@ use tower_governor::{GovernorError, GovernorLayer};
 pub use config::{ConfigError, RateLimits, ServeConfig};
 pub use state::AppState;
 
-use crate::routes::{accounts, detections, flows, health, traffic};
+use crate::routes::{accounts, detections, flows, health, traffic, workflow};
 
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +147,36 @@ pub fn router(state: AppState) -> Router {
         .route("/api/flows/{id}", get(flows::detail))
         .route("/api/episodes", get(detections::episodes))
         .route("/api/episodes/{id}", get(detections::episode))
-        .route("/api/incidents", get(detections::incidents))
-        .route("/api/incidents/{id}", get(detections::incident))
+        .route("/api/episodes/{id}/status", post(workflow::episode_status))
+        .route(
+            "/api/episodes/{id}/comments",
+            get(workflow::episode_comments).post(workflow::comment_episode),
+        )
+        .route(
+            "/api/incidents",
+            get(detections::incidents).post(workflow::create_incident),
+        )
+        .route(
+            "/api/incidents/{id}",
+            get(detections::incident).patch(workflow::change_incident),
+        )
+        .route("/api/incidents/{id}/merge", post(workflow::merge_incidents))
+        .route(
+            "/api/incidents/{id}/comments",
+            get(workflow::incident_comments).post(workflow::comment_incident),
+        )
+        .route(
+            "/api/suppressions",
+            get(workflow::suppressions).post(workflow::add_suppression),
+        )
+        .route(
+            "/api/suppressions/preview",
+            post(workflow::preview_suppression),
+        )
+        .route(
+            "/api/suppressions/{id}",
+            delete(workflow::remove_suppression),
+        )
         .route("/api/captures", get(traffic::captures))
         .route("/api/captures/{id}", get(traffic::capture))
         .route("/api/windows", get(traffic::windows))
@@ -168,6 +199,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/tokens/{id}", delete(accounts::revoke_token))
         .route("/api/audit", get(accounts::audit))
+        .route("/api/events", get(live::events))
+        .route("/metrics", get(metrics::metrics))
         .layer(rate_limit(rate.api));
     let open = Router::new().route("/api/health", get(health::health));
     let (login, api, open) = (
@@ -177,6 +210,7 @@ pub fn router(state: AppState) -> Router {
     );
     let limit = state.config.body_limit;
     let logged = state.config.request_log;
+    let counted = Arc::clone(&state.metrics);
     let cors = cors(&state.config.cors_origins);
     Router::new()
         .merge(login)
@@ -188,22 +222,42 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(cors)
         .layer(axum::middleware::from_fn(move |req, next| {
-            log::request(logged, req, next)
+            log::request(logged, Arc::clone(&counted), req, next)
         }))
         .with_state(state)
 }
 
-/// Serves the API on an already bound listener until `shutdown` resolves.
+/// Serves the API on an already bound listener until `shutdown` resolves, with the live
+/// stream's watcher.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    use axum::serve::ListenerExt;
+    let watcher = tokio::spawn(live::watch(
+        state.clone(),
+        Duration::from_millis(state.config.live_poll_ms),
+    ));
+    let listener = conn::DeadlineListener::new(
+        listener,
+        Duration::from_secs(state.config.write_timeout_s),
+        state.config.send_buffer_bytes,
+        Arc::clone(&state.live.counters.stalled_connections),
+    )
+    .tap_io(|_| {});
+    let live = Arc::clone(&state.live);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    // Stopping ends the live streams, which would otherwise keep their connections open.
+    let stopping = async move {
+        shutdown.await;
+        live.close();
+    };
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stopping)
+        .await;
+    watcher.abort();
+    Ok(served?)
 }
 
 /// The name of the admin the first run makes.
@@ -247,10 +301,15 @@ pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
             source,
         })?;
     listener.set_nonblocking(true)?;
+    let live = live::Live::new(config.live_buffer);
+    let metrics =
+        Arc::new(metrics::Metrics::new().map_err(|e| store::StoreError::Invalid(e.to_string()))?);
     Ok(Prepared {
         state: AppState {
             pool,
             config: Arc::new(config),
+            live,
+            metrics,
         },
         listener,
         first_admin,

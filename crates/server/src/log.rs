@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::auth::CallerSlot;
+use crate::metrics::Metrics;
 
 /// The route a request matched, filled in by [`route`] once routing is done.
 #[derive(Clone, Default)]
@@ -27,28 +28,35 @@ pub async fn route(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Runs the request, then logs it when `enabled`.
-pub async fn request(enabled: bool, mut req: Request, next: Next) -> Response {
+/// Runs the request, counts it in `metrics`, then logs it when `enabled`.
+pub async fn request(
+    enabled: bool,
+    metrics: Arc<Metrics>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let (caller, route) = (CallerSlot::default(), RouteSlot::default());
     req.extensions_mut().insert(caller.clone());
     req.extensions_mut().insert(route.clone());
     let method = req.method().clone();
     let t0 = Instant::now();
     let resp = next.run(req).await;
+    let took = t0.elapsed();
+    let route = route
+        .0
+        .lock()
+        .ok()
+        .and_then(|r| r.clone())
+        .unwrap_or_else(|| "(unrouted)".to_string());
+    metrics.request(method.as_str(), &route, resp.status().as_u16(), took);
     if enabled {
         let user = caller.0.lock().ok().and_then(|u| u.clone());
-        let route = route
-            .0
-            .lock()
-            .ok()
-            .and_then(|r| r.clone())
-            .unwrap_or_else(|| "(unrouted)".to_string());
         let line = serde_json::json!({
             "time": packet::Timestamp::now().to_string(),
             "method": method.as_str(),
             "route": route,
             "status": resp.status().as_u16(),
-            "duration_ms": (t0.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+            "duration_ms": (took.as_secs_f64() * 1e6).round() / 1e3,
             "user": user,
         });
         eprintln!("{line}");

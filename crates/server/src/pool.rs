@@ -35,6 +35,13 @@ impl StorePool {
         }))
     }
 
+    /// Connections in use now.
+    pub fn busy(&self) -> usize {
+        self.slots
+            .len()
+            .saturating_sub(self.free.available_permits())
+    }
+
     /// The database, as configured.
     pub fn db(&self) -> &str {
         &self.db

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use crate::config::ServeConfig;
+use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::pool::StorePool;
 
 /// The server's shared state.
@@ -12,4 +14,8 @@ pub struct AppState {
     pub pool: Arc<StorePool>,
     /// The configuration it runs with.
     pub config: Arc<ServeConfig>,
+    /// The live stream.
+    pub live: Arc<Live>,
+    /// Request and stream metrics.
+    pub metrics: Arc<Metrics>,
 }

@@ -19,6 +19,7 @@ pub mod rollup;
 pub mod schema;
 pub mod sqlite;
 pub mod views;
+pub mod workflow;
 
 pub use account::{Accounts, ApiToken, AuditEntry, AuditFilter, Change, Principal, Role, User};
 pub use device::{DeviceChange, DeviceFilter, StoredDevice};
@@ -27,6 +28,9 @@ pub use error::{Result, StoreError};
 pub use export::{ExportError, ExportFormat, FlowSink, Layout};
 pub use model::*;
 pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
+pub use workflow::{
+    Comment, EpisodeAction, IncidentChange, Suppression, SuppressionMatch, Verdict, Workflow,
+};
 
 /// The schema version this binary writes and understands. Version 2 stores the feature
 /// vector in one column and leads the address and port indexes with the minute; version 3
@@ -43,8 +47,9 @@ pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
 /// (`schema::FLOW_COLUMNS_V10`); version 11 the device inventory (`schema::DEVICE_TABLES`),
 /// the devices of each alert (`schema::ALERT_DEVICE_COLUMNS`) and where each talker is
 /// (`schema::TALKER_GEO_COLUMNS`); version 12 the API server's users, tokens, sessions and
-/// audit log (`schema::ACCOUNT_TABLES`, [`account`]).
-pub const SCHEMA_VERSION: i64 = 12;
+/// audit log (`schema::ACCOUNT_TABLES`, [`account`]); version 13 the analyst's workflow:
+/// verdicts, comments and suppressions (`schema::ALERT_WORKFLOW_COLUMNS`, [`workflow`]).
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -61,7 +66,7 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2 to 11): take it to the current one in place, in one transaction.
+    /// An older version (2 to 12): take it to the current one in place, in one transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -75,7 +80,7 @@ impl SchemaAction {
         type Step = fn(&schema::Dialect) -> Vec<String>;
         // (version reached, what the step is, its statements), oldest first; the last one
         // reaches SCHEMA_VERSION (checked below).
-        const STEPS: [(i64, &str, Step); 10] = [
+        const STEPS: [(i64, &str, Step); 11] = [
             (
                 3,
                 "migrating the schema to version 3",
@@ -126,6 +131,11 @@ impl SchemaAction {
                 "migrating the schema to version 12",
                 schema::Dialect::migrate_to_v12,
             ),
+            (
+                13,
+                "migrating the schema to version 13",
+                schema::Dialect::migrate_to_v13,
+            ),
         ];
         const _: () = assert!(STEPS[STEPS.len() - 1].0 == SCHEMA_VERSION);
         STEPS
@@ -142,7 +152,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2..=11 => Ok(SchemaAction::Migrate { from: version }),
+        2..=12 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,

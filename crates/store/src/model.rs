@@ -373,7 +373,7 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 }
 
 /// An address or a network, as a flow filter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpFilter {
     /// Lowest address in the block.
     pub lo: IpAddr,
@@ -673,6 +673,10 @@ pub struct StoredAlert {
     pub status: String,
     /// Incident it belongs to.
     pub incident: Option<i64>,
+    /// The analyst's verdict once resolved (`true_positive`, `false_positive`,
+    /// `benign_expected`); absent from its JSON until set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
 }
 
 /// Which alerts a listing returns.
@@ -696,6 +700,11 @@ pub struct AlertFilter {
     pub device: Option<String>,
     /// This alert only.
     pub id: Option<i64>,
+    /// Only alerts stored after this one (id greater).
+    pub after_id: Option<i64>,
+    /// Hide the episodes a suppression active at this time (UTC µs) matches
+    /// (`store::workflow`); `None` lists them all.
+    pub unsuppressed_at: Option<i64>,
     /// Listed after this one: `(raised_at, id)` of the last alert of the previous page
     /// (keyset pagination, newest first).
     pub before: Option<(i64, i64)>,
@@ -752,6 +761,8 @@ pub struct IncidentFilter {
     pub status: Option<String>,
     /// This incident only.
     pub id: Option<i64>,
+    /// Only incidents made after this one (id greater).
+    pub after_id: Option<i64>,
     /// Listed after this one: `(updated_at, id)` of the last incident of the previous page
     /// (keyset pagination, most recently active first).
     pub before: Option<(i64, i64)>,

@@ -466,6 +466,14 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
         let p = sql.param(DbValue::Int(id));
         let _ = write!(w, " AND id = {p}");
     }
+    if let Some(id) = f.after_id {
+        let p = sql.param(DbValue::Int(id));
+        let _ = write!(w, " AND id > {p}");
+    }
+    if let Some(now) = f.unsuppressed_at {
+        let p = sql.param(DbValue::Time(now));
+        w.push_str(&crate::workflow::not_suppressed("alerts.", &p));
+    }
     let lim = sql.param(count(limit));
     sql.text = format!(
         "SELECT {} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC LIMIT {lim}",
@@ -530,6 +538,10 @@ pub fn incidents(f: &IncidentFilter, limit: usize) -> Sql {
     if let Some(id) = f.id {
         let p = sql.param(DbValue::Int(id));
         let _ = write!(w, " AND id = {p}");
+    }
+    if let Some(id) = f.after_id {
+        let p = sql.param(DbValue::Int(id));
+        let _ = write!(w, " AND id > {p}");
     }
     let lim = sql.param(count(limit));
     sql.text = format!(

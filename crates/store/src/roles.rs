@@ -13,6 +13,7 @@ use flow::FlowRecord;
 use crate::account::Accounts;
 use crate::device::{DeviceChange, DeviceFilter, StoredDevice};
 use crate::model::*;
+use crate::workflow::Workflow;
 use crate::Result;
 
 /// What every role knows: the database it works on.
@@ -182,6 +183,6 @@ pub trait Maintenance: Database {
 }
 
 /// The store: every role over one connection to SQLite or PostgreSQL (see [`crate::open`]).
-pub trait Store: StoreWriter + Queries + Maintenance + Accounts {}
+pub trait Store: StoreWriter + Queries + Maintenance + Accounts + Workflow {}
 
-impl<T: StoreWriter + Queries + Maintenance + Accounts + ?Sized> Store for T {}
+impl<T: StoreWriter + Queries + Maintenance + Accounts + Workflow + ?Sized> Store for T {}

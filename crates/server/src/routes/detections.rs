@@ -15,8 +15,15 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// The filters of the episode listing.
-const EPISODE_FILTERS: [&str; 7] = [
-    "severity", "src", "host", "kind", "family", "incident", "device",
+const EPISODE_FILTERS: [&str; 8] = [
+    "severity",
+    "src",
+    "host",
+    "kind",
+    "family",
+    "incident",
+    "device",
+    "suppressed",
 ];
 
 /// The filters of the incident listing.
@@ -46,14 +53,26 @@ fn family(p: &Params) -> ApiResult<Option<String>> {
         .transpose()
 }
 
-/// `GET /api/episodes`: newest first.
+/// `GET /api/episodes`: newest first; those an active suppression hides are left out unless
+/// `suppressed=include`.
 pub async fn episodes(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Page<StoredAlert>>> {
     let p = Params::new(q, &EPISODE_FILTERS, true)?;
+    let unsuppressed_at = match p.text("suppressed") {
+        None | Some("hide") => Some(packet::Timestamp::now().0),
+        Some("include") => None,
+        Some(v) => {
+            return Err(ApiError::invalid(
+                "suppressed",
+                format!("suppressed={v:?}: hide (the default) or include"),
+            ))
+        }
+    };
     let filter = AlertFilter {
+        unsuppressed_at,
         time: p.range()?,
         min_severity: p.severity("severity")?,
         src: p.ip("src")?,
@@ -62,8 +81,8 @@ pub async fn episodes(
         family: family(&p)?,
         incident: p.parsed("incident", "an incident id")?,
         device: p.text("device").map(str::to_string),
-        id: None,
         before: p.cursor()?,
+        ..AlertFilter::default()
     };
     let limit = p.limit(100, st.config.max_page)?;
     let items = st.pool.run(move |s| s.alerts(&filter, limit)).await?;
@@ -107,8 +126,8 @@ pub async fn incidents(
         kind: p.text("kind").map(str::to_string),
         family: family(&p)?,
         status,
-        id: None,
         before: p.cursor()?,
+        ..IncidentFilter::default()
     };
     let limit = p.limit(100, st.config.max_page)?;
     let items = st.pool.run(move |s| s.incidents(&filter, limit)).await?;

@@ -49,6 +49,35 @@ pub struct Health {
     pub ingests: Vec<IngestHealth>,
     /// The newest committed batch of any capture, UTC µs.
     pub last_batch: Option<i64>,
+    /// The live stream.
+    pub live: LiveHealth,
+}
+
+/// The live stream's counters.
+#[derive(Serialize)]
+pub struct LiveHealth {
+    /// Clients connected now.
+    pub clients: u64,
+    /// Events published since start.
+    pub published: u64,
+    /// Clients disconnected for falling more than the buffer behind.
+    pub slow_disconnects: u64,
+    /// Connections closed because the client stopped reading.
+    pub stalled_connections: u64,
+    /// Store reads of the watcher that failed.
+    pub watch_errors: u64,
+}
+
+fn live_health(st: &AppState) -> LiveHealth {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &st.live.counters;
+    LiveHealth {
+        clients: c.clients.load(Relaxed),
+        published: c.published.load(Relaxed),
+        slow_disconnects: c.slow_disconnects.load(Relaxed),
+        stalled_connections: c.stalled_connections.load(Relaxed),
+        watch_errors: c.watch_errors.load(Relaxed),
+    }
 }
 
 /// `GET /api/health`: 200 when the store answers, 503 when it does not.
@@ -91,6 +120,7 @@ pub async fn health(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
                     },
                     ingests,
                     last_batch,
+                    live: live_health(&st),
                 }),
             )
         }
@@ -105,6 +135,7 @@ pub async fn health(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
                 },
                 ingests: Vec::new(),
                 last_batch: None,
+                live: live_health(&st),
             }),
         ),
     }

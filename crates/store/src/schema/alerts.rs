@@ -15,7 +15,7 @@ use crate::model::{
 /// The columns of `alerts` a [`StoredAlert`] is read from, in the order of its JSON (id, the
 /// alert's fields, capture, status, incident). An insert writes all but the id, the status
 /// and the incident (the database's defaults).
-pub const ALERT_COLUMNS: [(&str, DbType); 30] = [
+pub const ALERT_COLUMNS: [(&str, DbType); 31] = [
     ("id", DbType::Int),
     ("raised_at", DbType::Time),
     ("first_seen", DbType::Time),
@@ -46,6 +46,7 @@ pub const ALERT_COLUMNS: [(&str, DbType); 30] = [
     ("capture_id", DbType::Int),
     ("status", DbType::Text),
     ("incident_id", DbType::Int),
+    ("verdict", DbType::Text),
 ];
 
 /// The columns an insert writes: [`ALERT_COLUMNS`] without the id, status and incident.
@@ -307,6 +308,7 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
     let capture = int(next())?;
     let status = text(next())?;
     let incident = int(next())?;
+    let verdict = device(next())?;
     Ok(StoredAlert {
         id,
         alert: Alert {
@@ -333,6 +335,7 @@ pub fn stored_alert(vals: Vec<DbValue<'static>>) -> Result<StoredAlert, RowError
         capture,
         status,
         incident,
+        verdict,
     })
 }
 
@@ -365,11 +368,13 @@ mod tests {
         .into_hit()
     }
 
-    /// The row as a backend reads it: the written values with the id, status and incident.
+    /// The row as a backend reads it: the written values with the id, status, incident and
+    /// verdict.
     fn read_back(id: i64, written: Vec<DbValue<'_>>) -> Vec<DbValue<'static>> {
         let mut row = vec![DbValue::Int(id)];
         row.extend(written.into_iter().map(DbValue::into_owned));
         row.push(DbValue::Text("new".into()));
+        row.push(DbValue::Null);
         row.push(DbValue::Null);
         row
     }
@@ -388,6 +393,7 @@ mod tests {
                 capture: Some(3),
                 status: "new".into(),
                 incident: None,
+                verdict: None,
             }
         );
         let rule = Alert {

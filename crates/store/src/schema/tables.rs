@@ -240,6 +240,20 @@ impl Dialect {
         v
     }
 
+    /// The statements that take a version-12 database to version 13, in this dialect: the
+    /// analyst's verdict on each alert episode ([`ALERT_WORKFLOW_COLUMNS`], NULL for what was
+    /// stored before) and the workflow's comments and suppressions ([`WORKFLOW_TABLES`]).
+    pub fn migrate_to_v13(&self) -> Vec<String> {
+        let mut v = vec!["DROP VIEW IF EXISTS alerts_v".to_string()];
+        v.extend(
+            ALERT_WORKFLOW_COLUMNS
+                .iter()
+                .map(|(name, ty)| format!("ALTER TABLE alerts ADD COLUMN {name} {}", self.of(*ty))),
+        );
+        v.extend(self.statements(WORKFLOW_TABLES));
+        v
+    }
+
     /// The statements of a block of `CREATE`s, in this dialect.
     fn statements(&self, block: &str) -> Vec<String> {
         self.types(block)
@@ -275,6 +289,7 @@ impl Dialect {
             .chain(&ALERT_EPISODE_COLUMNS)
             .chain(&ALERT_LIVE_COLUMNS)
             .chain(&ALERT_DEVICE_COLUMNS)
+            .chain(&ALERT_WORKFLOW_COLUMNS)
             .map(|(name, ty)| format!(",\n  {name} {}", self.of(*ty)))
             .collect::<String>();
         let writer = CAPTURE_WRITER_COLUMNS
@@ -290,7 +305,7 @@ impl Dialect {
             .iter()
             .map(|(name, ty)| format!(" {name} {},", self.of(*ty)))
             .collect();
-        let tables = format!("{TABLES}{DEVICE_TABLES}{ACCOUNT_TABLES}");
+        let tables = format!("{TABLES}{DEVICE_TABLES}{ACCOUNT_TABLES}{WORKFLOW_TABLES}");
         tables
             .replace("{TALKER_GEO}", &geo)
             .replace("{INCIDENT_DIGEST}", &digest)
@@ -446,6 +461,39 @@ CREATE TABLE device_events (
 CREATE INDEX device_events_seen ON device_events (seen_at);
 CREATE INDEX device_events_device ON device_events (device, seen_at);
 CREATE INDEX device_events_capture ON device_events (capture_id);
+";
+
+/// The columns of `alerts` the analyst's workflow adds: the verdict of a resolved episode
+/// (`true_positive`, `false_positive`, `benign_expected`; `store::workflow`). Added by schema
+/// version 13.
+pub const ALERT_WORKFLOW_COLUMNS: [(&str, DbType); 1] = [("verdict", DbType::Text)];
+
+/// The analyst's workflow (`store::workflow`): comments on episodes and incidents (`target`
+/// is `episode:ID` or `incident:ID`), and suppressions, which hide the episodes matching all
+/// their conditions (an address range on either end, kind, detector, family; NULL: any) from
+/// the analyst's listings while active (not removed, not expired). Added by schema version 13.
+const WORKFLOW_TABLES: &str = "
+CREATE TABLE comments (
+  id {SERIAL_PK},
+  target {TEXT} NOT NULL,
+  at {TIME} NOT NULL,
+  author {TEXT} NOT NULL,
+  body {TEXT} NOT NULL
+);
+CREATE INDEX comments_target ON comments (target, id);
+CREATE TABLE suppressions (
+  id {SERIAL_PK},
+  ip_lo {IP},
+  ip_hi {IP},
+  kind {TEXT},
+  detector {TEXT},
+  family {TEXT},
+  reason {TEXT} NOT NULL,
+  created_by {TEXT} NOT NULL,
+  created_at {TIME} NOT NULL,
+  expires_at {TIME},
+  removed_at {TIME}
+);
 ";
 
 /// The columns of `audit_log` holding what a change did: the thing before and after, as

@@ -11,7 +11,7 @@ const MIN: i64 = 60_000_000;
 const T0: i64 = 1_499_418_000_000_000;
 
 /// An episode of `kind` from minute `start` to minute `end` after [`T0`].
-fn episode(kind: &str, start: i64, end: i64, src: &str, dst: &str, severity: u8) -> Alert {
+pub fn episode(kind: &str, start: i64, end: i64, src: &str, dst: &str, severity: u8) -> Alert {
     let ip = |s: &str| (!s.is_empty()).then(|| s.parse().unwrap());
     Alert {
         time: T0 + end * MIN,

@@ -19,6 +19,7 @@ mod parity;
 mod postgres_only;
 mod queries;
 mod synthetic;
+mod workflow;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -254,6 +255,10 @@ both!(
     opening::a_version_11_database_is_migrated_in_place_gaining_accounts,
     accounts::users_tokens_and_sessions_authenticate_and_every_change_is_audited,
     accounts::the_audit_log_is_append_only,
+    opening::a_version_12_database_is_migrated_in_place_gaining_the_workflow,
+    workflow::episodes_are_worked_with_verdicts_and_every_step_is_audited,
+    workflow::incidents_are_made_merged_and_changed,
+    workflow::a_suppression_hides_exactly_what_its_preview_counted,
 );
 
 fn new_capture(name: &str) -> NewCapture {

@@ -52,9 +52,23 @@ fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
 
 /// Takes a current database back to version 10: no inventory tables, alerts without their
 /// devices, talker rollups without their geography.
+/// Takes a current database back to version 12: no verdicts, comments or suppressions.
+fn to_version_12(b: &Backend) {
+    let workflow: Vec<&str> = schema::ALERT_WORKFLOW_COLUMNS.iter().map(|c| c.0).collect();
+    let (sqlite_alerts, pg_alerts) = drop_columns("alerts", &workflow);
+    let common = "DROP VIEW IF EXISTS alerts_v; DROP TABLE comments; DROP TABLE suppressions; \
+                  DELETE FROM schema_version;";
+    b.exec(
+        &format!("{common} {sqlite_alerts} INSERT INTO schema_version VALUES (12, 0, '0.1.0');"),
+        &format!("{common} {pg_alerts} INSERT INTO schema_version VALUES (12, now(), '0.1.0');"),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 12);
+}
+
 /// Takes a current database back to version 11: no accounts, audit entries without their
 /// before and after.
 fn to_version_11(b: &Backend) {
+    to_version_12(b);
     let (sqlite_audit, pg_audit) = drop_columns("audit_log", &schema::AUDIT_CHANGE_COLUMNS);
     let common = "DROP TABLE users; DROP TABLE api_tokens; DROP TABLE sessions; \
                   DROP INDEX audit_log_logged; DROP INDEX audit_log_object; \
@@ -282,7 +296,10 @@ pub fn a_version_6_database_is_migrated_in_place_gaining_the_live_episode_column
     to_version_6(&b);
     assert_eq!(
         alert_table_columns(&b),
-        fresh - (schema::ALERT_LIVE_COLUMNS.len() + schema::ALERT_DEVICE_COLUMNS.len()) as i64
+        fresh
+            - (schema::ALERT_LIVE_COLUMNS.len()
+                + schema::ALERT_DEVICE_COLUMNS.len()
+                + schema::ALERT_WORKFLOW_COLUMNS.len()) as i64
     );
 
     // What version 6 stored reads back unchanged (file runs' alerts carry no episode state).
@@ -777,7 +794,7 @@ pub fn a_version_10_database_is_migrated_in_place_gaining_the_inventory(b: Backe
     to_version_10(&b);
     assert_eq!(
         alert_table_columns(&b),
-        fresh - schema::ALERT_DEVICE_COLUMNS.len() as i64
+        fresh - (schema::ALERT_DEVICE_COLUMNS.len() + schema::ALERT_WORKFLOW_COLUMNS.len()) as i64
     );
 
     let mut s = reopened_with_alerts(&b, fresh, &ids, &alerts);
@@ -847,4 +864,38 @@ pub fn a_version_11_database_is_migrated_in_place_gaining_accounts(b: Backend) {
         log[0].after.as_ref().map(|a| a["name"].clone()),
         Some("admin".into())
     );
+}
+
+pub fn a_version_12_database_is_migrated_in_place_gaining_the_workflow(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    let cap = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    let alerts = alerts_about(cap, &flows[..3], 3);
+    let ids = s.insert_alerts(Some(cap), &alerts).unwrap();
+    let fresh = alert_table_columns(&b);
+    s.add_user("root", "ann", Role::Analyst, None).unwrap();
+    drop(s);
+    to_version_12(&b);
+    assert_eq!(
+        alert_table_columns(&b),
+        fresh - schema::ALERT_WORKFLOW_COLUMNS.len() as i64
+    );
+
+    let mut s = reopened_with_alerts(&b, fresh, &ids, &alerts);
+    assert_eq!(s.user_count().unwrap(), 1);
+    assert!(s
+        .alerts(&AlertFilter::default(), 10)
+        .unwrap()
+        .iter()
+        .all(|a| a.verdict.is_none()));
+    let r = s
+        .act_on_episode(
+            "ann",
+            ids[0],
+            EpisodeAction::Resolve(Verdict::TruePositive),
+            Some("confirmed"),
+        )
+        .unwrap();
+    assert_eq!(r.verdict.as_deref(), Some("true_positive"));
+    assert!(s.suppressions().unwrap().is_empty());
 }
