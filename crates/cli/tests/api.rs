@@ -168,9 +168,14 @@ fn user(db: &str, args: &[&str], stdin: &str) -> String {
 
 /// Seeds `db` with a generated capture holding a port scan, a SYN flood and a C2 beacon.
 fn seed(db: &str, dir: &Path) {
-    let pcap = dir.join("attacks.pcap");
+    ingest_attacks(db, dir, "port_scan_vertical,syn_flood,c2_beacon");
+}
+
+/// Stores a generated capture with `attacks` over the benign traffic into `db`.
+fn ingest_attacks(db: &str, dir: &Path, attacks: &str) {
+    let pcap = dir.join(format!("{attacks}.pcap"));
     run(nv()
-        .args(["gen", "--attacks", "port_scan_vertical,syn_flood,c2_beacon"])
+        .args(["gen", "--attacks", attacks])
         .args(GEN_BENIGN_200S)
         .arg("--out")
         .arg(&pcap));
@@ -251,6 +256,22 @@ fn resources_equal_the_store(db: &str, dir: &Path) {
     }
     assert!(!want.is_empty());
     assert_eq!(ids(&got), want);
+    // The same as a search, compiled to SQL.
+    let got = all_pages(
+        &s,
+        "/api/flows?q=src:10.0.0.0/8%20dst_port:443&limit=50",
+        &a,
+    );
+    assert_eq!(ids(&got), want);
+    let got = all_pages(
+        &s,
+        "/api/flows?q=src:10.0.0.0/8%20-dst_port:443%20proto:tcp&limit=1000",
+        &a,
+    );
+    assert!(!got.is_empty());
+    assert!(got
+        .iter()
+        .all(|f| f["Dst Port"] != 443 && f["Protocol"] == 6));
 
     // Episodes and incidents.
     let alerts = store.alerts(&AlertFilter::default(), 10_000).unwrap();
@@ -258,6 +279,14 @@ fn resources_equal_the_store(db: &str, dir: &Path) {
     let got = all_pages(&s, "/api/episodes?limit=2", &a);
     assert_eq!(ids(&got), alerts.iter().map(|x| x.id).collect::<Vec<_>>());
     assert_eq!(got[0], serde_json::to_value(&alerts[0]).unwrap());
+    let found = all_pages(&s, "/api/episodes?q=family:scan%20OR%20kind:syn_flood", &a);
+    let want: Vec<i64> = alerts
+        .iter()
+        .filter(|x| x.alert.family.as_str() == "scan" || x.alert.kind == "syn_flood")
+        .map(|x| x.id)
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(ids(&found), want);
     let one = s.get(&format!("/api/episodes/{}", alerts[0].id), &a);
     assert_eq!(one.body, serde_json::to_value(&alerts[0]).unwrap());
     let incidents = store.incidents(&IncidentFilter::default(), 10_000).unwrap();
@@ -341,6 +370,28 @@ fn resources_equal_the_store(db: &str, dir: &Path) {
     assert_eq!(
         stat("/api/stats/alert-rate"),
         serde_json::to_value(store.attack_rate(span).unwrap()).unwrap()
+    );
+    // The hour × weekday heatmap sums what the port ranking sums over the same range.
+    let heat = stat("/api/stats/heatmap");
+    let cells = heat.as_array().unwrap();
+    assert_eq!(cells.len(), 168);
+    let ports = store.top_ports(span, usize::MAX).unwrap();
+    for (k, want) in [
+        ("flows", ports.iter().map(|p| p.flows).sum::<u64>()),
+        ("bytes", ports.iter().map(|p| p.bytes).sum::<u64>()),
+    ] {
+        assert_eq!(
+            cells.iter().map(|c| c[k].as_u64().unwrap()).sum::<u64>(),
+            want,
+            "{k}"
+        );
+    }
+    assert!(
+        cells
+            .iter()
+            .filter(|c| c["flows"].as_u64() > Some(0))
+            .count()
+            >= 1
     );
     let windows = store.windows(TimeRange::ALL, None).unwrap();
     assert_eq!(
@@ -573,6 +624,41 @@ fn refusals(s: &Server, db: &str, admin: &str, admin_password: &str) {
             r.body
         );
     }
+    // A search that does not parse: 400 with its position.
+    let r = s.get("/api/flows?q=src:10.0.0.0/33", &a);
+    assert_eq!(
+        (
+            r.status,
+            r.body["field"].as_str(),
+            r.body["position"].as_u64()
+        ),
+        (400, Some("q"), Some(4))
+    );
+    for (query, target, position) in [
+        ("(kind:syn_flood", "episodes", 0),
+        ("kind:syn_flood severity:>=x", "episodes", 24),
+        ("dst_port:443 OR", "flows", 15),
+        ("srcip:10.0.0.1", "flows", 0),
+    ] {
+        let body = json!({ "query": query, "target": target }).to_string();
+        let r = s.send("POST", "/api/query/validate", &a, body.as_bytes());
+        assert_eq!(
+            (r.status, r.body["position"].as_u64()),
+            (400, Some(position)),
+            "{query}: {}",
+            r.body
+        );
+    }
+    let body =
+        json!({ "query": "src:10.0.0.0/8 AND NOT (dst_port:53 OR app:DNS)", "target": "flows" });
+    let r = s.send(
+        "POST",
+        "/api/query/validate",
+        &a,
+        body.to_string().as_bytes(),
+    );
+    assert_eq!((r.status, &r.body["valid"]), (200, &json!(true)));
+
     // 401 without credentials or with a wrong token; health needs none.
     assert_eq!(s.get("/api/flows", &[]).status, 401);
     assert_eq!(
@@ -799,23 +885,7 @@ fn a_live_client_that_never_reads_is_dropped_while_others_keep_receiving() {
     drop(stuck);
 
     // New data in the store reaches the reader too: a second capture, with its episodes.
-    let pcap = d.join("more.pcap");
-    run(nv()
-        .args(["gen", "--attacks", "syn_flood"])
-        .args(GEN_BENIGN_200S)
-        .arg("--out")
-        .arg(&pcap));
-    run(nv()
-        .args([
-            "analyze",
-            "-q",
-            "--format",
-            "none",
-            "--no-geoip",
-            "--db",
-            db,
-        ])
-        .arg(&pcap));
+    ingest_attacks(db, &d, "syn_flood");
     let mut kinds = std::collections::BTreeSet::new();
     while !(kinds.contains("capture") && kinds.contains("episode")) {
         let (kind, _) = events

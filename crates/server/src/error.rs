@@ -49,6 +49,15 @@ impl ApiError {
         }
     }
 
+    /// 400: a search that does not parse, at its position in parameter or field `field`.
+    pub fn search(field: &str, e: store::search::SearchError) -> Self {
+        ApiError {
+            field: Some(field.to_string()),
+            position: Some(e.position),
+            ..ApiError::new(StatusCode::BAD_REQUEST, format!("{field}: {e}"))
+        }
+    }
+
     /// 400 without a single field at fault.
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, message)

@@ -184,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/stats/ports", get(traffic::ports))
         .route("/api/stats/protocols", get(traffic::protocols))
         .route("/api/stats/health", get(traffic::health))
+        .route("/api/stats/heatmap", get(traffic::heat))
         .route("/api/stats/attackers", get(traffic::attackers))
         .route("/api/stats/alert-rate", get(traffic::alert_rate))
         .route("/api/devices", get(traffic::devices))
@@ -200,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tokens/{id}", delete(accounts::revoke_token))
         .route("/api/audit", get(accounts::audit))
         .route("/api/events", get(live::events))
+        .route("/api/query/validate", post(detections::validate))
         .route("/metrics", get(metrics::metrics))
         .layer(rate_limit(rate.api));
     let open = Router::new().route("/api/health", get(health::health));

@@ -89,3 +89,19 @@ impl StorePool {
         Err(ApiError::unavailable("no free store connection"))
     }
 }
+
+impl Drop for StorePool {
+    fn drop(&mut self) {
+        let conns: Vec<Box<dyn Store>> = self
+            .slots
+            .iter_mut()
+            .filter_map(|m| m.get_mut().ok().and_then(Option::take))
+            .collect();
+        if conns.is_empty() {
+            return;
+        }
+        // The PostgreSQL client runs a runtime of its own, which may not be dropped on an async
+        // thread (it aborts the process): the last handle to the pool often goes there.
+        let _ = std::thread::spawn(move || drop(conns)).join();
+    }
+}

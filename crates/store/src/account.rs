@@ -224,29 +224,29 @@ pub trait Accounts: Database {
     fn audit_log(&mut self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>>;
 }
 
-fn sql(text: impl Into<String>, params: Vec<DbValue<'static>>) -> Sql {
+pub(crate) fn sql(text: impl Into<String>, params: Vec<DbValue<'static>>) -> Sql {
     Sql {
         text: text.into(),
         params,
     }
 }
 
-fn text(s: &str) -> DbValue<'static> {
+pub(crate) fn text(s: &str) -> DbValue<'static> {
     DbValue::Text(Cow::Owned(s.to_string()))
 }
 
-fn opt_text(s: Option<&str>) -> DbValue<'static> {
+pub(crate) fn opt_text(s: Option<&str>) -> DbValue<'static> {
     s.map_or(DbValue::Null, text)
 }
 
-fn int_at(row: &[DbValue<'_>], i: usize) -> Option<i64> {
+pub(crate) fn int_at(row: &[DbValue<'_>], i: usize) -> Option<i64> {
     match row.get(i) {
         Some(DbValue::Int(v) | DbValue::Time(v)) => Some(*v),
         _ => None,
     }
 }
 
-fn text_at(row: &[DbValue<'_>], i: usize) -> Option<String> {
+pub(crate) fn text_at(row: &[DbValue<'_>], i: usize) -> Option<String> {
     match row.get(i) {
         Some(DbValue::Text(t)) => Some(t.to_string()),
         _ => None,
@@ -312,7 +312,7 @@ fn need_user(target: &str, run: &mut Run<'_>, name: &str) -> Result<User> {
         .ok_or_else(|| StoreError::NotFound(format!("no user named {name:?}")))
 }
 
-fn json_of<T: Serialize>(v: &T) -> Option<Value> {
+pub(crate) fn json_of<T: Serialize>(v: &T) -> Option<Value> {
     serde_json::to_value(v).ok()
 }
 
@@ -340,6 +340,28 @@ pub(crate) fn append(run: &mut Run<'_>, change: &Change<'_>) -> Result<i64> {
     rows.first()
         .and_then(|r| int_at(r, 0))
         .ok_or_else(|| crate::query_err("", "writing the audit log", "no id returned"))
+}
+
+/// Appends what `actor` did (`action` on `target`, the thing before and after) to the audit
+/// log inside the caller's transaction.
+pub(crate) fn record(
+    run: &mut Run<'_>,
+    actor: &str,
+    action: &str,
+    target: String,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<i64> {
+    append(
+        run,
+        &Change {
+            actor,
+            action,
+            target,
+            before,
+            after,
+        },
+    )
 }
 
 fn end_user_sessions(run: &mut Run<'_>, user: i64) -> Result<()> {
@@ -466,15 +488,13 @@ impl<S: Transact> Accounts for S {
                 &USER_TYPES,
             )?;
             let (user, _) = user_of(&target, rows.first().map_or(&[][..], |r| &r[..]))?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "user.add",
-                    target: format!("user:{name}"),
-                    before: None,
-                    after: json_of(&user),
-                },
+                actor,
+                "user.add",
+                format!("user:{name}"),
+                None,
+                json_of(&user),
             )?;
             Ok(user)
         })
@@ -528,15 +548,13 @@ impl<S: Transact> Accounts for S {
                 has_password: password_hash.is_some(),
                 ..before.clone()
             };
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "user.password",
-                    target: format!("user:{name}"),
-                    before: json_of(&before),
-                    after: json_of(&after),
-                },
+                actor,
+                "user.password",
+                format!("user:{name}"),
+                json_of(&before),
+                json_of(&after),
             )?;
             Ok(())
         })
@@ -558,15 +576,13 @@ impl<S: Transact> Accounts for S {
                 role,
                 ..before.clone()
             };
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "user.role",
-                    target: format!("user:{name}"),
-                    before: json_of(&before),
-                    after: json_of(&after),
-                },
+                actor,
+                "user.role",
+                format!("user:{name}"),
+                json_of(&before),
+                json_of(&after),
             )?;
             Ok(after)
         })
@@ -584,15 +600,13 @@ impl<S: Transact> Accounts for S {
             ] {
                 run(&sql(format!("DELETE FROM {table} = $1"), id.clone()), &[])?;
             }
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "user.remove",
-                    target: format!("user:{name}"),
-                    before: json_of(&before),
-                    after: None,
-                },
+                actor,
+                "user.remove",
+                format!("user:{name}"),
+                json_of(&before),
+                None,
             )?;
             Ok(())
         })
@@ -630,15 +644,13 @@ impl<S: Transact> Accounts for S {
                 .and_then(|r| int_at(r, 0))
                 .ok_or_else(|| bad_row(&target, "token"))?;
             let token = token_by_id(&target, run, id)?.ok_or_else(|| bad_row(&target, "token"))?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "token.add",
-                    target: format!("token:{id}"),
-                    before: None,
-                    after: json_of(&token),
-                },
+                actor,
+                "token.add",
+                format!("token:{id}"),
+                None,
+                json_of(&token),
             )?;
             Ok(token)
         })
@@ -679,15 +691,13 @@ impl<S: Transact> Accounts for S {
                 ),
                 &[],
             )?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "token.revoke",
-                    target: format!("token:{id}"),
-                    before: json_of(&before),
-                    after: None,
-                },
+                actor,
+                "token.revoke",
+                format!("token:{id}"),
+                json_of(&before),
+                None,
             )?;
             Ok(())
         })

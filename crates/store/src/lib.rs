@@ -17,6 +17,7 @@ pub mod query;
 mod roles;
 pub mod rollup;
 pub mod schema;
+pub mod search;
 pub mod sqlite;
 pub mod views;
 pub mod workflow;

@@ -447,6 +447,8 @@ pub struct FlowFilter {
     pub asn: Option<u32>,
     /// The application identified in the flow (its name as stored, e.g. `TLS`; not indexed).
     pub application: Option<String>,
+    /// A search (`crate::search`), AND-ed with the rest.
+    pub search: Option<crate::search::Expr>,
 }
 
 /// Where a page of flows continues: the last row of the previous page (newest first).
@@ -465,6 +467,19 @@ pub struct FlowPage {
     pub flows: Vec<StoredFlow>,
     /// The cursor of the next page, when there may be one.
     pub next: Option<FlowCursor>,
+}
+
+/// The traffic of one rollup bucket: an hour, or a minute at a range's ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BucketTraffic {
+    /// The bucket's start.
+    pub start: Timestamp,
+    /// Flows first seen in it.
+    pub flows: u64,
+    /// Their packets.
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 /// A host's traffic over a range (from the per-minute rollups).
@@ -702,6 +717,8 @@ pub struct AlertFilter {
     pub id: Option<i64>,
     /// Only alerts stored after this one (id greater).
     pub after_id: Option<i64>,
+    /// A search (`crate::search`), AND-ed with the rest.
+    pub search: Option<crate::search::Expr>,
     /// Hide the episodes a suppression active at this time (UTC µs) matches
     /// (`store::workflow`); `None` lists them all.
     pub unsuppressed_at: Option<i64>,

@@ -117,6 +117,9 @@ fn common(sql: &mut Sql, f: &FlowFilter, after: Option<FlowCursor>) -> String {
         let p = sql.param(DbValue::Text(Cow::Owned(a.clone())));
         let _ = write!(w, " AND application = {p}");
     }
+    if let Some(e) = &f.search {
+        crate::search::and_where(sql, &mut w, e, crate::search::Target::Flows);
+    }
     if let Some(t) = &f.text {
         let p = sql.param(DbValue::Text(Cow::Owned(like_pattern(t))));
         let _ = write!(
@@ -366,6 +369,18 @@ pub fn ports(range: TimeRange, n: usize) -> Sql {
     }
 }
 
+/// Traffic per rollup bucket over a range (see `rollup::BUCKET_TRAFFIC_SQL`).
+pub fn bucket_traffic(range: TimeRange) -> Sql {
+    Sql {
+        text: rollup::BUCKET_TRAFFIC_SQL.to_string(),
+        params: Buckets::of(range)
+            .params()
+            .iter()
+            .map(|&t| DbValue::Time(t))
+            .collect(),
+    }
+}
+
 /// IP protocols over a range (whole minutes).
 pub fn protocols(range: TimeRange) -> Sql {
     Sql {
@@ -469,6 +484,9 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
     if let Some(id) = f.after_id {
         let p = sql.param(DbValue::Int(id));
         let _ = write!(w, " AND id > {p}");
+    }
+    if let Some(e) = &f.search {
+        crate::search::and_where(&mut sql, &mut w, e, crate::search::Target::Alerts);
     }
     if let Some(now) = f.unsuppressed_at {
         let p = sql.param(DbValue::Time(now));

@@ -96,6 +96,9 @@ pub trait Queries: Database {
     fn top_ports(&mut self, range: TimeRange, n: usize) -> Result<Vec<PortRow>>;
     /// IP protocols by bytes over a range, from the rollups.
     fn protocols(&mut self, range: TimeRange) -> Result<Vec<ProtocolRow>>;
+    /// Traffic per rollup bucket over a range (hours, and minutes at its ends), oldest first,
+    /// from the port rollups.
+    fn bucket_traffic(&mut self, range: TimeRange) -> Result<Vec<BucketTraffic>>;
     /// TCP health and the home-network split over a range (windows starting in it).
     fn traffic_health(&mut self, range: TimeRange) -> Result<TrafficHealth>;
     /// Windows starting in a range, oldest first (of one capture, or all).

@@ -292,6 +292,17 @@ pub const PROTOCOLS_SQL: &str = "SELECT protocol, SUM(flows), SUM(packets), SUM(
      GROUP BY protocol HAVING SUM(flows) > 0 ORDER BY SUM(bytes) DESC, protocol";
 
 /// Alerts per minute over a range ($1, $2): `bucket, alerts`.
+/// Traffic per rollup bucket over a range (the buckets of `Buckets::params`, $1–$4): `bucket,
+/// flows, packets, bytes`, oldest first; hours where the range covers them, minutes at its
+/// ends. From the port rollups, which count every flow once.
+pub const BUCKET_TRAFFIC_SQL: &str = "SELECT bucket, SUM(flows), SUM(packets), SUM(bytes) FROM ( \
+       SELECT bucket, flows, packets, bytes FROM ports_1h \
+         WHERE bucket >= $2 AND bucket < $3 \
+       UNION ALL \
+       SELECT bucket, flows, packets, bytes FROM ports_1m \
+         WHERE (bucket >= $1 AND bucket < $2) OR (bucket >= $3 AND bucket < $4) \
+     ) t GROUP BY bucket ORDER BY bucket";
+
 pub const ATTACK_RATE_SQL: &str = "SELECT bucket, SUM(alerts) FROM alerts_1m \
      WHERE bucket >= $1 AND bucket < $2 GROUP BY bucket ORDER BY bucket";
 

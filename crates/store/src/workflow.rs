@@ -5,13 +5,12 @@
 //! (until they expire or are removed), with a preview of what one would hide. Every change is
 //! audited in the transaction that makes it ([`crate::account`]).
 
-use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::{append, Change, Run, Transact};
+use crate::account::{int_at, json_of, opt_text, record, sql, text, text_at, Run, Transact};
 use crate::incident::Exec;
 use crate::model::{Incident, IpFilter, StoredAlert};
 use crate::query::Sql;
@@ -229,44 +228,11 @@ impl Exec for RunExec<'_, '_> {
     }
 }
 
-fn sql(text: impl Into<String>, params: Vec<DbValue<'static>>) -> Sql {
-    Sql {
-        text: text.into(),
-        params,
-    }
-}
-
-fn text(s: &str) -> DbValue<'static> {
-    DbValue::Text(Cow::Owned(s.to_string()))
-}
-
-fn opt_text(s: Option<&str>) -> DbValue<'static> {
-    s.map_or(DbValue::Null, text)
-}
-
-fn int_at(row: &[DbValue<'_>], i: usize) -> Option<i64> {
-    match row.get(i) {
-        Some(DbValue::Int(v) | DbValue::Time(v)) => Some(*v),
-        _ => None,
-    }
-}
-
-fn text_at(row: &[DbValue<'_>], i: usize) -> Option<String> {
-    match row.get(i) {
-        Some(DbValue::Text(t)) => Some(t.to_string()),
-        _ => None,
-    }
-}
-
 fn ip_at(row: &[DbValue<'_>], i: usize) -> Option<IpAddr> {
     match row.get(i) {
         Some(DbValue::Ip(ip)) => Some(*ip),
         _ => None,
     }
-}
-
-fn json_of<T: Serialize>(v: &T) -> Option<serde_json::Value> {
-    serde_json::to_value(v).ok()
 }
 
 fn row_err(target: &str, e: impl std::fmt::Display) -> StoreError {
@@ -328,15 +294,13 @@ fn insert_comment(run: &mut Run<'_>, actor: &str, target: &str, body: &str) -> R
         author: actor.to_string(),
         body: body.to_string(),
     };
-    append(
+    record(
         run,
-        &Change {
-            actor,
-            action: "comment.add",
-            target: target.to_string(),
-            before: None,
-            after: json_of(&c),
-        },
+        actor,
+        "comment.add",
+        target.to_string(),
+        None,
+        json_of(&c),
     )?;
     Ok(c)
 }
@@ -494,29 +458,25 @@ impl<S: Transact> Workflow for S {
                             &[],
                         )?;
                         let now = incident(&target, run, inc)?;
-                        append(
+                        record(
                             run,
-                            &Change {
-                                actor,
-                                action: "incident.status",
-                                target: format!("incident:{inc}"),
-                                before: json_of(&was),
-                                after: json_of(&now),
-                            },
+                            actor,
+                            "incident.status",
+                            format!("incident:{inc}"),
+                            json_of(&was),
+                            json_of(&now),
                         )?;
                     }
                 }
             }
             let after = episode(&target, run, id)?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: action.name(),
-                    target: format!("episode:{id}"),
-                    before: json_of(&before),
-                    after: json_of(&after),
-                },
+                actor,
+                action.name(),
+                format!("episode:{id}"),
+                json_of(&before),
+                json_of(&after),
             )?;
             if let Some(c) = comment.filter(|c| !c.trim().is_empty()) {
                 insert_comment(run, actor, &format!("episode:{id}"), c)?;
@@ -567,15 +527,13 @@ impl<S: Transact> Workflow for S {
             q.text = format!("UPDATE incidents SET {} WHERE id = {idp}", set.join(", "));
             run(&q, &[])?;
             let after = incident(&target, run, id)?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "incident.change",
-                    target: format!("incident:{id}"),
-                    before: json_of(&before),
-                    after: json_of(&after),
-                },
+                actor,
+                "incident.change",
+                format!("incident:{id}"),
+                json_of(&before),
+                json_of(&after),
             )?;
             Ok(after)
         })
@@ -616,15 +574,13 @@ impl<S: Transact> Workflow for S {
             touched.push(id);
             crate::incident::refresh(&mut RunExec(run), &touched)?;
             let after = incident(&target, run, id)?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "incident.create",
-                    target: format!("incident:{id}"),
-                    before: Some(serde_json::json!({ "episodes": episodes, "from": old })),
-                    after: json_of(&after),
-                },
+                actor,
+                "incident.create",
+                format!("incident:{id}"),
+                Some(serde_json::json!({ "episodes": episodes, "from": old })),
+                json_of(&after),
             )?;
             Ok(after)
         })
@@ -654,15 +610,13 @@ impl<S: Transact> Workflow for S {
             touched.push(into);
             crate::incident::refresh(&mut RunExec(run), &touched)?;
             let after = incident(&target, run, into)?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "incident.merge",
-                    target: format!("incident:{into}"),
-                    before: Some(serde_json::json!({ "into": before_into, "merged": merged })),
-                    after: json_of(&after),
-                },
+                actor,
+                "incident.merge",
+                format!("incident:{into}"),
+                Some(serde_json::json!({ "into": before_into, "merged": merged })),
+                json_of(&after),
             )?;
             Ok(after)
         })
@@ -800,15 +754,13 @@ impl<S: Transact> Workflow for S {
                 .and_then(|r| int_at(r, 0))
                 .ok_or_else(|| crate::query_err(&target, "adding a suppression", "no id"))?;
             let s = suppression_by_id(&target, run, id)?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "suppression.add",
-                    target: format!("suppression:{id}"),
-                    before: None,
-                    after: json_of(&s),
-                },
+                actor,
+                "suppression.add",
+                format!("suppression:{id}"),
+                None,
+                json_of(&s),
             )?;
             Ok(s)
         })
@@ -847,15 +799,13 @@ impl<S: Transact> Workflow for S {
                 &[],
             )?;
             let after = suppression_by_id(&target, run, id)?;
-            append(
+            record(
                 run,
-                &Change {
-                    actor,
-                    action: "suppression.remove",
-                    target: format!("suppression:{id}"),
-                    before: json_of(&before),
-                    after: json_of(&after),
-                },
+                actor,
+                "suppression.remove",
+                format!("suppression:{id}"),
+                json_of(&before),
+                json_of(&after),
             )?;
             Ok(after)
         })

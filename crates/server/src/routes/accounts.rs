@@ -149,6 +149,20 @@ pub fn check_user_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// The hash of a new password (checked first), made on a blocking thread: Argon2 takes tens
+/// of milliseconds by design.
+async fn password_hash(password: Option<String>) -> ApiResult<Option<String>> {
+    let Some(p) = password else {
+        return Ok(None);
+    };
+    auth::check_password(&p).map_err(|e| ApiError::invalid("password", e))?;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&p))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Some(hash))
+}
+
 /// `GET /api/users` (admin).
 pub async fn users(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Page<User>>> {
     caller.require(Role::Admin, "listing users")?;
@@ -166,18 +180,7 @@ pub async fn add_user(
     let new: NewUser = json_body(&body)?;
     check_user_name(&new.name).map_err(|e| ApiError::invalid("name", e))?;
     let role = role(&new.role)?;
-    let hash = match new.password {
-        Some(p) => {
-            auth::check_password(&p).map_err(|e| ApiError::invalid("password", e))?;
-            Some(
-                tokio::task::spawn_blocking(move || auth::hash_password(&p))
-                    .await
-                    .map_err(|e| ApiError::internal(e.to_string()))?
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-            )
-        }
-        None => None,
-    };
+    let hash = password_hash(new.password).await?;
     let actor = caller.who.name.clone();
     let user = st
         .pool
@@ -204,18 +207,7 @@ pub async fn change_user(
     caller.require(Role::Admin, "changing users")?;
     let change: UserChange = json_body(&body)?;
     let role = change.role.as_deref().map(role).transpose()?;
-    let hash = match change.password {
-        Some(p) => {
-            auth::check_password(&p).map_err(|e| ApiError::invalid("password", e))?;
-            Some(
-                tokio::task::spawn_blocking(move || auth::hash_password(&p))
-                    .await
-                    .map_err(|e| ApiError::internal(e.to_string()))?
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-            )
-        }
-        None => None,
-    };
+    let hash = password_hash(change.password).await?;
     if role.is_none() && hash.is_none() {
         return Err(ApiError::bad_request(
             "nothing to change: give role or password",

@@ -15,7 +15,8 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// The filters of the episode listing.
-const EPISODE_FILTERS: [&str; 8] = [
+const EPISODE_FILTERS: [&str; 9] = [
+    "q",
     "severity",
     "src",
     "host",
@@ -82,6 +83,11 @@ pub async fn episodes(
         incident: p.parsed("incident", "an incident id")?,
         device: p.text("device").map(str::to_string),
         before: p.cursor()?,
+        search: p
+            .text("q")
+            .map(|q| store::search::parse(q, store::search::Target::Alerts))
+            .transpose()
+            .map_err(|e| ApiError::search("q", e))?,
         ..AlertFilter::default()
     };
     let limit = p.limit(100, st.config.max_page)?;
@@ -165,4 +171,37 @@ pub async fn incident(
         );
     }
     Ok(Json(v))
+}
+
+/// A search to check.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Validate {
+    query: String,
+    target: String,
+}
+
+/// `POST /api/query/validate` `{"query", "target": "flows" | "episodes"}`: 200
+/// `{"valid": true, "fields": [...]}` when it parses and names only known fields and values,
+/// else 400 with the error's `position` (in characters).
+pub async fn validate(
+    _caller: Caller,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let v: Validate = crate::params::json_body(&body)?;
+    let target = match v.target.as_str() {
+        "flows" => store::search::Target::Flows,
+        "episodes" => store::search::Target::Alerts,
+        t => {
+            return Err(ApiError::invalid(
+                "target",
+                format!("target {t:?}: flows or episodes"),
+            ))
+        }
+    };
+    store::search::parse(&v.query, target).map_err(|e| ApiError::search("query", e))?;
+    Ok(Json(serde_json::json!({
+        "valid": true,
+        "fields": store::search::field_names(target),
+    })))
 }

@@ -18,7 +18,8 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// The filters of the flow listing.
-pub const FLOW_FILTERS: [&str; 14] = [
+pub const FLOW_FILTERS: [&str; 15] = [
+    "q",
     "ip",
     "src",
     "dst",
@@ -119,6 +120,11 @@ pub fn flow_filter(p: &Params) -> ApiResult<FlowFilter> {
         country,
         asn: p.parsed("asn", "an AS number")?,
         application,
+        search: p
+            .text("q")
+            .map(|q| store::search::parse(q, store::search::Target::Flows))
+            .transpose()
+            .map_err(|e| ApiError::search("q", e))?,
     })
 }
 

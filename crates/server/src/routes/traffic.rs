@@ -140,6 +140,58 @@ pub async fn health(
     Ok(ranged(r, st.pool.run(move |s| s.traffic_health(r)).await?))
 }
 
+/// One cell of the hour × weekday heatmap (UTC).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HeatCell {
+    /// 0 Monday … 6 Sunday.
+    pub weekday: u8,
+    /// 0 … 23.
+    pub hour: u8,
+    /// Flows first seen in that hour of that weekday, over the range.
+    pub flows: u64,
+    /// Their packets.
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The 168 cells (Monday 00 h first) of `buckets`' traffic, each bucket in the hour of the
+/// week its start falls in.
+pub fn heatmap(buckets: &[store::BucketTraffic]) -> Vec<HeatCell> {
+    let mut cells: Vec<HeatCell> = (0..7u8)
+        .flat_map(|weekday| {
+            (0..24u8).map(move |hour| HeatCell {
+                weekday,
+                hour,
+                ..HeatCell::default()
+            })
+        })
+        .collect();
+    for b in buckets {
+        let hours = b.start.0.div_euclid(store::HOUR_US);
+        let hour = hours.rem_euclid(24) as usize;
+        // 1970-01-01 was a Thursday (3 with Monday 0).
+        let weekday = (hours.div_euclid(24) + 3).rem_euclid(7) as usize;
+        let c = &mut cells[weekday * 24 + hour];
+        c.flows += b.flows;
+        c.packets += b.packets;
+        c.bytes += b.bytes;
+    }
+    cells
+}
+
+/// `GET /api/stats/heatmap`: traffic by hour of the week (UTC), 168 cells, Monday 00 h first.
+pub async fn heat(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Ranged<Vec<HeatCell>>>> {
+    let p = Params::new(q, &["from", "to"], false)?;
+    let r = stats_range(&st, &p).await?;
+    let buckets = st.pool.run(move |s| s.bucket_traffic(r)).await?;
+    Ok(ranged(r, heatmap(&buckets)))
+}
+
 /// `GET /api/stats/attackers`: alert sources by count.
 pub async fn attackers(
     State(st): State<AppState>,
@@ -243,4 +295,36 @@ pub async fn device_changes(
     }
     items.truncate(limit);
     Ok(Json(Page::keyed(items, limit, |d| (d.time, d.id))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use packet::Timestamp;
+
+    #[test]
+    fn buckets_land_in_their_hour_of_the_week() {
+        // 2017-07-07 was a Friday; 09:00 and 09:59 UTC are the same cell, Monday 00:00 the first.
+        let friday_9 = 1_499_418_000_000_000;
+        let b = |t: i64, bytes: u64| store::BucketTraffic {
+            start: Timestamp(t),
+            flows: 1,
+            packets: 2,
+            bytes,
+        };
+        let monday = 1_499_040_000_000_000;
+        let cells = heatmap(&[
+            b(friday_9, 10),
+            b(friday_9 + 59 * 60_000_000, 5),
+            b(monday, 7),
+        ]);
+        assert_eq!(cells.len(), 168);
+        let friday = &cells[4 * 24 + 9];
+        assert_eq!(
+            (friday.weekday, friday.hour, friday.flows, friday.bytes),
+            (4, 9, 2, 15)
+        );
+        assert_eq!((cells[0].weekday, cells[0].hour, cells[0].bytes), (0, 0, 7));
+        assert_eq!(cells.iter().map(|c| c.bytes).sum::<u64>(), 22);
+    }
 }

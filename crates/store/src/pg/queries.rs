@@ -101,6 +101,18 @@ impl Queries for PgStore {
         })
     }
 
+    fn bucket_traffic(&mut self, range: TimeRange) -> Result<Vec<BucketTraffic>> {
+        let sql = query::bucket_traffic(range);
+        self.read("reading traffic by bucket", &sql, |t, r| {
+            Ok(BucketTraffic {
+                start: time(t, r, 0)?,
+                flows: num(t, r, 1)?,
+                packets: num(t, r, 2)?,
+                bytes: num(t, r, 3)?,
+            })
+        })
+    }
+
     fn attack_rate(&mut self, range: TimeRange) -> Result<Vec<MinuteCount>> {
         let sql = query::attack_rate(range);
         self.read("reading the attack rate", &sql, |t, r| {

@@ -103,6 +103,18 @@ impl Queries for SqliteStore {
         })
     }
 
+    fn bucket_traffic(&mut self, range: TimeRange) -> Result<Vec<BucketTraffic>> {
+        let sql = query::bucket_traffic(range);
+        self.rows(&sql, |r| {
+            Ok(BucketTraffic {
+                start: Timestamp(r.get(0).map_err(|e| self.err("reading", e))?),
+                flows: self.u64_of(r, 1)?,
+                packets: self.u64_of(r, 2)?,
+                bytes: self.u64_of(r, 3)?,
+            })
+        })
+    }
+
     fn attack_rate(&mut self, range: TimeRange) -> Result<Vec<MinuteCount>> {
         let sql = query::attack_rate(range);
         self.rows(&sql, |r| {
