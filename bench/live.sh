@@ -38,9 +38,20 @@ write_timeout_s = 5
 send_buffer_bytes = 16384
 EOF
 
+# The client that never reads: it sends its request, then sleeps with a small receive buffer.
+cat >"$tmp/stuck.py" <<'EOF'
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect((host, int(port)))
+s.sendall(f"GET /api/events HTTP/1.1\r\nHost: {sys.argv[1]}\r\nAuthorization: Bearer {sys.argv[2]}\r\n\r\n".encode())
+time.sleep(3600)
+EOF
+
 : >"$tmp/pairs"
-for i in $(seq 1 "$runs"); do
-  # A: the server watches the database the ingest writes, with a reading and a stuck client.
+# A: the server watches the database the ingest writes, with a reading and a stuck client.
+with_server() {
   rm -f "$tmp"/a.db*
   "$nv" serve --db "$tmp/a.db" --listen 127.0.0.1:0 --config "$tmp/serve.toml" 2>"$tmp/serve.err" &
   server=$!
@@ -53,15 +64,7 @@ for i in $(seq 1 "$runs"); do
   token=$("$nv" user token admin --db "$tmp/a.db" 2>/dev/null)
   curl -sN -H "Authorization: Bearer $token" "http://$addr/api/events" >"$tmp/reader.out" &
   pids+=("$!")
-  python3 - "$addr" "$token" <<'EOF' &
-import socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.connect((host, int(port)))
-s.sendall(f"GET /api/events HTTP/1.1\r\nHost: {sys.argv[1]}\r\nAuthorization: Bearer {sys.argv[2]}\r\n\r\n".encode())
-time.sleep(3600)
-EOF
+  python3 "$tmp/stuck.py" "$addr" "$token" &
   pids+=("$!")
   sleep 0.5
   ta=$(ingest "$tmp/a.db")
@@ -70,10 +73,22 @@ EOF
   events=$(grep -c '^event:' "$tmp/reader.out" || true)
   kill "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
-  # B: the same ingest, no server.
+}
+# B: the same ingest into a database made the same way, no server.
+alone() {
   rm -f "$tmp"/b.db*
   "$nv" user add bench --role viewer --no-password --db "$tmp/b.db" >/dev/null 2>&1
   tb=$(ingest "$tmp/b.db")
+}
+for i in $(seq 1 "$runs"); do
+  # Alternate which goes first, so neither always runs on a warmer machine.
+  if [ $((i % 2)) -eq 1 ]; then
+    with_server
+    alone
+  else
+    alone
+    with_server
+  fi
   ratio=$(awk "BEGIN{printf \"%.3f\", $ta / $tb}")
   echo "pair $i: with server ${ta}s (reader got $events events), alone ${tb}s, ratio $ratio"
   echo "$ta $tb $ratio" >>"$tmp/pairs"
