@@ -219,7 +219,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(open)
         .fallback(|| async {
-            crate::error::ApiError::not_found("no such API route (see /api/openapi.json)")
+            crate::error::ApiError::not_found("no such API route (docs/server.md lists them)")
         })
         .layer(DefaultBodyLimit::max(limit))
         .layer(cors)

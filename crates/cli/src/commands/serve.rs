@@ -66,7 +66,7 @@ pub fn run(a: &ServeArgs) -> Result<Outcome> {
     if let Some(password) = &prepared.first_admin {
         eprintln!(
             "netvigil: {db} had no users: made the admin {:?} with the password\n\n    {password}\n\n\
-             Log in at http://{addr}/ (POST /api/session), then change it: \
+             Log in with POST http://{addr}/api/session (docs/server.md), then change it: \
              netvigil user passwd {} --db {db}",
             server::FIRST_ADMIN,
             server::FIRST_ADMIN
