@@ -2,6 +2,7 @@
 //! drains, a download it stalls) blocks the server's writes to it; after the deadline the
 //! connection is closed and counted, so a stalled client holds nothing for long.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -126,8 +127,6 @@ impl DeadlineStream {
         }
     }
 }
-
-use std::future::Future;
 
 impl AsyncRead for DeadlineStream {
     fn poll_read(

@@ -284,7 +284,6 @@ impl Prepared {
 /// has no users) and binds the address.
 pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
     config.check()?;
-    let pool = pool::StorePool::open(&config.db, config.connections)?;
     let mut store = store::open(&config.db)?;
     let first_admin = if store.user_count()? == 0 {
         let password =
@@ -296,7 +295,7 @@ pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
     } else {
         None
     };
-    drop(store);
+    let pool = pool::StorePool::new(&config.db, store, config.connections);
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| ServeError::Bind {
             addr: config.listen,

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use store::{Store, StoreError};
+use store::Store;
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
@@ -21,18 +21,18 @@ pub struct StorePool {
 }
 
 impl StorePool {
-    /// A pool of `size` connections to `db`; the first is opened now (creating or migrating
-    /// the schema), so a store that cannot be used is refused at start.
-    pub fn open(db: &str, size: usize) -> Result<Arc<Self>, StoreError> {
-        let mut first = Some(store::open(db)?);
+    /// A pool of `size` connections to `db`, starting with `first` (opened by the caller, which
+    /// proved the store usable: the schema created or migrated); the others open when needed.
+    pub fn new(db: &str, first: Box<dyn Store>, size: usize) -> Arc<Self> {
+        let mut first = Some(first);
         let slots = (0..size.max(1))
             .map(|_| Mutex::new(first.take()))
             .collect::<Vec<_>>();
-        Ok(Arc::new(StorePool {
+        Arc::new(StorePool {
             db: db.to_string(),
             slots,
             free: Semaphore::new(size.max(1)),
-        }))
+        })
     }
 
     /// Connections in use now.

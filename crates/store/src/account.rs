@@ -322,7 +322,8 @@ pub(crate) fn append(run: &mut Run<'_>, change: &Change<'_>) -> Result<i64> {
         Some(v) => DbValue::Text(Cow::Owned(v.to_string())),
         None => DbValue::Null,
     };
-    let rows = run(
+    inserted_id(
+        run,
         &sql(
             "INSERT INTO audit_log (logged_at, actor, action, object, detail, before_json, \
              after_json) VALUES ($1, $2, $3, $4, '', $5, $6) RETURNING id",
@@ -335,11 +336,16 @@ pub(crate) fn append(run: &mut Run<'_>, change: &Change<'_>) -> Result<i64> {
                 json(&change.after),
             ],
         ),
-        &[DbType::Int],
-    )?;
-    rows.first()
+        "writing the audit log",
+    )
+}
+
+/// Runs an `INSERT … RETURNING id`; the new row's id.
+pub(crate) fn inserted_id(run: &mut Run<'_>, insert: &Sql, context: &str) -> Result<i64> {
+    run(insert, &[DbType::Int])?
+        .first()
         .and_then(|r| int_at(r, 0))
-        .ok_or_else(|| crate::query_err("", "writing the audit log", "no id returned"))
+        .ok_or_else(|| crate::query_err("", context, "the insert returned no id"))
 }
 
 /// Appends what `actor` did (`action` on `target`, the thing before and after) to the audit
@@ -624,7 +630,8 @@ impl<S: Transact> Accounts for S {
         let target = self.target().to_string();
         self.transact("adding a token", |run| {
             let owner = need_user(&target, run, user)?;
-            let rows = run(
+            let id = inserted_id(
+                run,
                 &sql(
                     "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at, \
                      expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -637,12 +644,8 @@ impl<S: Transact> Accounts for S {
                         expires_at.map_or(DbValue::Null, DbValue::Time),
                     ],
                 ),
-                &[DbType::Int],
+                "adding a token",
             )?;
-            let id = rows
-                .first()
-                .and_then(|r| int_at(r, 0))
-                .ok_or_else(|| bad_row(&target, "token"))?;
             let token = token_by_id(&target, run, id)?.ok_or_else(|| bad_row(&target, "token"))?;
             record(
                 run,
@@ -802,11 +805,7 @@ impl<S: Transact> Accounts for S {
         let mut q = Sql::default();
         let mut w = String::from("TRUE");
         if let Some(t) = f.time {
-            let (a, b) = (
-                q.param(DbValue::Time(t.from.0)),
-                q.param(DbValue::Time(t.to.0)),
-            );
-            let _ = write!(w, " AND logged_at >= {a} AND logged_at < {b}");
+            crate::query::time_range(&mut q, &mut w, "logged_at", t);
         }
         for (col, v) in [
             ("actor", &f.actor),
@@ -822,7 +821,7 @@ impl<S: Transact> Accounts for S {
             let p = q.param(DbValue::Int(id));
             let _ = write!(w, " AND id < {p}");
         }
-        let lim = q.param(DbValue::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let lim = q.param(crate::query::count(limit));
         q.text = format!(
             "SELECT id, logged_at, actor, action, object, detail, before_json, after_json \
              FROM audit_log \

@@ -538,6 +538,23 @@ pub fn merge(
 }
 
 /// Writes a snapshot of `capture`'s inventory on an open write transaction: its devices
+/// [`write`] in one transaction of `store` (both backends' `StoreWriter::write_devices`).
+pub(crate) fn write_snapshot(
+    store: &mut impl crate::account::Transact,
+    capture: CaptureId,
+    devices: &[Device],
+    changes: &[Event],
+) -> crate::Result<()> {
+    store.transact("writing the device inventory", |run| {
+        write(
+            &mut crate::workflow::RunExec(run),
+            capture,
+            devices,
+            changes,
+        )
+    })
+}
+
 /// replace the ones its previous snapshot wrote, its changes are appended.
 pub(crate) fn write<E: Exec>(
     db: &mut E,

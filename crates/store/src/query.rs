@@ -57,7 +57,7 @@ pub(crate) fn ip_range(sql: &mut Sql, w: &mut String, col: &str, f: IpFilter) {
 }
 
 /// `AND {col} >= from AND {col} < to`.
-fn time_range(sql: &mut Sql, w: &mut String, col: &str, t: TimeRange) {
+pub(crate) fn time_range(sql: &mut Sql, w: &mut String, col: &str, t: TimeRange) {
     let (a, b) = (
         sql.param(DbValue::Time(t.from.0)),
         sql.param(DbValue::Time(t.to.0)),
@@ -295,7 +295,7 @@ pub fn flow_scan(from: i64, to: i64) -> Sql {
     }
 }
 
-fn count(n: usize) -> DbValue<'static> {
+pub(crate) fn count(n: usize) -> DbValue<'static> {
     // usize::MAX would be -1 as i64, which PostgreSQL refuses.
     DbValue::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }

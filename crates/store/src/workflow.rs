@@ -10,7 +10,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::{int_at, json_of, opt_text, record, sql, text, text_at, Run, Transact};
+use crate::account::{
+    inserted_id, int_at, json_of, opt_text, record, sql, text, text_at, Run, Transact,
+};
 use crate::incident::Exec;
 use crate::model::{Incident, IpFilter, StoredAlert};
 use crate::query::Sql;
@@ -276,17 +278,14 @@ fn incident(target: &str, run: &mut Run<'_>, id: i64) -> Result<Incident> {
 
 fn insert_comment(run: &mut Run<'_>, actor: &str, target: &str, body: &str) -> Result<Comment> {
     let at = now_us();
-    let rows = run(
+    let id = inserted_id(
+        run,
         &sql(
             "INSERT INTO comments (target, at, author, body) VALUES ($1, $2, $3, $4) RETURNING id",
             vec![text(target), DbValue::Time(at), text(actor), text(body)],
         ),
-        &[DbType::Int],
+        "writing a comment",
     )?;
-    let id = rows
-        .first()
-        .and_then(|r| int_at(r, 0))
-        .ok_or_else(|| crate::query_err("", "writing a comment", "no id returned"))?;
     let c = Comment {
         id,
         target: target.to_string(),
@@ -549,18 +548,15 @@ impl<S: Transact> Workflow for S {
         self.transact("making an incident", |run| {
             let old = incidents_of(run, episodes)?;
             let now = now_us();
-            let rows = run(
+            let id = inserted_id(
+                run,
                 &sql(
                     "INSERT INTO incidents (opened_at, updated_at, title) VALUES ($1, $1, '') \
                      RETURNING id",
                     vec![DbValue::Time(now)],
                 ),
-                &[DbType::Int],
+                "making an incident",
             )?;
-            let id = rows
-                .first()
-                .and_then(|r| int_at(r, 0))
-                .ok_or_else(|| crate::query_err(&target, "making an incident", "no id returned"))?;
             for &e in episodes {
                 run(
                     &sql(
@@ -730,7 +726,8 @@ impl<S: Transact> Workflow for S {
             let ip = |f: Option<IpFilter>, hi: bool| {
                 f.map_or(DbValue::Null, |f| DbValue::Ip(if hi { f.hi } else { f.lo }))
             };
-            let rows = run(
+            let id = inserted_id(
+                run,
                 &sql(
                     "INSERT INTO suppressions (ip_lo, ip_hi, kind, detector, family, reason, \
                      created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
@@ -747,12 +744,8 @@ impl<S: Transact> Workflow for S {
                         expires_at.map_or(DbValue::Null, DbValue::Time),
                     ],
                 ),
-                &[DbType::Int],
+                "adding a suppression",
             )?;
-            let id = rows
-                .first()
-                .and_then(|r| int_at(r, 0))
-                .ok_or_else(|| crate::query_err(&target, "adding a suppression", "no id"))?;
             let s = suppression_by_id(&target, run, id)?;
             record(
                 run,

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use detect::Family;
 use serde_json::Value;
+use store::workflow::INCIDENT_STATUSES;
 use store::{AlertFilter, Incident, IncidentFilter, StoredAlert};
 
 use super::Page;
@@ -30,18 +31,13 @@ const EPISODE_FILTERS: [&str; 9] = [
 /// The filters of the incident listing.
 const INCIDENT_FILTERS: [&str; 5] = ["severity", "host", "kind", "family", "status"];
 
-/// Incident statuses, as stored.
-pub const INCIDENT_STATUSES: [&str; 4] = ["OPEN", "INVESTIGATING", "RESOLVED", "FALSE_POSITIVE"];
-
 /// Most episodes an incident's detail lists.
 const EPISODES_PER_INCIDENT: usize = 1000;
 
 fn family(p: &Params) -> ApiResult<Option<String>> {
     p.text("family")
         .map(|f| {
-            Family::ALL
-                .iter()
-                .find(|x| x.as_str() == f)
+            Family::parse(f)
                 .map(|x| x.as_str().to_string())
                 .ok_or_else(|| {
                     let names: Vec<&str> = Family::ALL.iter().map(|x| x.as_str()).collect();

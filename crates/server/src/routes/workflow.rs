@@ -264,7 +264,7 @@ fn suppression_match(b: &MatchBody) -> ApiResult<SuppressionMatch> {
         .map(|s| IpFilter::parse(s.trim()).map_err(|e| ApiError::invalid("ip", format!("ip: {e}"))))
         .transpose()?;
     if let Some(d) = &b.detector {
-        if !Detector::ALL.iter().any(|x| x.as_str() == d) {
+        if Detector::parse(d).is_none() {
             return Err(ApiError::invalid(
                 "detector",
                 format!("detector {d:?}: one of model, rule, baseline"),

@@ -457,13 +457,6 @@ impl StoreWriter for PgStore {
         devices: &[enrich::device::Device],
         changes: &[enrich::device::Event],
     ) -> Result<()> {
-        if self.client.is_closed() {
-            let _ = self.reconnect();
-        }
-        let target = self.target.as_str();
-        let q = |e| pg_err(target, "writing the device inventory", e);
-        let mut tx = self.client.transaction().map_err(q)?;
-        crate::device::write(&mut PgExec(&mut tx), capture, devices, changes).map_err(q)?;
-        tx.commit().map_err(q)
+        crate::device::write_snapshot(self, capture, devices, changes)
     }
 }

@@ -251,8 +251,6 @@ impl StoreWriter for SqliteStore {
         devices: &[enrich::device::Device],
         changes: &[enrich::device::Event],
     ) -> Result<()> {
-        self.write("writing the device inventory", |tx| {
-            crate::device::write(&mut SqliteExec(tx), capture, devices, changes)
-        })
+        crate::device::write_snapshot(self, capture, devices, changes)
     }
 }
