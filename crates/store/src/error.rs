@@ -89,6 +89,9 @@ pub enum StoreError {
     /// What was asked for contradicts what is stored (a user name taken, a stale state).
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not do this to what is stored (another user's saved search).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl StoreError {

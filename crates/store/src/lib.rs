@@ -12,10 +12,12 @@ pub mod export;
 pub mod incident;
 pub mod lake;
 pub mod model;
+pub mod notify;
 pub mod pg;
 pub mod query;
 mod roles;
 pub mod rollup;
+pub mod saved;
 pub mod schema;
 pub mod search;
 pub mod sqlite;
@@ -28,7 +30,9 @@ pub(crate) use error::query_err;
 pub use error::{Result, StoreError};
 pub use export::{ExportError, ExportFormat, FlowSink, Layout};
 pub use model::*;
+pub use notify::{Channel, ChannelChange, NewChannel, Notifications, Progress};
 pub use roles::{Database, IpHistory, Maintenance, Queries, Store, StoreWriter};
+pub use saved::{QueryChange, SavedQueries, SavedQuery};
 pub use workflow::{
     Comment, EpisodeAction, IncidentChange, Suppression, SuppressionMatch, Verdict, Workflow,
 };
@@ -49,8 +53,9 @@ pub use workflow::{
 /// the devices of each alert (`schema::ALERT_DEVICE_COLUMNS`) and where each talker is
 /// (`schema::TALKER_GEO_COLUMNS`); version 12 the API server's users, tokens, sessions and
 /// audit log (`schema::ACCOUNT_TABLES`, [`account`]); version 13 the analyst's workflow:
-/// verdicts, comments and suppressions (`schema::ALERT_WORKFLOW_COLUMNS`, [`workflow`]).
-pub const SCHEMA_VERSION: i64 = 13;
+/// verdicts, comments and suppressions (`schema::ALERT_WORKFLOW_COLUMNS`, [`workflow`]); version
+/// 14 saved searches ([`saved`]) and notification channels ([`notify`]).
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Now, UTC µs (for `ingested_at` and audit entries).
 pub(crate) fn now_us() -> i64 {
@@ -67,7 +72,7 @@ enum SchemaAction {
     Create,
     /// Current: use it.
     Use,
-    /// An older version (2 to 12): take it to the current one in place, in one transaction.
+    /// An older version (2 to 13): take it to the current one in place, in one transaction.
     Migrate {
         /// The version found.
         from: i64,
@@ -81,7 +86,7 @@ impl SchemaAction {
         type Step = fn(&schema::Dialect) -> Vec<String>;
         // (version reached, what the step is, its statements), oldest first; the last one
         // reaches SCHEMA_VERSION (checked below).
-        const STEPS: [(i64, &str, Step); 11] = [
+        const STEPS: [(i64, &str, Step); 12] = [
             (
                 3,
                 "migrating the schema to version 3",
@@ -137,6 +142,11 @@ impl SchemaAction {
                 "migrating the schema to version 13",
                 schema::Dialect::migrate_to_v13,
             ),
+            (
+                14,
+                "migrating the schema to version 14",
+                schema::Dialect::migrate_to_v14,
+            ),
         ];
         const _: () = assert!(STEPS[STEPS.len() - 1].0 == SCHEMA_VERSION);
         STEPS
@@ -153,7 +163,7 @@ fn check_schema(target: &str, version: i64) -> Result<SchemaAction> {
     match version {
         0 => Ok(SchemaAction::Create),
         SCHEMA_VERSION => Ok(SchemaAction::Use),
-        2..=12 => Ok(SchemaAction::Migrate { from: version }),
+        2..=13 => Ok(SchemaAction::Migrate { from: version }),
         v if v > SCHEMA_VERSION => Err(StoreError::TooNew {
             target: target.to_string(),
             found: v,

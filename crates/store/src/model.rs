@@ -715,7 +715,7 @@ pub struct AlertFilter {
     pub device: Option<String>,
     /// This alert only.
     pub id: Option<i64>,
-    /// Only alerts stored after this one (id greater).
+    /// Only alerts stored after this one (id greater), oldest first.
     pub after_id: Option<i64>,
     /// A search (`crate::search`), AND-ed with the rest.
     pub search: Option<crate::search::Expr>,
@@ -778,7 +778,7 @@ pub struct IncidentFilter {
     pub status: Option<String>,
     /// This incident only.
     pub id: Option<i64>,
-    /// Only incidents made after this one (id greater).
+    /// Only incidents made after this one (id greater), oldest first.
     pub after_id: Option<i64>,
     /// Listed after this one: `(updated_at, id)` of the last incident of the previous page
     /// (keyset pagination, most recently active first).

@@ -493,8 +493,14 @@ pub fn alerts(f: &AlertFilter, limit: usize) -> Sql {
         w.push_str(&crate::workflow::not_suppressed("alerts.", &p));
     }
     let lim = sql.param(count(limit));
+    // Tailing by id reads the oldest first, so that a page short of the backlog loses nothing.
+    let order = if f.after_id.is_some() {
+        "id"
+    } else {
+        "raised_at DESC, id DESC"
+    };
     sql.text = format!(
-        "SELECT {} FROM alerts WHERE {w} ORDER BY raised_at DESC, id DESC LIMIT {lim}",
+        "SELECT {} FROM alerts WHERE {w} ORDER BY {order} LIMIT {lim}",
         alert_column_list()
     );
     sql
@@ -562,8 +568,13 @@ pub fn incidents(f: &IncidentFilter, limit: usize) -> Sql {
         let _ = write!(w, " AND id > {p}");
     }
     let lim = sql.param(count(limit));
+    let order = if f.after_id.is_some() {
+        "id"
+    } else {
+        "updated_at DESC, id DESC"
+    };
     sql.text = format!(
-        "SELECT {} FROM incidents WHERE {w} ORDER BY updated_at DESC, id DESC LIMIT {lim}",
+        "SELECT {} FROM incidents WHERE {w} ORDER BY {order} LIMIT {lim}",
         incident_column_list()
     );
     sql

@@ -13,6 +13,8 @@ use flow::FlowRecord;
 use crate::account::Accounts;
 use crate::device::{DeviceChange, DeviceFilter, StoredDevice};
 use crate::model::*;
+use crate::notify::Notifications;
+use crate::saved::SavedQueries;
 use crate::workflow::Workflow;
 use crate::Result;
 
@@ -186,6 +188,19 @@ pub trait Maintenance: Database {
 }
 
 /// The store: every role over one connection to SQLite or PostgreSQL (see [`crate::open`]).
-pub trait Store: StoreWriter + Queries + Maintenance + Accounts + Workflow {}
+pub trait Store:
+    StoreWriter + Queries + Maintenance + Accounts + Workflow + SavedQueries + Notifications
+{
+}
 
-impl<T: StoreWriter + Queries + Maintenance + Accounts + Workflow + ?Sized> Store for T {}
+impl<T> Store for T where
+    T: StoreWriter
+        + Queries
+        + Maintenance
+        + Accounts
+        + Workflow
+        + SavedQueries
+        + Notifications
+        + ?Sized
+{
+}

@@ -254,6 +254,14 @@ impl Dialect {
         v
     }
 
+    /// The statements that take a version-13 database to version 14, in this dialect: saved
+    /// searches ([`SAVED_QUERY_TABLES`]) and notification channels ([`NOTIFY_TABLES`]), empty.
+    pub fn migrate_to_v14(&self) -> Vec<String> {
+        let mut v = self.statements(SAVED_QUERY_TABLES);
+        v.extend(self.statements(NOTIFY_TABLES));
+        v
+    }
+
     /// The statements of a block of `CREATE`s, in this dialect.
     fn statements(&self, block: &str) -> Vec<String> {
         self.types(block)
@@ -305,7 +313,9 @@ impl Dialect {
             .iter()
             .map(|(name, ty)| format!(" {name} {},", self.of(*ty)))
             .collect();
-        let tables = format!("{TABLES}{DEVICE_TABLES}{ACCOUNT_TABLES}{WORKFLOW_TABLES}");
+        let tables = format!(
+            "{TABLES}{DEVICE_TABLES}{ACCOUNT_TABLES}{WORKFLOW_TABLES}{SAVED_QUERY_TABLES}{NOTIFY_TABLES}"
+        );
         tables
             .replace("{TALKER_GEO}", &geo)
             .replace("{INCIDENT_DIGEST}", &digest)
@@ -493,6 +503,50 @@ CREATE TABLE suppressions (
   created_at {TIME} NOT NULL,
   expires_at {TIME},
   removed_at {TIME}
+);
+";
+
+/// Searches saved by users (`store::saved`): a name unique per owner, what it searches
+/// (`flows` or `episodes`), the query text, and whether every user may read it (`shared`,
+/// 0 or 1; a shared query is what a link to it opens). Added by schema version 14.
+const SAVED_QUERY_TABLES: &str = "
+CREATE TABLE saved_queries (
+  id {SERIAL_PK},
+  owner {TEXT} NOT NULL,
+  name {TEXT} NOT NULL,
+  target {TEXT} NOT NULL CHECK (target IN ('flows', 'episodes')),
+  query {TEXT} NOT NULL,
+  shared {INT} NOT NULL,
+  created_at {TIME} NOT NULL,
+  updated_at {TIME} NOT NULL,
+  UNIQUE (owner, name)
+);
+";
+
+/// Notification channels (`store::notify`): where new alert episodes and incidents at or
+/// above a severity are sent (a webhook URL, or a syslog collector `host:port` over UDP or
+/// TCP), and each channel's progress: the newest episode and incident ids it is done with
+/// (delivered or given up), counts, and its last error. The backlog of a channel is the
+/// store itself, read from those ids on. Added by schema version 14.
+const NOTIFY_TABLES: &str = "
+CREATE TABLE notify_channels (
+  id {SERIAL_PK},
+  name {TEXT} NOT NULL UNIQUE,
+  kind {TEXT} NOT NULL CHECK (kind IN ('webhook', 'syslog')),
+  address {TEXT} NOT NULL,
+  min_severity {INT} NOT NULL,
+  episodes {INT} NOT NULL,
+  incidents {INT} NOT NULL,
+  enabled {INT} NOT NULL,
+  created_by {TEXT} NOT NULL,
+  created_at {TIME} NOT NULL,
+  after_alert {INT} NOT NULL,
+  after_incident {INT} NOT NULL,
+  delivered {INT} NOT NULL,
+  failed {INT} NOT NULL,
+  last_delivered_at {TIME},
+  last_error {TEXT},
+  last_error_at {TIME}
 );
 ";
 

@@ -52,8 +52,20 @@ fn drop_flow_columns(b: &Backend, version: i64, names: &[String]) {
 
 /// Takes a current database back to version 10: no inventory tables, alerts without their
 /// devices, talker rollups without their geography.
+/// Takes a current database back to version 13: no saved searches or notification channels.
+fn to_version_13(b: &Backend) {
+    let common =
+        "DROP TABLE saved_queries; DROP TABLE notify_channels; DELETE FROM schema_version;";
+    b.exec(
+        &format!("{common} INSERT INTO schema_version VALUES (13, 0, '0.1.0');"),
+        &format!("{common} INSERT INTO schema_version VALUES (13, now(), '0.1.0');"),
+    );
+    assert_eq!(b.query_i64("SELECT MAX(version) FROM schema_version"), 13);
+}
+
 /// Takes a current database back to version 12: no verdicts, comments or suppressions.
 fn to_version_12(b: &Backend) {
+    to_version_13(b);
     let workflow: Vec<&str> = schema::ALERT_WORKFLOW_COLUMNS.iter().map(|c| c.0).collect();
     let (sqlite_alerts, pg_alerts) = drop_columns("alerts", &workflow);
     let common = "DROP VIEW IF EXISTS alerts_v; DROP TABLE comments; DROP TABLE suppressions; \
@@ -898,4 +910,38 @@ pub fn a_version_12_database_is_migrated_in_place_gaining_the_workflow(b: Backen
         .unwrap();
     assert_eq!(r.verdict.as_deref(), Some("true_positive"));
     assert!(s.suppressions().unwrap().is_empty());
+}
+
+pub fn a_version_13_database_is_migrated_in_place_gaining_saved_searches_and_channels(b: Backend) {
+    let mut s = b.open();
+    let (flows, windows) = meter("webex.pcap");
+    let cap = ingest(s.as_mut(), "webex", &flows, &windows, 50);
+    let alerts = alerts_about(cap, &flows[..3], 3);
+    let ids = s.insert_alerts(Some(cap), &alerts).unwrap();
+    let fresh = alert_table_columns(&b);
+    drop(s);
+    to_version_13(&b);
+
+    let mut s = reopened_with_alerts(&b, fresh, &ids, &alerts);
+    assert!(s.saved_queries("ann").unwrap().is_empty());
+    assert!(s.channels().unwrap().is_empty());
+    let q = s
+        .save_query("ann", "all", "flows", "proto:udp", true)
+        .unwrap();
+    assert_eq!(s.saved_query("bob", q.id).unwrap(), q);
+    // A channel made now starts after the episodes stored before the migration.
+    let c = s
+        .add_channel(
+            "root",
+            &NewChannel {
+                name: "log".into(),
+                kind: "syslog".into(),
+                address: "udp://127.0.0.1:514".into(),
+                min_severity: 1,
+                episodes: true,
+                incidents: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(c.after_alert, *ids.iter().max().unwrap());
 }
