@@ -6,210 +6,11 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 
+use common::server::*;
 use common::*;
 use serde_json::{json, Value};
 use store::{AlertFilter, DeviceFilter, FlowFilter, IncidentFilter, IpFilter, Store, TimeRange};
-
-/// A running `netvigil serve`, stopped (SIGTERM) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        // A server that does not stop on SIGTERM within 10 s fails the test that drops it.
-        let t0 = std::time::Instant::now();
-        while t0.elapsed() < std::time::Duration::from_secs(10) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                if !std::thread::panicking() {
-                    assert!(status.success(), "serve exited with {status} on SIGTERM");
-                }
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            panic!("serve did not stop within 10 s of SIGTERM");
-        }
-    }
-}
-
-/// An answer: status, headers we look at, JSON body (Null when none).
-struct Answer {
-    status: u16,
-    cookie: Option<String>,
-    retry_after: Option<String>,
-    body: Value,
-}
-
-impl Server {
-    /// Starts the server on `db` on a free port with `config` (TOML); returns it and the
-    /// first admin's password when it made one.
-    fn start(db: &str, config: &str, dir: &Path) -> (Server, Option<String>) {
-        let cfg = dir.join("serve.toml");
-        std::fs::write(&cfg, config).unwrap();
-        let mut child = nv()
-            .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--config"])
-            .arg(&cfg)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut password = None;
-        let mut take_password = false;
-        let base = loop {
-            let line = lines.next().expect("serve says where it listens").unwrap();
-            if take_password && !line.trim().is_empty() {
-                password = Some(line.trim().to_string());
-                take_password = false;
-            } else if line.contains("had no users") {
-                take_password = true;
-            } else if let Some(rest) = line.split("on http://").nth(1) {
-                break format!("http://{}", rest.split("/api").next().unwrap());
-            }
-        };
-        // Keep draining the request log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        (Server { child, base, agent }, password)
-    }
-
-    fn answer(mut r: ureq::http::Response<ureq::Body>) -> Answer {
-        let header = |n: &str| {
-            r.headers()
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let (cookie, retry_after) = (header("set-cookie"), header("retry-after"));
-        let status = r.status().as_u16();
-        let text = r.body_mut().read_to_string().unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            cookie,
-            retry_after,
-            body,
-        }
-    }
-
-    /// GET with optional headers.
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
-        let mut req = self.agent.get(format!("{}{path}", self.base));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        Self::answer(req.call().unwrap())
-    }
-
-    /// A call with a body.
-    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-        let url = format!("{}{path}", self.base);
-        let mut req = match method {
-            "POST" => self.agent.post(url),
-            "PATCH" => self.agent.patch(url),
-            "PUT" => self.agent.put(url),
-            m => panic!("{m}"),
-        };
-        req = req.header("content-type", "application/json");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        Self::answer(req.send(body).unwrap())
-    }
-
-    fn delete(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
-        let mut req = self.agent.delete(format!("{}{path}", self.base));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        Self::answer(req.call().unwrap())
-    }
-}
-
-/// A bearer header.
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-/// `netvigil user` on `db`, with `stdin`; its standard output.
-fn user(db: &str, args: &[&str], stdin: &str) -> String {
-    let mut c = nv()
-        .arg("user")
-        .args(args)
-        .args(["--db", db])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut i = c.stdin.take().unwrap();
-        i.write_all(stdin.as_bytes()).unwrap();
-    }
-    let o = c.wait_with_output().unwrap();
-    assert!(o.status.success(), "user {args:?}: {}", stderr(&o));
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
-}
-
-/// Seeds `db` with a generated capture holding a port scan, a SYN flood and a C2 beacon.
-fn seed(db: &str, dir: &Path) {
-    ingest_attacks(db, dir, "port_scan_vertical,syn_flood,c2_beacon");
-}
-
-/// Stores a generated capture with `attacks` over the benign traffic into `db`.
-fn ingest_attacks(db: &str, dir: &Path, attacks: &str) {
-    let pcap = dir.join(format!("{attacks}.pcap"));
-    run(nv()
-        .args(["gen", "--attacks", attacks])
-        .args(GEN_BENIGN_200S)
-        .arg("--out")
-        .arg(&pcap));
-    run(nv()
-        .args([
-            "analyze",
-            "-q",
-            "--format",
-            "none",
-            "--no-geoip",
-            "--db",
-            db,
-        ])
-        .arg(&pcap));
-}
-
-/// Every page of a listing, following `next`.
-fn all_pages(s: &Server, path: &str, auth: &[(&str, &str)]) -> Vec<Value> {
-    let mut out = Vec::new();
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let mut url = path.to_string();
-    loop {
-        let a = s.get(&url, auth);
-        assert_eq!(a.status, 200, "{url}: {}", a.body);
-        out.extend(a.body["items"].as_array().unwrap().iter().cloned());
-        match a.body["next"].as_str() {
-            Some(c) => url = format!("{path}{sep}cursor={c}"),
-            None => return out,
-        }
-    }
-}
-
-fn ids(v: &[Value]) -> Vec<i64> {
-    v.iter().map(|x| x["id"].as_i64().unwrap()).collect()
-}
 
 /// What every backend must answer, against the store read directly.
 fn resources_equal_the_store(db: &str, dir: &Path) {
@@ -454,7 +255,92 @@ fn resources_equal_the_store(db: &str, dir: &Path) {
         "{flows_line} not in {metrics}"
     );
     assert_eq!(s.get("/metrics", &[]).status, 401);
+    saved_searches(&s, db, &admin, &mut *store);
     refusals(&s, db, &admin, &admin_password);
+}
+
+/// Saved searches: private to their owner until shared, then readable by any user from their
+/// link; `results` runs them; only the owner or an admin changes them; a search that does not
+/// parse is refused with its position.
+fn saved_searches(s: &Server, db: &str, admin: &str, store: &mut dyn Store) {
+    user(db, &["add", "sue", "--role", "viewer", "--no-password"], "");
+    user(db, &["add", "tom", "--role", "viewer", "--no-password"], "");
+    let sue = bearer(&user(db, &["token", "sue"], ""));
+    let tom = bearer(&user(db, &["token", "tom"], ""));
+    let (u, t) = (
+        [("authorization", sue.as_str())],
+        [("authorization", tom.as_str())],
+    );
+    let text = "dst_port:443 AND proto:tcp";
+    let r = s.send(
+        "POST",
+        "/api/queries",
+        &u,
+        json!({"name": "tls", "target": "flows", "query": text})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["owner"], "sue");
+    let link = format!("/api/queries/{id}");
+    assert_eq!(
+        s.get(&link, &t).status,
+        404,
+        "private: another user cannot see it"
+    );
+    let r = s.send("PATCH", &link, &u, br#"{"shared":true}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shared = s.get(&link, &t);
+    assert_eq!((shared.status, &shared.body["query"]), (200, &json!(text)));
+    // Its results are the search run by the flows listing, as the store answers it.
+    let results = shared.body["results"].as_str().unwrap().to_string();
+    assert_eq!(results, "/api/flows?q=dst_port%3A443+AND+proto%3Atcp");
+    let got = all_pages(s, &format!("{results}&limit=1000"), &t);
+    let filter = FlowFilter {
+        search: Some(store::search::parse(text, store::search::Target::Flows).unwrap()),
+        ..FlowFilter::default()
+    };
+    let want = store.flows(&filter, None, 1000).unwrap();
+    assert!(!want.flows.is_empty());
+    assert_eq!(
+        ids(&got),
+        want.flows.iter().map(|f| f.id).collect::<Vec<_>>()
+    );
+    // Tom may read it, not change it; an admin may.
+    assert_eq!(s.delete(&link, &t).status, 403);
+    let admin = bearer(admin);
+    let a = [("authorization", admin.as_str())];
+    let r = s.send("PATCH", &link, &a, br#"{"name":"https"}"#);
+    assert_eq!((r.status, &r.body["name"]), (200, &json!("https")));
+    let log = s.get("/api/audit?action=query.change", &a).body;
+    assert_eq!(log["items"][0]["before"]["name"], "tls");
+    assert_eq!(log["items"][0]["after"]["name"], "https");
+    // A search that does not parse, with its position; a name taken.
+    let r = s.send(
+        "POST",
+        "/api/queries",
+        &u,
+        br#"{"name":"bad","target":"flows","query":"dst_port:(443"}"#,
+    );
+    assert_eq!(
+        (r.status, &r.body["field"]),
+        (400, &json!("query")),
+        "{}",
+        r.body
+    );
+    assert!(r.body["position"].is_u64());
+    let r = s.send(
+        "POST",
+        "/api/queries",
+        &u,
+        json!({"name": "https", "target": "episodes", "query": "severity:>=3"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(s.delete(&link, &u).status, 200);
+    assert_eq!(s.get(&link, &u).status, 404);
 }
 
 /// Working episodes and incidents, suppressing: each step answered, stored, and in the audit

@@ -40,6 +40,36 @@ pub struct ServeConfig {
     pub write_timeout_s: u64,
     /// Each connection's kernel send buffer, bytes (0: the system's own sizing).
     pub send_buffer_bytes: usize,
+    /// How notifications are sent.
+    pub notify: NotifyConfig,
+}
+
+/// How notifications are sent (the channels themselves are stored, made through the API).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// How often a channel with nothing to send looks again, ms.
+    pub poll_ms: u64,
+    /// How long one send may take, s.
+    pub timeout_s: u64,
+    /// Sends of one notification before it is given up (counted as failed).
+    pub attempts: u32,
+    /// The wait before the first retry, ms; it doubles with each retry.
+    pub backoff_ms: u64,
+    /// The longest wait between retries, s.
+    pub backoff_max_s: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            poll_ms: 1000,
+            timeout_s: 10,
+            attempts: 10,
+            backoff_ms: 1000,
+            backoff_max_s: 60,
+        }
+    }
 }
 
 /// Requests per minute per client address, by route class; each class allows a burst of its
@@ -79,6 +109,7 @@ impl Default for ServeConfig {
             live_poll_ms: 1000,
             write_timeout_s: 30,
             send_buffer_bytes: 0,
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -154,6 +185,21 @@ impl ServeConfig {
             return Err(ConfigError::Invalid(format!(
                 "cors_origins: {o:?} is not an origin (scheme://host[:port], no path)"
             )));
+        }
+        let n = &self.notify;
+        if !(50..=60_000).contains(&n.poll_ms) {
+            return bad("notify.poll_ms must be 50 to 60000");
+        }
+        if !(1..=300).contains(&n.timeout_s) {
+            return bad("notify.timeout_s must be 1 to 300");
+        }
+        if !(1..=100).contains(&n.attempts) {
+            return bad("notify.attempts must be 1 to 100");
+        }
+        if !(10..=600_000).contains(&n.backoff_ms) || n.backoff_max_s == 0 {
+            return bad(
+                "notify.backoff_ms must be 10 to 600000 and notify.backoff_max_s at least 1",
+            );
         }
         let r = self.rate;
         if [r.login, r.api].contains(&0) {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod live;
 mod log;
 pub mod metrics;
+pub mod notify;
 pub mod params;
 pub mod pool;
 pub mod routes;
@@ -31,10 +32,12 @@ use axum::Router;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::{GovernorError, GovernorLayer};
 
-pub use config::{ConfigError, RateLimits, ServeConfig};
+pub use config::{ConfigError, NotifyConfig, RateLimits, ServeConfig};
 pub use state::AppState;
 
-use crate::routes::{accounts, detections, flows, health, traffic, workflow};
+use crate::routes::{
+    accounts, detections, flows, health, notifications, queries, traffic, workflow,
+};
 
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +205,24 @@ pub fn router(state: AppState) -> Router {
         .route("/api/audit", get(accounts::audit))
         .route("/api/events", get(live::events))
         .route("/api/query/validate", post(detections::validate))
+        .route("/api/queries", get(queries::list).post(queries::save))
+        .route(
+            "/api/queries/{id}",
+            get(queries::one)
+                .patch(queries::change)
+                .delete(queries::remove),
+        )
+        .route(
+            "/api/notifications",
+            get(notifications::list).post(notifications::add),
+        )
+        .route(
+            "/api/notifications/{id}",
+            get(notifications::one)
+                .patch(notifications::change)
+                .delete(notifications::remove),
+        )
+        .route("/api/notifications/{id}/test", post(notifications::test))
         .route("/metrics", get(metrics::metrics))
         .layer(rate_limit(rate.api));
     let open = Router::new().route("/api/health", get(health::health));
@@ -249,6 +270,11 @@ pub async fn serve_on(
     )
     .tap_io(|_| {});
     let live = Arc::clone(&state.live);
+    let notifier = notify::Notifier::start(
+        state.pool.db().to_string(),
+        state.config.notify.clone(),
+        Arc::clone(&state.notify),
+    );
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     // Stopping ends the live streams, which would otherwise keep their connections open.
     let stopping = async move {
@@ -259,6 +285,9 @@ pub async fn serve_on(
         .with_graceful_shutdown(stopping)
         .await;
     watcher.abort();
+    tokio::task::spawn_blocking(move || notifier.stop())
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
     Ok(served?)
 }
 
@@ -311,6 +340,7 @@ pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
             config: Arc::new(config),
             live,
             metrics,
+            notify: Arc::default(),
         },
         listener,
         first_admin,

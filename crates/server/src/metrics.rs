@@ -1,6 +1,6 @@
 //! `/metrics` (Prometheus text format, a viewer's credentials): requests by route and status
-//! with their latency, the live stream's counters, the store connections in use, and each
-//! stored capture's progress (packets, bytes, flows; ingests may run in other processes, so
+//! with their latency, the live stream's counters, the store connections in use, the
+//! notification channels' progress, and each stored capture's progress (packets, bytes, flows; ingests may run in other processes, so
 //! their counters are read from the store).
 
 use std::sync::atomic::Ordering;
@@ -26,6 +26,8 @@ pub struct Metrics {
     live: IntGaugeVec,
     store_busy: IntGauge,
     captures: IntGaugeVec,
+    channels: IntGaugeVec,
+    notify: IntGaugeVec,
 }
 
 impl Metrics {
@@ -56,6 +58,22 @@ impl Metrics {
             ),
             &["capture", "name", "status", "counter"],
         )?;
+        let channels = IntGaugeVec::new(
+            Opts::new(
+                "notify_channel",
+                "notification channels' progress: delivered, failed, backlog",
+            ),
+            &["channel", "kind", "counter"],
+        )?;
+        let notify = IntGaugeVec::new(
+            Opts::new(
+                "notify",
+                "this server's notification threads: delivered, failed, retries, channels",
+            ),
+            &["counter"],
+        )?;
+        registry.register(Box::new(channels.clone()))?;
+        registry.register(Box::new(notify.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(live.clone()))?;
@@ -68,6 +86,8 @@ impl Metrics {
             live,
             store_busy,
             captures,
+            channels,
+            notify,
         })
     }
 
@@ -116,6 +136,42 @@ pub async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiResult<i
         ] {
             m.captures
                 .with_label_values(&[&id, &cap.name, cap.status.as_str(), counter])
+                .set(i64::try_from(v).unwrap_or(i64::MAX));
+        }
+    }
+    let n = &st.notify;
+    for (name, v) in [
+        ("delivered", n.delivered.load(Ordering::Relaxed)),
+        ("failed", n.failed.load(Ordering::Relaxed)),
+        ("retries", n.retries.load(Ordering::Relaxed)),
+        ("channels", n.channels.load(Ordering::Relaxed)),
+    ] {
+        m.notify
+            .with_label_values(&[name])
+            .set(i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    let now = packet::Timestamp::now().0;
+    let channels = st
+        .pool
+        .run(move |s| {
+            s.channels()?
+                .into_iter()
+                .map(|c| {
+                    let backlog = s.backlog(c.after_alert, c.min_severity, now)?;
+                    Ok((c, backlog))
+                })
+                .collect::<store::Result<Vec<_>>>()
+        })
+        .await?;
+    m.channels.reset();
+    for (c, backlog) in &channels {
+        for (counter, v) in [
+            ("delivered", c.delivered),
+            ("failed", c.failed),
+            ("backlog", *backlog),
+        ] {
+            m.channels
+                .with_label_values(&[&c.name, &c.kind, counter])
                 .set(i64::try_from(v).unwrap_or(i64::MAX));
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::ServeConfig;
 use crate::live::Live;
 use crate::metrics::Metrics;
+use crate::notify::Counters;
 use crate::pool::StorePool;
 
 /// The server's shared state.
@@ -18,4 +19,6 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// Request and stream metrics.
     pub metrics: Arc<Metrics>,
+    /// What the notification threads counted.
+    pub notify: Arc<Counters>,
 }

@@ -185,16 +185,12 @@ pub async fn validate(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let v: Validate = crate::params::json_body(&body)?;
-    let target = match v.target.as_str() {
-        "flows" => store::search::Target::Flows,
-        "episodes" => store::search::Target::Alerts,
-        t => {
-            return Err(ApiError::invalid(
-                "target",
-                format!("target {t:?}: flows or episodes"),
-            ))
-        }
-    };
+    let target = store::saved::query_target(&v.target).ok_or_else(|| {
+        ApiError::invalid(
+            "target",
+            format!("target {:?}: flows or episodes", v.target),
+        )
+    })?;
     store::search::parse(&v.query, target).map_err(|e| ApiError::search("query", e))?;
     Ok(Json(serde_json::json!({
         "valid": true,

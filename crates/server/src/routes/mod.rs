@@ -1,12 +1,14 @@
 //! The API's resources, one module per kind: `flows`, `detections` (alert episodes and
 //! incidents), `traffic` (captures, windows, statistics, devices), `workflow` (working
 //! episodes and incidents, comments, suppressions), `accounts` (session, users, tokens, audit
-//! log), `health`.
+//! log), `queries` (saved searches), `notifications` (channels), `health`.
 
 pub mod accounts;
 pub mod detections;
 pub mod flows;
 pub mod health;
+pub mod notifications;
+pub mod queries;
 pub mod traffic;
 pub mod workflow;
 

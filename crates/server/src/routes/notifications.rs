@@ -1,0 +1,172 @@
+//! Notification channels (`/api/notifications`, admin): webhooks and syslog collectors that
+//! new episodes and incidents at or above a severity are sent to (`crate::notify`), each with
+//! its progress (delivered, failed, the last error, the backlog waiting), and a test send.
+//! Every change is audited (`store::notify`).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use store::{Channel, ChannelChange, NewChannel, Role};
+
+use super::Page;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::notify::{Notice, Sender};
+use crate::params::json_body;
+use crate::state::AppState;
+
+/// A channel with what waits for it.
+#[derive(Serialize)]
+pub struct ChannelState {
+    /// The channel and its progress.
+    #[serde(flatten)]
+    pub channel: Channel,
+    /// Episodes stored after its progress, at or above its severity, not suppressed.
+    pub backlog: u64,
+}
+
+async fn with_backlog(st: &AppState, channels: Vec<Channel>) -> ApiResult<Vec<ChannelState>> {
+    let now = packet::Timestamp::now().0;
+    st.pool
+        .run(move |s| {
+            channels
+                .into_iter()
+                .map(|c| {
+                    let backlog = if c.episodes {
+                        s.backlog(c.after_alert, c.min_severity, now)?
+                    } else {
+                        0
+                    };
+                    Ok(ChannelState {
+                        channel: c,
+                        backlog,
+                    })
+                })
+                .collect()
+        })
+        .await
+}
+
+/// `GET /api/notifications` (admin): every channel with its progress.
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Page<ChannelState>>> {
+    caller.require(Role::Admin, "reading notification channels")?;
+    let all = st.pool.run(|s| s.channels()).await?;
+    Ok(Json(Page {
+        items: with_backlog(&st, all).await?,
+        next: None,
+    }))
+}
+
+/// `POST /api/notifications` `{"name", "kind", "address", "min_severity"?, "episodes"?,
+/// "incidents"?}` (admin): it sends what is stored from now on.
+pub async fn add(
+    State(st): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<ChannelState>)> {
+    caller.require(Role::Admin, "adding notification channels")?;
+    let c: NewChannel = json_body(&body)?;
+    let actor = caller.who.name;
+    let made = st.pool.run(move |s| s.add_channel(&actor, &c)).await?;
+    let mut out = with_backlog(&st, vec![made]).await?;
+    out.pop()
+        .map(|c| (StatusCode::CREATED, Json(c)))
+        .ok_or_else(|| ApiError::internal("the channel made is gone"))
+}
+
+/// `GET /api/notifications/{id}` (admin).
+pub async fn one(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ChannelState>> {
+    caller.require(Role::Admin, "reading notification channels")?;
+    let c = st.pool.run(move |s| s.channel(id)).await?;
+    let mut out = with_backlog(&st, vec![c]).await?;
+    out.pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("the channel read is gone"))
+}
+
+/// `PATCH /api/notifications/{id}` `{"enabled"?, "min_severity"?, "episodes"?, "incidents"?}`
+/// (admin).
+pub async fn change(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<Json<Channel>> {
+    caller.require(Role::Admin, "changing notification channels")?;
+    let c: ChannelChange = json_body(&body)?;
+    let actor = caller.who.name;
+    Ok(Json(
+        st.pool
+            .run(move |s| s.change_channel(&actor, id, &c))
+            .await?,
+    ))
+}
+
+/// `DELETE /api/notifications/{id}` (admin): the channel as it was.
+pub async fn remove(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Channel>> {
+    caller.require(Role::Admin, "removing notification channels")?;
+    let actor = caller.who.name;
+    Ok(Json(
+        st.pool.run(move |s| s.remove_channel(&actor, id)).await?,
+    ))
+}
+
+/// What a test send did.
+#[derive(Serialize)]
+pub struct TestSend {
+    /// Whether the receiver took it.
+    pub delivered: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+/// `POST /api/notifications/{id}/test` (admin): sends one test notification now, once,
+/// and says what happened (its progress is left alone).
+pub async fn test(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<TestSend>> {
+    caller.require(Role::Admin, "testing notification channels")?;
+    let c = st.pool.run(move |s| s.channel(id)).await?;
+    let timeout = Duration::from_secs(st.config.notify.timeout_s);
+    let notice = Notice {
+        event: "test",
+        id: 0,
+        severity: c.min_severity,
+        title: format!("netvigil test notification for channel {:?}", c.name),
+        kind: "test".into(),
+        src: None,
+        dst: None,
+        time: packet::Timestamp::now().0,
+        data: serde_json::Value::Null,
+    };
+    let sent = tokio::task::spawn_blocking(move || Sender::of(&c, timeout)?.send(&notice))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(match sent {
+        Ok(()) => TestSend {
+            delivered: true,
+            error: None,
+        },
+        Err(e) => TestSend {
+            delivered: false,
+            error: Some(e.message),
+        },
+    }))
+}
