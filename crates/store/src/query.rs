@@ -200,9 +200,16 @@ pub fn flow_page(
 const MAX_WALK: i64 = 1024;
 
 /// Whether a listing walks minutes (see [`list_flows`]): it filters on an address or the
-/// destination port.
+/// destination port, or its search requires one
+/// ([`narrows_by_minute_index`](crate::search::narrows_by_minute_index)).
 pub fn walks_minutes(f: &FlowFilter) -> bool {
-    f.ip.is_some() || f.src.is_some() || f.dst.is_some() || f.dst_port.is_some()
+    f.ip.is_some()
+        || f.src.is_some()
+        || f.dst.is_some()
+        || f.dst_port.is_some()
+        || f.search
+            .as_ref()
+            .is_some_and(crate::search::narrows_by_minute_index)
 }
 
 /// The newest stored flow first seen before `t` (any flow: it tells where data resumes).

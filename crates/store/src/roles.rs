@@ -101,6 +101,10 @@ pub trait Queries: Database {
     /// Traffic per rollup bucket over a range (hours, and minutes at its ends), oldest first,
     /// from the port rollups.
     fn bucket_traffic(&mut self, range: TimeRange) -> Result<Vec<BucketTraffic>>;
+    /// How the database would run `sql` (one of `crate::query`'s statements): the lines of
+    /// SQLite's `EXPLAIN QUERY PLAN` or PostgreSQL's `EXPLAIN`, for checking that listings
+    /// and searches use the indexes.
+    fn query_plan(&mut self, sql: &crate::query::Sql) -> Result<Vec<String>>;
     /// TCP health and the home-network split over a range (windows starting in it).
     fn traffic_health(&mut self, range: TimeRange) -> Result<TrafficHealth>;
     /// Windows starting in a range, oldest first (of one capture, or all).

@@ -101,6 +101,17 @@ impl Queries for PgStore {
         })
     }
 
+    fn query_plan(&mut self, sql: &query::Sql) -> Result<Vec<String>> {
+        let explain = query::Sql {
+            text: format!("EXPLAIN {}", sql.text),
+            params: sql.params.clone(),
+        };
+        self.read("explaining a query", &explain, |t, r| {
+            r.try_get::<_, String>(0)
+                .map_err(|e| crate::query_err(t, "explaining a query", e.to_string()))
+        })
+    }
+
     fn bucket_traffic(&mut self, range: TimeRange) -> Result<Vec<BucketTraffic>> {
         let sql = query::bucket_traffic(range);
         self.read("reading traffic by bucket", &sql, |t, r| {

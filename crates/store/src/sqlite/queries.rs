@@ -103,6 +103,16 @@ impl Queries for SqliteStore {
         })
     }
 
+    fn query_plan(&mut self, sql: &query::Sql) -> Result<Vec<String>> {
+        let explain = query::Sql {
+            text: format!("EXPLAIN QUERY PLAN {}", sql.text),
+            params: sql.params.clone(),
+        };
+        self.rows(&explain, |r| {
+            r.get::<_, String>(3).map_err(|e| self.err("explaining", e))
+        })
+    }
+
     fn bucket_traffic(&mut self, range: TimeRange) -> Result<Vec<BucketTraffic>> {
         let sql = query::bucket_traffic(range);
         self.rows(&sql, |r| {

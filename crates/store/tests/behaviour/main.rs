@@ -16,6 +16,7 @@ mod incidents;
 mod maintenance;
 mod opening;
 mod parity;
+mod plans;
 mod postgres_only;
 mod queries;
 mod sharing;
@@ -260,6 +261,7 @@ both!(
     workflow::episodes_are_worked_with_verdicts_and_every_step_is_audited,
     workflow::incidents_are_made_merged_and_changed,
     workflow::a_suppression_hides_exactly_what_its_preview_counted,
+    plans::listings_filters_and_searches_use_the_indexes_on_a_million_flows,
     sharing::saved_searches_are_private_until_shared_and_changed_only_by_their_owner,
     sharing::a_channel_starts_after_what_is_stored_and_its_progress_never_goes_back,
     opening::a_version_13_database_is_migrated_in_place_gaining_saved_searches_and_channels,
