@@ -256,7 +256,125 @@ fn resources_equal_the_store(db: &str, dir: &Path) {
     );
     assert_eq!(s.get("/metrics", &[]).status, 401);
     saved_searches(&s, db, &admin, &mut *store);
+    exports(&s, &admin, &mut *store, dir);
     refusals(&s, db, &admin, &admin_password);
+}
+
+/// Exports of a query: every matching row, in the listing's order, in the file formats of
+/// `netvigil export`; a bad format is refused by name.
+fn exports(s: &Server, admin: &str, store: &mut dyn Store, dir: &Path) {
+    let auth = bearer(admin);
+    let a = [("authorization", auth.as_str())];
+    // Every stored flow to port 443, newest first, as the store pages them.
+    let filter = FlowFilter {
+        dst_port: Some(443),
+        ..FlowFilter::default()
+    };
+    let mut want = Vec::new();
+    let mut after = None;
+    loop {
+        let p = store.flows(&filter, after, 1000).unwrap();
+        want.extend(
+            p.flows
+                .iter()
+                .map(|f| (f.record.src.to_string(), f.record.sport)),
+        );
+        match p.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    assert!(want.len() > 100, "{}", want.len());
+    let r = s
+        .agent
+        .get(format!("{}/api/flows/export?dst_port=443", s.base))
+        .header("authorization", &auth)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers().get("content-type").unwrap().to_str().unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    let text = r
+        .into_body()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_string()
+        .unwrap();
+    let mut csv = csv::Reader::from_reader(text.as_bytes());
+    let header = csv.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (src, sport, label) = (col("Src IP"), col("Src Port"), col("Label"));
+    assert_eq!(
+        header.len() - 1,
+        label + 2,
+        "the score's three columns end each row"
+    );
+    let got: Vec<(String, u16)> = csv
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[src].to_string(), r[sport].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Parquet: the same rows.
+    let r = s
+        .agent
+        .get(format!(
+            "{}/api/flows/export?dst_port=443&format=parquet",
+            s.base
+        ))
+        .header("authorization", &auth)
+        .call()
+        .unwrap();
+    let path = dir.join("flows.parquet");
+    std::fs::write(
+        &path,
+        r.into_body()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap(),
+    )
+    .unwrap();
+    let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap()
+    .map(|b| b.unwrap().num_rows())
+    .sum();
+    assert_eq!(rows, want.len());
+    // Episodes as JSON Lines: every listed one, in order.
+    let listed = ids(&all_pages(s, "/api/episodes?limit=1000", &a));
+    let r = s
+        .agent
+        .get(format!("{}/api/episodes/export?format=jsonl", s.base))
+        .header("authorization", &auth)
+        .call()
+        .unwrap();
+    let text = r
+        .into_body()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_string()
+        .unwrap();
+    let exported: Vec<i64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(exported, listed);
+    let r = s.get("/api/flows/export?format=xls", &a);
+    assert_eq!((r.status, &r.body["field"]), (400, &json!("format")));
+    let r = s.get("/api/flows/export?limit=5", &a);
+    assert_eq!((r.status, &r.body["field"]), (400, &json!("limit")));
 }
 
 /// Saved searches: private to their owner until shared, then readable by any user from their

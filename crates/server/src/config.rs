@@ -40,6 +40,10 @@ pub struct ServeConfig {
     pub write_timeout_s: u64,
     /// Each connection's kernel send buffer, bytes (0: the system's own sizing).
     pub send_buffer_bytes: usize,
+    /// Exports running at once (`/api/flows/export`, `/api/episodes/export`; 503 beyond).
+    pub exports: usize,
+    /// Most rows one export writes.
+    pub export_rows: usize,
     /// How notifications are sent.
     pub notify: NotifyConfig,
 }
@@ -79,6 +83,8 @@ impl Default for NotifyConfig {
 pub struct RateLimits {
     /// Logins (strict: guessing passwords).
     pub login: u32,
+    /// Exports (each may read up to `export_rows` rows).
+    pub export: u32,
     /// Every other call.
     pub api: u32,
 }
@@ -87,6 +93,7 @@ impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
             login: 10,
+            export: 10,
             api: 1200,
         }
     }
@@ -109,6 +116,8 @@ impl Default for ServeConfig {
             live_poll_ms: 1000,
             write_timeout_s: 30,
             send_buffer_bytes: 0,
+            exports: 2,
+            export_rows: 1_000_000,
             notify: NotifyConfig::default(),
         }
     }
@@ -186,6 +195,12 @@ impl ServeConfig {
                 "cors_origins: {o:?} is not an origin (scheme://host[:port], no path)"
             )));
         }
+        if !(1..=64).contains(&self.exports) {
+            return bad("exports must be 1 to 64");
+        }
+        if self.export_rows == 0 {
+            return bad("export_rows must be at least 1");
+        }
         let n = &self.notify;
         if !(50..=60_000).contains(&n.poll_ms) {
             return bad("notify.poll_ms must be 50 to 60000");
@@ -202,7 +217,7 @@ impl ServeConfig {
             );
         }
         let r = self.rate;
-        if [r.login, r.api].contains(&0) {
+        if [r.login, r.export, r.api].contains(&0) {
             return bad("every rate must be at least 1 per minute");
         }
         Ok(())

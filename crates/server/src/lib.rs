@@ -36,7 +36,7 @@ pub use config::{ConfigError, NotifyConfig, RateLimits, ServeConfig};
 pub use state::AppState;
 
 use crate::routes::{
-    accounts, detections, flows, health, notifications, queries, traffic, workflow,
+    accounts, detections, export, flows, health, notifications, queries, traffic, workflow,
 };
 
 /// A server that could not start.
@@ -144,6 +144,10 @@ pub fn router(state: AppState) -> Router {
     let login = Router::new()
         .route("/api/session", post(accounts::login))
         .layer(rate_limit(rate.login));
+    let exports = Router::new()
+        .route("/api/flows/export", get(export::flows))
+        .route("/api/episodes/export", get(export::episodes))
+        .layer(rate_limit(rate.export));
     let api = Router::new()
         .route("/api/session", get(accounts::me).delete(accounts::logout))
         .route("/api/flows", get(flows::list))
@@ -226,8 +230,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .layer(rate_limit(rate.api));
     let open = Router::new().route("/api/health", get(health::health));
-    let (login, api, open) = (
+    let (login, exports, api, open) = (
         login.route_layer(axum::middleware::from_fn(log::route)),
+        exports.route_layer(axum::middleware::from_fn(log::route)),
         api.route_layer(axum::middleware::from_fn(log::route)),
         open.route_layer(axum::middleware::from_fn(log::route)),
     );
@@ -237,6 +242,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.cors_origins);
     Router::new()
         .merge(login)
+        .merge(exports)
         .merge(api)
         .merge(open)
         .fallback(|| async {
@@ -332,6 +338,7 @@ pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
         })?;
     listener.set_nonblocking(true)?;
     let live = live::Live::new(config.live_buffer);
+    let exports = Arc::new(tokio::sync::Semaphore::new(config.exports));
     let metrics =
         Arc::new(metrics::Metrics::new().map_err(|e| store::StoreError::Invalid(e.to_string()))?);
     Ok(Prepared {
@@ -341,6 +348,7 @@ pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
             live,
             metrics,
             notify: Arc::default(),
+            exports,
         },
         listener,
         first_admin,

@@ -21,4 +21,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// What the notification threads counted.
     pub notify: Arc<Counters>,
+    /// Permits of the exports running now (`exports` of them).
+    pub exports: crate::routes::export::Exports,
 }

@@ -6,7 +6,8 @@
 //! 2,000 home hosts and 50,000 outside addresses (skewed: a few hosts carry most flows),
 //! spread evenly over the 24 hours before a fixed end; 1 % of them raise an alert from one of
 //! 500 sources. Ingest goes through `StoreWriter::insert_flows` in batches of 10,000 (the CLI's
-//! default; `--batch N`); then each dashboard query runs `--runs` times and its p50/p95 are printed.
+//! default; `--batch N`); then each dashboard query runs `--runs` times and its p50/p95/p99 are
+//! printed (`bench/api-load.sh` compares them with the same calls through the API).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -210,6 +211,31 @@ fn main() {
             }),
         ),
         (
+            "newest 100 flows (GET /api/flows?limit=100)",
+            Box::new(move |s| {
+                s.flows(&FlowFilter::default(), None, 100)
+                    .unwrap()
+                    .flows
+                    .len()
+            }),
+        ),
+        (
+            "search src:10.0.0.0/24 AND dst_port:443, 100 flows",
+            Box::new(move |s| {
+                let f = FlowFilter {
+                    search: Some(
+                        store::search::parse(
+                            "src:10.0.0.0/24 AND dst_port:443",
+                            store::search::Target::Flows,
+                        )
+                        .unwrap(),
+                    ),
+                    ..FlowFilter::default()
+                };
+                s.flows(&f, None, 100).unwrap().flows.len()
+            }),
+        ),
+        (
             "top ports, 24 h",
             Box::new(move |s| s.top_ports(day, 10).unwrap().len()),
         ),
@@ -228,6 +254,7 @@ fn main() {
         }
         let p50 = percentile(&mut ms, 0.5);
         let p95 = percentile(&mut ms, 0.95);
-        println!("query {name}: p50 {p50:.1} ms, p95 {p95:.1} ms ({rows} rows)");
+        let p99 = percentile(&mut ms, 0.99);
+        println!("query {name}: p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms ({rows} rows)");
     }
 }

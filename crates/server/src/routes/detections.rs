@@ -16,7 +16,7 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// The filters of the episode listing.
-const EPISODE_FILTERS: [&str; 9] = [
+pub const EPISODE_FILTERS: [&str; 9] = [
     "q",
     "severity",
     "src",
@@ -50,14 +50,9 @@ fn family(p: &Params) -> ApiResult<Option<String>> {
         .transpose()
 }
 
-/// `GET /api/episodes`: newest first; those an active suppression hides are left out unless
-/// `suppressed=include`.
-pub async fn episodes(
-    State(st): State<AppState>,
-    _caller: Caller,
-    Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Page<StoredAlert>>> {
-    let p = Params::new(q, &EPISODE_FILTERS, true)?;
+/// The episode filter of a call's parameters (those an active suppression hides are left out
+/// unless `suppressed=include`).
+pub fn episode_filter(p: &Params) -> ApiResult<AlertFilter> {
     let unsuppressed_at = match p.text("suppressed") {
         None | Some("hide") => Some(packet::Timestamp::now().0),
         Some("include") => None,
@@ -68,23 +63,36 @@ pub async fn episodes(
             ))
         }
     };
-    let filter = AlertFilter {
+    Ok(AlertFilter {
         unsuppressed_at,
         time: p.range()?,
         min_severity: p.severity("severity")?,
         src: p.ip("src")?,
         host: p.ip("host")?,
         kind: p.text("kind").map(str::to_string),
-        family: family(&p)?,
+        family: family(p)?,
         incident: p.parsed("incident", "an incident id")?,
         device: p.text("device").map(str::to_string),
-        before: p.cursor()?,
         search: p
             .text("q")
             .map(|q| store::search::parse(q, store::search::Target::Alerts))
             .transpose()
             .map_err(|e| ApiError::search("q", e))?,
         ..AlertFilter::default()
+    })
+}
+
+/// `GET /api/episodes`: newest first; those an active suppression hides are left out unless
+/// `suppressed=include`.
+pub async fn episodes(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Page<StoredAlert>>> {
+    let p = Params::new(q, &EPISODE_FILTERS, true)?;
+    let filter = AlertFilter {
+        before: p.cursor()?,
+        ..episode_filter(&p)?
     };
     let limit = p.limit(100, st.config.max_page)?;
     let items = st.pool.run(move |s| s.alerts(&filter, limit)).await?;

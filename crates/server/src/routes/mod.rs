@@ -1,10 +1,11 @@
 //! The API's resources, one module per kind: `flows`, `detections` (alert episodes and
 //! incidents), `traffic` (captures, windows, statistics, devices), `workflow` (working
 //! episodes and incidents, comments, suppressions), `accounts` (session, users, tokens, audit
-//! log), `queries` (saved searches), `notifications` (channels), `health`.
+//! log), `export` (CSV/JSON Lines/Parquet of a query), `queries` (saved searches), `notifications` (channels), `health`.
 
 pub mod accounts;
 pub mod detections;
+pub mod export;
 pub mod flows;
 pub mod health;
 pub mod notifications;
