@@ -4,15 +4,18 @@
 //! from the database only after its Parquet file was written, read back in full and found to
 //! hold exactly the day's rows.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use packet::Timestamp;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::export::{self, AlertSink, ExportError, ExportFormat, FlowSink, JsonLines, Layout};
-use crate::model::{AlertFilter, TimeRange};
+use crate::model::{AlertFilter, Score, StoredFlow, TimeRange};
+use crate::workflow::Verdict;
 use crate::{day_of, Store, StoreError, DAY_US};
 
 /// A failed lake operation.
@@ -34,7 +37,11 @@ pub enum LakeError {
     },
 }
 
-/// Which scored flows a training export keeps, by the label's probability.
+/// The model name of a score an analyst's verdict gave.
+pub const ANALYST: &str = "analyst";
+
+/// Which scored flows a training export keeps, by the label's probability (flows an analyst's
+/// verdict labels are always kept, see [`export`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ConfidenceBand {
     /// Keep flows whose confidence is below this (uncertain ones, for active learning).
@@ -62,6 +69,81 @@ pub struct ExportSpec {
     pub labels: bool,
     /// Training data: scored flows only, in the band.
     pub training: Option<ConfidenceBand>,
+}
+
+/// The label an analyst's verdict gives the flows behind an episode: the episode's kind when
+/// it was a true positive, `BENIGN` when it was a false positive or expected.
+fn verdict_label(kind: &str, verdict: &str) -> Option<String> {
+    match Verdict::parse(verdict)? {
+        Verdict::TruePositive => Some(kind.to_string()),
+        Verdict::FalsePositive | Verdict::BenignExpected => Some(BENIGN.to_string()),
+    }
+}
+
+/// The benign class's label.
+const BENIGN: &str = "BENIGN";
+
+/// The analysts' verdicts, as labels of the flows behind each episode resolved with one: the
+/// flow a model episode is about, and every flow between the episode's two ends (either way)
+/// while it lasted. An attack label wins over `BENIGN` where two episodes disagree.
+#[derive(Default)]
+struct Verdicts {
+    /// By flow id.
+    flows: HashMap<i64, String>,
+    /// By the two ends (lower address first): (first evidence, last evidence, label).
+    pairs: HashMap<(IpAddr, IpAddr), Vec<(i64, i64, String)>>,
+}
+
+fn ordered(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl Verdicts {
+    fn read(store: &mut dyn Store) -> Result<Verdicts, StoreError> {
+        let mut v = Verdicts::default();
+        let resolved = AlertFilter {
+            search: crate::search::parse("verdict:*", crate::search::Target::Alerts).ok(),
+            ..AlertFilter::default()
+        };
+        let all = store.alerts(&resolved, usize::MAX)?;
+        for e in &all {
+            let Some(label) = e
+                .verdict
+                .as_deref()
+                .and_then(|x| verdict_label(&e.alert.kind, x))
+            else {
+                continue;
+            };
+            if let Some(f) = &e.alert.flow {
+                v.flows.insert(f.id, label.clone());
+            }
+            if let (Some(a), Some(b)) = (e.alert.src, e.alert.dst) {
+                v.pairs.entry(ordered(a, b)).or_default().push((
+                    e.alert.first_seen,
+                    e.alert.time,
+                    label,
+                ));
+            }
+        }
+        Ok(v)
+    }
+
+    /// The analysts' label of a stored flow, if any.
+    fn label(&self, f: &StoredFlow) -> Option<&str> {
+        let mut found: Option<&str> = self.flows.get(&f.id).map(String::as_str);
+        let r = &f.record;
+        for (from, to, label) in self.pairs.get(&ordered(r.src, r.dst)).into_iter().flatten() {
+            let overlaps = r.first.0 <= *to && r.last.0 >= *from;
+            if overlaps && found.is_none_or(|l| l == BENIGN) {
+                found = Some(label);
+            }
+        }
+        found
+    }
 }
 
 /// One written partition file.
@@ -198,7 +280,12 @@ impl<'a, S> Partitioner<'a, S> {
 }
 
 /// Exports stored flows (oldest first) into `dir`, one file per UTC day of their first packet,
-/// named `flows.<ext>`; returns the files written.
+/// named `flows.<ext>`; returns the files written. Training data (`spec.training`) takes the
+/// analysts' verdicts: a flow behind an episode resolved with one — the flow a model episode
+/// is about, or any flow between its two ends while it lasted — is labelled by it (the
+/// episode's kind for a true positive, `BENIGN` for a false positive or an expected one, with
+/// `Attack Probability` 1 or 0 and `Confidence` 1) and kept whatever the band; the others are
+/// the scored flows in the band with the model's label.
 pub fn export(
     store: &mut dyn Store,
     spec: &ExportSpec,
@@ -228,16 +315,31 @@ fn export_named(
         |s| s.finish(),
     );
     let mut failure: Option<ExportError> = None;
+    let verdicts = match spec.training {
+        Some(_) => Verdicts::read(store)?,
+        None => Verdicts::default(),
+    };
     store
         .scan_flows(spec.range, &mut |f| {
+            let mut score = f.score.clone();
             if let Some(band) = &spec.training {
-                match &f.score {
-                    Some(s) if band.keeps(s.confidence) => {}
-                    _ => return Ok(()),
+                if let Some(label) = verdicts.label(&f) {
+                    // The analyst's word: kept whatever the model's confidence.
+                    score = Some(Score {
+                        p_attack: if label == BENIGN { 0.0 } else { 1.0 },
+                        label: label.to_string(),
+                        confidence: 1.0,
+                        model: ANALYST.to_string(),
+                    });
+                } else {
+                    match &f.score {
+                        Some(s) if band.keeps(s.confidence) => {}
+                        _ => return Ok(()),
+                    }
                 }
             }
             p.write(f.record.first.0, |s| {
-                s.write_scored(&f.record, f.score.as_ref())
+                s.write_scored(&f.record, score.as_ref())
             })
             .map_err(|e| {
                 let msg = e.to_string();

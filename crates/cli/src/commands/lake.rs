@@ -38,7 +38,8 @@ pub struct ExportArgs {
     /// Output directory (files go to DIR/date=YYYY-MM-DD/).
     #[arg(long)]
     pub out: PathBuf,
-    /// Training data: the features then Label, Attack Probability, Confidence; scored flows only.
+    /// Training data: the features then Label, Attack Probability, Confidence; scored flows
+    /// only, and the flows behind episodes analysts resolved, labelled by their verdict.
     #[arg(long)]
     pub training: bool,
     /// With --training: only flows whose confidence is below this (active learning).

@@ -235,7 +235,7 @@ both!(
     opening::a_newer_schema_is_refused,
     writer::a_batch_written_twice_is_stored_once,
     maintenance::days_scan_and_drop_for_the_archive,
-    maintenance::training_export_keeps_scored_flows_in_the_confidence_band,
+    maintenance::training_export_keeps_the_confidence_band_and_takes_the_analysts_verdicts,
     writer::a_stored_copy_tells_whether_its_writer_still_runs,
     writer::forcing_replaces_every_copy_with_its_alerts_and_rollup_shares,
     maintenance::retention_removes_alerts_with_their_flows_and_recounts_their_minutes,

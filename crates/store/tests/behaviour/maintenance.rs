@@ -101,7 +101,7 @@ pub fn days_scan_and_drop_for_the_archive(b: Backend) {
     assert!(s.flow(flow_row_id(cap, want[0].1)).unwrap().is_none());
 }
 
-pub fn training_export_keeps_scored_flows_in_the_confidence_band(b: Backend) {
+pub fn training_export_keeps_the_confidence_band_and_takes_the_analysts_verdicts(b: Backend) {
     let mut s = b.open();
     let (flows, _) = meter("webex.pcap");
     let cap = s.begin_capture(&new_capture("webex")).unwrap();
@@ -178,6 +178,63 @@ pub fn training_export_keeps_scored_flows_in_the_confidence_band(b: Backend) {
     got.sort();
     let mut expect: Vec<String> = want.iter().map(|s| s.label.clone()).collect();
     expect.sort();
+    assert_eq!(got, expect);
+
+    // The analysts' verdicts: a model episode about a flow the band leaves out, resolved as a
+    // false positive, labels it — and every flow between its ends while it lasted — BENIGN;
+    // those are kept whatever their confidence.
+    let hi = (0..flows.len())
+        .rev()
+        .find(|i| i % 3 != 0 && i % 2 == 1)
+        .unwrap();
+    let f = &flows[hi];
+    let episode = Alert {
+        detector: Detector::Model,
+        flow: Some(flow_ref(cap, f)),
+        src: Some(f.src),
+        dst: Some(f.dst),
+        first_seen: f.first.0,
+        ..alert(f.last.0, &f.src.to_string(), "PortScan", 4)
+    };
+    let id = s.insert_alerts(Some(cap), &[episode]).unwrap()[0];
+    s.act_on_episode(
+        "ann",
+        id,
+        EpisodeAction::Resolve(Verdict::FalsePositive),
+        None,
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = lake::export(s.as_mut(), &spec, &dir).unwrap();
+    let pair = |a: std::net::IpAddr, b: std::net::IpAddr| if a <= b { (a, b) } else { (b, a) };
+    let behind = |r: &FlowRecord| {
+        pair(r.src, r.dst) == pair(f.src, f.dst) && r.first.0 <= f.last.0 && r.last.0 >= f.first.0
+    };
+    let mut expect: Vec<(String, String)> = flows
+        .iter()
+        .zip(&scores)
+        .filter_map(|(r, sc)| {
+            if behind(r) {
+                return Some(("BENIGN".to_string(), format!("{:?}", 1.0)));
+            }
+            sc.as_ref()
+                .filter(|s| s.confidence < 0.5)
+                .map(|s| (s.label.clone(), format!("{:?}", s.confidence)))
+        })
+        .collect();
+    expect.sort();
+    let text = std::fs::read_to_string(&files[0].path).unwrap();
+    let mut got: Vec<(String, String)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<&str> = l.split(',').collect();
+            let confidence: f64 = v[flow::N_FEATURES + 2].parse().unwrap();
+            (v[flow::N_FEATURES].to_string(), format!("{confidence:?}"))
+        })
+        .collect();
+    got.sort();
+    assert!(expect.iter().any(|(l, c)| l == "BENIGN" && c == "1.0"));
     assert_eq!(got, expect);
     let _ = std::fs::remove_dir_all(&dir);
 }
