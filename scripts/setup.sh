@@ -3,8 +3,9 @@
 # everything is there.
 set -euo pipefail
 # Always: fontconfig (headers and pkg-config, for the PNG charts' text) and a font to draw with;
-# tshark, the oracle of the device inventory's tests.
-packages=(pkg-config libfontconfig1-dev fonts-dejavu-core libpcap-dev tcpreplay tshark "$@")
+# tshark, the oracle of the device inventory's tests; openssl, which makes the HTTPS test's
+# certificates.
+packages=(pkg-config libfontconfig1-dev fonts-dejavu-core libpcap-dev tcpreplay tshark openssl "$@")
 need=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

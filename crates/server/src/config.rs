@@ -21,8 +21,12 @@ pub struct ServeConfig {
     /// How long a login session lasts, hours.
     pub session_hours: u64,
     /// Mark the session cookie `Secure` (sent over HTTPS only). Set it when the server is
-    /// reached through a TLS-terminating proxy.
+    /// reached through a TLS-terminating proxy; serving TLS itself sets it.
     pub secure_cookies: bool,
+    /// Serve HTTPS with this certificate chain (PEM), with `tls_key`.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    pub tls_key: Option<std::path::PathBuf>,
     /// Requests per minute per client address, by route class.
     pub rate: RateLimits,
     /// Origins allowed to call the API from a browser (CORS); none by default.
@@ -108,6 +112,8 @@ impl Default for ServeConfig {
             body_limit: 1 << 20,
             session_hours: 12,
             secure_cookies: false,
+            tls_cert: None,
+            tls_key: None,
             rate: RateLimits::default(),
             cors_origins: Vec::new(),
             request_log: true,
@@ -194,6 +200,9 @@ impl ServeConfig {
             return Err(ConfigError::Invalid(format!(
                 "cors_origins: {o:?} is not an origin (scheme://host[:port], no path)"
             )));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key go together");
         }
         if !(1..=64).contains(&self.exports) {
             return bad("exports must be 1 to 64");

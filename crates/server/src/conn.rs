@@ -168,3 +168,94 @@ impl AsyncWrite for DeadlineStream {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+/// Handshakes in progress at once; connections beyond wait to be accepted.
+const HANDSHAKES: usize = 256;
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts TLS connections over a [`DeadlineListener`]: handshakes run beside the accept
+/// loop (a slow or silent client holds up nobody), each within [`HANDSHAKE_TIMEOUT`]; a client
+/// that fails its handshake (plain HTTP, an untrusted certificate) is dropped.
+pub struct TlsListener {
+    rx: tokio::sync::mpsc::Receiver<(TlsStream, SocketAddr)>,
+    addr: SocketAddr,
+}
+
+/// A TLS connection with a write deadline.
+pub type TlsStream = tokio_rustls::server::TlsStream<DeadlineStream>;
+
+impl TlsListener {
+    /// Starts accepting on `inner` with `acceptor`.
+    pub fn new(
+        mut inner: DeadlineListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+    ) -> io::Result<Self> {
+        use axum::serve::Listener;
+        let addr = inner.local_addr()?;
+        let (tx, rx) = tokio::sync::mpsc::channel(HANDSHAKES);
+        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
+        tokio::spawn(async move {
+            loop {
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                let (io, peer) = inner.accept().await;
+                if tx.is_closed() {
+                    return;
+                }
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    if let Ok(Ok(s)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await
+                    {
+                        let _ = tx.send((s, peer)).await;
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { rx, addr })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            // The accept loop ended (the runtime is stopping): nothing more comes.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}
+
+/// The TLS configuration of a certificate chain and its private key (PEM files).
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("tls_cert {}: no certificate in it", cert.display()));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls_key {}: {e}", key.display()))?;
+    // The crypto provider is the one the crate features give: ring (aws-lc-rs needs a C and
+    // cmake build this project avoids), TLS 1.2 and 1.3.
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls_cert and tls_key do not make a certificate: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}

@@ -273,8 +273,8 @@ pub async fn serve_on(
         Duration::from_secs(state.config.write_timeout_s),
         state.config.send_buffer_bytes,
         Arc::clone(&state.live.counters.stalled_connections),
-    )
-    .tap_io(|_| {});
+    );
+    let tls = state.tls.clone();
     let live = Arc::clone(&state.live);
     let notifier = notify::Notifier::start(
         state.pool.db().to_string(),
@@ -287,9 +287,20 @@ pub async fn serve_on(
         shutdown.await;
         live.close();
     };
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(stopping)
-        .await;
+    let served = match tls {
+        Some(acceptor) => {
+            // `tap_io` gives the listener axum's `ConnectInfo` (the rate limits' key).
+            let listener = conn::TlsListener::new(listener, acceptor)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopping)
+                .await
+        }
+        None => {
+            axum::serve(listener.tap_io(|_| {}), app)
+                .with_graceful_shutdown(stopping)
+                .await
+        }
+    };
     watcher.abort();
     tokio::task::spawn_blocking(move || notifier.stop())
         .await
@@ -313,12 +324,29 @@ impl Prepared {
     pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
         Ok(self.listener.local_addr()?)
     }
+
+    /// `https` when it serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.state.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// Opens the store (creating the first admin, [`FIRST_ADMIN`] with a random password, when it
 /// has no users) and binds the address.
-pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
+pub fn prepare(mut config: ServeConfig) -> Result<Prepared, ServeError> {
     config.check()?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(conn::tls_acceptor(cert, key).map_err(ConfigError::Invalid)?)
+        }
+        _ => None,
+    };
+    // A session cookie served over TLS is sent over TLS only.
+    config.secure_cookies |= tls.is_some();
     let mut store = store::open(&config.db)?;
     let first_admin = if store.user_count()? == 0 {
         let password =
@@ -349,6 +377,7 @@ pub fn prepare(config: ServeConfig) -> Result<Prepared, ServeError> {
             metrics,
             notify: Arc::default(),
             exports,
+            tls,
         },
         listener,
         first_admin,

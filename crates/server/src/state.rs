@@ -23,4 +23,6 @@ pub struct AppState {
     pub notify: Arc<Counters>,
     /// Permits of the exports running now (`exports` of them).
     pub exports: crate::routes::export::Exports,
+    /// The TLS configuration, when it serves HTTPS.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }

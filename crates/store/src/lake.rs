@@ -90,9 +90,12 @@ const BENIGN: &str = "BENIGN";
 struct Verdicts {
     /// By flow id.
     flows: HashMap<i64, String>,
-    /// By the two ends (lower address first): (first evidence, last evidence, label).
-    pairs: HashMap<(IpAddr, IpAddr), Vec<(i64, i64, String)>>,
+    /// By the two ends (lower address first).
+    pairs: HashMap<(IpAddr, IpAddr), Vec<Span>>,
 }
+
+/// An episode's span and the label its verdict gives: (first evidence, last evidence, label).
+type Span = (i64, i64, String);
 
 fn ordered(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
     if a <= b {

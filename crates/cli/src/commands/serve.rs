@@ -27,6 +27,12 @@ pub struct ServeArgs {
     /// TLS-terminating proxy).
     #[arg(long)]
     pub secure_cookies: bool,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Do not log each request on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -45,6 +51,10 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         c.listen = l;
     }
     c.secure_cookies |= a.secure_cookies;
+    if a.tls_cert.is_some() {
+        c.tls_cert.clone_from(&a.tls_cert);
+        c.tls_key.clone_from(&a.tls_key);
+    }
     if a.quiet {
         c.request_log = false;
     }
@@ -63,16 +73,17 @@ pub fn run(a: &ServeArgs) -> Result<Outcome> {
         other => anyhow::Error::from(other),
     })?;
     let addr = prepared.local_addr()?;
+    let scheme = prepared.scheme();
     if let Some(password) = &prepared.first_admin {
         eprintln!(
             "netvigil: {db} had no users: made the admin {:?} with the password\n\n    {password}\n\n\
-             Log in with POST http://{addr}/api/session (docs/server.md), then change it: \
+             Log in with POST {scheme}://{addr}/api/session (docs/server.md), then change it: \
              netvigil user passwd {} --db {db}",
             server::FIRST_ADMIN,
             server::FIRST_ADMIN
         );
     }
-    eprintln!("netvigil: serving {db} on http://{addr}/api (Ctrl-C stops)");
+    eprintln!("netvigil: serving {db} on {scheme}://{addr}/api (Ctrl-C stops)");
     server::run(prepared).context("serving the API")?;
     Ok(Outcome::Clean)
 }

@@ -77,8 +77,9 @@ impl Server {
                 take_password = false;
             } else if line.contains("had no users") {
                 take_password = true;
-            } else if let Some(rest) = line.split("on http://").nth(1) {
-                break format!("http://{}", rest.split("/api").next().unwrap());
+            } else if let Some((_, rest)) = line.split_once(" on http") {
+                // `http://…/api` or `https://…/api`.
+                break format!("http{}", rest.split("/api").next().unwrap());
             }
         };
         // Keep draining the request log so the server never blocks on a full pipe.
