@@ -17,7 +17,7 @@ const WAIT: Duration = Duration::from_secs(10);
 pub struct StorePool {
     db: String,
     slots: Vec<Mutex<Option<Box<dyn Store>>>>,
-    free: Semaphore,
+    free: Arc<Semaphore>,
 }
 
 impl StorePool {
@@ -31,7 +31,7 @@ impl StorePool {
         Arc::new(StorePool {
             db: db.to_string(),
             slots,
-            free: Semaphore::new(size.max(1)),
+            free: Arc::new(Semaphore::new(size.max(1))),
         })
     }
 
@@ -53,16 +53,20 @@ impl StorePool {
         T: Send + 'static,
         F: FnOnce(&mut dyn Store) -> store::Result<T> + Send + 'static,
     {
-        let permit = tokio::time::timeout(WAIT, self.free.acquire())
+        let permit = tokio::time::timeout(WAIT, Arc::clone(&self.free).acquire_owned())
             .await
             .map_err(|_| ApiError::unavailable("every store connection is busy; try again"))?
             .map_err(|_| ApiError::unavailable("the server is stopping"))?;
         let pool = Arc::clone(self);
-        let out = tokio::task::spawn_blocking(move || pool.on_free_slot(f))
-            .await
-            .map_err(|e| ApiError::internal(format!("a store call failed: {e}")))?;
-        drop(permit);
-        out
+        // The permit goes with the call: a request dropped while it waits (its client went
+        // away) must not free the permit of a connection still in use.
+        tokio::task::spawn_blocking(move || {
+            let out = pool.on_free_slot(f);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("a store call failed: {e}")))?
     }
 
     fn on_free_slot<T>(&self, f: impl FnOnce(&mut dyn Store) -> store::Result<T>) -> ApiResult<T> {
@@ -103,5 +107,33 @@ impl Drop for StorePool {
         // The PostgreSQL client runs a runtime of its own, which may not be dropped on an async
         // thread (it aborts the process): the last handle to the pool often goes there.
         let _ = std::thread::spawn(move || drop(conns)).join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_whose_request_went_away_keeps_its_connection_until_it_ends() {
+        let dir = std::env::temp_dir().join(format!("nv-pool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let db = dir.join("nv.db").to_string_lossy().to_string();
+        let first = store::open(&db).expect("a new store");
+        let pool = StorePool::new(&db, first, 1);
+        // A slow call whose request is dropped (its client went away) while it runs.
+        let slow = pool.run(|s| {
+            std::thread::sleep(Duration::from_millis(300));
+            s.user_count()
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(50), slow)
+            .await
+            .is_err());
+        // The next call waits for the connection instead of finding none free.
+        let users = pool.run(|s| s.user_count()).await;
+        assert!(matches!(users, Ok(0)), "{:?}", users.err());
+        drop(pool);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
