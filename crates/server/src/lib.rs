@@ -20,6 +20,7 @@ pub mod params;
 pub mod pool;
 pub mod routes;
 pub mod state;
+pub mod stats_cache;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -377,6 +378,7 @@ pub fn prepare(mut config: ServeConfig) -> Result<Prepared, ServeError> {
             metrics,
             notify: Arc::default(),
             exports,
+            stats: Arc::default(),
             tls,
         },
         listener,

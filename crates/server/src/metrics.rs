@@ -28,6 +28,7 @@ pub struct Metrics {
     captures: IntGaugeVec,
     channels: IntGaugeVec,
     notify: IntGaugeVec,
+    stats_cache: IntGaugeVec,
 }
 
 impl Metrics {
@@ -72,6 +73,14 @@ impl Metrics {
             ),
             &["counter"],
         )?;
+        let stats_cache = IntGaugeVec::new(
+            Opts::new(
+                "stats_cache",
+                "statistics answers served from the cache (hits) and computed (misses)",
+            ),
+            &["counter"],
+        )?;
+        registry.register(Box::new(stats_cache.clone()))?;
         registry.register(Box::new(channels.clone()))?;
         registry.register(Box::new(notify.clone()))?;
         registry.register(Box::new(requests.clone()))?;
@@ -88,6 +97,7 @@ impl Metrics {
             captures,
             channels,
             notify,
+            stats_cache,
         })
     }
 
@@ -147,6 +157,14 @@ pub async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiResult<i
         ("channels", n.channels.load(Ordering::Relaxed)),
     ] {
         m.notify
+            .with_label_values(&[name])
+            .set(i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    for (name, v) in [
+        ("hits", st.stats.hits.load(Ordering::Relaxed)),
+        ("misses", st.stats.misses.load(Ordering::Relaxed)),
+    ] {
+        m.stats_cache
             .with_label_values(&[name])
             .set(i64::try_from(v).unwrap_or(i64::MAX));
     }

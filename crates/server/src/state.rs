@@ -23,6 +23,8 @@ pub struct AppState {
     pub notify: Arc<Counters>,
     /// Permits of the exports running now (`exports` of them).
     pub exports: crate::routes::export::Exports,
+    /// Recent answers of the statistics calls.
+    pub stats: Arc<crate::stats_cache::StatsCache>,
     /// The TLS configuration, when it serves HTTPS.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }

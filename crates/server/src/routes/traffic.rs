@@ -6,10 +6,7 @@ use axum::Json;
 use flow::window::report::WindowReport;
 use packet::Timestamp;
 use serde::Serialize;
-use store::{
-    AttackerRow, Capture, DeviceChange, DeviceFilter, MinuteCount, PortRow, ProtocolRow,
-    StoredDevice, TalkerRow, TimeRange, TrafficHealth,
-};
+use store::{Capture, DeviceChange, DeviceFilter, StoredDevice, TimeRange};
 
 use super::Page;
 use crate::auth::Caller;
@@ -58,21 +55,55 @@ pub async fn capture(
         .ok_or_else(|| ApiError::not_found(format!("no capture {id}")))
 }
 
-/// The range of a statistics call: `from`/`to`, else the span of every stored capture.
-async fn stats_range(st: &AppState, p: &Params) -> ApiResult<TimeRange> {
-    if let Some(r) = p.range()? {
-        return Ok(r);
-    }
+/// The range of a statistics call — `from`/`to`, else the span of every stored capture — and
+/// the version of the stored data ([`crate::stats_cache::version`]).
+async fn stats_range(st: &AppState, p: &Params) -> ApiResult<(TimeRange, u64)> {
+    let given = p.range()?;
     let all = st.pool.run(|s| s.captures()).await?;
+    let version = crate::stats_cache::version(&all);
+    if let Some(r) = given {
+        return Ok((r, version));
+    }
     let from = all.iter().filter_map(|c| c.start).min();
     let to = all.iter().filter_map(|c| c.end).max();
-    Ok(match (from, to) {
-        (Some(f), Some(t)) => TimeRange {
-            from: f,
-            to: Timestamp(t.0 + 1),
+    Ok((
+        match (from, to) {
+            (Some(f), Some(t)) => TimeRange {
+                from: f,
+                to: Timestamp(t.0 + 1),
+            },
+            _ => TimeRange::ALL,
         },
-        _ => TimeRange::ALL,
+        version,
+    ))
+}
+
+/// A statistic's answer over `r` (with `n` rows), from the cache when the stored data are
+/// unchanged since it was computed, else computed by `f` on a store connection and kept.
+async fn cached<T, F>(
+    st: &AppState,
+    what: &str,
+    (r, version): (TimeRange, u64),
+    n: usize,
+    f: F,
+) -> ApiResult<Json<serde_json::Value>>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut dyn store::Store) -> store::Result<T> + Send + 'static,
+{
+    let key = format!("{what} {}..{} {n}", r.from.0, r.to.0);
+    if let Some(hit) = st.stats.get(&key, version) {
+        return Ok(Json(hit));
+    }
+    let items = st.pool.run(f).await?;
+    let answer = serde_json::to_value(Ranged {
+        from: r.from.0,
+        to: r.to.0,
+        items,
     })
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    st.stats.put(key, version, answer.clone());
+    Ok(Json(answer))
 }
 
 /// A statistic over a range.
@@ -86,24 +117,16 @@ pub struct Ranged<T> {
     pub items: T,
 }
 
-fn ranged<T>(r: TimeRange, items: T) -> Json<Ranged<T>> {
-    Json(Ranged {
-        from: r.from.0,
-        to: r.to.0,
-        items,
-    })
-}
-
 /// `GET /api/stats/talkers`: hosts by bytes.
 pub async fn talkers(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Ranged<Vec<TalkerRow>>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let p = Params::new(q, &["from", "to", "limit"], false)?;
-    let r = stats_range(&st, &p).await?;
-    let n = p.limit(20, st.config.max_page)?;
-    Ok(ranged(r, st.pool.run(move |s| s.top_talkers(r, n)).await?))
+    let scope = stats_range(&st, &p).await?;
+    let (r, n) = (scope.0, p.limit(20, st.config.max_page)?);
+    cached(&st, "talkers", scope, n, move |s| s.top_talkers(r, n)).await
 }
 
 /// `GET /api/stats/ports`: destination ports by bytes, with their service names.
@@ -111,11 +134,11 @@ pub async fn ports(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Ranged<Vec<PortRow>>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let p = Params::new(q, &["from", "to", "limit"], false)?;
-    let r = stats_range(&st, &p).await?;
-    let n = p.limit(20, st.config.max_page)?;
-    Ok(ranged(r, st.pool.run(move |s| s.top_ports(r, n)).await?))
+    let scope = stats_range(&st, &p).await?;
+    let (r, n) = (scope.0, p.limit(20, st.config.max_page)?);
+    cached(&st, "ports", scope, n, move |s| s.top_ports(r, n)).await
 }
 
 /// `GET /api/stats/protocols`: IP protocols by bytes.
@@ -123,10 +146,11 @@ pub async fn protocols(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Ranged<Vec<ProtocolRow>>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let p = Params::new(q, &["from", "to"], false)?;
-    let r = stats_range(&st, &p).await?;
-    Ok(ranged(r, st.pool.run(move |s| s.protocols(r)).await?))
+    let scope = stats_range(&st, &p).await?;
+    let r = scope.0;
+    cached(&st, "protocols", scope, 0, move |s| s.protocols(r)).await
 }
 
 /// `GET /api/stats/health`: TCP health and the inbound/outbound/internal split.
@@ -134,10 +158,11 @@ pub async fn health(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Ranged<TrafficHealth>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let p = Params::new(q, &["from", "to"], false)?;
-    let r = stats_range(&st, &p).await?;
-    Ok(ranged(r, st.pool.run(move |s| s.traffic_health(r)).await?))
+    let scope = stats_range(&st, &p).await?;
+    let r = scope.0;
+    cached(&st, "health", scope, 0, move |s| s.traffic_health(r)).await
 }
 
 /// One cell of the hour × weekday heatmap (UTC).
@@ -185,11 +210,14 @@ pub async fn heat(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Ranged<Vec<HeatCell>>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let p = Params::new(q, &["from", "to"], false)?;
-    let r = stats_range(&st, &p).await?;
-    let buckets = st.pool.run(move |s| s.bucket_traffic(r)).await?;
-    Ok(ranged(r, heatmap(&buckets)))
+    let scope = stats_range(&st, &p).await?;
+    let r = scope.0;
+    cached(&st, "heatmap", scope, 0, move |s| {
+        s.bucket_traffic(r).map(|b| heatmap(&b))
+    })
+    .await
 }
 
 /// `GET /api/stats/attackers`: alert sources by count.
@@ -197,14 +225,11 @@ pub async fn attackers(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Ranged<Vec<AttackerRow>>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let p = Params::new(q, &["from", "to", "limit"], false)?;
-    let r = stats_range(&st, &p).await?;
-    let n = p.limit(20, st.config.max_page)?;
-    Ok(ranged(
-        r,
-        st.pool.run(move |s| s.top_attackers(r, n)).await?,
-    ))
+    let scope = stats_range(&st, &p).await?;
+    let (r, n) = (scope.0, p.limit(20, st.config.max_page)?);
+    cached(&st, "attackers", scope, n, move |s| s.top_attackers(r, n)).await
 }
 
 /// `GET /api/stats/alert-rate`: alerts per minute (minutes without alerts left out).
@@ -212,10 +237,11 @@ pub async fn alert_rate(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Ranged<Vec<MinuteCount>>>> {
+) -> ApiResult<Json<serde_json::Value>> {
     let p = Params::new(q, &["from", "to"], false)?;
-    let r = stats_range(&st, &p).await?;
-    Ok(ranged(r, st.pool.run(move |s| s.attack_rate(r)).await?))
+    let scope = stats_range(&st, &p).await?;
+    let r = scope.0;
+    cached(&st, "alert-rate", scope, 0, move |s| s.attack_rate(r)).await
 }
 
 /// `GET /api/windows`: traffic windows starting in the range (of one capture, or all),
