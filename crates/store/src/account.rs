@@ -34,6 +34,12 @@ pub(crate) trait Transact: Database {
         context: &str,
         op: impl FnOnce(&mut Run<'_>) -> Result<T>,
     ) -> Result<T>;
+
+    /// Runs `op`, which only reads, in one transaction that does not wait for writers
+    /// (SQLite: deferred, so a token check never queues behind an ingest's batch).
+    fn read<T>(&mut self, context: &str, op: impl FnOnce(&mut Run<'_>) -> Result<T>) -> Result<T> {
+        self.transact(context, op)
+    }
 }
 
 /// What a user may do. Ordered: each role may do what the ones before it may.
@@ -458,7 +464,7 @@ fn audit_of(target: &str, row: &[DbValue<'_>]) -> Result<AuditEntry> {
 
 impl<S: Transact> Accounts for S {
     fn user_count(&mut self) -> Result<u64> {
-        self.transact("counting users", |run| {
+        self.read("counting users", |run| {
             let rows = run(&sql("SELECT COUNT(*) FROM users", vec![]), &[DbType::Int])?;
             Ok(rows.first().and_then(|r| int_at(r, 0)).unwrap_or(0).max(0) as u64)
         })
@@ -508,7 +514,7 @@ impl<S: Transact> Accounts for S {
 
     fn users(&mut self) -> Result<Vec<User>> {
         let target = self.target().to_string();
-        self.transact("listing users", |run| {
+        self.read("listing users", |run| {
             run(
                 &sql(
                     format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"),
@@ -524,7 +530,7 @@ impl<S: Transact> Accounts for S {
 
     fn user_login(&mut self, name: &str) -> Result<Option<(Principal, Option<String>)>> {
         let target = self.target().to_string();
-        self.transact("reading a user", |run| {
+        self.read("reading a user", |run| {
             Ok(find_user(&target, run, name)?.map(|(u, hash)| {
                 (
                     Principal {
@@ -661,7 +667,7 @@ impl<S: Transact> Accounts for S {
 
     fn tokens(&mut self, user: Option<&str>) -> Result<Vec<ApiToken>> {
         let target = self.target().to_string();
-        self.transact("listing tokens", |run| {
+        self.read("listing tokens", |run| {
             let (cond, params) = match user {
                 Some(u) => ("WHERE u.name = $1", vec![text(u)]),
                 None => ("", vec![]),
@@ -708,7 +714,7 @@ impl<S: Transact> Accounts for S {
 
     fn token_principal(&mut self, hash: &str, now: i64) -> Result<Option<Principal>> {
         let target = self.target().to_string();
-        self.transact("checking a token", |run| {
+        let found = self.read("checking a token", |run| {
             let rows = run(
                 &sql(
                     "SELECT u.id, u.name, u.role, t.id, t.last_used FROM api_tokens t \
@@ -729,7 +735,14 @@ impl<S: Transact> Accounts for S {
             };
             let principal = principal_of(&target, row)?;
             let stale = int_at(row, 4).is_none_or(|t| now - t >= LAST_USED_EVERY_US);
-            if let (true, Some(id)) = (stale, int_at(row, 3)) {
+            Ok(Some((principal, int_at(row, 3).filter(|_| stale))))
+        })?;
+        let Some((principal, stale)) = found else {
+            return Ok(None);
+        };
+        // At most once a minute per token: the one write of a token check.
+        if let Some(id) = stale {
+            self.transact("noting a token's use", |run| {
                 run(
                     &sql(
                         "UPDATE api_tokens SET last_used = $1 WHERE id = $2",
@@ -737,9 +750,10 @@ impl<S: Transact> Accounts for S {
                     ),
                     &[],
                 )?;
-            }
-            Ok(Some(principal))
-        })
+                Ok(())
+            })?;
+        }
+        Ok(Some(principal))
     }
 
     fn add_session(&mut self, user: i64, hash: &str, csrf: &str, expires_at: i64) -> Result<()> {
@@ -764,7 +778,7 @@ impl<S: Transact> Accounts for S {
 
     fn session_principal(&mut self, hash: &str, now: i64) -> Result<Option<(Principal, String)>> {
         let target = self.target().to_string();
-        self.transact("checking a session", |run| {
+        self.read("checking a session", |run| {
             let rows = run(
                 &sql(
                     "SELECT u.id, u.name, u.role, s.csrf FROM sessions s \
@@ -827,7 +841,7 @@ impl<S: Transact> Accounts for S {
              FROM audit_log \
              WHERE {w} ORDER BY id DESC LIMIT {lim}"
         );
-        self.transact("reading the audit log", |run| {
+        self.read("reading the audit log", |run| {
             run(&q, &AUDIT_TYPES)?
                 .iter()
                 .map(|r| audit_of(&target, r))

@@ -330,7 +330,7 @@ impl<S: Transact> Notifications for S {
 
     fn channels(&mut self) -> Result<Vec<Channel>> {
         let target = self.target().to_string();
-        self.transact("listing notification channels", |run| {
+        self.read("listing notification channels", |run| {
             run(
                 &sql(
                     format!("SELECT {COLUMNS} FROM notify_channels ORDER BY id"),
@@ -346,7 +346,7 @@ impl<S: Transact> Notifications for S {
 
     fn channel(&mut self, id: i64) -> Result<Channel> {
         let target = self.target().to_string();
-        self.transact("reading a notification channel", |run| {
+        self.read("reading a notification channel", |run| {
             channel_by_id(&target, run, id)
         })
     }
@@ -447,7 +447,7 @@ impl<S: Transact> Notifications for S {
     }
 
     fn backlog(&mut self, after_alert: i64, min_severity: u8, now: i64) -> Result<u64> {
-        self.transact("counting a channel's backlog", |run| {
+        self.read("counting a channel's backlog", |run| {
             let rows = run(
                 &sql(
                     format!(

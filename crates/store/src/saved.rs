@@ -238,7 +238,7 @@ impl<S: Transact> SavedQueries for S {
 
     fn saved_queries(&mut self, viewer: &str) -> Result<Vec<SavedQuery>> {
         let target = self.target().to_string();
-        self.transact("listing saved searches", |run| {
+        self.read("listing saved searches", |run| {
             run(
                 &sql(
                     format!(
@@ -257,7 +257,7 @@ impl<S: Transact> SavedQueries for S {
 
     fn saved_query(&mut self, viewer: &str, id: i64) -> Result<SavedQuery> {
         let target = self.target().to_string();
-        self.transact("reading a saved search", |run| {
+        self.read("reading a saved search", |run| {
             readable(&target, run, viewer, id)
         })
     }

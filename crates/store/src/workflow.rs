@@ -652,7 +652,7 @@ impl<S: Transact> Workflow for S {
 
     fn comments(&mut self, target_name: &str) -> Result<Vec<Comment>> {
         let target = self.target().to_string();
-        self.transact("reading comments", |run| {
+        self.read("reading comments", |run| {
             let rows = run(
                 &sql(
                     "SELECT id, target, at, author, body FROM comments WHERE target = $1 \
@@ -700,7 +700,7 @@ impl<S: Transact> Workflow for S {
             "SELECT COUNT(*) FROM alerts WHERE {w}{}",
             not_suppressed("alerts.", &t)
         );
-        self.transact("previewing a suppression", |run| {
+        self.read("previewing a suppression", |run| {
             let rows = run(&q, &[DbType::Int])?;
             Ok(rows.first().and_then(|r| int_at(r, 0)).unwrap_or(0).max(0) as u64)
         })
@@ -761,7 +761,7 @@ impl<S: Transact> Workflow for S {
 
     fn suppressions(&mut self) -> Result<Vec<Suppression>> {
         let target = self.target().to_string();
-        self.transact("listing suppressions", |run| {
+        self.read("listing suppressions", |run| {
             run(
                 &sql(
                     format!("SELECT {SUPPRESSION_COLUMNS} FROM suppressions ORDER BY id DESC"),

@@ -46,9 +46,31 @@ impl crate::account::Transact for super::SqliteStore {
         op: impl FnOnce(&mut crate::account::Run<'_>) -> crate::Result<T>,
     ) -> crate::Result<T> {
         // An immediate transaction takes the write lock up front, so a read that turns into a
-        // write (a token's last use) never fails half-way on a busy database.
+        // write never fails half-way on a busy database.
+        self.run_in("BEGIN IMMEDIATE", context, op)
+    }
+
+    fn read<T>(
+        &mut self,
+        context: &str,
+        op: impl FnOnce(&mut crate::account::Run<'_>) -> crate::Result<T>,
+    ) -> crate::Result<T> {
+        // A deferred transaction only reads: it never waits for an ingest holding the write
+        // lock (WAL readers see the last commit).
+        self.run_in("BEGIN DEFERRED", context, op)
+    }
+}
+
+impl super::SqliteStore {
+    /// Runs `op` in a transaction opened by `begin`.
+    fn run_in<T>(
+        &mut self,
+        begin: &str,
+        context: &str,
+        op: impl FnOnce(&mut crate::account::Run<'_>) -> crate::Result<T>,
+    ) -> crate::Result<T> {
         self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .execute_batch(begin)
             .map_err(|e| self.write_err(context, e))?;
         let done = {
             let conn = &self.conn;

@@ -165,3 +165,46 @@ pub fn the_audit_log_is_append_only(b: Backend) {
     }
     assert_eq!(s.audit_log(&AuditFilter::default(), 10).unwrap().len(), 1);
 }
+
+/// A token check reads while another process holds the database for writing (an ingest's
+/// batch): it does not queue behind it (SQLite: a deferred read under WAL), and still notes
+/// the token's use once a minute when nobody writes.
+pub fn a_token_check_does_not_wait_for_a_writer_holding_the_database(b: Backend) {
+    let mut s = b.open();
+    s.add_user("root", "ann", Role::Analyst, None).unwrap();
+    s.add_token("root", "ann", "scripts", "hash-1", "nvt_abcd", None)
+        .unwrap();
+    let t0 = 1_800_000_000_000_000;
+    assert!(s.token_principal("hash-1", t0).unwrap().is_some());
+    let used = |s: &mut Box<dyn Store>| s.tokens(Some("ann")).unwrap()[0].last_used;
+    assert_eq!(used(&mut s), Some(t0));
+    // Another connection holds the write lock (SQLite) or the token's row (PostgreSQL).
+    let holder: Box<dyn std::any::Any> = match &b {
+        Backend::Sqlite(p) => {
+            let c = rusqlite::Connection::open(p).unwrap();
+            c.execute_batch("BEGIN IMMEDIATE; UPDATE api_tokens SET name = name;")
+                .unwrap();
+            Box::new(c)
+        }
+        Backend::Postgres { schema } => {
+            let mut c = super::admin();
+            c.batch_execute(&format!(
+                "SET search_path TO {schema}; BEGIN; UPDATE api_tokens SET name = name;"
+            ))
+            .unwrap();
+            Box::new(c)
+        }
+    };
+    let started = std::time::Instant::now();
+    let who = s.token_principal("hash-1", t0 + 1_000_000).unwrap();
+    assert_eq!(who.map(|p| p.name), Some("ann".to_string()));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the check waited {:?} for the writer",
+        started.elapsed()
+    );
+    drop(holder);
+    // A minute on, the check notes the use again.
+    s.token_principal("hash-1", t0 + 61_000_000).unwrap();
+    assert_eq!(used(&mut s), Some(t0 + 61_000_000));
+}

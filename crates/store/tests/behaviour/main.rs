@@ -262,6 +262,7 @@ both!(
     workflow::incidents_are_made_merged_and_changed,
     workflow::a_suppression_hides_exactly_what_its_preview_counted,
     plans::listings_filters_and_searches_use_the_indexes_on_a_million_flows,
+    accounts::a_token_check_does_not_wait_for_a_writer_holding_the_database,
     sharing::saved_searches_are_private_until_shared_and_changed_only_by_their_owner,
     sharing::a_channel_starts_after_what_is_stored_and_its_progress_never_goes_back,
     opening::a_version_13_database_is_migrated_in_place_gaining_saved_searches_and_channels,
