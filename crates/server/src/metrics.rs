@@ -168,25 +168,14 @@ pub async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiResult<i
             .with_label_values(&[name])
             .set(i64::try_from(v).unwrap_or(i64::MAX));
     }
-    let now = packet::Timestamp::now().0;
-    let channels = st
-        .pool
-        .run(move |s| {
-            s.channels()?
-                .into_iter()
-                .map(|c| {
-                    let backlog = s.backlog(c.after_alert, c.min_severity, now)?;
-                    Ok((c, backlog))
-                })
-                .collect::<store::Result<Vec<_>>>()
-        })
-        .await?;
+    let channels = crate::routes::notifications::channel_states(&st).await?;
     m.channels.reset();
-    for (c, backlog) in &channels {
+    for state in &channels {
+        let c = &state.channel;
         for (counter, v) in [
             ("delivered", c.delivered),
             ("failed", c.failed),
-            ("backlog", *backlog),
+            ("backlog", state.backlog),
         ] {
             m.channels
                 .with_label_values(&[&c.name, &c.kind, counter])

@@ -301,13 +301,6 @@ fn deliver(
     Outcome::GaveUp(format!("{} {}: no attempt allowed", n.event, n.id))
 }
 
-/// Now, UTC µs.
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
 /// A channel's thread: sends what waits for it until the channel is paused or removed, the
 /// store is lost, or the server stops.
 fn work(id: i64, db: &str, cfg: &NotifyConfig, stop: &AtomicBool, counters: &Counters) {
@@ -345,7 +338,7 @@ fn work(id: i64, db: &str, cfg: &NotifyConfig, stop: &AtomicBool, counters: &Cou
         let Some((_, out)) = sender.as_mut() else {
             return;
         };
-        let notices = match pending(s.as_mut(), &c, now_us()) {
+        let notices = match pending(s.as_mut(), &c, packet::Timestamp::now().0) {
             Ok(n) => n,
             Err(_) => return,
         };

@@ -63,7 +63,7 @@ impl Syslog {
 
     /// Sends one notification.
     pub fn send(&mut self, n: &Notice) -> Result<(), SendError> {
-        let msg = message(n, &self.host, super::now_us());
+        let msg = message(n, &self.host, packet::Timestamp::now().0);
         let peer = self.peer()?;
         let err = |e: std::io::Error| SendError::retry(format!("{}: {e}", peer));
         match &mut self.transport {

@@ -29,23 +29,34 @@ pub struct ChannelState {
     pub backlog: u64,
 }
 
+/// A channel with its backlog (none for a channel that does not send episodes).
+fn state_of(s: &mut dyn store::Store, c: Channel, now: i64) -> store::Result<ChannelState> {
+    let backlog = if c.episodes {
+        s.backlog(c.after_alert, c.min_severity, now)?
+    } else {
+        0
+    };
+    Ok(ChannelState {
+        channel: c,
+        backlog,
+    })
+}
+
 async fn with_backlog(st: &AppState, channels: Vec<Channel>) -> ApiResult<Vec<ChannelState>> {
     let now = packet::Timestamp::now().0;
     st.pool
+        .run(move |s| channels.into_iter().map(|c| state_of(s, c, now)).collect())
+        .await
+}
+
+/// Every channel with its backlog, read in one store call (the listing and `/metrics`).
+pub async fn channel_states(st: &AppState) -> ApiResult<Vec<ChannelState>> {
+    let now = packet::Timestamp::now().0;
+    st.pool
         .run(move |s| {
-            channels
+            s.channels()?
                 .into_iter()
-                .map(|c| {
-                    let backlog = if c.episodes {
-                        s.backlog(c.after_alert, c.min_severity, now)?
-                    } else {
-                        0
-                    };
-                    Ok(ChannelState {
-                        channel: c,
-                        backlog,
-                    })
-                })
+                .map(|c| state_of(s, c, now))
                 .collect()
         })
         .await
@@ -57,9 +68,8 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<Json<Page<ChannelState>>> {
     caller.require(Role::Admin, "reading notification channels")?;
-    let all = st.pool.run(|s| s.channels()).await?;
     Ok(Json(Page {
-        items: with_backlog(&st, all).await?,
+        items: channel_states(&st).await?,
         next: None,
     }))
 }

@@ -106,6 +106,35 @@ where
     Ok(Json(answer))
 }
 
+/// A statistics call: its parameters (`from`, `to`, and `limit` when `limited`, 20 by
+/// default), its range, and `f`'s answer over them (cached, see [`cached`]).
+async fn stat<T, F>(
+    st: &AppState,
+    q: Vec<(String, String)>,
+    what: &str,
+    limited: bool,
+    f: F,
+) -> ApiResult<Json<serde_json::Value>>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut dyn store::Store, TimeRange, usize) -> store::Result<T> + Send + 'static,
+{
+    let allowed: &[&str] = if limited {
+        &["from", "to", "limit"]
+    } else {
+        &["from", "to"]
+    };
+    let p = Params::new(q, allowed, false)?;
+    let scope = stats_range(st, &p).await?;
+    let n = if limited {
+        p.limit(20, st.config.max_page)?
+    } else {
+        0
+    };
+    let r = scope.0;
+    cached(st, what, scope, n, move |s| f(s, r, n)).await
+}
+
 /// A statistic over a range.
 #[derive(Serialize)]
 pub struct Ranged<T> {
@@ -123,10 +152,7 @@ pub async fn talkers(
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let p = Params::new(q, &["from", "to", "limit"], false)?;
-    let scope = stats_range(&st, &p).await?;
-    let (r, n) = (scope.0, p.limit(20, st.config.max_page)?);
-    cached(&st, "talkers", scope, n, move |s| s.top_talkers(r, n)).await
+    stat(&st, q, "talkers", true, |s, r, n| s.top_talkers(r, n)).await
 }
 
 /// `GET /api/stats/ports`: destination ports by bytes, with their service names.
@@ -135,10 +161,7 @@ pub async fn ports(
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let p = Params::new(q, &["from", "to", "limit"], false)?;
-    let scope = stats_range(&st, &p).await?;
-    let (r, n) = (scope.0, p.limit(20, st.config.max_page)?);
-    cached(&st, "ports", scope, n, move |s| s.top_ports(r, n)).await
+    stat(&st, q, "ports", true, |s, r, n| s.top_ports(r, n)).await
 }
 
 /// `GET /api/stats/protocols`: IP protocols by bytes.
@@ -147,10 +170,7 @@ pub async fn protocols(
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let p = Params::new(q, &["from", "to"], false)?;
-    let scope = stats_range(&st, &p).await?;
-    let r = scope.0;
-    cached(&st, "protocols", scope, 0, move |s| s.protocols(r)).await
+    stat(&st, q, "protocols", false, |s, r, _| s.protocols(r)).await
 }
 
 /// `GET /api/stats/health`: TCP health and the inbound/outbound/internal split.
@@ -159,10 +179,7 @@ pub async fn health(
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let p = Params::new(q, &["from", "to"], false)?;
-    let scope = stats_range(&st, &p).await?;
-    let r = scope.0;
-    cached(&st, "health", scope, 0, move |s| s.traffic_health(r)).await
+    stat(&st, q, "health", false, |s, r, _| s.traffic_health(r)).await
 }
 
 /// One cell of the hour × weekday heatmap (UTC).
@@ -211,10 +228,7 @@ pub async fn heat(
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let p = Params::new(q, &["from", "to"], false)?;
-    let scope = stats_range(&st, &p).await?;
-    let r = scope.0;
-    cached(&st, "heatmap", scope, 0, move |s| {
+    stat(&st, q, "heatmap", false, |s, r, _| {
         s.bucket_traffic(r).map(|b| heatmap(&b))
     })
     .await
@@ -226,10 +240,7 @@ pub async fn attackers(
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let p = Params::new(q, &["from", "to", "limit"], false)?;
-    let scope = stats_range(&st, &p).await?;
-    let (r, n) = (scope.0, p.limit(20, st.config.max_page)?);
-    cached(&st, "attackers", scope, n, move |s| s.top_attackers(r, n)).await
+    stat(&st, q, "attackers", true, |s, r, n| s.top_attackers(r, n)).await
 }
 
 /// `GET /api/stats/alert-rate`: alerts per minute (minutes without alerts left out).
@@ -238,10 +249,7 @@ pub async fn alert_rate(
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let p = Params::new(q, &["from", "to"], false)?;
-    let scope = stats_range(&st, &p).await?;
-    let r = scope.0;
-    cached(&st, "alert-rate", scope, 0, move |s| s.attack_rate(r)).await
+    stat(&st, q, "alert-rate", false, |s, r, _| s.attack_rate(r)).await
 }
 
 /// `GET /api/windows`: traffic windows starting in the range (of one capture, or all),
