@@ -37,6 +37,12 @@ if ! python3 -c 'import lightgbm, xgboost' >/dev/null 2>&1; then
   pip install -q lightgbm xgboost-cpu 2>/dev/null || pip install -q --break-system-packages lightgbm xgboost-cpu
 fi
 
+# The API's contract test runs schemathesis against the served OpenAPI document (pinned: the
+# checks it makes change between releases).
+if ! python3 -c 'import schemathesis, sys; sys.exit(schemathesis.__version__ != "4.32.5")' >/dev/null 2>&1; then
+  pip install -q schemathesis==4.32.5 2>/dev/null || pip install -q --break-system-packages schemathesis==4.32.5
+fi
+
 # The default GeoIP country and ASN databases (open licences, docs/geoip.md); the first run
 # builds the ASN file (about 2 minutes), later runs return at once.
 "$(dirname "$0")/geoip-db.sh"

@@ -10,7 +10,19 @@ use serde::{Deserialize, Serialize};
 use crate::family::Family;
 
 /// Which detector raised an alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Detector {
     /// The flow classifier (tree ensemble).
@@ -42,7 +54,7 @@ impl Detector {
 
 /// The flow an alert is about: its stored id and, with the alert's `src` and `dst`, its
 /// 5-tuple, so that an alert reads without its flow (which retention may have removed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlowRef {
     /// The stored flow's id: `store::flow_row_id(capture, seq)`; without a store,
     /// `flow_row_id(0, seq)`, which is the flow's sequence number in the run.
@@ -60,7 +72,7 @@ pub struct FlowRef {
 /// An alert: one attack episode (`crate::episode`) — every detector's hits on one attacker or
 /// victim, grouped — or, before grouping, one detector's hit. Stored, it gains an id, its
 /// capture, a status and an incident (`store::StoredAlert`), and nothing else changes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// When it was last seen: the last flow's last packet, or the end of the window(s) the
     /// evidence covers (UTC µs).
@@ -74,8 +86,10 @@ pub struct Alert {
     /// Attack class (model) or rule name (`port_scan`, `syn_flood`, …).
     pub kind: String,
     /// Source (attacker), when one is known.
+    #[schema(value_type = Option<String>)]
     pub src: Option<IpAddr>,
     /// Destination (victim), when one is known.
+    #[schema(value_type = Option<String>)]
     pub dst: Option<IpAddr>,
     /// The device of the source (the inventory's key: its MAC, or its address), when the
     /// device inventory knows it.
@@ -111,7 +125,7 @@ pub struct Alert {
 }
 
 /// An episode's place in its life: the id its snapshots share and whether it goes on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EpisodeState {
     /// The episode's id, unique within its run (with the capture, within a store).
     pub id: u64,
@@ -126,7 +140,7 @@ pub struct EpisodeState {
 }
 
 /// Whether an episode goes on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EpisodeStage {
     /// It goes on: later snapshots replace this one.

@@ -7,7 +7,19 @@
 use serde::{Deserialize, Serialize};
 
 /// An attack family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// Denial of service from one source (or spoofed sources): floods, slow HTTP.
@@ -47,8 +59,19 @@ impl Family {
         Family::Anomaly,
     ];
 
+    /// Every family's name, in [`Family::ALL`]'s order.
+    pub const NAMES: [&'static str; 10] = {
+        let mut names = [""; 10];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Family::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+
     /// The name in JSON and in the database.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Family::Dos => "dos",
             Family::Ddos => "ddos",

@@ -16,6 +16,7 @@ pub mod live;
 mod log;
 pub mod metrics;
 pub mod notify;
+pub mod openapi;
 pub mod params;
 pub mod pool;
 pub mod routes;
@@ -28,7 +29,6 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Response, StatusCode};
-use axum::routing::{delete, get, post};
 use axum::Router;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::{GovernorError, GovernorLayer};
@@ -112,6 +112,13 @@ fn too_many(e: GovernorError) -> Response<axum::body::Body> {
     r
 }
 
+/// The 500 of a handler that panicked.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response<axum::body::Body> {
+    use axum::response::IntoResponse;
+    crate::error::ApiError::internal("the server failed on this call (a bug: please report it)")
+        .into_response()
+}
+
 /// CORS: none unless origins are configured; then those origins may call with credentials
 /// (the session cookie) and the CSRF header.
 fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
@@ -139,122 +146,111 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         ])
 }
 
-/// The API's routes over `state`.
+/// The API's routes over `state`, and its OpenAPI document (served at `/api/openapi.json`).
+/// Each route is registered from its handler's `#[utoipa::path]` (`routes!`), which also
+/// documents it.
 pub fn router(state: AppState) -> Router {
+    router_and_document(state).0
+}
+
+/// [`router`] and the OpenAPI document of its routes.
+pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
     let rate = state.config.rate;
-    let login = Router::new()
-        .route("/api/session", post(accounts::login))
+    let login = OpenApiRouter::new()
+        .routes(routes!(accounts::login))
         .layer(rate_limit(rate.login));
-    let exports = Router::new()
-        .route("/api/flows/export", get(export::flows))
-        .route("/api/episodes/export", get(export::episodes))
+    let exports = OpenApiRouter::new()
+        .routes(routes!(export::flows))
+        .routes(routes!(export::episodes))
         .layer(rate_limit(rate.export));
-    let api = Router::new()
-        .route("/api/session", get(accounts::me).delete(accounts::logout))
-        .route("/api/flows", get(flows::list))
-        .route("/api/flows/{id}", get(flows::detail))
-        .route("/api/episodes", get(detections::episodes))
-        .route("/api/episodes/{id}", get(detections::episode))
-        .route("/api/episodes/{id}/status", post(workflow::episode_status))
-        .route(
-            "/api/episodes/{id}/comments",
-            get(workflow::episode_comments).post(workflow::comment_episode),
-        )
-        .route(
-            "/api/incidents",
-            get(detections::incidents).post(workflow::create_incident),
-        )
-        .route(
-            "/api/incidents/{id}",
-            get(detections::incident).patch(workflow::change_incident),
-        )
-        .route("/api/incidents/{id}/merge", post(workflow::merge_incidents))
-        .route(
-            "/api/incidents/{id}/comments",
-            get(workflow::incident_comments).post(workflow::comment_incident),
-        )
-        .route(
-            "/api/suppressions",
-            get(workflow::suppressions).post(workflow::add_suppression),
-        )
-        .route(
-            "/api/suppressions/preview",
-            post(workflow::preview_suppression),
-        )
-        .route(
-            "/api/suppressions/{id}",
-            delete(workflow::remove_suppression),
-        )
-        .route("/api/captures", get(traffic::captures))
-        .route("/api/captures/{id}", get(traffic::capture))
-        .route("/api/windows", get(traffic::windows))
-        .route("/api/stats/talkers", get(traffic::talkers))
-        .route("/api/stats/ports", get(traffic::ports))
-        .route("/api/stats/protocols", get(traffic::protocols))
-        .route("/api/stats/health", get(traffic::health))
-        .route("/api/stats/heatmap", get(traffic::heat))
-        .route("/api/stats/attackers", get(traffic::attackers))
-        .route("/api/stats/alert-rate", get(traffic::alert_rate))
-        .route("/api/devices", get(traffic::devices))
-        .route("/api/devices/changes", get(traffic::device_changes))
-        .route("/api/users", get(accounts::users).post(accounts::add_user))
-        .route(
-            "/api/users/{name}",
-            delete(accounts::remove_user).patch(accounts::change_user),
-        )
-        .route(
-            "/api/tokens",
-            get(accounts::tokens).post(accounts::add_token),
-        )
-        .route("/api/tokens/{id}", delete(accounts::revoke_token))
-        .route("/api/audit", get(accounts::audit))
-        .route("/api/events", get(live::events))
-        .route("/api/query/validate", post(detections::validate))
-        .route("/api/queries", get(queries::list).post(queries::save))
-        .route(
-            "/api/queries/{id}",
-            get(queries::one)
-                .patch(queries::change)
-                .delete(queries::remove),
-        )
-        .route(
-            "/api/notifications",
-            get(notifications::list).post(notifications::add),
-        )
-        .route(
-            "/api/notifications/{id}",
-            get(notifications::one)
-                .patch(notifications::change)
-                .delete(notifications::remove),
-        )
-        .route("/api/notifications/{id}/test", post(notifications::test))
-        .route("/metrics", get(metrics::metrics))
+    let api = OpenApiRouter::new()
+        .routes(routes!(accounts::me, accounts::logout))
+        .routes(routes!(flows::list))
+        .routes(routes!(flows::detail))
+        .routes(routes!(detections::episodes))
+        .routes(routes!(detections::episode))
+        .routes(routes!(workflow::episode_status))
+        .routes(routes!(
+            workflow::episode_comments,
+            workflow::comment_episode
+        ))
+        .routes(routes!(detections::incidents, workflow::create_incident))
+        .routes(routes!(detections::incident, workflow::change_incident))
+        .routes(routes!(workflow::merge_incidents))
+        .routes(routes!(
+            workflow::incident_comments,
+            workflow::comment_incident
+        ))
+        .routes(routes!(workflow::suppressions, workflow::add_suppression))
+        .routes(routes!(workflow::preview_suppression))
+        .routes(routes!(workflow::remove_suppression))
+        .routes(routes!(traffic::captures))
+        .routes(routes!(traffic::capture))
+        .routes(routes!(traffic::windows))
+        .routes(routes!(traffic::talkers))
+        .routes(routes!(traffic::ports))
+        .routes(routes!(traffic::protocols))
+        .routes(routes!(traffic::health))
+        .routes(routes!(traffic::heat))
+        .routes(routes!(traffic::attackers))
+        .routes(routes!(traffic::alert_rate))
+        .routes(routes!(traffic::devices))
+        .routes(routes!(traffic::device_changes))
+        .routes(routes!(accounts::users, accounts::add_user))
+        .routes(routes!(accounts::change_user, accounts::remove_user))
+        .routes(routes!(accounts::tokens, accounts::add_token))
+        .routes(routes!(accounts::revoke_token))
+        .routes(routes!(accounts::audit))
+        .routes(routes!(live::events))
+        .routes(routes!(detections::validate))
+        .routes(routes!(queries::list, queries::save))
+        .routes(routes!(queries::one, queries::change, queries::remove))
+        .routes(routes!(notifications::list, notifications::add))
+        .routes(routes!(
+            notifications::one,
+            notifications::change,
+            notifications::remove
+        ))
+        .routes(routes!(notifications::test))
+        .routes(routes!(metrics::metrics))
         .layer(rate_limit(rate.api));
-    let open = Router::new().route("/api/health", get(health::health));
+    let open = OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::document));
     let (login, exports, api, open) = (
         login.route_layer(axum::middleware::from_fn(log::route)),
         exports.route_layer(axum::middleware::from_fn(log::route)),
         api.route_layer(axum::middleware::from_fn(log::route)),
         open.route_layer(axum::middleware::from_fn(log::route)),
     );
-    let limit = state.config.body_limit;
-    let logged = state.config.request_log;
-    let counted = Arc::clone(&state.metrics);
-    let cors = cors(&state.config.cors_origins);
-    Router::new()
+    let (routes, doc) = OpenApiRouter::new()
         .merge(login)
         .merge(exports)
         .merge(api)
         .merge(open)
+        .split_for_parts();
+    let doc = openapi::finish(doc, state.config.max_page);
+    let served = Arc::new(openapi::Document(doc.to_json().unwrap_or_default()));
+    let limit = state.config.body_limit;
+    let logged = state.config.request_log;
+    let counted = Arc::clone(&state.metrics);
+    let cors = cors(&state.config.cors_origins);
+    let app = routes
         .fallback(|| async {
             crate::error::ApiError::not_found("no such API route (docs/server.md lists them)")
         })
+        .layer(axum::Extension(served))
+        // A handler that panics (a bug) answers a JSON 500 instead of dropping the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(limit))
         .layer(cors)
         .layer(axum::middleware::from_fn(move |req, next| {
             log::request(logged, Arc::clone(&counted), req, next)
         }))
-        .with_state(state)
+        .with_state(state);
+    (app, doc)
 }
 
 /// Serves the API on an already bound listener until `shutdown` resolves, with the live

@@ -274,6 +274,14 @@ async fn poll(state: &AppState, seen: &mut Seen, quiet: bool) -> ApiResult<()> {
 /// `GET /api/events`: the live stream, as Server-Sent Events (`event:` the kind, `id:` the
 /// sequence number, `data:` the thing as JSON). A client more than `live_buffer` events
 /// behind gets an `error` event saying so, and the stream ends.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "live",
+    responses(
+        (status = 200, description = "Server-Sent Events: `event:` the kind (`episode`, `incident`, `window`, `counters`, `error`), `id:` the sequence number, `data:` the thing as JSON", content_type = "text/event-stream", body = String)
+    )
+)]
 pub async fn events(
     State(st): State<AppState>,
     _caller: Caller,

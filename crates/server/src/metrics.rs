@@ -113,6 +113,14 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format: requests and latency by route, live-stream and notification counters", content_type = "text/plain", body = String)
+    )
+)]
 pub async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiResult<impl IntoResponse> {
     let m = &st.metrics;
     let c = &st.live.counters;

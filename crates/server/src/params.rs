@@ -10,8 +10,75 @@ use store::{IpFilter, TimeRange};
 
 use crate::error::{ApiError, ApiResult};
 
+/// What a query parameter takes: the parser that reads it and the schema that documents it
+/// (`crate::openapi`) follow from this.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// Any text.
+    Text,
+    /// A search in the query language (docs/server.md, "Search").
+    Search,
+    /// An integer within `min..=max`.
+    Integer(i64, i64),
+    /// A number within `min..=max`.
+    Number(f64, f64),
+    /// An IP address.
+    Address,
+    /// An address or a network in CIDR notation.
+    Network,
+    /// A time: RFC 3339, a UTC date, an age before now (`24h`), or UTC µs.
+    Time,
+    /// A page's `next`, passed back as it is.
+    Cursor,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+}
+
+/// A query parameter a call takes: its name, what it takes, and what it does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// What it takes.
+    pub kind: Kind,
+    /// What it does, in words.
+    pub doc: &'static str,
+}
+
+impl Param {
+    /// A parameter.
+    pub const fn new(name: &'static str, kind: Kind, doc: &'static str) -> Self {
+        Param { name, kind, doc }
+    }
+}
+
+/// An id, as a parameter or in a path.
+pub const ID: Kind = Kind::Integer(i64::MIN, i64::MAX);
+
+/// The time range of a call: `from` and `to`.
+pub const RANGE: [Param; 2] = [
+    Param::new("from", Kind::Time, "Start of the range (inclusive)."),
+    Param::new("to", Kind::Time, "End of the range (exclusive)."),
+];
+
+/// `limit`, with the server's page size as its maximum (`max_page`, 1000 by default).
+pub const LIMIT: Param = Param::new(
+    "limit",
+    Kind::Integer(1, i64::MAX),
+    "Items per page, 1 to the server's `max_page` (1000 by default).",
+);
+
 /// The parameters every listing takes: the time range, the page size and where it continues.
-pub const PAGING: [&str; 4] = ["from", "to", "limit", "cursor"];
+pub const PAGING: [Param; 4] = [
+    RANGE[0],
+    RANGE[1],
+    LIMIT,
+    Param::new(
+        "cursor",
+        Kind::Cursor,
+        "Where the page starts: the previous page's `next`.",
+    ),
+];
 
 /// A call's query parameters.
 pub struct Params {
@@ -21,14 +88,13 @@ pub struct Params {
 impl Params {
     /// The parameters, refusing any not in `allowed` (or in [`PAGING`] when `paged`) and any
     /// given twice.
-    pub fn new(pairs: Vec<(String, String)>, allowed: &[&str], paged: bool) -> ApiResult<Self> {
+    pub fn new(pairs: Vec<(String, String)>, allowed: &[Param], paged: bool) -> ApiResult<Self> {
+        let mut names: Vec<&str> = allowed.iter().map(|p| p.name).collect();
+        if paged {
+            names.extend(PAGING.iter().map(|p| p.name));
+        }
         for (i, (k, _)) in pairs.iter().enumerate() {
-            let known = allowed.contains(&k.as_str()) || (paged && PAGING.contains(&k.as_str()));
-            if !known {
-                let mut names: Vec<&str> = allowed.to_vec();
-                if paged {
-                    names.extend(PAGING);
-                }
+            if !names.contains(&k.as_str()) {
                 return Err(ApiError::invalid(
                     k,
                     format!(
@@ -39,6 +105,19 @@ impl Params {
             }
             if pairs[..i].iter().any(|(j, _)| j == k) {
                 return Err(ApiError::invalid(k, format!("{k} is given twice")));
+            }
+        }
+        // The words a parameter takes are checked here, from its table, for every call.
+        for (k, v) in &pairs {
+            let words = allowed.iter().find_map(|p| match p.kind {
+                Kind::OneOf(words) if p.name == k => Some(words),
+                _ => None,
+            });
+            if let Some(words) = words.filter(|w| !w.contains(&v.as_str())) {
+                return Err(ApiError::invalid(
+                    k,
+                    format!("{k}={v:?}: one of {}", words.join(", ")),
+                ));
             }
         }
         Ok(Params { pairs })
@@ -143,6 +222,50 @@ impl Params {
     }
 }
 
+/// A path's parameter (`{id}`, `{name}`) parsed as `T`: one that does not parse is a 400
+/// naming it, in JSON like every failure.
+pub struct PathParam<T>(pub T);
+
+impl<S: Send + Sync, T: FromStr> axum::extract::FromRequestParts<S> for PathParam<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::invalid("path", e.body_text()))?;
+        // Every route has one parameter.
+        let Some((name, raw)) = params.iter().last() else {
+            return Err(ApiError::not_found("this route takes no parameter"));
+        };
+        raw.parse().map(PathParam).map_err(|_| {
+            ApiError::invalid(
+                name,
+                format!("{name} {raw:?}: expected a row id (an integer)"),
+            )
+        })
+    }
+}
+
+/// The longest an expiry may be set ahead, in days (100 years).
+pub const MAX_EXPIRY_DAYS: u32 = 36_500;
+
+/// An expiry `days` ahead of now (UTC µs), from a body's `field`; 1 to [`MAX_EXPIRY_DAYS`].
+pub fn expiry(days: Option<u32>, field: &str) -> ApiResult<Option<i64>> {
+    match days {
+        None => Ok(None),
+        Some(d) if (1..=MAX_EXPIRY_DAYS).contains(&d) => Ok(Some(
+            packet::Timestamp::now().0 + i64::from(d) * store::DAY_US,
+        )),
+        Some(d) => Err(ApiError::invalid(
+            field,
+            format!("{field} {d}: 1 to {MAX_EXPIRY_DAYS} days"),
+        )),
+    }
+}
+
 /// An opaque cursor for the key `(time, id)` of the last row of a page.
 pub fn encode_cursor(t: i64, id: impl std::fmt::Display) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{t}.{id}"))
@@ -183,12 +306,16 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 mod tests {
     use super::*;
 
-    fn params(q: &[(&str, &str)], allowed: &[&str]) -> ApiResult<Params> {
+    fn params(q: &[(&str, &str)], allowed: &[&'static str]) -> ApiResult<Params> {
+        let allowed: Vec<Param> = allowed
+            .iter()
+            .map(|n| Param::new(n, Kind::Text, ""))
+            .collect();
         Params::new(
             q.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            allowed,
+            &allowed,
             true,
         )
     }
@@ -201,6 +328,31 @@ mod tests {
             .err()
             .expect("refused");
         assert_eq!(e.field.as_deref(), Some("src"));
+    }
+
+    #[test]
+    fn a_word_parameter_takes_only_the_words_of_its_table() {
+        const STATUS: [Param; 1] = [Param::new("status", Kind::OneOf(&["open", "closed"]), "")];
+        let q = |v: &str| vec![("status".to_string(), v.to_string())];
+        assert!(Params::new(q("open"), &STATUS, false).is_ok());
+        let e = Params::new(q(""), &STATUS, false).err().expect("refused");
+        assert_eq!(e.field.as_deref(), Some("status"));
+        assert_eq!(e.message, r#"status="": one of open, closed"#);
+    }
+
+    #[test]
+    fn expiries_are_one_day_to_a_hundred_years() {
+        assert!(expiry(Some(0), "expires_days").is_err());
+        assert!(expiry(Some(36_501), "expires_days").is_err());
+        // Past i64 when multiplied out: refused, not overflowed.
+        assert!(expiry(Some(u32::MAX), "expires_days").is_err());
+        let t = expiry(Some(1), "expires_days")
+            .ok()
+            .flatten()
+            .expect("a time");
+        let now = packet::Timestamp::now().0;
+        assert!((t - now - store::DAY_US).abs() < 60_000_000);
+        assert_eq!(expiry(None, "expires_days").ok(), Some(None));
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub(crate) trait Transact: Database {
 }
 
 /// What a user may do. Ordered: each role may do what the ones before it may.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads everything.
@@ -80,7 +80,7 @@ impl std::fmt::Display for Role {
 }
 
 /// A user, as listed (never with the password hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Row id.
     pub id: i64,
@@ -95,7 +95,7 @@ pub struct User {
 }
 
 /// Who a request is made by: the user its token or session belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Principal {
     /// User id.
     pub id: i64,
@@ -106,7 +106,7 @@ pub struct Principal {
 }
 
 /// An API token, as listed (never with its secret or hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiToken {
     /// Row id.
     pub id: i64,
@@ -140,7 +140,7 @@ pub struct Change<'a> {
 }
 
 /// An entry of the audit log.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Row id (increasing).
     pub id: i64,

@@ -19,7 +19,7 @@ use crate::schema::{DbType, DbValue, RowError};
 /// A device as a listing shows it: its rows of every capture in the range merged (the newest
 /// row's attributes; the earliest first and latest last sighting; traffic summed; addresses
 /// and services united). Its JSON is what `netvigil devices --json` prints (docs/devices.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredDevice {
     /// Its key: the MAC address, or the IP address of a device known without one.
     pub device: String,
@@ -30,6 +30,7 @@ pub struct StoredDevice {
     /// Best name (DHCP, then FQDN, mDNS, NetBIOS, LLMNR, PTR).
     pub hostname: Option<String>,
     /// Every address it had, oldest first.
+    #[schema(value_type = Vec<String>)]
     pub ips: Vec<IpAddr>,
     /// OS family of the best hint.
     pub os: Option<String>,
@@ -52,17 +53,19 @@ pub struct StoredDevice {
     /// Alerts (episodes) naming it as source or destination.
     pub alerts: u64,
     /// Captures whose runs saw it.
+    #[schema(value_type = Vec<i64>)]
     pub captures: Vec<CaptureId>,
     /// The newest row's whole JSON (`enrich::device::device_json`).
     pub detail: serde_json::Value,
 }
 
 /// A change of the inventory as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceChange {
     /// Row id.
     pub id: i64,
     /// The capture whose run saw it.
+    #[schema(value_type = i64)]
     pub capture: CaptureId,
     /// When (UTC µs, packet time).
     pub time: i64,
@@ -71,6 +74,7 @@ pub struct DeviceChange {
     /// `new_device`, `new_ip`, `ip_moved` or `hostname_changed`.
     pub kind: String,
     /// The address it is about, if any.
+    #[schema(value_type = Option<String>)]
     pub ip: Option<IpAddr>,
     /// The change's JSON (`enrich::device::change_record`).
     pub detail: serde_json::Value,

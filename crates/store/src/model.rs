@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub type CaptureId = i64;
 
 /// How far a capture's ingest got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CaptureStatus {
     /// Flows are being written (or the writer died: a capture left in this state is
@@ -79,9 +79,10 @@ pub struct CaptureTotals {
 }
 
 /// One stored capture.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Capture {
     /// Row id.
+    #[schema(value_type = i64)]
     pub id: CaptureId,
     /// File name(s) or interface.
     pub name: String,
@@ -94,10 +95,13 @@ pub struct Capture {
     /// Sensor name.
     pub sensor: String,
     /// When the ingest began (wall clock).
+    #[schema(value_type = i64)]
     pub ingested: Timestamp,
     /// First packet time.
+    #[schema(value_type = Option<i64>)]
     pub start: Option<Timestamp>,
     /// Last packet time.
+    #[schema(value_type = Option<i64>)]
     pub end: Option<Timestamp>,
     /// Frames.
     pub packets: u64,
@@ -110,6 +114,7 @@ pub struct Capture {
     /// The process that wrote it (`None` for captures stored before schema version 3).
     pub writer: Option<Writer>,
     /// When its last batch was committed (wall clock; at first, when its ingest began).
+    #[schema(value_type = Option<i64>)]
     pub heartbeat: Option<Timestamp>,
 }
 
@@ -118,7 +123,7 @@ pub const HEARTBEAT_STALE_US: i64 = 5 * 60 * 1_000_000;
 
 /// The process writing a capture, recorded when its ingest begins, so that a capture left
 /// `ingesting` tells whether its writer is still running or died.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Writer {
     /// Host name.
     pub host: String,
@@ -373,11 +378,13 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 }
 
 /// An address or a network, as a flow filter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IpFilter {
     /// Lowest address in the block.
+    #[schema(value_type = String)]
     pub lo: IpAddr,
     /// Highest address in the block.
+    #[schema(value_type = String)]
     pub hi: IpAddr,
 }
 
@@ -470,9 +477,10 @@ pub struct FlowPage {
 }
 
 /// The traffic of one rollup bucket: an hour, or a minute at a range's ends.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BucketTraffic {
     /// The bucket's start.
+    #[schema(value_type = i64)]
     pub start: Timestamp,
     /// Flows first seen in it.
     pub flows: u64,
@@ -483,9 +491,10 @@ pub struct BucketTraffic {
 }
 
 /// A host's traffic over a range (from the per-minute rollups).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TalkerRow {
     /// Address.
+    #[schema(value_type = String)]
     pub ip: IpAddr,
     /// Wire bytes it sent.
     pub bytes_sent: u64,
@@ -544,7 +553,7 @@ impl TalkerRow {
 }
 
 /// A destination port's traffic over a range.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PortRow {
     /// IP protocol.
     pub protocol: u8,
@@ -576,7 +585,7 @@ impl PortRow {
 }
 
 /// An IP protocol's traffic over a range.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProtocolRow {
     /// IP protocol.
     pub protocol: u8,
@@ -601,7 +610,7 @@ impl ProtocolRow {
 }
 
 /// TCP health and the home-network split over a range (summed windows).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TrafficHealth {
     /// Windows summed.
     pub windows: u64,
@@ -653,18 +662,20 @@ impl TrafficHealth {
 }
 
 /// Alerts in one minute.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MinuteCount {
     /// Minute start.
+    #[schema(value_type = i64)]
     pub minute: Timestamp,
     /// Alerts.
     pub count: u64,
 }
 
 /// A source of alerts over a range.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AttackerRow {
     /// Source address.
+    #[schema(value_type = String)]
     pub ip: IpAddr,
     /// Alerts.
     pub alerts: u64,
@@ -675,7 +686,7 @@ pub struct AttackerRow {
 /// A stored alert: the alert exactly as its detector raised it (and `--alerts-out` wrote it),
 /// with the four things storing adds. Its JSON is the alert's JSON plus `id`, `capture`,
 /// `status` and `incident` (docs/alerts.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredAlert {
     /// Row id.
     pub id: i64,
@@ -683,6 +694,7 @@ pub struct StoredAlert {
     #[serde(flatten)]
     pub alert: Alert,
     /// The capture whose run raised it (`None` when written without one).
+    #[schema(value_type = Option<i64>)]
     pub capture: Option<CaptureId>,
     /// new / acknowledged / dismissed / resolved.
     pub status: String,
@@ -730,7 +742,7 @@ pub struct AlertFilter {
 /// An incident: the alert episodes on one attacker or victim close in time, across detectors
 /// (`detect::incident`; kept by the store as alerts are written, see `crate::incident`). Its
 /// JSON is what `netvigil incidents --json` prints (docs/alerts.md).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Incident {
     /// Row id.
     pub id: i64,
@@ -750,8 +762,10 @@ pub struct Incident {
     /// Last evidence of its episodes, UTC µs.
     pub last_seen: i64,
     /// The lead attacker (the address most of its episodes name as attacker).
+    #[schema(value_type = Option<String>)]
     pub src: Option<IpAddr>,
     /// The lead victim.
+    #[schema(value_type = Option<String>)]
     pub dst: Option<IpAddr>,
     /// Its episodes (alerts).
     pub episodes: u64,

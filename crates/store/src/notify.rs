@@ -22,17 +22,20 @@ pub const CHANNEL_KINDS: [(&str, &[&str]); 2] =
     [("webhook", &["http", "https"]), ("syslog", &["udp", "tcp"])];
 
 /// A channel to make.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
     /// Its name (unique).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// `webhook` or `syslog`.
+    #[schema(pattern = "^(webhook|syslog)$")]
     pub kind: String,
     /// Where: a webhook's URL, or `udp://host:port` / `tcp://host:port` for syslog.
     pub address: String,
     /// Least severity sent (1–5).
     #[serde(default = "default_severity")]
+    #[schema(minimum = 1, maximum = 5)]
     pub min_severity: u8,
     /// Whether new alert episodes are sent.
     #[serde(default = "yes")]
@@ -51,12 +54,13 @@ fn yes() -> bool {
 }
 
 /// A change to a channel (each `None`: unchanged).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelChange {
     /// Sending or paused (a paused channel's backlog waits for it).
     pub enabled: Option<bool>,
     /// Least severity sent.
+    #[schema(minimum = 1, maximum = 5)]
     pub min_severity: Option<u8>,
     /// Whether new alert episodes are sent.
     pub episodes: Option<bool>,
@@ -65,7 +69,7 @@ pub struct ChannelChange {
 }
 
 /// A channel, with its progress.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Channel {
     /// Row id.
     pub id: i64,
@@ -229,7 +233,7 @@ fn channel_by_id(target: &str, run: &mut Run<'_>, id: i64) -> Result<Channel> {
 /// without a host, a severity outside 1–5, nothing to send.
 pub fn check_channel(c: &NewChannel) -> Result<()> {
     let bad = |m: String| Err(StoreError::Invalid(m));
-    if c.name.trim().is_empty() || c.name.len() > 200 {
+    if c.name.trim().is_empty() || c.name.chars().count() > 200 {
         return bad("a channel needs a name of 1 to 200 characters".into());
     }
     let Some((_, schemes)) = CHANNEL_KINDS.iter().find(|(k, _)| *k == c.kind) else {

@@ -26,7 +26,7 @@ pub fn query_target(name: &str) -> Option<Target> {
 }
 
 /// A saved search.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SavedQuery {
     /// Row id (what a link names).
     pub id: i64,
@@ -47,10 +47,11 @@ pub struct SavedQuery {
 }
 
 /// A change to a saved search (each `None`: unchanged).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryChange {
     /// A new name.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// A new search text.
     pub query: Option<String>,
@@ -162,7 +163,7 @@ fn changeable(target: &str, run: &mut Run<'_>, by: &Principal, id: i64) -> Resul
 
 /// Refuses a name or text that cannot be saved.
 fn check(name: &str, target: &str, query: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > 200 {
+    if name.trim().is_empty() || name.chars().count() > 200 {
         return Err(StoreError::Invalid(
             "a saved search needs a name of 1 to 200 characters".into(),
         ));

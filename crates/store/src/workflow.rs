@@ -24,7 +24,7 @@ use crate::schema::{
 use crate::{now_us, Result, StoreError};
 
 /// An analyst's conclusion about an episode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// A real attack.
@@ -83,7 +83,7 @@ impl EpisodeAction {
 }
 
 /// A comment on an episode or an incident.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Comment {
     /// Row id.
     pub id: i64,
@@ -99,7 +99,7 @@ pub struct Comment {
 
 /// Which episodes a suppression hides: those matching every condition it has (an address or
 /// network on either end, a kind, a detector, a family).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SuppressionMatch {
     /// Attacker or victim inside this address or network.
     pub ip: Option<IpFilter>,
@@ -119,7 +119,7 @@ impl SuppressionMatch {
 }
 
 /// A suppression.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Suppression {
     /// Row id.
     pub id: i64,
@@ -146,15 +146,17 @@ impl Suppression {
 }
 
 /// A change of an incident's triage fields (each `None`: unchanged).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentChange {
     /// `OPEN`, `INVESTIGATING`, `RESOLVED` or `FALSE_POSITIVE`.
+    #[schema(pattern = "^(OPEN|INVESTIGATING|RESOLVED|FALSE_POSITIVE)$")]
     pub status: Option<String>,
     /// Who works on it (`Some(None)`: nobody).
     #[serde(default, with = "double_option")]
     pub assignee: Option<Option<String>>,
     /// 1 (highest) to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub priority: Option<i64>,
 }
 

@@ -211,7 +211,17 @@ impl Default for WindowConfig {
 
 /// A live capture's packet accounting over one window: what reached the capture, what was
 /// metered and what was dropped, by cause (read at the window's end, so a second's slack).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 pub struct CaptureCounts {
     /// Packets received (by the kernel after the filter, plus those the interface dropped or
     /// that arrived while it was lost).

@@ -22,7 +22,7 @@ fn is_zero(v: &u64) -> bool {
 }
 
 /// Packets and bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CounterJson {
     /// Packets.
     pub packets: u64,
@@ -49,7 +49,7 @@ impl From<CounterJson> for Counter {
 }
 
 /// Per protocol class.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Protocols {
     /// TCP.
     pub tcp: CounterJson,
@@ -64,7 +64,7 @@ pub struct Protocols {
 }
 
 /// Shares of the protocol mix (0…1; "other" is other IP plus non-IP).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Mix {
     /// TCP.
     pub tcp: f64,
@@ -77,7 +77,7 @@ pub struct Mix {
 }
 
 /// Protocol shares by packets and by bytes.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ratios {
     /// By packets.
     pub packets: Mix,
@@ -86,7 +86,7 @@ pub struct Ratios {
 }
 
 /// IP versions.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IpVersions {
     /// IPv4.
     pub ipv4: CounterJson,
@@ -95,7 +95,7 @@ pub struct IpVersions {
 }
 
 /// A distinct count and whether it is exact.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UniqueCount {
     /// The count (a HyperLogLog estimate when not exact).
     pub count: u64,
@@ -104,7 +104,7 @@ pub struct UniqueCount {
 }
 
 /// Distinct counts.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Unique {
     /// Source addresses.
     pub src_ips: UniqueCount,
@@ -115,7 +115,7 @@ pub struct Unique {
 }
 
 /// A histogram: `counts` has one more entry than `edges`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Histogram {
     /// Bucket edges (see `docs/windows.md` for which side is inclusive).
     pub edges: Vec<i64>,
@@ -124,7 +124,7 @@ pub struct Histogram {
 }
 
 /// TCP health.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TcpJson {
     /// TCP segments.
     pub segments: u64,
@@ -149,7 +149,7 @@ pub struct TcpJson {
 }
 
 /// Traffic relative to the home network.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Directions {
     /// From outside into the home network.
     pub inbound: CounterJson,
@@ -162,9 +162,10 @@ pub struct Directions {
 }
 
 /// One address of a talker list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Talker {
     /// The address.
+    #[schema(value_type = String)]
     pub ip: IpAddr,
     /// Packets (a lower bound when `err_packets` > 0).
     pub packets: u64,
@@ -181,7 +182,7 @@ pub struct Talker {
 }
 
 /// One destination port of a port list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Port {
     /// `tcp`, `udp` or `sctp`.
     pub proto: String,
@@ -204,7 +205,7 @@ pub struct Port {
 }
 
 /// A summary list with what merging needs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary<E> {
     /// Whether every key is listed with exact counts.
     pub exact: bool,
@@ -222,11 +223,13 @@ pub struct Summary<E> {
 }
 
 /// A flow of the top list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlowJson {
     /// Forward source.
+    #[schema(value_type = String)]
     pub src: IpAddr,
     /// Forward destination.
+    #[schema(value_type = String)]
     pub dst: IpAddr,
     /// Source port.
     pub sport: u16,
@@ -247,7 +250,7 @@ pub struct FlowJson {
 }
 
 /// A window as written to JSON.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WindowReport {
     /// Schema version ([`SCHEMA_VERSION`]).
     pub schema: u32,

@@ -2,7 +2,7 @@
 //! admin only), and the audit log (`/api/audit`: analysts and admins).
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,11 +12,11 @@ use store::{ApiToken, AuditEntry, AuditFilter, Principal, Role, User};
 use super::Page;
 use crate::auth::{self, Caller, SESSION_COOKIE, TOKEN_PREFIX};
 use crate::error::{ApiError, ApiResult};
-use crate::params::{json_body, Params};
+use crate::params::{json_body, Kind, Param, Params, PathParam};
 use crate::state::AppState;
 
 /// A login.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
     name: String,
@@ -24,7 +24,7 @@ struct Login {
 }
 
 /// Who is logged in, and the CSRF token their changes must carry.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     /// The user.
     pub user: Principal,
@@ -45,6 +45,16 @@ fn session_cookie(st: &AppState, value: &str, max_age_s: u64) -> ApiResult<Heade
 }
 
 /// `POST /api/session` `{"name", "password"}`: starts a session (an HttpOnly cookie).
+#[utoipa::path(
+    post,
+    path = "/api/session",
+    tag = "accounts",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Logged in: the session cookie is set; echo `csrf` in `X-CSRF-Token` on changes", body = SessionInfo),
+        (status = 401, description = "Wrong user name or password", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn login(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let login: Login = json_body(&body)?;
     let name = login.name.clone();
@@ -90,6 +100,14 @@ pub async fn login(State(st): State<AppState>, body: Bytes) -> ApiResult<Respons
 }
 
 /// `GET /api/session`: who the credentials are.
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "Who the credentials are", body = SessionInfo)
+    )
+)]
 pub async fn me(caller: Caller) -> Json<SessionInfo> {
     Json(SessionInfo {
         user: caller.who,
@@ -98,6 +116,14 @@ pub async fn me(caller: Caller) -> Json<SessionInfo> {
 }
 
 /// `DELETE /api/session`: ends the session.
+#[utoipa::path(
+    delete,
+    path = "/api/session",
+    tag = "accounts",
+    responses(
+        (status = 204, description = "The session ended; its cookie is cleared")
+    )
+)]
 pub async fn logout(
     State(st): State<AppState>,
     caller: Caller,
@@ -119,11 +145,14 @@ pub async fn logout(
 }
 
 /// A new user.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUser {
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     name: String,
+    #[schema(pattern = "^(viewer|analyst|admin)$")]
     role: String,
+    #[schema(min_length = 10)]
     password: Option<String>,
 }
 
@@ -164,6 +193,15 @@ async fn password_hash(password: Option<String>) -> ApiResult<Option<String>> {
 }
 
 /// `GET /api/users` (admin).
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "Every user", body = Page<User>),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn users(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Page<User>>> {
     caller.require(Role::Admin, "listing users")?;
     let items = st.pool.run(|s| s.users()).await?;
@@ -171,6 +209,17 @@ pub async fn users(State(st): State<AppState>, caller: Caller) -> ApiResult<Json
 }
 
 /// `POST /api/users` `{"name", "role", "password"?}` (admin).
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "accounts",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The user made", body = User),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A user of that name exists", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn add_user(
     State(st): State<AppState>,
     caller: Caller,
@@ -190,18 +239,32 @@ pub async fn add_user(
 }
 
 /// A change of a user.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserChange {
+    #[schema(pattern = "^(viewer|analyst|admin)$")]
     role: Option<String>,
+    #[schema(min_length = 10)]
     password: Option<String>,
 }
 
 /// `PATCH /api/users/{name}` `{"role"?, "password"?}` (admin).
+#[utoipa::path(
+    patch,
+    path = "/api/users/{name}",
+    tag = "accounts",
+    params(("name" = String, Path, description = "Login name")),
+    request_body = UserChange,
+    responses(
+        (status = 200, description = "The user as changed", body = User),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn change_user(
     State(st): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     body: Bytes,
 ) -> ApiResult<Json<User>> {
     caller.require(Role::Admin, "changing users")?;
@@ -233,10 +296,22 @@ pub async fn change_user(
 }
 
 /// `DELETE /api/users/{name}` (admin; not oneself).
+#[utoipa::path(
+    delete,
+    path = "/api/users/{name}",
+    tag = "accounts",
+    params(("name" = String, Path, description = "Login name")),
+    responses(
+        (status = 204, description = "Removed, with their tokens and sessions"),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::ErrorBody),
+        (status = 409, description = "An admin cannot remove themselves, nor the last admin", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn remove_user(
     State(st): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Admin, "removing users")?;
     if name == caller.who.name {
@@ -248,16 +323,19 @@ pub async fn remove_user(
 }
 
 /// A new token.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     user: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
+    #[schema(minimum = 1, maximum = 36_500)]
     expires_days: Option<u32>,
 }
 
 /// A token just made: its secret, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     /// The token as stored.
     #[serde(flatten)]
@@ -266,14 +344,56 @@ pub struct IssuedToken {
     pub secret: String,
 }
 
+/// The filter of the token listing.
+pub const TOKEN_FILTERS: [Param; 1] = [Param::new("user", Kind::Text, "Of this user.")];
+
+/// The filters of the audit log.
+pub const AUDIT_FILTERS: [Param; 3] = [
+    Param::new(
+        "actor",
+        Kind::Text,
+        "Made by this user (`netvigil`: the system).",
+    ),
+    Param::new(
+        "action",
+        Kind::Text,
+        "This action, exactly (`episode.acknowledge`, …).",
+    ),
+    Param::new(
+        "target",
+        Kind::Text,
+        "On this thing, exactly (`episode:42`, `user:alice`).",
+    ),
+];
+
+crate::openapi::query_params!(
+    /// The parameters of the token listing.
+    TokenQuery = [TOKEN_FILTERS]
+);
+
+crate::openapi::query_params!(
+    /// The parameters of the audit log.
+    AuditQuery = [AUDIT_FILTERS, crate::params::PAGING]
+);
+
 /// `GET /api/tokens` (admin).
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    tag = "accounts",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "API tokens (never their secrets)", body = Page<ApiToken>),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn tokens(
     State(st): State<AppState>,
     caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Page<ApiToken>>> {
     caller.require(Role::Admin, "listing tokens")?;
-    let p = Params::new(q, &["user"], false)?;
+    let p = Params::new(q, &TOKEN_FILTERS, false)?;
     let user = p.text("user").map(str::to_string);
     let items = st.pool.run(move |s| s.tokens(user.as_deref())).await?;
     Ok(Json(Page { items, next: None }))
@@ -303,6 +423,18 @@ pub fn issue_token(
 
 /// `POST /api/tokens` `{"user", "name", "expires_days"?}` (admin): the secret is in the
 /// answer, once.
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    tag = "accounts",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "The token made, with its secret shown this once", body = IssuedToken),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such user", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The user has a token of that name", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn add_token(
     State(st): State<AppState>,
     caller: Caller,
@@ -310,12 +442,10 @@ pub async fn add_token(
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     caller.require(Role::Admin, "making tokens")?;
     let new: NewToken = json_body(&body)?;
-    if new.name.trim().is_empty() || new.name.len() > 200 {
+    if new.name.trim().is_empty() || new.name.chars().count() > 200 {
         return Err(ApiError::invalid("name", "name: 1 to 200 characters"));
     }
-    let expires = new
-        .expires_days
-        .map(|d| packet::Timestamp::now().0 + i64::from(d) * store::DAY_US);
+    let expires = crate::params::expiry(new.expires_days, "expires_days")?;
     let actor = caller.who.name.clone();
     let issued = st
         .pool
@@ -325,10 +455,21 @@ pub async fn add_token(
 }
 
 /// `DELETE /api/tokens/{id}` (admin).
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    tag = "accounts",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such token", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn revoke_token(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Admin, "revoking tokens")?;
     let actor = caller.who.name.clone();
@@ -337,13 +478,23 @@ pub async fn revoke_token(
 }
 
 /// `GET /api/audit` (analyst): every change, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "accounts",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Changes, newest first", body = Page<AuditEntry>),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn audit(
     State(st): State<AppState>,
     caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     caller.require(Role::Analyst, "reading the audit log")?;
-    let p = Params::new(q, &["actor", "action", "target"], true)?;
+    let p = Params::new(q, &AUDIT_FILTERS, true)?;
     let filter = AuditFilter {
         time: p.range()?,
         actor: p.text("actor").map(str::to_string),

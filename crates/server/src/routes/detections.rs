@@ -2,34 +2,104 @@
 //! (`GET /api/incidents`, `/api/incidents/{id}` with its episodes), as the store holds them
 //! (docs/alerts.md: the same JSON as `netvigil alerts --json` and `netvigil incidents --json`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::Json;
 use detect::Family;
-use serde_json::Value;
+use serde::Serialize;
 use store::workflow::INCIDENT_STATUSES;
 use store::{AlertFilter, Incident, IncidentFilter, StoredAlert};
 
 use super::Page;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
+use crate::params::{Kind, Param, Params, PathParam, ID};
 use crate::state::AppState;
 
 /// The filters of the episode listing.
-pub const EPISODE_FILTERS: [&str; 9] = [
-    "q",
-    "severity",
-    "src",
-    "host",
-    "kind",
-    "family",
-    "incident",
-    "device",
-    "suppressed",
+pub const EPISODE_FILTERS: [Param; 9] = [
+    Param::new(
+        "q",
+        Kind::Search,
+        "A search over episodes (docs/server.md, \"Search\").",
+    ),
+    Param::new(
+        "severity",
+        SEVERITY,
+        "Severity at least this (1 lowest, 5 highest).",
+    ),
+    Param::new("src", Kind::Address, "Attacker (source) address."),
+    Param::new("host", Kind::Address, "Attacker or victim address."),
+    Param::new(
+        "kind",
+        Kind::Text,
+        "Model class or rule, exactly (`port_scan`, `DoS Hulk`).",
+    ),
+    Param::new("family", Kind::OneOf(&Family::NAMES), "Attack family."),
+    Param::new("incident", ID, "In this incident."),
+    Param::new(
+        "device",
+        Kind::Text,
+        "Naming this device (its inventory key).",
+    ),
+    Param::new(
+        "suppressed",
+        Kind::OneOf(&["hide", "include"]),
+        "`hide` (the default) leaves out what an active suppression hides.",
+    ),
 ];
 
+/// A severity, 1 (lowest) to 5.
+const SEVERITY: Kind = Kind::Integer(1, 5);
+
 /// The filters of the incident listing.
-const INCIDENT_FILTERS: [&str; 5] = ["severity", "host", "kind", "family", "status"];
+pub const INCIDENT_FILTERS: [Param; 5] = [
+    Param::new(
+        "severity",
+        SEVERITY,
+        "Severity at least this (1 lowest, 5 highest).",
+    ),
+    Param::new(
+        "host",
+        Kind::Address,
+        "An address any of its episodes names.",
+    ),
+    Param::new("kind", Kind::Text, "With an episode of this kind, exactly."),
+    Param::new(
+        "family",
+        Kind::OneOf(&Family::NAMES),
+        "With an episode of this family.",
+    ),
+    Param::new("status", Kind::OneOf(&INCIDENT_STATUSES), "Status."),
+];
+
+crate::openapi::query_params!(
+    /// The parameters of the episode listing.
+    EpisodeQuery = [EPISODE_FILTERS, crate::params::PAGING]
+);
+
+crate::openapi::query_params!(
+    /// The parameters of the incident listing.
+    IncidentQuery = [INCIDENT_FILTERS, crate::params::PAGING]
+);
+
+/// An incident with its episodes.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IncidentDetail {
+    /// The incident.
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// Its episodes, newest first (at most 1,000).
+    pub episodes_list: Vec<StoredAlert>,
+}
+
+/// A search that parses.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Validated {
+    /// Always true (a search that does not parse is a 400).
+    pub valid: bool,
+    /// The fields a search of its target may name.
+    pub fields: Vec<&'static str>,
+}
 
 /// Most episodes an incident's detail lists.
 const EPISODES_PER_INCIDENT: usize = 1000;
@@ -84,6 +154,15 @@ pub fn episode_filter(p: &Params) -> ApiResult<AlertFilter> {
 
 /// `GET /api/episodes`: newest first; those an active suppression hides are left out unless
 /// `suppressed=include`.
+#[utoipa::path(
+    get,
+    path = "/api/episodes",
+    tag = "episodes",
+    params(EpisodeQuery),
+    responses(
+        (status = 200, description = "Alert episodes, newest first", body = Page<StoredAlert>)
+    )
+)]
 pub async fn episodes(
     State(st): State<AppState>,
     _caller: Caller,
@@ -100,10 +179,20 @@ pub async fn episodes(
 }
 
 /// `GET /api/episodes/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/episodes/{id}",
+    tag = "episodes",
+    params(("id" = i64, Path, description = "The episode's id")),
+    responses(
+        (status = 200, description = "The episode", body = StoredAlert),
+        (status = 404, description = "No such episode", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn episode(
     State(st): State<AppState>,
     _caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<StoredAlert>> {
     st.pool
         .run(move |s| s.alert(id))
@@ -113,6 +202,15 @@ pub async fn episode(
 }
 
 /// `GET /api/incidents`: most recently active first.
+#[utoipa::path(
+    get,
+    path = "/api/incidents",
+    tag = "incidents",
+    params(IncidentQuery),
+    responses(
+        (status = 200, description = "Incidents, most recently active first", body = Page<Incident>)
+    )
+)]
 pub async fn incidents(
     State(st): State<AppState>,
     _caller: Caller,
@@ -145,11 +243,21 @@ pub async fn incidents(
 }
 
 /// `GET /api/incidents/{id}`: the incident and its episodes (`episodes_list`, newest first).
+#[utoipa::path(
+    get,
+    path = "/api/incidents/{id}",
+    tag = "incidents",
+    params(("id" = i64, Path, description = "The incident's id")),
+    responses(
+        (status = 200, description = "The incident and its episodes", body = IncidentDetail),
+        (status = 404, description = "No such incident", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn incident(
     State(st): State<AppState>,
     _caller: Caller,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+    PathParam(id): PathParam<i64>,
+) -> ApiResult<Json<IncidentDetail>> {
     let (incident, episodes) = st
         .pool
         .run(move |s| {
@@ -167,31 +275,34 @@ pub async fn incident(
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
-    let mut v = serde_json::to_value(&incident).map_err(|e| ApiError::internal(e.to_string()))?;
-    if let Value::Object(m) = &mut v {
-        m.insert(
-            "episodes_list".into(),
-            serde_json::to_value(&episodes).map_err(|e| ApiError::internal(e.to_string()))?,
-        );
-    }
-    Ok(Json(v))
+    Ok(Json(IncidentDetail {
+        incident,
+        episodes_list: episodes,
+    }))
 }
 
 /// A search to check.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Validate {
     query: String,
+    #[schema(pattern = "^(flows|episodes)$")]
     target: String,
 }
 
 /// `POST /api/query/validate` `{"query", "target": "flows" | "episodes"}`: 200
 /// `{"valid": true, "fields": [...]}` when it parses and names only known fields and values,
 /// else 400 with the error's `position` (in characters).
-pub async fn validate(
-    _caller: Caller,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    post,
+    path = "/api/query/validate",
+    tag = "search",
+    request_body = Validate,
+    responses(
+        (status = 200, description = "It parses and names only known fields and values", body = Validated)
+    )
+)]
+pub async fn validate(_caller: Caller, body: axum::body::Bytes) -> ApiResult<Json<Validated>> {
     let v: Validate = crate::params::json_body(&body)?;
     let target = store::saved::query_target(&v.target).ok_or_else(|| {
         ApiError::invalid(
@@ -200,8 +311,8 @@ pub async fn validate(
         )
     })?;
     store::search::parse(&v.query, target).map_err(|e| ApiError::search("query", e))?;
-    Ok(Json(serde_json::json!({
-        "valid": true,
-        "fields": store::search::field_names(target),
-    })))
+    Ok(Json(Validated {
+        valid: true,
+        fields: store::search::field_names(target),
+    }))
 }

@@ -26,7 +26,7 @@ use super::detections::{episode_filter, EPISODE_FILTERS};
 use super::flows::{flow_filter, FLOW_FILTERS};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
+use crate::params::{Kind, Param, Params, RANGE};
 use crate::state::AppState;
 
 /// Bytes of one chunk of a download.
@@ -73,6 +73,31 @@ impl Write for ChunkWriter {
 
 /// The format a call asks for (`format`, CSV by default), with its media type and file
 /// extension.
+/// An export's format.
+pub const FORMAT: Param = Param::new(
+    "format",
+    Kind::OneOf(&["csv", "jsonl", "parquet"]),
+    "`csv` (the default), `jsonl` or `parquet`.",
+);
+
+/// The parameters of an export of a listing with `filters`: them, `format`, `from` and `to`.
+pub fn export_params(filters: &[Param]) -> Vec<Param> {
+    let mut all = filters.to_vec();
+    all.push(FORMAT);
+    all.extend(RANGE);
+    all
+}
+
+crate::openapi::query_params!(
+    /// The parameters of a flow export.
+    FlowExportQuery = [export_params(&FLOW_FILTERS)]
+);
+
+crate::openapi::query_params!(
+    /// The parameters of an episode export.
+    EpisodeExportQuery = [export_params(&EPISODE_FILTERS)]
+);
+
 fn format(p: &Params) -> ApiResult<(ExportFormat, &'static str, &'static str)> {
     match p.text("format").unwrap_or("csv") {
         "csv" => Ok((ExportFormat::Csv, "text/csv; charset=utf-8", "csv")),
@@ -175,13 +200,22 @@ async fn stream(
 /// `GET /api/flows/export?format=…` with the flow listing's filters, `q`, `from`, `to`: every
 /// matching flow with every column and its score (`Label`, `Attack Probability`,
 /// `Confidence`), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/flows/export",
+    operation_id = "export_flows",
+    tag = "export",
+    params(FlowExportQuery),
+    responses(
+        (status = 200, description = "Every matching row, streamed as an attachment (`X-Netvigil-Row-Limit` is set when the export stopped at `export_rows`)", content((String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.apache.parquet")))
+    )
+)]
 pub async fn flows(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
-    let mut allowed = FLOW_FILTERS.to_vec();
-    allowed.extend(["format", "from", "to"]);
+    let allowed = export_params(&FLOW_FILTERS);
     let p = Params::new(q, &allowed, false)?;
     let (fmt, media, ext) = format(&p)?;
     let filter = flow_filter(&p)?;
@@ -234,13 +268,22 @@ fn write_flows(
 /// `GET /api/episodes/export?format=…` with the episode listing's filters, `q`, `from`, `to`:
 /// every matching episode, newest first, with the columns of `netvigil alerts --format csv`
 /// (docs/alerts.md).
+#[utoipa::path(
+    get,
+    path = "/api/episodes/export",
+    operation_id = "export_episodes",
+    tag = "export",
+    params(EpisodeExportQuery),
+    responses(
+        (status = 200, description = "Every matching row, streamed as an attachment (`X-Netvigil-Row-Limit` is set when the export stopped at `export_rows`)", content((String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.apache.parquet")))
+    )
+)]
 pub async fn episodes(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
-    let mut allowed = EPISODE_FILTERS.to_vec();
-    allowed.extend(["format", "from", "to"]);
+    let allowed = export_params(&EPISODE_FILTERS);
     let p = Params::new(q, &allowed, false)?;
     let (fmt, media, ext) = format(&p)?;
     let filter = episode_filter(&p)?;

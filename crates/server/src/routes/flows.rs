@@ -2,7 +2,7 @@
 //! every column and the alert episodes about it). Column names are the flow table's
 //! (`flow::columns`), as in every export.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::Json;
 use flow::app::Application;
 use flow::columns::{self, Column};
@@ -14,27 +14,76 @@ use store::{AlertFilter, FlowCursor, FlowFilter, StoredFlow, TimeRange};
 use super::Page;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
+use crate::params::{Kind, Param, Params, PathParam, ID};
 use crate::state::AppState;
 
 /// The filters of the flow listing.
-pub const FLOW_FILTERS: [&str; 15] = [
-    "q",
-    "ip",
-    "src",
-    "dst",
-    "src_port",
-    "dst_port",
-    "protocol",
-    "label",
-    "min_score",
-    "text",
-    "capture",
-    "device",
-    "country",
-    "asn",
-    "application",
+pub const FLOW_FILTERS: [Param; 15] = [
+    Param::new(
+        "q",
+        Kind::Search,
+        "A search over flows (docs/server.md, \"Search\").",
+    ),
+    Param::new(
+        "ip",
+        Kind::Network,
+        "Either end in this address or network.",
+    ),
+    Param::new("src", Kind::Network, "Source in this address or network."),
+    Param::new(
+        "dst",
+        Kind::Network,
+        "Destination in this address or network.",
+    ),
+    Param::new("src_port", Kind::Integer(0, 65535), "Source port."),
+    Param::new("dst_port", Kind::Integer(0, 65535), "Destination port."),
+    Param::new(
+        "protocol",
+        Kind::Integer(0, 255),
+        "IP protocol number (6 TCP, 17 UDP).",
+    ),
+    Param::new(
+        "label",
+        Kind::Text,
+        "The model's label, exactly (`BENIGN`, `DoS Hulk`, …).",
+    ),
+    Param::new(
+        "min_score",
+        Kind::Number(0.0, 1.0),
+        "Attack probability at least this.",
+    ),
+    Param::new(
+        "text",
+        Kind::Text,
+        "In the DNS query, TLS SNI, HTTP host or URI.",
+    ),
+    Param::new("capture", ID, "Of this capture."),
+    Param::new(
+        "device",
+        Kind::Text,
+        "Either end is this device (its inventory key).",
+    ),
+    Param::new(
+        "country",
+        Kind::Text,
+        "Either end in this country (ISO 3166 two-letter code).",
+    ),
+    Param::new(
+        "asn",
+        Kind::Integer(0, 4_294_967_295),
+        "Either end in this autonomous system.",
+    ),
+    Param::new(
+        "application",
+        Kind::Text,
+        "The application (`DNS`, `TLS`, `HTTP`, …).",
+    ),
 ];
+
+crate::openapi::query_params!(
+    /// The parameters of the flow listing.
+    FlowQuery = [FLOW_FILTERS, crate::params::PAGING]
+);
 
 /// The features a listed flow carries besides every non-feature column: its duration and its
 /// packets and payload each way (the rest are in its detail).
@@ -129,6 +178,16 @@ pub fn flow_filter(p: &Params) -> ApiResult<FlowFilter> {
 }
 
 /// `GET /api/flows`.
+#[utoipa::path(
+    get,
+    path = "/api/flows",
+    operation_id = "list_flows",
+    tag = "flows",
+    params(FlowQuery),
+    responses(
+        (status = 200, description = "Flows, newest first", body = Page<crate::openapi::ListedFlow>)
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     _caller: Caller,
@@ -156,10 +215,21 @@ const EPISODES_PER_FLOW: usize = 10_000;
 
 /// `GET /api/flows/{id}`: every column, and `episodes`, the stored alert episodes about it
 /// (its flow, or its two ends while it lasted).
+#[utoipa::path(
+    get,
+    path = "/api/flows/{id}",
+    operation_id = "get_flow",
+    tag = "flows",
+    params(("id" = i64, Path, description = "The flow's id")),
+    responses(
+        (status = 200, description = "The flow with every column and the episodes about it", body = crate::openapi::FlowDetail),
+        (status = 404, description = "No such flow", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn detail(
     State(st): State<AppState>,
     _caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<Value>> {
     let (flow, episodes) = st
         .pool

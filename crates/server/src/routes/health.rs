@@ -13,7 +13,7 @@ use store::{CaptureStatus, HEARTBEAT_STALE_US};
 use crate::state::AppState;
 
 /// The store's side of health.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StoreHealth {
     /// It answered.
     pub ok: bool,
@@ -24,7 +24,7 @@ pub struct StoreHealth {
 }
 
 /// An ingest in progress.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IngestHealth {
     /// The capture being written.
     pub capture: i64,
@@ -39,7 +39,7 @@ pub struct IngestHealth {
 }
 
 /// The answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok`, `degraded` (an ingest stalled) or `unavailable` (no store).
     pub status: &'static str,
@@ -54,7 +54,7 @@ pub struct Health {
 }
 
 /// The live stream's counters.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LiveHealth {
     /// Clients connected now.
     pub clients: u64,
@@ -81,6 +81,15 @@ fn live_health(st: &AppState) -> LiveHealth {
 }
 
 /// `GET /api/health`: 200 when the store answers, 503 when it does not.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The store answers", body = Health),
+        (status = 503, description = "The store does not answer", body = Health)
+    )
+)]
 pub async fn health(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
     let t0 = Instant::now();
     let res = st.pool.run(|s| s.captures()).await;

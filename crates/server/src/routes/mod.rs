@@ -19,7 +19,7 @@ use crate::params::encode_cursor;
 
 /// A page of a listing: its items and, when there may be more, the cursor of the next page
 /// (pass it back as `cursor`).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items, in the listing's order.
     pub items: Vec<T>,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -16,11 +16,11 @@ use super::Page;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::notify::{Notice, Sender};
-use crate::params::json_body;
+use crate::params::{json_body, PathParam};
 use crate::state::AppState;
 
 /// A channel with what waits for it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChannelState {
     /// The channel and its progress.
     #[serde(flatten)]
@@ -63,6 +63,16 @@ pub async fn channel_states(st: &AppState) -> ApiResult<Vec<ChannelState>> {
 }
 
 /// `GET /api/notifications` (admin): every channel with its progress.
+#[utoipa::path(
+    get,
+    path = "/api/notifications",
+    operation_id = "list_channels",
+    tag = "notifications",
+    responses(
+        (status = 200, description = "Every channel with its progress and backlog", body = Page<ChannelState>),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -76,6 +86,18 @@ pub async fn list(
 
 /// `POST /api/notifications` `{"name", "kind", "address", "min_severity"?, "episodes"?,
 /// "incidents"?}` (admin): it sends what is stored from now on.
+#[utoipa::path(
+    post,
+    path = "/api/notifications",
+    operation_id = "add_channel",
+    tag = "notifications",
+    request_body = store::NewChannel,
+    responses(
+        (status = 201, description = "The channel made", body = ChannelState),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A channel of that name exists", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn add(
     State(st): State<AppState>,
     caller: Caller,
@@ -92,10 +114,22 @@ pub async fn add(
 }
 
 /// `GET /api/notifications/{id}` (admin).
+#[utoipa::path(
+    get,
+    path = "/api/notifications/{id}",
+    operation_id = "get_channel",
+    tag = "notifications",
+    params(("id" = i64, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelState),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such channel", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn one(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<ChannelState>> {
     caller.require(Role::Admin, "reading notification channels")?;
     let c = st.pool.run(move |s| s.channel(id)).await?;
@@ -107,10 +141,23 @@ pub async fn one(
 
 /// `PATCH /api/notifications/{id}` `{"enabled"?, "min_severity"?, "episodes"?, "incidents"?}`
 /// (admin).
+#[utoipa::path(
+    patch,
+    path = "/api/notifications/{id}",
+    operation_id = "change_channel",
+    tag = "notifications",
+    params(("id" = i64, Path, description = "The channel's id")),
+    request_body = store::ChannelChange,
+    responses(
+        (status = 200, description = "The channel as changed", body = Channel),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such channel", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn change(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     body: Bytes,
 ) -> ApiResult<Json<Channel>> {
     caller.require(Role::Admin, "changing notification channels")?;
@@ -124,10 +171,22 @@ pub async fn change(
 }
 
 /// `DELETE /api/notifications/{id}` (admin): the channel as it was.
+#[utoipa::path(
+    delete,
+    path = "/api/notifications/{id}",
+    operation_id = "remove_channel",
+    tag = "notifications",
+    params(("id" = i64, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "The channel as it was", body = Channel),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such channel", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn remove(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<Channel>> {
     caller.require(Role::Admin, "removing notification channels")?;
     let actor = caller.who.name;
@@ -137,7 +196,7 @@ pub async fn remove(
 }
 
 /// What a test send did.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TestSend {
     /// Whether the receiver took it.
     pub delivered: bool,
@@ -147,10 +206,22 @@ pub struct TestSend {
 
 /// `POST /api/notifications/{id}/test` (admin): sends one test notification now, once,
 /// and says what happened (its progress is left alone).
+#[utoipa::path(
+    post,
+    path = "/api/notifications/{id}/test",
+    operation_id = "test_channel",
+    tag = "notifications",
+    params(("id" = i64, Path, description = "The channel's id")),
+    responses(
+        (status = 200, description = "What the test send did", body = TestSend),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such channel", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn test(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<TestSend>> {
     caller.require(Role::Admin, "testing notification channels")?;
     let c = st.pool.run(move |s| s.channel(id)).await?;

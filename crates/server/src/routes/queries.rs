@@ -4,7 +4,7 @@
 //! one; every change is audited (`store::saved`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -13,11 +13,11 @@ use store::{QueryChange, SavedQuery};
 use super::Page;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::params::json_body;
+use crate::params::{json_body, PathParam};
 use crate::state::AppState;
 
 /// A saved search with the call that runs it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Saved {
     /// The search.
     #[serde(flatten)]
@@ -37,11 +37,13 @@ impl From<SavedQuery> for Saved {
 }
 
 /// What `POST /api/queries` takes.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewQuery {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
     /// `flows` or `episodes`.
+    #[schema(pattern = "^(flows|episodes)$")]
     target: String,
     query: String,
     #[serde(default)]
@@ -58,6 +60,15 @@ fn parsed(target: &str, query: &str) -> ApiResult<()> {
 }
 
 /// `GET /api/queries`: the caller's saved searches and the shared ones, by name.
+#[utoipa::path(
+    get,
+    path = "/api/queries",
+    operation_id = "list_queries",
+    tag = "search",
+    responses(
+        (status = 200, description = "The caller's saved searches and the shared ones", body = Page<Saved>)
+    )
+)]
 pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Page<Saved>>> {
     let me = caller.who.name;
     let all = st.pool.run(move |s| s.saved_queries(&me)).await?;
@@ -68,6 +79,17 @@ pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<
 }
 
 /// `POST /api/queries` `{"name", "target", "query", "shared"?}`: saves a search of the caller's.
+#[utoipa::path(
+    post,
+    path = "/api/queries",
+    operation_id = "save_query",
+    tag = "search",
+    request_body = NewQuery,
+    responses(
+        (status = 201, description = "The search saved", body = Saved),
+        (status = 409, description = "The caller has a search of that name", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn save(
     State(st): State<AppState>,
     caller: Caller,
@@ -84,10 +106,22 @@ pub async fn save(
 }
 
 /// `GET /api/queries/{id}`: one search, if it is the caller's or shared.
+#[utoipa::path(
+    get,
+    path = "/api/queries/{id}",
+    operation_id = "get_query",
+    tag = "search",
+    params(("id" = i64, Path, description = "The search's id")),
+    responses(
+        (status = 200, description = "The search", body = Saved),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such saved search", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn one(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<Saved>> {
     let me = caller.who.name;
     let q = st.pool.run(move |s| s.saved_query(&me, id)).await?;
@@ -95,10 +129,24 @@ pub async fn one(
 }
 
 /// `PATCH /api/queries/{id}` `{"name"?, "query"?, "shared"?}` (its owner or an admin).
+#[utoipa::path(
+    patch,
+    path = "/api/queries/{id}",
+    operation_id = "change_query",
+    tag = "search",
+    params(("id" = i64, Path, description = "The search's id")),
+    request_body = store::QueryChange,
+    responses(
+        (status = 200, description = "The search as changed", body = Saved),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such saved search", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The owner has a search of that name", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn change(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     body: Bytes,
 ) -> ApiResult<Json<Saved>> {
     let c: QueryChange = json_body(&body)?;
@@ -114,10 +162,22 @@ pub async fn change(
 }
 
 /// `DELETE /api/queries/{id}` (its owner or an admin): the search as it was.
+#[utoipa::path(
+    delete,
+    path = "/api/queries/{id}",
+    operation_id = "remove_query",
+    tag = "search",
+    params(("id" = i64, Path, description = "The search's id")),
+    responses(
+        (status = 200, description = "The search as it was", body = Saved),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such saved search", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn remove(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<Saved>> {
     let who = caller.who;
     let out = st.pool.run(move |s| s.remove_query(&who, id)).await?;

@@ -1,7 +1,7 @@
 //! What the traffic was: captures, windows, the rollups' rankings and TCP health, and the
 //! device inventory. Statistics cover `from`/`to`, or everything stored when neither is given.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::Json;
 use flow::window::report::WindowReport;
 use packet::Timestamp;
@@ -11,19 +11,31 @@ use store::{Capture, DeviceChange, DeviceFilter, StoredDevice, TimeRange};
 use super::Page;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
+use crate::params::{Kind, Param, Params, PathParam, ID, LIMIT, RANGE};
+
+/// The parameters of a ranking: its range and how many rows (20 by default).
+pub const STAT_LIMITED: [Param; 3] = [RANGE[0], RANGE[1], LIMIT];
 use crate::state::AppState;
 
 /// Most devices read to page through the merged inventory.
 const DEVICES_READ: usize = 100_000;
 
 /// `GET /api/captures`: every stored capture (active in the range, when given), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/captures",
+    tag = "traffic",
+    params(CaptureQuery),
+    responses(
+        (status = 200, description = "Captures, newest first", body = Page<Capture>)
+    )
+)]
 pub async fn captures(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Page<Capture>>> {
-    let p = Params::new(q, &["status"], true)?;
+    let p = Params::new(q, &CAPTURE_FILTERS, true)?;
     let range = p.range()?;
     let status = p.text("status").map(str::to_string);
     let limit = p.limit(100, st.config.max_page)?;
@@ -43,10 +55,20 @@ pub async fn captures(
 }
 
 /// `GET /api/captures/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/captures/{id}",
+    tag = "traffic",
+    params(("id" = i64, Path, description = "The capture's id")),
+    responses(
+        (status = 200, description = "The capture", body = Capture),
+        (status = 404, description = "No such capture", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn capture(
     State(st): State<AppState>,
     _caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<Capture>> {
     let all = st.pool.run(|s| s.captures()).await?;
     all.into_iter()
@@ -119,11 +141,7 @@ where
     T: Serialize + Send + 'static,
     F: FnOnce(&mut dyn store::Store, TimeRange, usize) -> store::Result<T> + Send + 'static,
 {
-    let allowed: &[&str] = if limited {
-        &["from", "to", "limit"]
-    } else {
-        &["from", "to"]
-    };
+    let allowed: &[Param] = if limited { &STAT_LIMITED } else { &RANGE };
     let p = Params::new(q, allowed, false)?;
     let scope = stats_range(st, &p).await?;
     let n = if limited {
@@ -136,7 +154,7 @@ where
 }
 
 /// A statistic over a range.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Ranged<T> {
     /// Its start, UTC µs.
     pub from: i64,
@@ -147,6 +165,15 @@ pub struct Ranged<T> {
 }
 
 /// `GET /api/stats/talkers`: hosts by bytes.
+#[utoipa::path(
+    get,
+    path = "/api/stats/talkers",
+    tag = "statistics",
+    params(RankingQuery),
+    responses(
+        (status = 200, description = "Hosts by bytes", body = Ranged<Vec<store::TalkerRow>>)
+    )
+)]
 pub async fn talkers(
     State(st): State<AppState>,
     _caller: Caller,
@@ -156,6 +183,15 @@ pub async fn talkers(
 }
 
 /// `GET /api/stats/ports`: destination ports by bytes, with their service names.
+#[utoipa::path(
+    get,
+    path = "/api/stats/ports",
+    tag = "statistics",
+    params(RankingQuery),
+    responses(
+        (status = 200, description = "Destination ports by bytes, with service names", body = Ranged<Vec<store::PortRow>>)
+    )
+)]
 pub async fn ports(
     State(st): State<AppState>,
     _caller: Caller,
@@ -165,6 +201,15 @@ pub async fn ports(
 }
 
 /// `GET /api/stats/protocols`: IP protocols by bytes.
+#[utoipa::path(
+    get,
+    path = "/api/stats/protocols",
+    tag = "statistics",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "IP protocols by bytes", body = Ranged<Vec<store::ProtocolRow>>)
+    )
+)]
 pub async fn protocols(
     State(st): State<AppState>,
     _caller: Caller,
@@ -174,6 +219,16 @@ pub async fn protocols(
 }
 
 /// `GET /api/stats/health`: TCP health and the inbound/outbound/internal split.
+#[utoipa::path(
+    get,
+    path = "/api/stats/health",
+    operation_id = "tcp_health",
+    tag = "statistics",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "TCP health and the inbound/outbound/internal/external split", body = Ranged<store::TrafficHealth>)
+    )
+)]
 pub async fn health(
     State(st): State<AppState>,
     _caller: Caller,
@@ -183,7 +238,7 @@ pub async fn health(
 }
 
 /// One cell of the hour × weekday heatmap (UTC).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HeatCell {
     /// 0 Monday … 6 Sunday.
     pub weekday: u8,
@@ -223,6 +278,15 @@ pub fn heatmap(buckets: &[store::BucketTraffic]) -> Vec<HeatCell> {
 }
 
 /// `GET /api/stats/heatmap`: traffic by hour of the week (UTC), 168 cells, Monday 00 h first.
+#[utoipa::path(
+    get,
+    path = "/api/stats/heatmap",
+    tag = "statistics",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "168 cells, Monday 00 h (UTC) first", body = Ranged<Vec<HeatCell>>)
+    )
+)]
 pub async fn heat(
     State(st): State<AppState>,
     _caller: Caller,
@@ -235,6 +299,15 @@ pub async fn heat(
 }
 
 /// `GET /api/stats/attackers`: alert sources by count.
+#[utoipa::path(
+    get,
+    path = "/api/stats/attackers",
+    tag = "statistics",
+    params(RankingQuery),
+    responses(
+        (status = 200, description = "Alert sources by count", body = Ranged<Vec<store::AttackerRow>>)
+    )
+)]
 pub async fn attackers(
     State(st): State<AppState>,
     _caller: Caller,
@@ -244,6 +317,15 @@ pub async fn attackers(
 }
 
 /// `GET /api/stats/alert-rate`: alerts per minute (minutes without alerts left out).
+#[utoipa::path(
+    get,
+    path = "/api/stats/alert-rate",
+    tag = "statistics",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "Alerts per minute (minutes without alerts left out)", body = Ranged<Vec<store::MinuteCount>>)
+    )
+)]
 pub async fn alert_rate(
     State(st): State<AppState>,
     _caller: Caller,
@@ -254,18 +336,27 @@ pub async fn alert_rate(
 
 /// `GET /api/windows`: traffic windows starting in the range (of one capture, or all),
 /// oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/windows",
+    tag = "traffic",
+    params(WindowQuery),
+    responses(
+        (status = 200, description = "Traffic windows, oldest first", body = Page<WindowReport>)
+    )
+)]
 pub async fn windows(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Page<WindowReport>>> {
-    let p = Params::new(q, &["capture"], true)?;
+    let p = Params::new(q, &WINDOW_FILTERS, true)?;
     let capture: Option<i64> = p.parsed("capture", "a capture id")?;
     let mut range = p.range()?.unwrap_or(TimeRange::ALL);
     let limit = p.limit(1000, st.config.max_page)?;
     if let Some((start, _)) = p.cursor()? {
         // Oldest first: the next page starts after the last window shown.
-        range.from = Timestamp(range.from.0.max(start + 1));
+        range.from = Timestamp(range.from.0.max(start.saturating_add(1)));
     }
     let mut items = st.pool.run(move |s| s.windows(range, capture)).await?;
     items.truncate(limit);
@@ -284,9 +375,69 @@ fn device_filter(p: &Params) -> ApiResult<DeviceFilter> {
     })
 }
 
-const DEVICE_FILTERS: [&str; 6] = ["device", "vendor", "hostname", "ip", "os", "capture"];
+/// The filters of the device inventory and its changes.
+pub const DEVICE_FILTERS: [Param; 6] = [
+    Param::new(
+        "device",
+        Kind::Text,
+        "This device (its inventory key: MAC or address).",
+    ),
+    Param::new("vendor", Kind::Text, "The MAC's IEEE vendor, exactly."),
+    Param::new("hostname", Kind::Text, "Its name, exactly."),
+    Param::new(
+        "ip",
+        Kind::Network,
+        "An address it had in this address or network.",
+    ),
+    Param::new("os", Kind::Text, "Its OS family, exactly."),
+    Param::new("capture", ID, "Seen by this capture's run."),
+];
+
+/// The filter of the capture listing.
+pub const CAPTURE_FILTERS: [Param; 1] = [Param::new(
+    "status",
+    Kind::OneOf(&["ingesting", "complete", "failed"]),
+    "How far its ingest got.",
+)];
+
+crate::openapi::query_params!(
+    /// The parameters of the capture listing.
+    CaptureQuery = [CAPTURE_FILTERS, crate::params::PAGING]
+);
+
+crate::openapi::query_params!(
+    /// The parameters of the window listing.
+    WindowQuery = [WINDOW_FILTERS, crate::params::PAGING]
+);
+
+crate::openapi::query_params!(
+    /// The parameters of the device inventory and its changes.
+    DeviceQuery = [DEVICE_FILTERS, crate::params::PAGING]
+);
+
+crate::openapi::query_params!(
+    /// The parameters of a ranking.
+    RankingQuery = [STAT_LIMITED]
+);
+
+crate::openapi::query_params!(
+    /// The parameters of a statistic over a range.
+    RangeQuery = [RANGE]
+);
+
+/// The filter of the window listing.
+pub const WINDOW_FILTERS: [Param; 1] = [Param::new("capture", ID, "Of this capture.")];
 
 /// `GET /api/devices`: the inventory, most recently seen first.
+#[utoipa::path(
+    get,
+    path = "/api/devices",
+    tag = "devices",
+    params(DeviceQuery),
+    responses(
+        (status = 200, description = "The inventory, most recently seen first", body = Page<StoredDevice>)
+    )
+)]
 pub async fn devices(
     State(st): State<AppState>,
     _caller: Caller,
@@ -311,6 +462,15 @@ pub async fn devices(
 }
 
 /// `GET /api/devices/changes`: what changed in the inventory, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/devices/changes",
+    tag = "devices",
+    params(DeviceQuery),
+    responses(
+        (status = 200, description = "Changes of the inventory, newest first", body = Page<DeviceChange>)
+    )
+)]
 pub async fn device_changes(
     State(st): State<AppState>,
     _caller: Caller,

@@ -5,7 +5,7 @@
 //! would hide). Every change is in the audit log (`store::workflow`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use detect::{Detector, Family};
@@ -18,16 +18,18 @@ use store::{
 use super::Page;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::params::json_body;
+use crate::params::{json_body, PathParam};
 use crate::state::AppState;
 
 /// A step in an episode's work.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EpisodeStep {
     /// `acknowledge`, `escalate`, `resolve` or `reopen`.
+    #[schema(pattern = "^(acknowledge|escalate|resolve|reopen)$")]
     action: String,
     /// With `resolve`: `true_positive`, `false_positive` or `benign_expected`.
+    #[schema(pattern = "^(true_positive|false_positive|benign_expected)$")]
     verdict: Option<String>,
     /// Said with it (kept as a comment on the episode).
     comment: Option<String>,
@@ -47,10 +49,22 @@ fn verdict(v: Option<&str>) -> ApiResult<Option<Verdict>> {
 
 /// `POST /api/episodes/{id}/status` `{"action", "verdict"?, "comment"?}` (analyst): the
 /// episode as it now is.
+#[utoipa::path(
+    post,
+    path = "/api/episodes/{id}/status",
+    tag = "workflow",
+    params(("id" = i64, Path, description = "The episode's id")),
+    request_body = EpisodeStep,
+    responses(
+        (status = 200, description = "The episode as it now is", body = StoredAlert),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such episode", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn episode_status(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     body: Bytes,
 ) -> ApiResult<Json<StoredAlert>> {
     caller.require(Role::Analyst, "working alert episodes")?;
@@ -84,13 +98,25 @@ pub async fn episode_status(
 }
 
 /// A new incident.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewIncident {
+    #[schema(min_items = 1, max_items = 10000)]
     episodes: Vec<i64>,
 }
 
 /// `POST /api/incidents` `{"episodes": [ids]}` (analyst): an incident of those episodes.
+#[utoipa::path(
+    post,
+    path = "/api/incidents",
+    tag = "workflow",
+    request_body = NewIncident,
+    responses(
+        (status = 201, description = "The incident made", body = Incident),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such episode", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn create_incident(
     State(st): State<AppState>,
     caller: Caller,
@@ -114,10 +140,22 @@ pub async fn create_incident(
 }
 
 /// `PATCH /api/incidents/{id}` `{"status"?, "assignee"?, "priority"?}` (analyst).
+#[utoipa::path(
+    patch,
+    path = "/api/incidents/{id}",
+    tag = "workflow",
+    params(("id" = i64, Path, description = "The incident's id")),
+    request_body = store::IncidentChange,
+    responses(
+        (status = 200, description = "The incident as changed", body = Incident),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such incident", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn change_incident(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     body: Bytes,
 ) -> ApiResult<Json<Incident>> {
     caller.require(Role::Analyst, "changing incidents")?;
@@ -146,17 +184,30 @@ pub async fn change_incident(
 }
 
 /// A merge.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Merge {
+    #[schema(min_items = 1)]
     from: Vec<i64>,
 }
 
 /// `POST /api/incidents/{id}/merge` `{"from": [ids]}` (analyst): their episodes move here.
+#[utoipa::path(
+    post,
+    path = "/api/incidents/{id}/merge",
+    tag = "workflow",
+    params(("id" = i64, Path, description = "The incident's id")),
+    request_body = Merge,
+    responses(
+        (status = 200, description = "The incident with the others' episodes", body = Incident),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such incident", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn merge_incidents(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     body: Bytes,
 ) -> ApiResult<Json<Incident>> {
     caller.require(Role::Analyst, "merging incidents")?;
@@ -177,9 +228,10 @@ pub async fn merge_incidents(
 }
 
 /// A comment.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewComment {
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     body: String,
 }
 
@@ -196,7 +248,7 @@ async fn comment_on(
 ) -> ApiResult<(StatusCode, Json<Comment>)> {
     caller.require(Role::Analyst, "commenting")?;
     let c: NewComment = json_body(body)?;
-    if c.body.trim().is_empty() || c.body.len() > 10_000 {
+    if c.body.trim().is_empty() || c.body.chars().count() > 10_000 {
         return Err(ApiError::invalid("body", "body: 1 to 10,000 characters"));
     }
     let actor = caller.who.name.clone();
@@ -208,52 +260,97 @@ async fn comment_on(
 }
 
 /// `GET /api/episodes/{id}/comments`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/episodes/{id}/comments",
+    tag = "workflow",
+    params(("id" = i64, Path, description = "The episode's id")),
+    responses(
+        (status = 200, description = "Comments, oldest first", body = Page<Comment>)
+    )
+)]
 pub async fn episode_comments(
     State(st): State<AppState>,
     _caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<Page<Comment>>> {
     comments_of(&st, format!("episode:{id}")).await
 }
 
 /// `POST /api/episodes/{id}/comments` `{"body"}` (analyst).
+#[utoipa::path(
+    post,
+    path = "/api/episodes/{id}/comments",
+    tag = "workflow",
+    params(("id" = i64, Path, description = "The episode's id")),
+    request_body = NewComment,
+    responses(
+        (status = 201, description = "The comment", body = Comment),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such episode", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn comment_episode(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Comment>)> {
     comment_on(&st, &caller, format!("episode:{id}"), &body).await
 }
 
 /// `GET /api/incidents/{id}/comments`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/incidents/{id}/comments",
+    tag = "workflow",
+    params(("id" = i64, Path, description = "The incident's id")),
+    responses(
+        (status = 200, description = "Comments, oldest first", body = Page<Comment>)
+    )
+)]
 pub async fn incident_comments(
     State(st): State<AppState>,
     _caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<Page<Comment>>> {
     comments_of(&st, format!("incident:{id}")).await
 }
 
 /// `POST /api/incidents/{id}/comments` `{"body"}` (analyst).
+#[utoipa::path(
+    post,
+    path = "/api/incidents/{id}/comments",
+    tag = "workflow",
+    params(("id" = i64, Path, description = "The incident's id")),
+    request_body = NewComment,
+    responses(
+        (status = 201, description = "The comment", body = Comment),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such incident", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn comment_incident(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Comment>)> {
     comment_on(&st, &caller, format!("incident:{id}"), &body).await
 }
 
 /// What a suppression hides, as the API takes it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MatchBody {
     ip: Option<String>,
     kind: Option<String>,
+    #[schema(pattern = "^(model|rule|baseline)$")]
     detector: Option<String>,
     family: Option<String>,
+    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
     reason: Option<String>,
+    #[schema(minimum = 1, maximum = 36_500)]
     expires_days: Option<u32>,
 }
 
@@ -294,14 +391,35 @@ fn suppression_match(b: &MatchBody) -> ApiResult<SuppressionMatch> {
     Ok(m)
 }
 
+/// Refuses a suppression's reason that is blank or too long.
+fn check_reason(reason: &str) -> ApiResult<()> {
+    if reason.trim().is_empty() || reason.chars().count() > 1000 {
+        return Err(ApiError::invalid(
+            "reason",
+            "reason: why, 1 to 1,000 characters",
+        ));
+    }
+    Ok(())
+}
+
 /// How many episodes a suppression would hide.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Preview {
     /// Stored episodes it matches that no active suppression hides already.
     pub episodes: u64,
 }
 
 /// `POST /api/suppressions/preview` (analyst): how many stored episodes it would hide.
+#[utoipa::path(
+    post,
+    path = "/api/suppressions/preview",
+    tag = "workflow",
+    request_body = MatchBody,
+    responses(
+        (status = 200, description = "How many stored episodes it would hide", body = Preview),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn preview_suppression(
     State(st): State<AppState>,
     caller: Caller,
@@ -310,6 +428,12 @@ pub async fn preview_suppression(
     caller.require(Role::Analyst, "previewing suppressions")?;
     let b: MatchBody = json_body(&body)?;
     let m = suppression_match(&b)?;
+    // The body a suppression would be made with may be previewed as it is: what it would
+    // refuse is refused here too.
+    if let Some(r) = &b.reason {
+        check_reason(r)?;
+    }
+    crate::params::expiry(b.expires_days, "expires_days")?;
     let now = packet::Timestamp::now().0;
     let episodes = st.pool.run(move |s| s.suppression_preview(&m, now)).await?;
     Ok(Json(Preview { episodes }))
@@ -317,6 +441,16 @@ pub async fn preview_suppression(
 
 /// `POST /api/suppressions` `{"ip"?, "kind"?, "detector"?, "family"?, "reason",
 /// "expires_days"?}` (admin).
+#[utoipa::path(
+    post,
+    path = "/api/suppressions",
+    tag = "workflow",
+    request_body = MatchBody,
+    responses(
+        (status = 201, description = "The suppression made", body = Suppression),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn add_suppression(
     State(st): State<AppState>,
     caller: Caller,
@@ -326,15 +460,8 @@ pub async fn add_suppression(
     let b: MatchBody = json_body(&body)?;
     let m = suppression_match(&b)?;
     let reason = b.reason.clone().unwrap_or_default();
-    if reason.trim().is_empty() || reason.len() > 1000 {
-        return Err(ApiError::invalid(
-            "reason",
-            "reason: why, 1 to 1,000 characters",
-        ));
-    }
-    let expires = b
-        .expires_days
-        .map(|d| packet::Timestamp::now().0 + i64::from(d) * store::DAY_US);
+    check_reason(&reason)?;
+    let expires = crate::params::expiry(b.expires_days, "expires_days")?;
     let actor = caller.who.name.clone();
     let out = st
         .pool
@@ -343,31 +470,58 @@ pub async fn add_suppression(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+/// A suppression and whether it hides now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SuppressionState {
+    /// The suppression.
+    #[serde(flatten)]
+    pub suppression: Suppression,
+    /// Whether it hides now (not removed, not expired).
+    pub active: bool,
+}
+
 /// `GET /api/suppressions`: every suppression, newest first, with `active`.
+#[utoipa::path(
+    get,
+    path = "/api/suppressions",
+    tag = "workflow",
+    responses(
+        (status = 200, description = "Every suppression, newest first", body = Page<SuppressionState>)
+    )
+)]
 pub async fn suppressions(
     State(st): State<AppState>,
     _caller: Caller,
-) -> ApiResult<Json<Page<serde_json::Value>>> {
+) -> ApiResult<Json<Page<SuppressionState>>> {
     let all = st.pool.run(|s| s.suppressions()).await?;
     let now = packet::Timestamp::now().0;
     let items = all
-        .iter()
-        .map(|x| {
-            let mut v = serde_json::to_value(x).unwrap_or_default();
-            if let Some(m) = v.as_object_mut() {
-                m.insert("active".into(), x.active(now).into());
-            }
-            v
+        .into_iter()
+        .map(|suppression| SuppressionState {
+            active: suppression.active(now),
+            suppression,
         })
         .collect();
     Ok(Json(Page { items, next: None }))
 }
 
 /// `DELETE /api/suppressions/{id}` (admin): it stops hiding; the record stays.
+#[utoipa::path(
+    delete,
+    path = "/api/suppressions/{id}",
+    tag = "workflow",
+    params(("id" = i64, Path, description = "The suppression's id")),
+    responses(
+        (status = 200, description = "The suppression, removed (the record stays)", body = Suppression),
+        (status = 403, description = "The caller's role may not do this (or a session call lacks its CSRF token)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such suppression", body = crate::openapi::ErrorBody),
+        (status = 409, description = "It was removed already", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn remove_suppression(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> ApiResult<Json<Suppression>> {
     caller.require(Role::Admin, "removing suppressions")?;
     let actor = caller.who.name.clone();
