@@ -14,7 +14,7 @@ use common::*;
 use serde_json::Value;
 
 /// Every call the API has, as `METHOD path`.
-const CALLS: [&str; 59] = [
+const CALLS: [&str; 60] = [
     "DELETE /api/notifications/{id}",
     "DELETE /api/queries/{id}",
     "DELETE /api/session",
@@ -60,6 +60,7 @@ const CALLS: [&str; 59] = [
     "PATCH /api/notifications/{id}",
     "PATCH /api/queries/{id}",
     "PATCH /api/users/{name}",
+    "POST /api/captures",
     "POST /api/episodes/{id}/comments",
     "POST /api/episodes/{id}/status",
     "POST /api/incidents",
@@ -77,7 +78,8 @@ const CALLS: [&str; 59] = [
 ];
 
 /// Rates high enough that the fuzzer's calls are answered rather than limited.
-const UNLIMITED: &str = "[rate]\nlogin = 1000000\napi = 1000000\nexport = 1000000\n";
+const UNLIMITED: &str = "[rate]\nlogin = 1000000\napi = 1000000\nexport = 1000000\n\
+                         search = 1000000\nupload = 1000000\n";
 
 /// The calls a fuzzer may not make here: the live stream never ends; a channel sends to the
 /// address it is given (tests send only to their own listeners); and these end the fuzzer's
@@ -210,7 +212,11 @@ fn generated(report: &str) -> u64 {
 
 fn fuzz(db: &str, dir: &Path) {
     seed(db, dir);
-    let (s, _) = Server::start(db, UNLIMITED, dir);
+    let config = format!(
+        "upload_dir = {:?}\n{UNLIMITED}",
+        dir.join("uploads").display().to_string()
+    );
+    let (s, _) = Server::start(db, &config, dir);
     let auth = admin_token(db);
     let mut main: Vec<&str> = Vec::new();
     for id in NOT_FUZZED.iter().chain(&CREDENTIALS) {

@@ -50,6 +50,22 @@ const CAUSES: usize = 9;
 const MAX_NOTICES: usize = 64;
 
 impl DropCause {
+    /// Its name, as in JSON (`full`, `read_error`, …).
+    pub fn as_str(self) -> &'static str {
+        use DropCause::*;
+        match self {
+            Full => "full",
+            Undecodable => "undecodable",
+            NonIp => "non_ip",
+            Ignored => "ignored",
+            ReadError => "read_error",
+            ExplainBehind => "explain_behind",
+            Kernel => "kernel",
+            Interface => "interface",
+            InterfaceLost => "interface_lost",
+        }
+    }
+
     fn all() -> [DropCause; CAUSES] {
         use DropCause::*;
         [
@@ -247,5 +263,18 @@ impl Registry {
             .iter()
             .find(|c| c.name == name)
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drop_cause_is_named_as_in_json() {
+        for c in DropCause::all() {
+            let json = serde_json::to_value(c).ok();
+            assert_eq!(json.as_ref().and_then(|v| v.as_str()), Some(c.as_str()));
+        }
     }
 }

@@ -270,7 +270,11 @@ impl MeterStage {
                 break;
             }
             let got = match source.pull(PACKET_BATCH) {
-                Ok(Pull::End) => break,
+                Ok(Pull::End) => {
+                    // What was read last (progress ends at the input's size).
+                    source_counters.set("bytes", source.bytes_read());
+                    break;
+                }
                 Ok(Pull::Packets(n)) => n,
                 Ok(Pull::Idle(now)) => {
                     // Time passed without packets: flows and windows due by now end.

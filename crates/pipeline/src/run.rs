@@ -67,6 +67,8 @@ pub struct Pipeline {
     registry: Arc<Registry>,
     stop: Option<Arc<AtomicUsize>>,
     written: Option<WrittenHandle>,
+    /// The capture the store sink writes (with a store).
+    stored_as: Option<store::CaptureId>,
     files: Vec<std::path::PathBuf>,
     annotate: Option<Annotate>,
 }
@@ -196,6 +198,7 @@ impl Pipeline {
             registry: Arc::new(Registry::default()),
             stop: None,
             written,
+            stored_as,
             files,
             annotate: None,
         })
@@ -235,6 +238,12 @@ impl Pipeline {
     /// The input files, after expanding directories.
     pub fn files(&self) -> &[std::path::PathBuf] {
         &self.files
+    }
+
+    /// The stored capture this run writes (with a store): its row exists once the run is
+    /// assembled, so its id can be handed out before the run starts.
+    pub fn capture(&self) -> Option<store::CaptureId> {
+        self.stored_as
     }
 
     /// Bytes of the inputs, when known.

@@ -50,6 +50,41 @@ pub struct ServeConfig {
     pub export_rows: usize,
     /// How notifications are sent.
     pub notify: NotifyConfig,
+    /// Where uploaded captures are kept, each under a generated name. By default, beside a
+    /// SQLite store (`<db>.uploads`); with PostgreSQL, uploads are refused until it is set.
+    pub upload_dir: Option<std::path::PathBuf>,
+    /// Largest upload, bytes (413 beyond).
+    pub upload_limit: u64,
+    /// Uploads analysed at once (503 beyond).
+    pub uploads: usize,
+    /// How uploaded captures are analysed.
+    pub analysis: AnalysisConfig,
+}
+
+/// How the server analyses uploaded captures: as `netvigil analyze --db` does, with these
+/// parts on or off.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Score flows with the model and run the rules and the baseline.
+    pub detect: bool,
+    /// Keep the device inventory.
+    pub devices: bool,
+    /// Look up the flows' countries and ASes in the installed GeoIP databases.
+    pub geoip: bool,
+    /// Threads for metering and detection of one upload (0: every core).
+    pub threads: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            detect: true,
+            devices: true,
+            geoip: true,
+            threads: 0,
+        }
+    }
 }
 
 /// How notifications are sent (the channels themselves are stored, made through the API).
@@ -89,6 +124,10 @@ pub struct RateLimits {
     pub login: u32,
     /// Exports (each may read up to `export_rows` rows).
     pub export: u32,
+    /// Listings that run a search (`q`) over flows or episodes.
+    pub search: u32,
+    /// Capture uploads (each is stored and analysed).
+    pub upload: u32,
     /// Every other call.
     pub api: u32,
 }
@@ -98,6 +137,8 @@ impl Default for RateLimits {
         RateLimits {
             login: 10,
             export: 10,
+            search: 300,
+            upload: 10,
             api: 1200,
         }
     }
@@ -125,6 +166,10 @@ impl Default for ServeConfig {
             exports: 2,
             export_rows: 1_000_000,
             notify: NotifyConfig::default(),
+            upload_dir: None,
+            upload_limit: 4 << 30,
+            uploads: 1,
+            analysis: AnalysisConfig::default(),
         }
     }
 }
@@ -154,6 +199,16 @@ pub enum ConfigError {
 }
 
 impl ServeConfig {
+    /// Where uploads go: `upload_dir`, else beside a SQLite store; `None` for a PostgreSQL
+    /// store without one.
+    pub fn upload_dir(&self) -> Option<std::path::PathBuf> {
+        if let Some(d) = &self.upload_dir {
+            return Some(d.clone());
+        }
+        let postgres = self.db.starts_with("postgres://") || self.db.starts_with("postgresql://");
+        (!postgres).then(|| std::path::PathBuf::from(format!("{}.uploads", self.db)))
+    }
+
     /// The configuration a TOML file gives (over the defaults).
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -179,6 +234,15 @@ impl ServeConfig {
         }
         if self.session_hours == 0 || self.session_hours > 24 * 90 {
             return bad("session_hours must be 1 to 2160");
+        }
+        if self.uploads == 0 || self.uploads > 64 {
+            return bad("uploads must be 1 to 64");
+        }
+        if self.upload_limit < 1024 {
+            return bad("upload_limit must be at least 1024 bytes");
+        }
+        if self.analysis.threads > 256 {
+            return bad("analysis.threads must be 0 (every core) to 256");
         }
         if self.max_page == 0 {
             return bad("max_page must be at least 1");

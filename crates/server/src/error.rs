@@ -98,7 +98,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
             StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
-            StoreError::Conflict(_) => ApiError::conflict(e.to_string()),
+            StoreError::Conflict(_) | StoreError::Duplicate { .. } => {
+                ApiError::conflict(e.to_string())
+            }
             StoreError::Forbidden(_) => ApiError::forbidden(e.to_string()),
             StoreError::Invalid(_) => ApiError::bad_request(e.to_string()),
             _ if e.connection_lost() => ApiError::unavailable(e.to_string()),

@@ -19,23 +19,24 @@ pub mod notify;
 pub mod openapi;
 pub mod params;
 pub mod pool;
+pub mod rate;
 pub mod routes;
 pub mod state;
 pub mod stats_cache;
+pub mod uploads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, Response, StatusCode};
+use axum::http::{header, HeaderValue, Response};
 use axum::Router;
-use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::{GovernorError, GovernorLayer};
 
 pub use config::{ConfigError, NotifyConfig, RateLimits, ServeConfig};
 pub use state::AppState;
 
+use crate::rate::rate_limit;
 use crate::routes::{
     accounts, detections, export, flows, health, notifications, queries, traffic, workflow,
 };
@@ -60,56 +61,6 @@ pub enum ServeError {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
-}
-
-/// A route class's rate limit (per client address): `per_minute` calls, in bursts of as many,
-/// refused with 429 and `Retry-After` beyond.
-fn rate_limit(
-    per_minute: u32,
-) -> GovernorLayer<
-    tower_governor::key_extractor::PeerIpKeyExtractor,
-    governor::middleware::StateInformationMiddleware,
-    axum::body::Body,
-> {
-    let period = Duration::from_micros(60_000_000 / u64::from(per_minute.max(1)));
-    let config = GovernorConfigBuilder::default()
-        .period(period)
-        .burst_size(per_minute.max(1))
-        .use_headers()
-        .finish();
-    // `finish` refuses only a zero period or burst, which `max(1)` rules out.
-    let config = config.unwrap_or_else(|| {
-        GovernorConfigBuilder::default()
-            .use_headers()
-            .finish()
-            .unwrap_or_else(|| unreachable!("the default rate limit is valid"))
-    });
-    GovernorLayer::new(Arc::new(config)).error_handler(too_many)
-}
-
-/// The 429 (or, without a client address, 500) of the rate limiter, as JSON.
-fn too_many(e: GovernorError) -> Response<axum::body::Body> {
-    let (status, wait, message) = match &e {
-        GovernorError::TooManyRequests { wait_time, .. } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(*wait_time),
-            format!("too many requests: wait {wait_time} s"),
-        ),
-        other => (StatusCode::INTERNAL_SERVER_ERROR, None, other.to_string()),
-    };
-    let body = serde_json::json!({ "error": message }).to_string();
-    let mut r = Response::new(axum::body::Body::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(w) = wait {
-        if let Ok(v) = HeaderValue::from_str(&w.max(1).to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-    }
-    r
 }
 
 /// The 500 of a handler that panicked.
@@ -161,15 +112,26 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
     let login = OpenApiRouter::new()
         .routes(routes!(accounts::login))
         .layer(rate_limit(rate.login));
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(routes::uploads::upload))
+        .layer(rate_limit(rate.upload))
+        // An upload counts its own bytes against `upload_limit`.
+        .layer(DefaultBodyLimit::disable());
+    // The listings that run searches: the api class's rate, and the search class's when `q`
+    // is given.
+    let search = Arc::new(rate::SearchLimit::new(rate.search));
+    let searches = OpenApiRouter::new()
+        .routes(routes!(flows::list))
+        .routes(routes!(detections::episodes))
+        .route_layer(axum::middleware::from_fn_with_state(search, rate::searches))
+        .layer(rate_limit(rate.api));
     let exports = OpenApiRouter::new()
         .routes(routes!(export::flows))
         .routes(routes!(export::episodes))
         .layer(rate_limit(rate.export));
     let api = OpenApiRouter::new()
         .routes(routes!(accounts::me, accounts::logout))
-        .routes(routes!(flows::list))
         .routes(routes!(flows::detail))
-        .routes(routes!(detections::episodes))
         .routes(routes!(detections::episode))
         .routes(routes!(workflow::episode_status))
         .routes(routes!(
@@ -219,14 +181,18 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
     let open = OpenApiRouter::new()
         .routes(routes!(health::health))
         .routes(routes!(openapi::document));
-    let (login, exports, api, open) = (
+    let (login, uploads, searches, exports, api, open) = (
         login.route_layer(axum::middleware::from_fn(log::route)),
+        searches.route_layer(axum::middleware::from_fn(log::route)),
+        uploads.route_layer(axum::middleware::from_fn(log::route)),
         exports.route_layer(axum::middleware::from_fn(log::route)),
         api.route_layer(axum::middleware::from_fn(log::route)),
         open.route_layer(axum::middleware::from_fn(log::route)),
     );
     let (routes, doc) = OpenApiRouter::new()
         .merge(login)
+        .merge(uploads)
+        .merge(searches)
         .merge(exports)
         .merge(api)
         .merge(open)
@@ -273,6 +239,7 @@ pub async fn serve_on(
     );
     let tls = state.tls.clone();
     let live = Arc::clone(&state.live);
+    let uploads = Arc::clone(&state.uploads);
     let notifier = notify::Notifier::start(
         state.pool.db().to_string(),
         state.config.notify.clone(),
@@ -299,9 +266,12 @@ pub async fn serve_on(
         }
     };
     watcher.abort();
-    tokio::task::spawn_blocking(move || notifier.stop())
-        .await
-        .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
+    tokio::task::spawn_blocking(move || {
+        uploads.stop();
+        notifier.stop()
+    })
+    .await
+    .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
     Ok(served?)
 }
 
@@ -363,6 +333,7 @@ pub fn prepare(mut config: ServeConfig) -> Result<Prepared, ServeError> {
         })?;
     listener.set_nonblocking(true)?;
     let live = live::Live::new(config.live_buffer);
+    let config_uploads = config.uploads;
     let exports = Arc::new(tokio::sync::Semaphore::new(config.exports));
     let metrics =
         Arc::new(metrics::Metrics::new().map_err(|e| store::StoreError::Invalid(e.to_string()))?);
@@ -375,6 +346,7 @@ pub fn prepare(mut config: ServeConfig) -> Result<Prepared, ServeError> {
             notify: Arc::default(),
             exports,
             stats: Arc::default(),
+            uploads: Arc::new(uploads::Analyses::new(config_uploads)),
             tls,
         },
         listener,

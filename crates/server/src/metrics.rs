@@ -29,6 +29,7 @@ pub struct Metrics {
     channels: IntGaugeVec,
     notify: IntGaugeVec,
     stats_cache: IntGaugeVec,
+    pipeline: IntGaugeVec,
 }
 
 impl Metrics {
@@ -80,6 +81,15 @@ impl Metrics {
             ),
             &["counter"],
         )?;
+        let pipeline = IntGaugeVec::new(
+            Opts::new(
+                "pipeline",
+                "the pipelines this server runs (uploads being analysed), per component: \
+                 received, emitted, dropped_<cause>, waits, wait_ms and its own figures",
+            ),
+            &["capture", "component", "counter"],
+        )?;
+        registry.register(Box::new(pipeline.clone()))?;
         registry.register(Box::new(stats_cache.clone()))?;
         registry.register(Box::new(channels.clone()))?;
         registry.register(Box::new(notify.clone()))?;
@@ -98,6 +108,7 @@ impl Metrics {
             channels,
             notify,
             stats_cache,
+            pipeline,
         })
     }
 
@@ -175,6 +186,29 @@ pub async fn metrics(State(st): State<AppState>, _caller: Caller) -> ApiResult<i
         m.stats_cache
             .with_label_values(&[name])
             .set(i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    m.pipeline.reset();
+    for (capture, components) in st.uploads.counters() {
+        let capture = capture.to_string();
+        for c in components {
+            let mut figures: Vec<(String, u64)> = vec![
+                ("received".into(), c.received),
+                ("emitted".into(), c.emitted),
+                ("waits".into(), c.waits),
+                ("wait_ms".into(), c.wait_ms),
+            ];
+            figures.extend(
+                c.dropped
+                    .iter()
+                    .map(|(cause, n)| (format!("dropped_{}", cause.as_str()), *n)),
+            );
+            figures.extend(c.extra.iter().map(|(k, v)| (k.clone(), *v)));
+            for (counter, v) in figures {
+                m.pipeline
+                    .with_label_values(&[&capture, &c.component, &counter])
+                    .set(i64::try_from(v).unwrap_or(i64::MAX));
+            }
+        }
     }
     let channels = crate::routes::notifications::channel_states(&st).await?;
     m.channels.reset();

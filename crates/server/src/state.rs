@@ -25,6 +25,8 @@ pub struct AppState {
     pub exports: crate::routes::export::Exports,
     /// Recent answers of the statistics calls.
     pub stats: Arc<crate::stats_cache::StatsCache>,
+    /// The analyses of uploaded captures.
+    pub uploads: Arc<crate::uploads::Analyses>,
     /// The TLS configuration, when it serves HTTPS.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }

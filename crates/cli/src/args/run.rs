@@ -241,7 +241,10 @@ pub fn config(args: &RunArgs, inputs: Vec<PathBuf>, format: ExportFormat) -> Pip
         }),
         store: args.db.clone().map(|db| StoreConfig {
             db,
-            sensor: args.sensor.clone().unwrap_or_else(host_name),
+            sensor: args
+                .sensor
+                .clone()
+                .unwrap_or_else(pipeline::sink::store::host_name),
             force: args.force,
             batch: args.db_batch as usize,
             retention: crate::args::policy(args.retain, args.max_db_size),
@@ -269,14 +272,4 @@ fn geoip(args: &RunArgs) -> Option<GeoSettings> {
         asn: args.asn_db.clone().or(installed.asn),
     };
     (s.country.is_some() || s.asn.is_some()).then_some(s)
-}
-
-/// This host's name (the default sensor name).
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
 }

@@ -159,6 +159,16 @@ pub fn describe(inputs: &[PathBuf], sensor: &str) -> Result<NewCapture> {
     })
 }
 
+/// This host's name (the default sensor name).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// What identifies a live capture: the interfaces, the sensor, and no digest (a live
 /// capture is never a duplicate of another).
 pub fn describe_live(interfaces: &str, sensor: &str) -> NewCapture {

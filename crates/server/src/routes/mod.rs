@@ -1,7 +1,8 @@
 //! The API's resources, one module per kind: `flows`, `detections` (alert episodes and
 //! incidents), `traffic` (captures, windows, statistics, devices), `workflow` (working
 //! episodes and incidents, comments, suppressions), `accounts` (session, users, tokens, audit
-//! log), `export` (CSV/JSON Lines/Parquet of a query), `queries` (saved searches), `notifications` (channels), `health`.
+//! log), `export` (CSV/JSON Lines/Parquet of a query), `queries` (saved searches), `notifications` (channels), `uploads` (capture
+//! uploads), `health`.
 
 pub mod accounts;
 pub mod detections;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod notifications;
 pub mod queries;
 pub mod traffic;
+pub mod uploads;
 pub mod workflow;
 
 use serde::Serialize;

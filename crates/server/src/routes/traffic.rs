@@ -20,6 +20,36 @@ use crate::state::AppState;
 /// Most devices read to page through the merged inventory.
 const DEVICES_READ: usize = 100_000;
 
+/// A stored capture and, when this server analyses (or recently analysed) it as an upload,
+/// where that stands.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CaptureState {
+    /// The capture.
+    #[serde(flatten)]
+    pub capture: Capture,
+    /// The analysis of an upload (absent for other captures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::uploads::Analysis>,
+}
+
+impl CaptureState {
+    fn of(st: &AppState, capture: Capture) -> Self {
+        CaptureState {
+            analysis: st.uploads.analysis(capture.id),
+            capture,
+        }
+    }
+}
+
+/// Capture `id` as stored, with its analysis.
+pub async fn capture_state(st: &AppState, id: i64) -> ApiResult<CaptureState> {
+    let all = st.pool.run(|s| s.captures()).await?;
+    all.into_iter()
+        .find(|c| c.id == id)
+        .map(|c| CaptureState::of(st, c))
+        .ok_or_else(|| ApiError::not_found(format!("no capture {id}")))
+}
+
 /// `GET /api/captures`: every stored capture (active in the range, when given), newest first.
 #[utoipa::path(
     get,
@@ -27,14 +57,14 @@ const DEVICES_READ: usize = 100_000;
     tag = "traffic",
     params(CaptureQuery),
     responses(
-        (status = 200, description = "Captures, newest first", body = Page<Capture>)
+        (status = 200, description = "Captures, newest first", body = Page<CaptureState>)
     )
 )]
 pub async fn captures(
     State(st): State<AppState>,
     _caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<Page<Capture>>> {
+) -> ApiResult<Json<Page<CaptureState>>> {
     let p = Params::new(q, &CAPTURE_FILTERS, true)?;
     let range = p.range()?;
     let status = p.text("status").map(str::to_string);
@@ -51,7 +81,15 @@ pub async fn captures(
             && after.is_none_or(|(t, id)| (c.ingested.0, c.id) < (t, id))
     });
     all.truncate(limit);
-    Ok(Json(Page::keyed(all, limit, |c| (c.ingested.0, c.id))))
+    let page = Page::keyed(all, limit, |c| (c.ingested.0, c.id));
+    Ok(Json(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|c| CaptureState::of(&st, c))
+            .collect(),
+        next: page.next,
+    }))
 }
 
 /// `GET /api/captures/{id}`.
@@ -61,7 +99,7 @@ pub async fn captures(
     tag = "traffic",
     params(("id" = i64, Path, description = "The capture's id")),
     responses(
-        (status = 200, description = "The capture", body = Capture),
+        (status = 200, description = "The capture", body = CaptureState),
         (status = 404, description = "No such capture", body = crate::openapi::ErrorBody)
     )
 )]
@@ -69,12 +107,8 @@ pub async fn capture(
     State(st): State<AppState>,
     _caller: Caller,
     PathParam(id): PathParam<i64>,
-) -> ApiResult<Json<Capture>> {
-    let all = st.pool.run(|s| s.captures()).await?;
-    all.into_iter()
-        .find(|c| c.id == id)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no capture {id}")))
+) -> ApiResult<Json<CaptureState>> {
+    capture_state(&st, id).await.map(Json)
 }
 
 /// The range of a statistics call — `from`/`to`, else the span of every stored capture — and
