@@ -92,8 +92,15 @@ struct Running {
 
 impl Running {
     fn start(ns: &Netns, args: &[&str]) -> Running {
+        let mut all = vec!["capture"];
+        all.extend(args);
+        Self::launch(ns, &all, "netvigil: capturing on")
+    }
+
+    /// `netvigil ARGS` in namespace a, once it says `ready`.
+    fn launch(ns: &Netns, args: &[&str], ready: &str) -> Running {
         let mut c = Netns::exec(&ns.a, env!("CARGO_BIN_EXE_netvigil"));
-        c.arg("capture").args(args);
+        c.args(args);
         c.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         let err = child.stderr.take().unwrap();
@@ -106,7 +113,7 @@ impl Running {
             }
         });
         let r = Running { child, lines };
-        r.wait_for("netvigil: capturing on");
+        r.wait_for(ready);
         r
     }
 
@@ -872,4 +879,102 @@ fn under_a_steady_load_memory_stays_flat_after_warm_up_and_every_packet_is_accou
         c["delivered"].as_u64().unwrap() + dropped,
         "{c}"
     );
+}
+
+/// A GET of the API served at `base` in namespace a, with `token`: the body.
+fn api_get(ns: &Netns, base: &str, path: &str, token: &str) -> String {
+    let script = "import sys, urllib.request\n\
+                  r = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]})\n\
+                  print(urllib.request.urlopen(r, timeout=10).read().decode())";
+    let o = Netns::python(&ns.a, script, &[&format!("{base}{path}"), token])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "GET {path}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn serve_with_capture_is_one_process_that_captures_stores_and_serves_and_stops_cleanly() {
+    if !root_or_skip("serve_with_capture…") {
+        return;
+    }
+    let ns = Netns::create();
+    let dir = temp("serve-capture");
+    let db = dir.join("db.sqlite");
+    let db = db.to_str().unwrap();
+    let base = "http://127.0.0.1:18099";
+    let srv = Running::launch(
+        &ns,
+        &[
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            "127.0.0.1:18099",
+            "--quiet",
+            "--capture",
+            IF_A,
+        ],
+        "netvigil: serving",
+    );
+    let token = common::server::user(db, &["token", "admin"], "");
+    let mut server = run_traffic(&ns);
+    // The scan's episode and the exchanges' flows reach the API while the capture runs.
+    let t0 = Instant::now();
+    let episodes = loop {
+        let body = api_get(&ns, base, "/api/episodes?family=scan", &token);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            break v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no scan episode: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(episodes["items"][0]["src"], ns.ip_b.as_str());
+    let captures: serde_json::Value =
+        serde_json::from_str(&api_get(&ns, base, "/api/captures", &token)).unwrap();
+    let live = &captures["items"][0];
+    assert_eq!(live["interface"], IF_A);
+    assert_eq!(live["status"], "ingesting");
+    let id = live["id"].as_i64().unwrap();
+    // Its pipeline's counters are the server's metrics.
+    let metrics = api_get(&ns, base, "/metrics", &token);
+    let received = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "netvigil_pipeline{{capture=\"{id}\",component=\"meter\",counter=\"received\"}}"
+            ))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(received.is_some_and(|n| n > 100), "{metrics}");
+    // SIGINT stops the server and the capture: open flows are stored, the exit is clean.
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, took, rest) = srv.interrupt();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 0, "{rest}");
+    assert!(took < Duration::from_secs(10), "exit took {took:?}");
+    let mut s = store::open(db).unwrap();
+    let tcp = s
+        .flows(
+            &store::FlowFilter {
+                capture: Some(id),
+                dst_port: Some(8080),
+                protocol: Some(6),
+                ..store::FlowFilter::default()
+            },
+            None,
+            1000,
+        )
+        .unwrap();
+    assert_eq!(tcp.flows.len(), TCP_CONNECTIONS);
 }

@@ -21,9 +21,9 @@ pub mod params;
 pub mod pool;
 pub mod rate;
 pub mod routes;
+pub mod runs;
 pub mod state;
 pub mod stats_cache;
-pub mod uploads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -292,6 +292,17 @@ impl Prepared {
         Ok(self.listener.local_addr()?)
     }
 
+    /// Runs a live capture's pipeline in this server's process (`serve --capture`): its
+    /// counters go to `/metrics`, and it stops (`stop` set) when the server stops. The
+    /// capture it stores into.
+    pub fn run_live(
+        &self,
+        p: pipeline::Pipeline,
+        stop: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Result<i64, runs::AnalysisError> {
+        self.state.uploads.adopt_live(p, stop)
+    }
+
     /// `https` when it serves TLS, else `http`.
     pub fn scheme(&self) -> &'static str {
         if self.state.tls.is_some() {
@@ -346,7 +357,7 @@ pub fn prepare(mut config: ServeConfig) -> Result<Prepared, ServeError> {
             notify: Arc::default(),
             exports,
             stats: Arc::default(),
-            uploads: Arc::new(uploads::Analyses::new(config_uploads)),
+            uploads: Arc::new(runs::Runs::new(config_uploads)),
             tls,
         },
         listener,

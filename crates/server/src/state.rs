@@ -26,7 +26,7 @@ pub struct AppState {
     /// Recent answers of the statistics calls.
     pub stats: Arc<crate::stats_cache::StatsCache>,
     /// The analyses of uploaded captures.
-    pub uploads: Arc<crate::uploads::Analyses>,
+    pub uploads: Arc<crate::runs::Runs>,
     /// The TLS configuration, when it serves HTTPS.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }

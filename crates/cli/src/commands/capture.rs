@@ -162,9 +162,58 @@ fn bad(e: impl std::fmt::Display) -> anyhow::Error {
     BadInput(e.to_string()).into()
 }
 
+/// A live capture assembled and not started: the pipeline, the flag that stops it (a signal
+/// number), and its interfaces.
+pub struct LiveRun {
+    /// The pipeline.
+    pub pipeline: Pipeline,
+    /// Stops the capture once it holds a signal number.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The interfaces, as given.
+    pub interfaces: Vec<PathBuf>,
+    /// The filter expression in force.
+    pub filter: Option<String>,
+}
+
 /// Runs `netvigil capture`.
 pub fn run(args: &CaptureArgs) -> Result<Outcome> {
     crate::signals::stop_on_signals()?;
+    let run = &args.run;
+    let live = assemble(args, stop_flag())?;
+    if !run.quiet {
+        eprintln!(
+            "netvigil: capturing on {}{} (Ctrl-C stops: open flows are flushed and stored)",
+            args.interfaces.join(", "),
+            live.filter
+                .as_ref()
+                .map(|e| format!(" with filter {e}"))
+                .unwrap_or_default()
+        );
+    }
+    let (_, outcome) = session::run_named(
+        live.pipeline,
+        &live.interfaces,
+        &ConsoleOptions {
+            print: !run.quiet,
+            summary_json: run.summary_json.as_deref(),
+            stores: run.db.is_some(),
+            live: true,
+        },
+    )?;
+    let sig = live.stop.load(Ordering::Relaxed) as i32;
+    if sig != 0 && !run.quiet {
+        eprintln!("netvigil: capture stopped by {}", signal_name(sig));
+    }
+    Ok(outcome)
+}
+
+/// Opens the interfaces and every output and assembles the capture's pipeline, stopped by
+/// `flag` (`netvigil capture` and `netvigil serve --capture`); drops root to `--user` once
+/// everything is open.
+pub fn assemble(
+    args: &CaptureArgs,
+    flag: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Result<LiveRun> {
     let run = &args.run;
     let spec = args.filter_spec();
     let expr = spec.expression();
@@ -213,7 +262,6 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome> {
             .duration
             .map(|us| Duration::from_micros(us.unsigned_abs())),
     };
-    let flag = stop_flag();
     // The ring's interface blocks: each interface's link type as opened.
     let ring_interfaces: Vec<(String, packet::LinkType, u32)> = live
         .interfaces()
@@ -259,27 +307,10 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome> {
     if let Some(user) = &args.user {
         drop_to(user).map_err(bad)?;
     }
-    if !run.quiet {
-        eprintln!(
-            "netvigil: capturing on {}{} (Ctrl-C stops: open flows are flushed and stored)",
-            args.interfaces.join(", "),
-            expr.map(|e| format!(" with filter {e}"))
-                .unwrap_or_default()
-        );
-    }
-    let (_, outcome) = session::run_named(
-        p,
-        &names,
-        &ConsoleOptions {
-            print: !run.quiet,
-            summary_json: run.summary_json.as_deref(),
-            stores: run.db.is_some(),
-            live: true,
-        },
-    )?;
-    let sig = flag.load(Ordering::Relaxed) as i32;
-    if sig != 0 && !run.quiet {
-        eprintln!("netvigil: capture stopped by {}", signal_name(sig));
-    }
-    Ok(outcome)
+    Ok(LiveRun {
+        pipeline: p,
+        stop: flag,
+        interfaces: names,
+        filter: expr,
+    })
 }

@@ -36,6 +36,45 @@ pub struct ServeArgs {
     /// Do not log each request on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Also capture on these interfaces (comma-separated or repeated) into the store, as
+    /// `netvigil capture --db` does: one process is then a whole single-machine deployment.
+    #[arg(long = "capture", value_delimiter = ',')]
+    pub capture: Vec<String>,
+    /// Only packets this BPF expression takes (libpcap syntax), with --capture.
+    #[arg(long, requires = "capture")]
+    pub capture_filter: Option<String>,
+    /// Keep every captured packet in size-rotated pcapng files in this directory (as
+    /// `capture --write-pcap`); each episode then names the files and byte ranges of its
+    /// packets.
+    #[arg(long, requires = "capture")]
+    pub write_pcap: Option<PathBuf>,
+}
+
+/// `capture`'s arguments parsed from an argument list (its defaults for the rest).
+#[derive(clap::Parser)]
+struct CaptureCli {
+    #[command(flatten)]
+    args: crate::commands::capture::CaptureArgs,
+}
+
+/// The live capture `--capture` asks for, into `db`, as `netvigil capture` would with the
+/// same options.
+fn live_capture(a: &ServeArgs, db: &str) -> Result<crate::commands::capture::LiveRun> {
+    use clap::Parser;
+    let mut argv: Vec<String> = ["capture", "-q", "--format", "none", "--db", db, "-i"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    argv.push(a.capture.join(","));
+    if let Some(f) = &a.capture_filter {
+        argv.extend(["--filter".to_string(), f.clone()]);
+    }
+    if let Some(d) = &a.write_pcap {
+        argv.extend(["--write-pcap".to_string(), d.display().to_string()]);
+    }
+    let cli = CaptureCli::try_parse_from(&argv).map_err(|e| BadInput(e.to_string()))?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    crate::commands::capture::assemble(&cli.args, stop)
 }
 
 /// The configuration the flags and the file give.
@@ -81,6 +120,19 @@ pub fn run(a: &ServeArgs) -> Result<Outcome> {
              netvigil user passwd {} --db {db}",
             server::FIRST_ADMIN,
             server::FIRST_ADMIN
+        );
+    }
+    if !a.capture.is_empty() {
+        let live = live_capture(a, &db)?;
+        let capture = prepared
+            .run_live(live.pipeline, live.stop)
+            .map_err(|e| anyhow::Error::from(BadInput(e.to_string())))?;
+        eprintln!(
+            "netvigil: capturing on {} into capture {capture}{}",
+            a.capture.join(", "),
+            live.filter
+                .map(|e| format!(" with filter {e}"))
+                .unwrap_or_default()
         );
     }
     eprintln!("netvigil: serving {db} on {scheme}://{addr}/api (Ctrl-C stops)");

@@ -29,7 +29,7 @@ pub struct CaptureState {
     pub capture: Capture,
     /// The analysis of an upload (absent for other captures).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub analysis: Option<crate::uploads::Analysis>,
+    pub analysis: Option<crate::runs::Analysis>,
 }
 
 impl CaptureState {

@@ -18,8 +18,8 @@ use super::traffic::CaptureState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{Kind, Param, Params};
+use crate::runs::AnalysisError;
 use crate::state::AppState;
-use crate::uploads::AnalysisError;
 
 /// The parameter of an upload.
 pub const UPLOAD_PARAMS: [Param; 1] = [Param::new(

@@ -1,9 +1,11 @@
-//! Captures uploaded through the API (`POST /api/captures`), analysed in this process as
-//! `netvigil analyze --db` would: each on a thread of its own, at most `uploads` at once (the
-//! call beyond is refused with 503, nothing waits unbounded). While one runs, its progress is
-//! read from its pipeline's counters (bytes of the file read); when it ends, its outcome is
-//! kept (the last [`KEPT`]) for `GET /api/captures/{id}`. A stopping server stops them at
-//! their next batch; their captures are then marked failed, with what was written kept.
+//! The pipelines this server runs in its own process: captures uploaded through the API
+//! (`POST /api/captures`), analysed as `netvigil analyze --db` would, and the live capture of
+//! `serve --capture`. Each runs on a thread of its own; uploads at most `uploads` at once (the
+//! call beyond is refused with 503, nothing waits unbounded). While one runs, its counters
+//! are read for `/metrics` and an upload's progress (bytes of the file read); when an upload
+//! ends, its outcome is kept (the last [`KEPT`]) for `GET /api/captures/{id}`. A stopping
+//! server stops them all at their next batch (an upload's capture is then marked failed, with
+//! what was written kept; a live capture's open flows are flushed and stored).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -43,16 +45,18 @@ pub struct Analysis {
 
 struct Running {
     registry: Arc<Registry>,
-    size: u64,
+    /// An upload's file size (`None`: a live capture).
+    size: Option<u64>,
 }
 
-/// The analyses of this server's uploads.
-pub struct Analyses {
+/// The pipelines this server runs.
+pub struct Runs {
     running: Mutex<HashMap<i64, Running>>,
     finished: Mutex<VecDeque<(i64, Analysis)>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     permits: Arc<Semaphore>,
-    stop: Arc<AtomicUsize>,
+    /// Every run's stop flag (uploads share one; a live capture brings its own).
+    stops: Mutex<Vec<Arc<AtomicUsize>>>,
 }
 
 /// Why an upload could not be analysed.
@@ -69,15 +73,15 @@ pub enum AnalysisError {
     NoCapture,
 }
 
-impl Analyses {
+impl Runs {
     /// Room for `at_once` analyses.
     pub fn new(at_once: usize) -> Self {
-        Analyses {
+        Runs {
             running: Mutex::default(),
             finished: Mutex::default(),
             threads: Mutex::default(),
             permits: Arc::new(Semaphore::new(at_once)),
-            stop: Arc::new(AtomicUsize::new(0)),
+            stops: Mutex::new(vec![Arc::new(AtomicUsize::new(0))]),
         }
     }
 
@@ -89,18 +93,24 @@ impl Analyses {
     }
 
     fn capacity(&self) -> usize {
-        self.running.lock().map(|r| r.len()).unwrap_or(0) + self.permits.available_permits()
+        let uploads = self
+            .running
+            .lock()
+            .map(|r| r.values().filter(|x| x.size.is_some()).count())
+            .unwrap_or(0);
+        uploads + self.permits.available_permits()
     }
 
     /// Where the analysis of capture `id` stands, when this server analysed it (recently).
     pub fn analysis(&self, id: i64) -> Option<Analysis> {
         if let Some(r) = self.running.lock().ok()?.get(&id) {
+            let size = r.size?;
             let read = read_bytes(&r.registry);
             return Some(Analysis {
                 state: "running",
                 read_bytes: read,
-                size: r.size,
-                fraction: fraction(read, r.size),
+                size,
+                fraction: fraction(read, size),
                 errors: Vec::new(),
             });
         }
@@ -137,7 +147,55 @@ impl Analyses {
         let mut p = Pipeline::build(&cfg)?;
         let capture = p.capture().ok_or(AnalysisError::NoCapture)?;
         let size = p.input_size().unwrap_or(0);
-        p.stop_on(Arc::clone(&self.stop));
+        let stop = self.stops.lock().ok().and_then(|s| s.first().cloned());
+        if let Some(stop) = stop {
+            p.stop_on(stop);
+        }
+        let name = file.display().to_string();
+        self.spawn(p, capture, Some(size), move |outcome| {
+            let _permit = permit;
+            if outcome.state != "done" {
+                eprintln!(
+                    "netvigil: upload {name} (capture {capture}): {}: {}",
+                    outcome.state,
+                    outcome.errors.join("; ")
+                );
+            }
+        })?;
+        Ok(capture)
+    }
+
+    /// Runs a live capture's pipeline (`serve --capture`), stopped by `stop` when the server
+    /// stops; the capture it stores into.
+    pub fn adopt_live(
+        self: &Arc<Self>,
+        p: Pipeline,
+        stop: Arc<AtomicUsize>,
+    ) -> Result<i64, AnalysisError> {
+        let capture = p.capture().ok_or(AnalysisError::NoCapture)?;
+        if let Ok(mut s) = self.stops.lock() {
+            s.push(stop);
+        }
+        self.spawn(p, capture, None, move |outcome| {
+            if !matches!(outcome.state, "done" | "stopped") {
+                eprintln!(
+                    "netvigil: the live capture (capture {capture}) ended: {}: {}",
+                    outcome.state,
+                    outcome.errors.join("; ")
+                );
+            }
+        })?;
+        Ok(capture)
+    }
+
+    /// Runs `p` (writing `capture`) on a thread of its own, then `done` with what came of it.
+    fn spawn(
+        self: &Arc<Self>,
+        p: Pipeline,
+        capture: i64,
+        size: Option<u64>,
+        done: impl FnOnce(&Analysis) + Send + 'static,
+    ) -> Result<(), AnalysisError> {
         let registry = p.counters();
         if let Ok(mut r) = self.running.lock() {
             r.insert(
@@ -149,19 +207,11 @@ impl Analyses {
             );
         }
         let me = Arc::clone(self);
-        let name = file.display().to_string();
         let thread = std::thread::Builder::new()
-            .name(format!("netvigil-upload-{capture}"))
+            .name(format!("netvigil-run-{capture}"))
             .spawn(move || {
-                let _permit = permit;
-                let outcome = analyse(p, size);
-                if outcome.state != "done" {
-                    eprintln!(
-                        "netvigil: upload {name} (capture {capture}): {}: {}",
-                        outcome.state,
-                        outcome.errors.join("; ")
-                    );
-                }
+                let outcome = analyse(p, size.unwrap_or(0));
+                done(&outcome);
                 if let Ok(mut r) = me.running.lock() {
                     r.remove(&capture);
                 }
@@ -182,13 +232,15 @@ impl Analyses {
             t.retain(|t| !t.is_finished());
             t.push(thread);
         }
-        Ok(capture)
+        Ok(())
     }
 
-    /// Stops every analysis at its next batch (as SIGTERM stops `analyze`) and waits for
-    /// them to end.
+    /// Stops every run at its next batch (as SIGTERM stops `analyze` and `capture`) and
+    /// waits for them to end.
     pub fn stop(&self) {
-        self.stop.store(15, Ordering::Relaxed);
+        for s in self.stops.lock().map(|s| s.clone()).unwrap_or_default() {
+            s.store(15, Ordering::Relaxed);
+        }
         let threads = self
             .threads
             .lock()
