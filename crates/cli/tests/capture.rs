@@ -897,6 +897,26 @@ fn api_get(ns: &Netns, base: &str, path: &str, token: &str) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// Saves the body of a GET of the API served at `base` in namespace a to `to`.
+fn api_save(ns: &Netns, base: &str, path: &str, token: &str, to: &Path) {
+    let script = "import sys, urllib.request\n\
+                  r = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]})\n\
+                  try: open(sys.argv[3], 'wb').write(urllib.request.urlopen(r, timeout=10).read())\n\
+                  except urllib.error.HTTPError as e: sys.exit(f'{e.code}: {e.read().decode()}')";
+    let o = Netns::python(
+        &ns.a,
+        script,
+        &[&format!("{base}{path}"), token, to.to_str().unwrap()],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(
+        o.status.success(),
+        "GET {path}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 #[test]
 fn serve_with_capture_is_one_process_that_captures_stores_and_serves_and_stops_cleanly() {
     if !root_or_skip("serve_with_capture…") {
@@ -907,6 +927,7 @@ fn serve_with_capture_is_one_process_that_captures_stores_and_serves_and_stops_c
     let db = dir.join("db.sqlite");
     let db = db.to_str().unwrap();
     let base = "http://127.0.0.1:18099";
+    let ring = dir.join("ring");
     let srv = Running::launch(
         &ns,
         &[
@@ -918,6 +939,8 @@ fn serve_with_capture_is_one_process_that_captures_stores_and_serves_and_stops_c
             "--quiet",
             "--capture",
             IF_A,
+            "--write-pcap",
+            ring.to_str().unwrap(),
         ],
         "netvigil: serving",
     );
@@ -928,7 +951,11 @@ fn serve_with_capture_is_one_process_that_captures_stores_and_serves_and_stops_c
     let episodes = loop {
         let body = api_get(&ns, base, "/api/episodes?family=scan", &token);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if v["items"].as_array().is_some_and(|a| !a.is_empty()) {
+        // Once it counts every probed port.
+        if v["items"][0]["flows"]
+            .as_u64()
+            .is_some_and(|n| n >= SCAN_PORTS.len() as u64)
+        {
             break v;
         }
         assert!(
@@ -938,6 +965,22 @@ fn serve_with_capture_is_one_process_that_captures_stores_and_serves_and_stops_c
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(episodes["items"][0]["src"], ns.ip_b.as_str());
+    // Its packets, from the capture ring: every probe and its reset, all between the two ends.
+    let id = episodes["items"][0]["id"].as_i64().unwrap();
+    let saved = dir.join("episode.pcapng");
+    api_save(
+        &ns,
+        base,
+        &format!("/api/episodes/{id}/pcap"),
+        &token,
+        &saved,
+    );
+    let packets = common::ip_packets(std::fs::read(&saved).unwrap());
+    assert!(packets.len() >= 2 * SCAN_PORTS.len(), "{}", packets.len());
+    for (_, s, d) in &packets {
+        let ends = [s.as_str(), d.as_str()];
+        assert!(ends.contains(&ns.ip_a.as_str()) && ends.contains(&ns.ip_b.as_str()));
+    }
     let captures: serde_json::Value =
         serde_json::from_str(&api_get(&ns, base, "/api/captures", &token)).unwrap();
     let live = &captures["items"][0];

@@ -14,7 +14,7 @@ use common::*;
 use serde_json::Value;
 
 /// Every call the API has, as `METHOD path`.
-const CALLS: [&str; 60] = [
+const CALLS: [&str; 61] = [
     "DELETE /api/notifications/{id}",
     "DELETE /api/queries/{id}",
     "DELETE /api/session",
@@ -30,6 +30,7 @@ const CALLS: [&str; 60] = [
     "GET /api/episodes/export",
     "GET /api/episodes/{id}",
     "GET /api/episodes/{id}/comments",
+    "GET /api/episodes/{id}/pcap",
     "GET /api/events",
     "GET /api/flows",
     "GET /api/flows/export",

@@ -75,6 +75,73 @@ fn post(s: &Server, path: &str, auth: &str, body: &[u8]) -> (u16, Value) {
     (r.status().as_u16(), json)
 }
 
+/// The packets of `GET /api/episodes/{id}/pcap`: (time µs, source, destination) of each, and
+/// the media type.
+fn episode_pcap(s: &Server, id: i64, auth: &str) -> (Vec<(i64, String, String)>, String) {
+    let mut r = s
+        .agent
+        .get(format!("{}/api/episodes/{id}/pcap", s.base))
+        .header("authorization", auth)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let media = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    (ip_packets(bytes), media)
+}
+
+/// What tshark finds in `file` between the episode's two ends from its first to its last
+/// evidence: (time µs, source, destination) of each packet.
+fn tshark_between(file: &Path, ep: &Value) -> Vec<(i64, String, String)> {
+    let (a, b) = (ep["src"].as_str().unwrap(), ep["dst"].as_str().unwrap());
+    let (from, to) = (
+        ep["first_seen"].as_i64().unwrap(),
+        ep["time"].as_i64().unwrap(),
+    );
+    let o = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-Y", &format!("ip.addr == {a} && ip.addr == {b}")])
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+        ])
+        .output()
+        .expect("tshark runs (scripts/setup.sh installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let (t, s, d) = (f.next()?, f.next()?, f.next()?);
+            // Seconds, then the fraction to the microsecond (no float rounding).
+            let (secs, frac) = t.split_once('.').unwrap_or((t, "0"));
+            let frac: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+            let us = secs.parse::<i64>().ok()? * 1_000_000 + frac.parse::<i64>().ok()?;
+            // An IP-in-IP packet lists every layer's address; the innermost is the last.
+            let last = |x: &str| x.rsplit(',').next().unwrap_or(x).to_string();
+            (from..=to).contains(&us).then(|| (us, last(s), last(d)))
+        })
+        .collect()
+}
+
 /// Waits for the analysis of capture `id` to end; the capture as answered then.
 fn analysed(s: &Server, id: i64, auth: &str) -> Value {
     let t0 = Instant::now();
@@ -157,6 +224,22 @@ fn uploads(db: &str, config: &str, upload_dir: &Path, dir: &Path) {
     let path = upload_dir.join(&kept[0]);
     assert_eq!(done["name"].as_str(), path.to_str());
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+    // The packets behind an episode of the upload, read from its kept file: those between
+    // its two ends while it lasted, as tshark finds them there.
+    let eps = s.get("/api/episodes?limit=1000", &auth);
+    let ep = eps.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["capture"] == id && e["src"].is_string() && e["dst"].is_string())
+        .expect("an episode with both ends")
+        .clone();
+    let (got, media) = episode_pcap(&s, ep["id"].as_i64().unwrap(), &admin);
+    assert_eq!(media, "application/x-pcapng");
+    let want = tshark_between(&path, &ep);
+    assert!(!want.is_empty(), "{ep}");
+    assert_eq!(got, want);
 
     // The same file again: stored already (409), and its copy is not kept.
     let (status, body) = post(&s, "/api/captures", &admin, &bytes);

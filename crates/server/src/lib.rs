@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 mod conn;
 pub mod error;
+pub mod evidence;
 pub mod live;
 mod log;
 pub mod metrics;
@@ -128,6 +129,7 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
     let exports = OpenApiRouter::new()
         .routes(routes!(export::flows))
         .routes(routes!(export::episodes))
+        .routes(routes!(routes::evidence::pcap))
         .layer(rate_limit(rate.export));
     let api = OpenApiRouter::new()
         .routes(routes!(accounts::me, accounts::logout))

@@ -37,6 +37,9 @@ const SENSOR_CACHE_MIB: u32 = 32;
 /// An open episode is written again at most this often while it grows (s).
 const EPISODE_UPDATE_S: u64 = 5;
 
+/// The names of the capture ring's files start with this.
+const RING_PREFIX: &str = "netvigil";
+
 /// Results wait at most this long in a batch (they reach the store within a second).
 const MAX_DELAY_MS: u64 = 250;
 
@@ -283,7 +286,7 @@ pub fn assemble(
                 dir: dir.clone(),
                 rotate_bytes: args.rotate_size,
                 keep: usize::try_from(args.rotate_keep).unwrap_or(usize::MAX),
-                prefix: "netvigil".into(),
+                prefix: RING_PREFIX.into(),
             },
             &ring_interfaces,
         )
@@ -294,11 +297,16 @@ pub fn assemble(
     let names: Vec<PathBuf> = args.interfaces.iter().map(PathBuf::from).collect();
     let mut p =
         Pipeline::with_source(&cfg, Box::new(source), Vec::new()).map_err(crate::pipeline_error)?;
-    if let Some(index) = index {
-        // Each episode names the files and byte ranges that hold its packets.
+    if let (Some(index), Some(dir)) = (index, args.write_pcap.clone()) {
+        // Each episode names the files and byte ranges that hold its packets, as far as the
+        // ring has written them (it writes at least once a second), and the ring itself, which
+        // holds the rest (`GET /api/episodes/{id}/pcap` reads it).
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         p.annotate_alerts(Box::new(move |a| {
             let located = index.locate(a.first_seen, a.time);
-            if let Ok(v) = serde_json::to_value(&located) {
+            if let Ok(mut v) = serde_json::to_value(&located) {
+                v["dir"] = serde_json::Value::from(dir.display().to_string());
+                v["prefix"] = serde_json::Value::from(RING_PREFIX);
                 a.evidence["pcap"] = v;
             }
         }));

@@ -163,3 +163,26 @@ impl Drop for PgSchema {
         psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
     }
 }
+
+/// (time µs, source, destination) of each IP packet of a capture's bytes.
+pub fn ip_packets(bytes: Vec<u8>) -> Vec<(i64, String, String)> {
+    use packet::PacketSource;
+    let mut src =
+        packet::FileSource::from_reader("answer", std::io::Cursor::new(bytes), 0).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = src.next_packet().unwrap() {
+        let opts = packet::DecodeOptions {
+            decode_tunnels: true,
+            vxlan: false,
+        };
+        if let Ok(packet::Decoded::Ip(m)) = packet::decode(p.link, p.ts, p.wire_len, p.data, &opts)
+        {
+            out.push((
+                p.ts.0,
+                m.src.to_ip(m.ip_version).to_string(),
+                m.dst.to_ip(m.ip_version).to_string(),
+            ));
+        }
+    }
+    out
+}

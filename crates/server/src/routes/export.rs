@@ -40,7 +40,7 @@ const PAGE: usize = 5_000;
 pub type Exports = Arc<Semaphore>;
 
 /// A `Write` that sends full chunks down the download's channel, waiting while it is full.
-struct ChunkWriter {
+pub(crate) struct ChunkWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
 }
@@ -117,19 +117,20 @@ fn format(p: &Params) -> ApiResult<(ExportFormat, &'static str, &'static str)> {
 /// What one export writes: it reads pages from the store and writes them to the sink it
 /// opens on the writer, until done or `max_rows`; `started` is told once the first page was
 /// read (or why not).
-type Job = Box<dyn FnOnce(&mut dyn Store, ChunkWriter, Started) -> Result<(), String> + Send>;
+pub(crate) type Job =
+    Box<dyn FnOnce(&mut dyn Store, ChunkWriter, Started) -> Result<(), String> + Send>;
 
 /// Says, once, whether the export could start.
-struct Started(Option<oneshot::Sender<ApiResult<()>>>);
+pub(crate) struct Started(Option<oneshot::Sender<ApiResult<()>>>);
 
 impl Started {
-    fn ok(&mut self) {
+    pub(crate) fn ok(&mut self) {
         if let Some(t) = self.0.take() {
             let _ = t.send(Ok(()));
         }
     }
 
-    fn failed(&mut self, e: ApiError) -> Result<(), String> {
+    pub(crate) fn failed(&mut self, e: ApiError) -> Result<(), String> {
         let message = e.message.clone();
         match self.0.take() {
             Some(t) => {
@@ -141,11 +142,13 @@ impl Started {
     }
 }
 
-/// Runs `job` on a store connection of its own and answers with the stream it writes.
-async fn stream(
+/// Runs `job` on a store connection of its own and answers with the stream it writes, as
+/// the attachment `netvigil-{what}-{time}.{ext}`; `row_limit` says the most rows it writes.
+pub(crate) async fn stream(
     st: &AppState,
     what: &str,
     (media, ext): (&'static str, &'static str),
+    row_limit: Option<usize>,
     job: Job,
 ) -> ApiResult<Response> {
     let permit = Arc::clone(&st.exports).try_acquire_owned().map_err(|_| {
@@ -191,7 +194,7 @@ async fn stream(
     if let Ok(v) = HeaderValue::from_str(&name) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&st.config.export_rows.to_string()) {
+    if let Some(Ok(v)) = row_limit.map(|n| HeaderValue::from_str(&n.to_string())) {
         h.insert("x-netvigil-row-limit", v);
     }
     Ok(r)
@@ -222,7 +225,7 @@ pub async fn flows(
     let max = st.config.export_rows;
     let job: Job =
         Box::new(move |s, out, mut started| write_flows(s, &filter, fmt, max, out, &mut started));
-    stream(&st, "flows", (media, ext), job).await
+    stream(&st, "flows", (media, ext), Some(max), job).await
 }
 
 fn write_flows(
@@ -290,7 +293,7 @@ pub async fn episodes(
     let max = st.config.export_rows;
     let job: Job =
         Box::new(move |s, out, mut started| write_episodes(s, filter, fmt, max, out, &mut started));
-    stream(&st, "episodes", (media, ext), job).await
+    stream(&st, "episodes", (media, ext), Some(max), job).await
 }
 
 fn write_episodes(

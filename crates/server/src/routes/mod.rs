@@ -2,10 +2,11 @@
 //! incidents), `traffic` (captures, windows, statistics, devices), `workflow` (working
 //! episodes and incidents, comments, suppressions), `accounts` (session, users, tokens, audit
 //! log), `export` (CSV/JSON Lines/Parquet of a query), `queries` (saved searches), `notifications` (channels), `uploads` (capture
-//! uploads), `health`.
+//! uploads), `evidence` (an episode's packets), `health`.
 
 pub mod accounts;
 pub mod detections;
+pub mod evidence;
 pub mod export;
 pub mod flows;
 pub mod health;
