@@ -28,6 +28,7 @@ request_log = false
 connections = $conns
 [rate]
 api = 6000000
+search = 6000000
 EOF
 
 "$nv" serve --db "$db" --listen 127.0.0.1:0 --config "$tmp/serve.toml" 2>"$tmp/serve.err" &
