@@ -883,9 +883,16 @@ fn under_a_steady_load_memory_stays_flat_after_warm_up_and_every_packet_is_accou
 
 /// A GET of the API served at `base` in namespace a, with `token`: the body.
 fn api_get(ns: &Netns, base: &str, path: &str, token: &str) -> String {
+    String::from_utf8(api_bytes(ns, base, path, token)).unwrap()
+}
+
+/// A GET of the API served at `base` in namespace a, with `token`: the body's bytes (a
+/// failure's status and body fail the test).
+fn api_bytes(ns: &Netns, base: &str, path: &str, token: &str) -> Vec<u8> {
     let script = "import sys, urllib.request\n\
                   r = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]})\n\
-                  print(urllib.request.urlopen(r, timeout=10).read().decode())";
+                  try: sys.stdout.buffer.write(urllib.request.urlopen(r, timeout=10).read())\n\
+                  except urllib.error.HTTPError as e: sys.exit(f'{e.code}: {e.read().decode()}')";
     let o = Netns::python(&ns.a, script, &[&format!("{base}{path}"), token])
         .wait_with_output()
         .unwrap();
@@ -894,27 +901,7 @@ fn api_get(ns: &Netns, base: &str, path: &str, token: &str) -> String {
         "GET {path}: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// Saves the body of a GET of the API served at `base` in namespace a to `to`.
-fn api_save(ns: &Netns, base: &str, path: &str, token: &str, to: &Path) {
-    let script = "import sys, urllib.request\n\
-                  r = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]})\n\
-                  try: open(sys.argv[3], 'wb').write(urllib.request.urlopen(r, timeout=10).read())\n\
-                  except urllib.error.HTTPError as e: sys.exit(f'{e.code}: {e.read().decode()}')";
-    let o = Netns::python(
-        &ns.a,
-        script,
-        &[&format!("{base}{path}"), token, to.to_str().unwrap()],
-    )
-    .wait_with_output()
-    .unwrap();
-    assert!(
-        o.status.success(),
-        "GET {path}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    o.stdout
 }
 
 #[test]
@@ -967,15 +954,8 @@ fn serve_with_capture_is_one_process_that_captures_stores_and_serves_and_stops_c
     assert_eq!(episodes["items"][0]["src"], ns.ip_b.as_str());
     // Its packets, from the capture ring: every probe and its reset, all between the two ends.
     let id = episodes["items"][0]["id"].as_i64().unwrap();
-    let saved = dir.join("episode.pcapng");
-    api_save(
-        &ns,
-        base,
-        &format!("/api/episodes/{id}/pcap"),
-        &token,
-        &saved,
-    );
-    let packets = common::ip_packets(std::fs::read(&saved).unwrap());
+    let pcap = api_bytes(&ns, base, &format!("/api/episodes/{id}/pcap"), &token);
+    let packets = common::ip_packets(pcap);
     assert!(packets.len() >= 2 * SCAN_PORTS.len(), "{}", packets.len());
     for (_, s, d) in &packets {
         let ends = [s.as_str(), d.as_str()];
