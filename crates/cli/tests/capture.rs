@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use common::netns::{root_or_skip, Netns, IF_A};
+use common::netns::{root_or_skip, Netns, Running, IF_A};
 use common::{nv, stderr, temp};
 
 /// Bytes each TCP client sends, and each server answer: one segment each way.
@@ -83,83 +82,6 @@ for port in range(p0, p1):
     s.close()
 print("done", flush=True)
 "#;
-
-/// A capture running in namespace a, its stderr lines as they come.
-struct Running {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Running {
-    fn start(ns: &Netns, args: &[&str]) -> Running {
-        let mut all = vec!["capture"];
-        all.extend(args);
-        Self::launch(ns, &all, "netvigil: capturing on")
-    }
-
-    /// `netvigil ARGS` in namespace a, once it says `ready`.
-    fn launch(ns: &Netns, args: &[&str], ready: &str) -> Running {
-        let mut c = Netns::exec(&ns.a, env!("CARGO_BIN_EXE_netvigil"));
-        c.args(args);
-        c.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let err = child.stderr.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let r = Running { child, lines };
-        r.wait_for(ready);
-        r
-    }
-
-    fn wait_for(&self, prefix: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                if l.starts_with(prefix) {
-                    return;
-                }
-            }
-        }
-        panic!("no '{prefix}' within 30 s");
-    }
-
-    /// Sends SIGINT; returns the exit code, the time to exit and the rest of stderr.
-    fn interrupt(mut self) -> (i32, Duration, String) {
-        // SAFETY: kill with a valid pid and signal.
-        // `ip netns exec` execs the program, so the child's pid is netvigil's.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let t = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if t.elapsed() > Duration::from_secs(20) {
-                let _ = self.child.kill();
-                panic!("capture did not exit within 20 s of SIGINT");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let took = t.elapsed();
-        let rest: Vec<String> = self.lines.try_iter().collect();
-        (status.code().unwrap_or(-1), took, rest.join("\n"))
-    }
-}
-
-impl Drop for Running {
-    /// A failed assertion must not leave the capture running after its namespace is gone.
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 fn run_traffic(ns: &Netns) -> Child {
     let mut server = Netns::python(

@@ -3,8 +3,11 @@
 //! the neighbours are static, so the link carries only what a test sends. Removed on drop.
 //! Nothing is routed outside them.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -148,6 +151,88 @@ impl Drop for Netns {
         // Deleting a namespace deletes the veth end in it, and with it the pair.
         for n in [&self.a, &self.b] {
             let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// netvigil running in namespace a (a capture, a server capturing), its stderr lines as they
+/// come.
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    /// Its stderr, line by line.
+    pub lines: Receiver<String>,
+}
+
+impl Running {
+    /// `netvigil capture ARGS`, once it says it captures.
+    pub fn start(ns: &Netns, args: &[&str]) -> Running {
+        let mut all = vec!["capture"];
+        all.extend(args);
+        Self::launch(ns, &all, "netvigil: capturing on")
+    }
+
+    /// `netvigil ARGS` in namespace a, once it says `ready`.
+    pub fn launch(ns: &Netns, args: &[&str], ready: &str) -> Running {
+        let mut c = Netns::exec(&ns.a, env!("CARGO_BIN_EXE_netvigil"));
+        c.args(args);
+        c.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let err = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let r = Running { child, lines };
+        r.wait_for(ready);
+        r
+    }
+
+    /// Waits (30 s at most) for a stderr line starting with `prefix`.
+    pub fn wait_for(&self, prefix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                if l.starts_with(prefix) {
+                    return;
+                }
+            }
+        }
+        panic!("no '{prefix}' within 30 s");
+    }
+
+    /// Sends SIGINT; returns the exit code, the time to exit and the rest of stderr.
+    pub fn interrupt(mut self) -> (i32, Duration, String) {
+        // SAFETY: kill with a valid pid and signal.
+        // `ip netns exec` execs the program, so the child's pid is netvigil's.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                panic!("capture did not exit within 20 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let took = t.elapsed();
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        (status.code().unwrap_or(-1), took, rest.join("\n"))
+    }
+}
+
+impl Drop for Running {
+    /// A failed assertion must not leave the capture running after its namespace is gone.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
