@@ -151,6 +151,13 @@ where
     if let Some(hit) = st.stats.get(&key, version) {
         return Ok(Json(hit));
     }
+    // One caller computes a missing answer; those missing it meanwhile wait for it.
+    let flight = st.stats.flight(&key);
+    let _turn = flight.lock().await;
+    if let Some(hit) = st.stats.get(&key, version) {
+        return Ok(Json(hit));
+    }
+    st.stats.computed();
     let items = st.pool.run(f).await?;
     let answer = serde_json::to_value(Ranged {
         from: r.from.0,
