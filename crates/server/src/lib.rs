@@ -64,6 +64,40 @@ pub enum ServeError {
     Config(#[from] ConfigError),
 }
 
+/// Reads a request's body (one within the body limit, of a declared length) before anything
+/// answers it. An early answer — a rate limit's 429, a 401 — to a request whose body has not
+/// all arrived leaves hyper unable to reuse the connection, which it then closes after the
+/// answer; a client that pooled it fails its next request ("peer disconnected"). Uploads
+/// stream their own body, and a body over the limit is the 413's to refuse.
+async fn read_body_first(
+    limit: usize,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<axum::body::Body> {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let upload = req.uri().path() == "/api/captures" && req.method() == axum::http::Method::POST;
+    match declared {
+        Some(n) if n > 0 && n <= limit && !upload => {
+            let (parts, body) = req.into_parts();
+            match axum::body::to_bytes(body, limit).await {
+                Ok(bytes) => {
+                    let req =
+                        axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+                    next.run(req).await
+                }
+                Err(e) => crate::error::ApiError::bad_request(format!("reading the body: {e}"))
+                    .into_response(),
+            }
+        }
+        _ => next.run(req).await,
+    }
+}
+
 /// The 500 of a handler that panicked.
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response<axum::body::Body> {
     use axum::response::IntoResponse;
@@ -212,6 +246,9 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .layer(axum::Extension(served))
         // A handler that panics (a bug) answers a JSON 500 instead of dropping the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            read_body_first(limit, req, next)
+        }))
         .layer(DefaultBodyLimit::max(limit))
         .layer(cors)
         .layer(axum::middleware::from_fn(move |req, next| {
