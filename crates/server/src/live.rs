@@ -279,7 +279,7 @@ async fn poll(state: &AppState, seen: &mut Seen, quiet: bool) -> ApiResult<()> {
     path = "/api/events",
     tag = "live",
     responses(
-        (status = 200, description = "Server-Sent Events: `event:` the kind (`episode`, `incident`, `window`, `counters`, `error`), `id:` the sequence number, `data:` the thing as JSON", content_type = "text/event-stream", body = String)
+        (status = 200, description = "Server-Sent Events: `event:` the kind (`episode`, `incident`, `window`, `capture`: an ingest's progress, `error`), `id:` the sequence number, `data:` the thing as JSON", content_type = "text/event-stream", body = String)
     )
 )]
 pub async fn events(
