@@ -21,14 +21,18 @@ pub struct ApiError {
     pub position: Option<usize>,
 }
 
-/// The JSON body of a failure.
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
+/// The JSON body of a failure (its schema is the OpenAPI document's `Error`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct Body<'a> {
+    /// Why, in words.
+    pub error: &'a str,
+    /// The parameter or body field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<&'a str>,
+    /// The position (in characters) in a query at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
-    position: Option<usize>,
+    pub position: Option<usize>,
 }
 
 impl ApiError {

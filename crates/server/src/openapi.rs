@@ -5,8 +5,6 @@
 //! has them. The routes themselves are registered from the same annotations
 //! (`utoipa_axum::routes!`), so a route cannot exist without its documentation.
 
-use std::borrow::Cow;
-
 use flow::columns::{Column, ColumnType};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{
@@ -199,42 +197,8 @@ impl ToSchema for FlowDetail {
     }
 }
 
-/// The schema of a failure's body (`crate::error`).
-pub struct ErrorBody;
-
-impl PartialSchema for ErrorBody {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .description(Some("Why a call failed"))
-            .property(
-                "error",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .description(Some("Why, in words")),
-            )
-            .required("error")
-            .property(
-                "field",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .description(Some("The parameter or body field at fault")),
-            )
-            .property(
-                "position",
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(0))
-                    .description(Some("The position (in characters) in a query at fault")),
-            )
-            .into()
-    }
-}
-
-impl ToSchema for ErrorBody {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Error")
-    }
-}
+/// The schema of a failure's body: the body `crate::error` writes.
+pub type ErrorBody = crate::error::Body<'static>;
 
 /// `GET /api/openapi.json`: this document. Open without credentials, like `/api/health`.
 #[utoipa::path(

@@ -55,6 +55,8 @@ pub struct Runs {
     finished: Mutex<VecDeque<(i64, Analysis)>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     permits: Arc<Semaphore>,
+    /// Uploads analysed at once.
+    at_once: usize,
     /// Every run's stop flag (uploads share one; a live capture brings its own).
     stops: Mutex<Vec<Arc<AtomicUsize>>>,
 }
@@ -81,6 +83,7 @@ impl Runs {
             finished: Mutex::default(),
             threads: Mutex::default(),
             permits: Arc::new(Semaphore::new(at_once)),
+            at_once,
             stops: Mutex::new(vec![Arc::new(AtomicUsize::new(0))]),
         }
     }
@@ -89,16 +92,7 @@ impl Runs {
     pub fn permit(&self) -> Result<OwnedSemaphorePermit, AnalysisError> {
         Arc::clone(&self.permits)
             .try_acquire_owned()
-            .map_err(|_| AnalysisError::Busy(self.capacity()))
-    }
-
-    fn capacity(&self) -> usize {
-        let uploads = self
-            .running
-            .lock()
-            .map(|r| r.values().filter(|x| x.size.is_some()).count())
-            .unwrap_or(0);
-        uploads + self.permits.available_permits()
+            .map_err(|_| AnalysisError::Busy(self.at_once))
     }
 
     /// Where the analysis of capture `id` stands, when this server analysed it (recently).
